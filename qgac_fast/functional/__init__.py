@@ -1,0 +1,1 @@
+"""Reference JPEG operations in plain PyTorch: the specification every kernel is tested against."""

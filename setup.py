@@ -1,0 +1,64 @@
+"""Build script: the `qgac_fast` package, its Triton kernels and the libjpeg-turbo extension.
+
+The extension links the system libjpeg-turbo (Debian: libjpeg62-turbo-dev). To build against
+another copy, for example Debian packages unpacked with ``dpkg -x`` into a folder, set
+``QGAC_FAST_LIBJPEG_PREFIX`` to that folder: its ``usr/include`` and ``usr/lib/<triplet>`` are
+searched first and the library directory is recorded as the runtime search path.
+"""
+
+import os
+import re
+import sysconfig
+from pathlib import Path
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import setup
+
+ROOT = Path(__file__).parent
+
+
+def _version() -> str:
+    text = (ROOT / "qgac_fast" / "__init__.py").read_text()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+def _libjpeg_dirs() -> dict:
+    prefix = os.environ.get("QGAC_FAST_LIBJPEG_PREFIX")
+    if not prefix:
+        return {}
+    prefix = Path(prefix).resolve()
+    triplet = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
+    lib = [str(prefix / "usr" / "lib" / triplet)]
+    return {
+        "include_dirs": [str(prefix / "usr" / "include"), str(prefix / "usr" / "include" / triplet)],
+        "library_dirs": lib,
+        "runtime_library_dirs": lib,
+    }
+
+
+extension = Pybind11Extension(
+    "qgac_fast._jpeg",
+    sources=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp")),
+    depends=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.h")),
+    libraries=["jpeg"],
+    cxx_std=17,
+    extra_compile_args=["-O3"],
+    **_libjpeg_dirs(),
+)
+
+setup(
+    name="qgac_fast",
+    version=_version(),
+    description="Fast Quantization Guided JPEG Artifact Correction (QGAC) with Triton kernels",
+    long_description=(ROOT / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["qgac_fast", "qgac_fast.functional", "qgac_fast.kernels"],
+    package_dir={"qgac_fast.kernels": "kernels"},
+    package_data={"qgac_fast": ["samples/*.png", "samples/NOTICE"]},
+    ext_modules=[extension],
+    cmdclass={"build_ext": build_ext},
+    install_requires=["torch>=2.4", "numpy>=1.24", "pillow>=10", "PyTurboJPEG>=1.8,<2", "safetensors", "tqdm"],
+    entry_points={"console_scripts": ["qgac-fast = qgac_fast.cli:main"]},
+    zip_safe=False,
+)

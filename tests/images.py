@@ -1,0 +1,75 @@
+"""Synthetic and bundled test images, and JPEG files made from them by independent encoders.
+
+The encoders here are Pillow and PyTurboJPEG (both libjpeg-turbo), never qgac_fast itself, so
+tests that read these files check qgac_fast against an outside oracle.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import resources
+
+import numpy as np
+from PIL import Image
+
+SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1")
+
+
+def sample_path(name: str = "astronaut.png"):
+    """Path of a bundled sample photo (``qgac_fast/samples``)."""
+    return resources.files("qgac_fast") / "samples" / name
+
+
+def sample_image(name: str = "astronaut.png", size: tuple[int, int] | None = None) -> np.ndarray:
+    """A bundled photo as uint8 (H, W, 3), optionally cropped to ``size`` = (H, W) from its top left."""
+    image = np.asarray(Image.open(sample_path(name)).convert("RGB"))
+    if size is not None:
+        image = image[: size[0], : size[1]]
+    return np.ascontiguousarray(image)
+
+
+def synthetic_image(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """A photo-like uint8 (H, W, C) image: smooth gradients, edges and noise, never constant."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    planes = []
+    for c in range(channels):
+        fx, fy = rng.uniform(0.02, 0.3, size=2)
+        base = 128 + 60 * np.sin(fx * x + c) * np.cos(fy * y - c)
+        base += 40 * ((x // max(1, width // 3) + y // max(1, height // 3)) % 2)  # hard edges
+        base += rng.normal(0, 12, size=(height, width))
+        planes.append(base)
+    image = np.clip(np.stack(planes, axis=-1), 0, 255).round().astype(np.uint8)
+    return image
+
+
+def pillow_jpeg(image: np.ndarray, quality: int = 75, subsampling: str = "4:2:0", **options) -> bytes:
+    """Encode uint8 (H, W, 3) or (H, W) with Pillow; ``options`` go to ``Image.save``
+    (``progressive``, ``restart_marker_blocks``, ``restart_marker_rows``, ``optimize``...)."""
+    buffer = io.BytesIO()
+    pil = Image.fromarray(image)
+    kwargs = {"quality": quality, **options}
+    if pil.mode != "L":
+        kwargs["subsampling"] = subsampling
+    pil.save(buffer, format="JPEG", **kwargs)
+    return buffer.getvalue()
+
+
+def turbo_jpeg(image: np.ndarray, quality: int = 75, subsampling: str = "4:2:0", progressive: bool = False) -> bytes:
+    """Encode with PyTurboJPEG and the accurate DCT; reaches every subsampling, 4:4:0 and 4:1:1 too."""
+    import turbojpeg
+
+    tj = turbojpeg.TurboJPEG()
+    flags = turbojpeg.TJFLAG_ACCURATEDCT | (turbojpeg.TJFLAG_PROGRESSIVE if progressive else 0)
+    if image.ndim == 2:
+        return tj.encode(image[..., None], quality=quality, pixel_format=turbojpeg.TJPF_GRAY,
+                         jpeg_subsample=turbojpeg.TJSAMP_GRAY, flags=flags)
+    samp = {"4:4:4": turbojpeg.TJSAMP_444, "4:2:2": turbojpeg.TJSAMP_422, "4:2:0": turbojpeg.TJSAMP_420,
+            "4:4:0": turbojpeg.TJSAMP_440, "4:1:1": turbojpeg.TJSAMP_411}[subsampling]
+    return tj.encode(np.ascontiguousarray(image), quality=quality, pixel_format=turbojpeg.TJPF_RGB,
+                     jpeg_subsample=samp, flags=flags)
+
+
+def pillow_decode(data: bytes) -> np.ndarray:
+    """libjpeg's default decode (fancy upsampling, islow IDCT) as uint8 (H, W, 3) or (H, W)."""
+    return np.asarray(Image.open(io.BytesIO(data)))
