@@ -1,0 +1,198 @@
+// pybind11 binding `qgac_fast._jpeg`: a thin layer over jpeg_codec.h. It converts arguments,
+// releases the GIL around all libjpeg work, hands the coefficient buffers to numpy without
+// copying (a capsule owns them) and turns a failed Status into the matching Python exception.
+// The public API with its documentation is qgac_fast/codec.py.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "jpeg_codec.h"
+
+namespace py = pybind11;
+
+namespace {
+
+const char* color_space_name(qgac::ColorSpace space) {
+  switch (space) {
+    case qgac::ColorSpace::kGray:
+      return "gray";
+    case qgac::ColorSpace::kRGB:
+      return "rgb";
+    default:
+      return "ycbcr";
+  }
+}
+
+qgac::ColorSpace parse_color_space(const std::string& name) {
+  if (name == "gray") return qgac::ColorSpace::kGray;
+  if (name == "ycbcr") return qgac::ColorSpace::kYCbCr;
+  if (name == "rgb") return qgac::ColorSpace::kRGB;
+  throw py::value_error("color_space must be 'gray', 'ycbcr' or 'rgb', got '" + name + "'");
+}
+
+// Raises the Python exception for a failed result. `path` names the file for OSError.
+[[noreturn]] void raise_error(const qgac::Result& result, const py::object& path = py::none()) {
+  switch (result.status) {
+    case qgac::Status::kIOError: {
+      py::object error = py::reinterpret_borrow<py::object>(PyExc_OSError)(result.error_number, result.message, path);
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+      throw py::error_already_set();
+    }
+    case qgac::Status::kOutOfMemory:
+      PyErr_SetString(PyExc_MemoryError, result.message.c_str());
+      throw py::error_already_set();
+    case qgac::Status::kInvalidArgument:
+      throw py::value_error(result.message);
+    default: {
+      // The exception classes live in Python so that they document and pickle like any other.
+      const char* name = result.status == qgac::Status::kUnsupported ? "UnsupportedJPEGError" : "JPEGError";
+      py::object type = py::module_::import("qgac_fast.errors").attr(name);
+      PyErr_SetString(type.ptr(), result.message.c_str());
+      throw py::error_already_set();
+    }
+  }
+}
+
+// (width, height, color_space, progressive, coefficients, tables, slots, sampling), with one
+// int16 (blocks_h, blocks_w, 8, 8) array and one int32 (8, 8) table per component; components
+// that share a table share one array object.
+py::tuple to_python(qgac::JPEGData& data) {
+  py::list tables;
+  for (const auto& values : data.tables) {
+    py::array_t<int32_t> table({8, 8});
+    std::memcpy(table.mutable_data(), values.data(), sizeof(int32_t) * 64);
+    tables.append(table);
+  }
+  py::list coefficients, component_tables, slots, sampling;
+  for (auto& comp : data.components) {
+    // The capsule takes ownership only once it exists, so nothing leaks if creating it fails.
+    py::capsule owner(comp.coefficients.get(), [](void* p) { delete[] static_cast<int16_t*>(p); });
+    int16_t* raw = comp.coefficients.release();
+    coefficients.append(py::array_t<int16_t>({comp.blocks_h, comp.blocks_w, 8, 8}, raw, owner));
+    component_tables.append(tables[comp.table_index]);
+    slots.append(comp.table_slot);
+    sampling.append(py::make_tuple(comp.h_samp, comp.v_samp));
+  }
+  return py::make_tuple(data.width, data.height, color_space_name(data.color_space), data.progressive,
+                        py::tuple(coefficients), py::tuple(component_tables), py::tuple(slots), py::tuple(sampling));
+}
+
+// A read-only, contiguous view of any buffer-protocol object, released with the GIL held. While
+// it exists a bytearray cannot be resized under the reader.
+class BufferView {
+ public:
+  explicit BufferView(const py::handle& obj) {
+    if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+  }
+  ~BufferView() { PyBuffer_Release(&view_); }
+  BufferView(const BufferView&) = delete;
+  BufferView& operator=(const BufferView&) = delete;
+  const uint8_t* data() const { return static_cast<const uint8_t*>(view_.buf); }
+  size_t size() const { return static_cast<size_t>(view_.len); }
+
+ private:
+  Py_buffer view_;
+};
+
+qgac::ReadOptions read_options(bool strict, uint64_t max_pixels) {
+  qgac::ReadOptions options;
+  options.strict = strict;
+  options.max_pixels = max_pixels;
+  return options;
+}
+
+py::tuple read_buffer(const py::object& src, bool strict, uint64_t max_pixels) {
+  BufferView buffer(src);
+  const qgac::ReadOptions options = read_options(strict, max_pixels);
+  qgac::JPEGData data;
+  qgac::Result result;
+  {
+    py::gil_scoped_release release;
+    result = qgac::read_coefficients(buffer.data(), buffer.size(), options, data);
+  }
+  if (result.status != qgac::Status::kOk) raise_error(result);
+  return to_python(data);
+}
+
+py::tuple read_path(const py::bytes& path, bool strict, uint64_t max_pixels) {
+  const std::string native = path;
+  const qgac::ReadOptions options = read_options(strict, max_pixels);
+  qgac::JPEGData data;
+  qgac::Result result;
+  {
+    py::gil_scoped_release release;
+    std::vector<uint8_t> buffer;
+    result = qgac::read_file(native.c_str(), buffer);
+    if (result.status == qgac::Status::kOk) {
+      result = qgac::read_coefficients(buffer.data(), buffer.size(), options, data);
+    }
+  }
+  if (result.status != qgac::Status::kOk) {
+    raise_error(result, py::module_::import("os").attr("fsdecode")(path));
+  }
+  return to_python(data);
+}
+
+using CoefficientArray = py::array_t<int16_t, py::array::c_style>;
+using TableArray = py::array_t<int32_t, py::array::c_style>;
+
+py::bytes write_jpeg(int width, int height, const std::string& color_space, const std::vector<CoefficientArray>& coefficients,
+                const std::vector<TableArray>& tables, const std::vector<int>& slots,
+                const std::vector<std::pair<int, int>>& sampling, bool optimize) {
+  const size_t n = coefficients.size();
+  if (tables.size() != n || slots.size() != n || sampling.size() != n) {
+    throw py::value_error("coefficients, tables, slots and sampling need one entry per component");
+  }
+  qgac::WriteRequest request;
+  request.width = width;
+  request.height = height;
+  request.color_space = parse_color_space(color_space);
+  request.optimize = optimize;
+  for (size_t ci = 0; ci < n; ++ci) {
+    const CoefficientArray& coef = coefficients[ci];
+    if (coef.ndim() != 4 || coef.shape(2) != 8 || coef.shape(3) != 8) {
+      throw py::value_error("component " + std::to_string(ci) + ": coefficients must have shape (blocks_h, blocks_w, 8, 8)");
+    }
+    if (tables[ci].size() != 64) {
+      throw py::value_error("component " + std::to_string(ci) + ": quantization table must have 64 entries");
+    }
+    qgac::WriteComponent comp;
+    comp.h_samp = sampling[ci].first;
+    comp.v_samp = sampling[ci].second;
+    comp.table_slot = slots[ci];
+    comp.blocks_h = static_cast<int>(coef.shape(0));
+    comp.blocks_w = static_cast<int>(coef.shape(1));
+    comp.coefficients = coef.data();
+    comp.table = tables[ci].data();
+    request.components.push_back(comp);
+  }
+  qgac::MallocBuffer out;
+  size_t size = 0;
+  qgac::Result result;
+  {
+    py::gil_scoped_release release;
+    result = qgac::write_coefficients(request, out, size);
+  }
+  if (result.status != qgac::Status::kOk) raise_error(result);
+  return py::bytes(reinterpret_cast<const char*>(out.get()), size);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_jpeg, m) {
+  m.doc() = "libjpeg-turbo coefficient codec (private; use qgac_fast.codec).";
+  m.def("read_buffer", &read_buffer, py::arg("src"), py::arg("strict"), py::arg("max_pixels"),
+        "Read a JPEG held in a contiguous buffer; max_pixels 0 disables the limit.");
+  m.def("read_path", &read_path, py::arg("path"), py::arg("strict"), py::arg("max_pixels"),
+        "Read the JPEG file at an os.fsencode()d path.");
+  m.def("write", &write_jpeg, py::arg("width"), py::arg("height"), py::arg("color_space"), py::arg("coefficients"),
+        py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("optimize"),
+        "Encode coefficient arrays losslessly; returns the JPEG file as bytes.");
+}

@@ -1,0 +1,96 @@
+// The libjpeg-turbo coefficient codec: read a JPEG's quantized DCT coefficients, quantization
+// tables and frame layout, and write them back losslessly. Plain C++ over the libjpeg v6b API;
+// it knows nothing of Python, never throws, and reports every failure through a Status and a
+// message so the caller can run it without any interpreter lock held.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qgac {
+
+enum class Status {
+  kOk,
+  kCorrupt,          // libjpeg rejected the data (or, when strict, warned about it)
+  kUnsupported,      // a valid JPEG this build cannot read: CMYK/YCCK, 12-bit, lossless...
+  kTooLarge,         // declared image size above the caller's pixel limit
+  kOutOfMemory,      // libjpeg or the C++ allocator ran out of memory
+  kInvalidArgument,  // write: arrays or parameters that do not describe a JPEG frame
+  kIOError,          // reading a file failed; `error_number` holds errno
+};
+
+// The JPEG's own colour space (what the file codes, not what a decoder would output).
+enum class ColorSpace { kGray, kYCbCr, kRGB };
+
+struct Component {
+  int h_samp = 1, v_samp = 1;  // sampling factors
+  int table_slot = 0;          // DQT slot, 0..3
+  int table_index = 0;         // read: index into JPEGData::tables of the table this component used
+  // Block grid of the padded array libjpeg keeps: height and width in blocks rounded up to whole
+  // multiples of the sampling factors, so the dummy blocks of edge MCUs are included.
+  int blocks_h = 0, blocks_w = 0;
+  // blocks_h * blocks_w * 64 coefficients, block by block in raster order, each block in natural
+  // (row-major) order with row = vertical frequency. Left uninitialised by the allocation because
+  // the reader overwrites every element.
+  std::unique_ptr<int16_t[]> coefficients;
+};
+
+struct JPEGData {
+  int width = 0, height = 0;
+  ColorSpace color_space = ColorSpace::kYCbCr;
+  bool progressive = false;
+  std::vector<Component> components;
+  // Distinct quantization tables in natural order; components that share a DQT slot and its
+  // contents share one entry.
+  std::vector<std::array<int32_t, 64>> tables;
+};
+
+struct Result {
+  Status status = Status::kOk;
+  std::string message;   // libjpeg's formatted message, or ours
+  int error_number = 0;  // errno for kIOError
+  int warnings = 0;      // libjpeg warnings accepted in non-strict mode
+};
+
+struct ReadOptions {
+  bool strict = true;       // abort on libjpeg's recoverable warnings
+  uint64_t max_pixels = 0;  // width * height limit checked right after the header; 0 = none
+};
+
+// Reads `size` bytes of JPEG data into `out`. Thread-safe: every call owns its libjpeg objects.
+Result read_coefficients(const uint8_t* data, size_t size, const ReadOptions& options, JPEGData& out);
+
+// Reads the whole file at `path` into `buffer` with one read in the common case.
+Result read_file(const char* path, std::vector<uint8_t>& buffer);
+
+// Describes a frame to write; the coefficient pointers are borrowed from the caller.
+struct WriteComponent {
+  int h_samp = 1, v_samp = 1;
+  int table_slot = 0;
+  int blocks_h = 0, blocks_w = 0;  // must equal the padded grid libjpeg derives (see Component)
+  const int16_t* coefficients = nullptr;
+  const int32_t* table = nullptr;  // 64 entries, natural order
+};
+
+struct WriteRequest {
+  int width = 0, height = 0;
+  ColorSpace color_space = ColorSpace::kYCbCr;
+  bool optimize = false;  // optimal Huffman tables instead of the standard ones
+  std::vector<WriteComponent> components;
+};
+
+// A buffer from malloc (libjpeg's memory destination allocates the output that way).
+struct FreeDeleter {
+  void operator()(unsigned char* p) const;
+};
+using MallocBuffer = std::unique_ptr<unsigned char[], FreeDeleter>;
+
+// Encodes `request` losslessly (baseline, or extended sequential when a table exceeds 255) into
+// `out` / `out_size`. Shapes, sampling factors and tables are validated first (kInvalidArgument).
+Result write_coefficients(const WriteRequest& request, MallocBuffer& out, size_t& out_size);
+
+}  // namespace qgac

@@ -1,0 +1,282 @@
+"""Read and write JPEG DCT coefficients losslessly (libjpeg-turbo, via ``qgac_fast._jpeg``).
+
+``read_coefficients`` returns the quantized coefficients exactly as the file codes them, with the
+quantization tables and frame layout; ``write_coefficients`` writes them back without any
+decode/encode loss. Bytes are the primitive; paths are read in native code. All libjpeg work runs
+without the GIL, so ``read_coefficients_many`` reads a batch in parallel threads.
+
+Example:
+    >>> from qgac_fast.codec import read_coefficients, write_coefficients
+    >>> jc = read_coefficients("photo.jpg")            # doctest: +SKIP
+    >>> jc.subsampling, jc.coefficients[0].shape       # doctest: +SKIP
+    ('4:2:0', torch.Size([64, 96, 8, 8]))
+    >>> data = write_coefficients(jc, "copy.jpg")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Union
+
+import torch
+
+from . import _jpeg
+from .errors import JPEGError, UnsupportedJPEGError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "JPEGCoefficients",
+    "JPEGError",
+    "UnsupportedJPEGError",
+    "read_coefficients",
+    "read_coefficients_many",
+    "write_coefficients",
+]
+
+#: Default decompression-bomb guard: 2**28 (268 million) pixels, about 16k x 16k. It is checked
+#: right after the JPEG header is parsed, before the coefficient arrays (2 bytes per pixel and
+#: component at 4:4:4) are allocated. Pass ``max_pixels=None`` to read anything libjpeg accepts.
+DEFAULT_MAX_PIXELS = 2**28
+
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike]
+
+# Luma (h, v) factors of the common layouts, chroma components being 1x1.
+_SUBSAMPLING_NAMES = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class JPEGCoefficients:
+    """The quantized DCT coefficients of a JPEG file, with what is needed to write them back.
+
+    Attributes:
+        width, height: image size in pixels.
+        color_space: the JPEG's own colour space, ``"gray"``, ``"ycbcr"`` or ``"rgb"`` (what the
+            file codes; no conversion is applied).
+        progressive: whether the file was progressive (coefficients are the same either way).
+        coefficients: per component, int16 ``(blocks_h, blocks_w, 8, 8)``; each block in natural
+            (row-major) order, row = vertical frequency, ``[..., 0, 0]`` the DC term. Quantized
+            values, not multiplied by the table. The grid is the whole padded array libjpeg
+            keeps: the component's size in blocks rounded up to whole MCUs
+            (``ceil(height_in_blocks / v) * v`` by ``ceil(width_in_blocks / h) * h``), so the
+            dummy blocks an interleaved scan codes at the right and bottom edges are included.
+        quantization: per component, the int32 ``(8, 8)`` table (natural order) its
+            coefficients were quantized with; components sharing a table share one tensor.
+        table_indices: per component, its DQT slot (0..3).
+        sampling: per component, its ``(h, v)`` sampling factors.
+
+    The tensors share memory with buffers the extension allocated (no copy was made).
+    """
+
+    width: int
+    height: int
+    color_space: str
+    progressive: bool
+    coefficients: tuple[torch.Tensor, ...]
+    quantization: tuple[torch.Tensor, ...]
+    table_indices: tuple[int, ...]
+    sampling: tuple[tuple[int, int], ...]
+
+    @property
+    def num_components(self) -> int:
+        """Number of colour components (1 for gray, 3 otherwise)."""
+        return len(self.coefficients)
+
+    @property
+    def subsampling(self) -> str:
+        """``"gray"``, ``"4:4:4"``, ``"4:2:2"``, ``"4:2:0"``, ``"4:4:0"``, ``"4:1:1"``, or
+        ``"other(HxV,HxV,HxV)"`` for any other set of sampling factors."""
+        if self.num_components == 1:
+            return "gray"
+        luma, *chroma = self.sampling
+        if all(c == (1, 1) for c in chroma) and luma in _SUBSAMPLING_NAMES:
+            return _SUBSAMPLING_NAMES[luma]
+        return "other(" + ",".join(f"{h}x{v}" for h, v in self.sampling) + ")"
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(str(tuple(c.shape)) for c in self.coefficients)
+        return (f"JPEGCoefficients({self.width}x{self.height}, {self.color_space}, {self.subsampling}, "
+                f"progressive={self.progressive}, table_indices={self.table_indices}, blocks=[{shapes}])")
+
+
+def _pixel_limit(max_pixels: int | None) -> int:
+    if max_pixels is None:
+        return 0  # the extension's "no limit"
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+    return max_pixels
+
+
+def _wrap(raw: tuple) -> JPEGCoefficients:
+    width, height, color_space, progressive, coefficients, tables, slots, sampling = raw
+    # One tensor per distinct table object, so shared tables stay shared.
+    tensors = {id(t): torch.from_numpy(t) for t in tables}
+    return JPEGCoefficients(
+        width=width,
+        height=height,
+        color_space=color_space,
+        progressive=progressive,
+        coefficients=tuple(torch.from_numpy(c) for c in coefficients),
+        quantization=tuple(tensors[id(t)] for t in tables),
+        table_indices=tuple(slots),
+        sampling=tuple(sampling),
+    )
+
+
+def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JPEGCoefficients:
+    """Read a JPEG's quantized DCT coefficients, quantization tables and layout.
+
+    Args:
+        src: the JPEG file's bytes (``bytes``, ``bytearray``, ``memoryview`` or any contiguous
+            buffer), or a path (``str`` / ``os.PathLike``), which is read in native code.
+        strict: if True, libjpeg's recoverable warnings (corrupt or premature end of data,
+            extraneous bytes, bad Huffman codes, unknown JFIF revision...) raise ``JPEGError``;
+            if False they are accepted and the result holds what libjpeg recovered (blocks it
+            could not decode are zero).
+        max_pixels: refuse images whose declared width x height exceeds this, before any large
+            allocation; ``None`` disables the check.
+
+    Returns:
+        ``JPEGCoefficients``; see its attributes for shapes and dtypes.
+
+    Raises:
+        JPEGError: not a JPEG, corrupt or truncated data (strict), or above ``max_pixels``.
+        UnsupportedJPEGError: CMYK/YCCK, 12-bit, lossless or hierarchical JPEGs.
+        OSError: the path cannot be read (``FileNotFoundError``, ``IsADirectoryError``...).
+        MemoryError: the arrays cannot be allocated.
+    """
+    limit = _pixel_limit(max_pixels)
+    if isinstance(src, (str, os.PathLike)):
+        return _wrap(_jpeg.read_path(os.fsencode(src), bool(strict), limit))
+    return _wrap(_jpeg.read_buffer(src, bool(strict), limit))
+
+
+def read_coefficients_many(
+    srcs: Iterable[Source],
+    *,
+    workers: int | None = None,
+    strict: bool = True,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    return_exceptions: bool = False,
+) -> list:
+    """Read many JPEGs in parallel threads; results come in input order.
+
+    Args:
+        srcs: bytes-like objects and/or paths, as for ``read_coefficients``.
+        workers: number of threads; default ``min(len(srcs), os.cpu_count())``. ``1`` reads in
+            the calling thread.
+        strict, max_pixels: as for ``read_coefficients``.
+        return_exceptions: if True, an item that fails with ``JPEGError`` or ``OSError`` yields
+            that exception object in its place; otherwise the first failure (in input order)
+            is raised and reads not yet started are cancelled.
+
+    Returns:
+        list of ``JPEGCoefficients`` (or exceptions), one per source.
+    """
+    srcs = list(srcs)
+    if workers is None:
+        workers = min(len(srcs), os.cpu_count() or 1)
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+    _pixel_limit(max_pixels)  # a bad argument fails here, not once per item
+
+    def read_one(src):
+        try:
+            return read_coefficients(src, strict=strict, max_pixels=max_pixels)
+        except (JPEGError, OSError) as error:
+            if return_exceptions:
+                return error
+            raise
+
+    if workers <= 1 or len(srcs) <= 1:
+        return [read_one(src) for src in srcs]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qgac-jpeg")
+    try:
+        futures = [pool.submit(read_one, src) for src in srcs]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _coefficient_array(value, index: int):
+    tensor = torch.as_tensor(value)
+    if tensor.dtype != torch.int16 or tensor.dim() != 4 or tuple(tensor.shape[2:]) != (8, 8):
+        raise ValueError(f"coefficients[{index}] must be int16 of shape (blocks_h, blocks_w, 8, 8), "
+                         f"got {tensor.dtype} of shape {tuple(tensor.shape)}")
+    return tensor.detach().cpu().contiguous().numpy()
+
+
+def _table_array(value, index: int):
+    tensor = torch.as_tensor(value)
+    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool or tensor.numel() != 64:
+        raise ValueError(f"quantization[{index}] must be an integer (8, 8) table, "
+                         f"got {tensor.dtype} of shape {tuple(tensor.shape)}")
+    tensor = tensor.detach().cpu().reshape(8, 8).to(torch.int64)
+    low, high = int(tensor.min()), int(tensor.max())
+    if low < 1 or high > 65535:
+        raise ValueError(f"quantization[{index}] values must lie in 1..65535, got {low}..{high}")
+    return tensor.to(torch.int32).contiguous().numpy()
+
+
+def _write_atomic(dst: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``dst`` through a temporary file in the same folder and ``os.replace``,
+    so ``dst`` is either its old self or the complete new file, never a partial one."""
+    path = os.fspath(dst)
+    folder, name = os.path.split(path)
+    # Not tempfile.mkstemp: its 0o600 mode would stick to the final file; 0o666 minus the umask
+    # is what a plain open() would give.
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = None, *, optimize: bool = False) -> bytes:
+    """Write coefficients back to a JPEG file without loss (no DCT, no requantization).
+
+    The output is a baseline JPEG (extended sequential if a table value exceeds 255) with the
+    given colour space, sampling factors, tables and DQT slots; progressive input is written
+    sequentially. Reading the result gives back identical coefficients and tables.
+
+    Args:
+        jc: coefficients as returned by ``read_coefficients`` (or built to the same contract:
+            int16 ``(blocks_h, blocks_w, 8, 8)`` arrays with exactly the padded block grid
+            libjpeg derives from the size and sampling factors, integer ``(8, 8)`` tables with
+            values 1..65535, components sharing a slot having equal tables).
+        dst: optional path; the file is written atomically (temporary file + ``os.replace``).
+        optimize: compute optimal Huffman tables (smaller file, slower) instead of the
+            standard ones.
+
+    Returns:
+        The JPEG file as bytes (also when ``dst`` is given).
+
+    Raises:
+        ValueError: arrays or parameters that do not describe a valid frame (the message names
+            the component and the expected shape).
+        JPEGError: libjpeg refused to encode, e.g. a coefficient outside the range 8-bit JPEG
+            can code (|AC| > 1023).
+    """
+    if not isinstance(jc, JPEGCoefficients):
+        raise TypeError(f"write_coefficients needs a JPEGCoefficients, got {type(jc).__name__}")
+    counts = {len(jc.coefficients), len(jc.quantization), len(jc.table_indices), len(jc.sampling)}
+    if len(counts) != 1:
+        raise ValueError("coefficients, quantization, table_indices and sampling need one entry per component")
+    coefficients = [_coefficient_array(c, i) for i, c in enumerate(jc.coefficients)]
+    tables = [_table_array(q, i) for i, q in enumerate(jc.quantization)]
+    data = _jpeg.write(jc.width, jc.height, jc.color_space, coefficients, tables, list(jc.table_indices),
+                       [tuple(s) for s in jc.sampling], bool(optimize))
+    if dst is not None:
+        _write_atomic(dst, data)
+    return data
