@@ -1,0 +1,135 @@
+"""The IJG (libjpeg) standard quantization tables and the quality scale that scales them.
+
+Every table here is an int32 ``(8, 8)`` tensor in natural (row-major) order: row = vertical
+frequency, ``[0, 0]`` the DC step. ``ijg_table`` reproduces libjpeg's ``jpeg_set_quality(cinfo,
+quality, force_baseline=TRUE)`` bit for bit, which is what Pillow, PyTurboJPEG and cjpeg use, so
+``closest_quality`` recovers the ``quality`` a file was saved with.
+
+Example:
+    >>> from qgac_fast.quality import ijg_table, closest_quality
+    >>> int(ijg_table(50)[0, 0]), int(ijg_table(50, chroma=True)[0, 0])
+    (16, 17)
+    >>> closest_quality(ijg_table(75))
+    QualityMatch(quality=75, exact=True, distance=0.0, chroma=False)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import torch
+
+__all__ = ["IJG_CHROMA", "IJG_LUMA", "QualityMatch", "closest_quality", "ijg_table", "quality_scale"]
+
+#: JPEG spec (ITU-T T.81) Annex K, Table K.1: luminance, natural order; IJG quality 50.
+IJG_LUMA = torch.tensor([
+    [16, 11, 10, 16, 24, 40, 51, 61],
+    [12, 12, 14, 19, 26, 58, 60, 55],
+    [14, 13, 16, 24, 40, 57, 69, 56],
+    [14, 17, 22, 29, 51, 87, 80, 62],
+    [18, 22, 37, 56, 68, 109, 103, 77],
+    [24, 35, 55, 64, 81, 104, 113, 92],
+    [49, 64, 78, 87, 103, 121, 120, 101],
+    [72, 92, 95, 98, 112, 100, 103, 99],
+], dtype=torch.int32)
+
+#: JPEG spec Annex K, Table K.2: chrominance, natural order; IJG quality 50.
+IJG_CHROMA = torch.tensor([
+    [17, 18, 24, 47, 99, 99, 99, 99],
+    [18, 21, 26, 66, 99, 99, 99, 99],
+    [24, 26, 56, 99, 99, 99, 99, 99],
+    [47, 66, 99, 99, 99, 99, 99, 99],
+    [99, 99, 99, 99, 99, 99, 99, 99],
+    [99, 99, 99, 99, 99, 99, 99, 99],
+    [99, 99, 99, 99, 99, 99, 99, 99],
+    [99, 99, 99, 99, 99, 99, 99, 99],
+], dtype=torch.int32)
+
+
+class QualityMatch(NamedTuple):
+    """Result of ``closest_quality``.
+
+    Attributes:
+        quality: IJG quality 1..100 whose table is closest.
+        exact: whether that table equals the given one element for element.
+        distance: sum of absolute differences to that table (0.0 when exact).
+        chroma: whether the match is against the chrominance base table.
+    """
+
+    quality: int
+    exact: bool
+    distance: float
+    chroma: bool
+
+
+def _check_quality(quality: int) -> int:
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an int in 1..100, got {quality!r}")
+    return quality
+
+
+def quality_scale(quality: int) -> int:
+    """libjpeg's ``jpeg_quality_scaling``: the percentage (5000..0) applied to the base tables.
+
+    Quality 50 is 100 % (the Annex K tables), 100 is 0 % (all ones after clamping), and below 50
+    the scale is ``5000 // quality`` (integer division, as in libjpeg).
+    """
+    quality = _check_quality(quality)
+    return 5000 // quality if quality < 50 else 200 - 2 * quality
+
+
+def ijg_table(quality: int, chroma: bool = False) -> torch.Tensor:
+    """The table libjpeg uses at ``quality`` (baseline: steps clamped to 1..255).
+
+    Args:
+        quality: IJG quality, int 1..100.
+        chroma: False for the luminance table, True for the chrominance one.
+
+    Returns:
+        int32 ``(8, 8)`` tensor, natural order (a fresh tensor; modifying it is safe).
+    """
+    return _all_tables(bool(chroma))[_check_quality(quality) - 1].clone()
+
+
+@lru_cache(maxsize=2)
+def _all_tables(chroma: bool) -> torch.Tensor:
+    """int32 ``(100, 8, 8)``: the tables of qualities 1..100 (index = quality - 1)."""
+    base = (IJG_CHROMA if chroma else IJG_LUMA).to(torch.int64)
+    scales = torch.tensor([quality_scale(q) for q in range(1, 101)], dtype=torch.int64)
+    # jpeg_add_quant_table: (base * scale + 50) / 100 in integer arithmetic (all terms are
+    # non-negative, so floor division equals C's truncation), then clamp to the baseline range.
+    tables = (base[None] * scales[:, None, None] + 50) // 100
+    return tables.clamp_(1, 255).to(torch.int32)
+
+
+def closest_quality(table: torch.Tensor, chroma: bool | None = None) -> QualityMatch:
+    """The IJG quality whose table is closest to ``table`` (sum of absolute differences).
+
+    Ties go to the highest quality. Distinct qualities can give the same table once the clamp to
+    255 bites: the chrominance tables of qualities 1, 2 and 3 are all 255 (the 100 luminance
+    tables are distinct), so a q1 chroma table is reported as quality 3.
+
+    Args:
+        table: ``(8, 8)`` (or 64 values) quantization steps, natural order, any integer or float
+            dtype, any device.
+        chroma: compare with the luminance (False) or chrominance (True) tables; None compares with
+            both and takes the closer (luminance on a tie).
+
+    Returns:
+        ``QualityMatch(quality, exact, distance, chroma)``.
+    """
+    table = torch.as_tensor(table)
+    if table.numel() != 64:
+        raise ValueError(f"table must have 64 entries (8x8, natural order), got shape {tuple(table.shape)}")
+    table = table.detach().reshape(8, 8).to("cpu", torch.float64)
+    kinds = (False, True) if chroma is None else (bool(chroma),)
+    best = None
+    for kind in kinds:
+        distances = (_all_tables(kind).to(torch.float64) - table).abs().sum(dim=(1, 2))
+        # Highest quality among the minima: flip so that argmin's first hit is the highest.
+        index = 99 - int(torch.argmin(distances.flip(0)))
+        distance = float(distances[index])
+        if best is None or distance < best.distance:
+            best = QualityMatch(index + 1, distance == 0, distance, kind)
+    return best
