@@ -1,0 +1,219 @@
+"""Metrics against scikit-image (PSNR, Gaussian SSIM), against direct numpy formulations
+(uniform SSIM, PSNR-B pair by pair) and against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from images import pillow_decode, pillow_jpeg, sample_image, synthetic_image
+from qgac_fast.metrics import _boundary_differences, blocking_effect_factor, psnr, psnr_b, rgb_to_y, ssim
+
+
+def _chw(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W[, C]) -> uint8 (C, H, W)."""
+    image = image[..., None] if image.ndim == 2 else image
+    return torch.from_numpy(np.array(image.transpose(2, 0, 1)))  # a writable copy
+
+
+def _jpeg_pair(original: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """(original, its JPEG at ``quality`` decoded by libjpeg), both uint8 (H, W[, C])."""
+    return original, pillow_decode(pillow_jpeg(original, quality))
+
+
+ORIGINALS = {
+    "astronaut-96x128": sample_image("astronaut.png", (96, 128)),
+    "chelsea-75x101": sample_image("chelsea.png", (75, 101)),
+    "synthetic-rgb-50x70": synthetic_image(50, 70, seed=1),
+    "synthetic-gray-45x61": synthetic_image(45, 61, channels=1, seed=2)[..., 0],
+}
+PAIRS = {f"{name}-q{q}": _jpeg_pair(image, q) for name, image in ORIGINALS.items() for q in (10, 50)}
+
+
+def _skimage_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    channel_axis = 2 if a.ndim == 3 else None
+    return structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                 data_range=255, channel_axis=channel_axis)
+
+
+def _numpy_uniform8_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Box-window SSIM written directly: every 8x8 window, its population moments."""
+    a = a.astype(np.float64).reshape(*a.shape[:2], -1)
+    b = b.astype(np.float64).reshape(*b.shape[:2], -1)
+    wa = np.lib.stride_tricks.sliding_window_view(a, (8, 8), axis=(0, 1))  # (H', W', C, 8, 8)
+    wb = np.lib.stride_tricks.sliding_window_view(b, (8, 8), axis=(0, 1))
+    mu_a, mu_b = wa.mean(axis=(-2, -1)), wb.mean(axis=(-2, -1))
+    var_a, var_b = wa.var(axis=(-2, -1)), wb.var(axis=(-2, -1))
+    cov = ((wa - mu_a[..., None, None]) * (wb - mu_b[..., None, None])).mean(axis=(-2, -1))
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
+
+
+def _loop_bef(image: np.ndarray) -> float:
+    """BEF of one channel (H, W), pair by pair in plain Python, straight from the paper."""
+    x = image.astype(np.float64)
+    height, width = x.shape
+    sums, counts = {True: 0.0, False: 0.0}, {True: 0, False: 0}
+    for i in range(height):
+        for j in range(width):
+            for di, dj in ((0, 1), (1, 0)):
+                if i + di < height and j + dj < width:
+                    boundary = (j + dj) % 8 == 0 if dj else (i + di) % 8 == 0
+                    sums[boundary] += (x[i, j] - x[i + di, j + dj]) ** 2
+                    counts[boundary] += 1
+    d_b, d_bc = sums[True] / counts[True], sums[False] / counts[False]
+    return max(0.0, math.log2(8) / math.log2(min(height, width)) * (d_b - d_bc))
+
+
+@pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
+def test_ssim_gaussian_matches_skimage(pair):
+    original, decoded = pair
+    ours = float(ssim(_chw(decoded), _chw(original)))
+    assert ours == pytest.approx(_skimage_ssim(decoded, original), abs=1e-9)
+
+
+@pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
+def test_ssim_uniform8_matches_direct_windows(pair):
+    original, decoded = pair
+    ours = float(ssim(_chw(decoded), _chw(original), window="uniform8"))
+    assert ours == pytest.approx(_numpy_uniform8_ssim(decoded, original), abs=1e-9)
+
+
+@pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
+def test_psnr_matches_skimage(pair):
+    original, decoded = pair
+    expected = peak_signal_noise_ratio(original, decoded, data_range=255)
+    assert float(psnr(_chw(decoded), _chw(original))) == pytest.approx(expected, abs=1e-10)
+
+
+@pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
+def test_bef_matches_pair_by_pair_definition(pair):
+    decoded = _chw(pair[1])
+    expected = [_loop_bef(channel.numpy()) for channel in decoded]
+    assert blocking_effect_factor(decoded).tolist() == pytest.approx(expected, rel=1e-12)
+
+
+def test_hand_computed_step_at_column_8():
+    # 16x16: a step of 10 between columns 7 and 8 (a block boundary) and a vertical ramp of 2
+    # per row everywhere. Horizontal pairs: 16 rows x 1 boundary pair (diff^2 100) and 16 x 14
+    # inner pairs (0). Vertical pairs: 16 columns x 1 boundary pair (4) and 16 x 14 inner (4).
+    rows, cols = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
+    test = (100 + 10 * (cols >= 8) + 2 * rows)[None]
+    d_b, d_bc = _boundary_differences(test[None])
+    assert float(d_b) == (16 * 100 + 16 * 4) / 32  # 52
+    assert float(d_bc) == (16 * 14 * 4) / (2 * 16 * 14)  # 2
+    eta = math.log2(8) / math.log2(16)  # 0.75
+    assert float(blocking_effect_factor(test)) == eta * (52 - 2)  # 37.5
+    reference = test + 1  # MSE 1
+    assert float(psnr_b(test, reference)) == pytest.approx(10 * math.log10(255**2 / (1 + 37.5)), abs=1e-12)
+    assert float(psnr_b(reference, test)) == float(psnr_b(test, reference))  # same blocking in both
+
+
+def test_no_blocking_means_psnr_b_equals_psnr():
+    # A diagonal ramp has the same pixel step (3) between every adjacent pair, so D_B == D_B^c.
+    rows, cols = torch.meshgrid(torch.arange(40.0), torch.arange(56.0), indexing="ij")
+    test = (3 * cols + 3 * rows)[None]
+    reference = test + torch.from_numpy(synthetic_image(40, 56, channels=1)[..., 0] / 32.0)[None]
+    assert float(blocking_effect_factor(test)) == 0
+    assert float(psnr_b(test, reference)) == pytest.approx(float(psnr(test, reference)), abs=1e-12)
+
+
+def test_inner_texture_stronger_than_boundaries_gives_zero_bef():
+    # D_B < D_B^c: columns 1..6 of every block are 50, columns 0 and 7 are 0, so the only
+    # steps lie inside blocks and the boundary pairs (7, 8) are flat.
+    cols = torch.arange(32)
+    test = (50.0 * ((cols % 8 >= 1) & (cols % 8 <= 6))).expand(1, 24, 32)
+    d_b, d_bc = _boundary_differences(test[None])
+    assert float(d_b) == 0 and float(d_bc) > 0
+    assert float(blocking_effect_factor(test)) == 0
+
+
+@pytest.mark.parametrize("name", ["astronaut-96x128", "synthetic-gray-45x61"], ids=["rgb", "gray"])
+def test_q10_jpeg_has_psnr_b_below_psnr(name):
+    original, decoded = PAIRS[f"{name}-q10"]
+    test, reference = _chw(decoded), _chw(original)
+    assert torch.all(blocking_effect_factor(test) > 0)
+    # Compare with per-channel PSNR averaged, which is what PSNR-B reduces to without a BEF.
+    per_channel = torch.stack([psnr(t[None], r[None]) for t, r in zip(test, reference)]).mean()
+    assert float(psnr_b(test, reference)) < float(per_channel) - 0.1
+    assert float(psnr_b(test, reference)) < float(psnr(test, reference))
+
+
+def test_identical_images():
+    image = _chw(ORIGINALS["astronaut-96x128"])
+    assert math.isinf(float(psnr(image, image)))
+    assert float(ssim(image, image)) == pytest.approx(1.0, abs=1e-15)
+    assert float(ssim(image, image, window="uniform8")) == pytest.approx(1.0, abs=1e-15)
+    blocky = _chw(PAIRS["astronaut-96x128-q10"][1])
+    assert math.isfinite(float(psnr_b(blocky, blocky)))  # the BEF of the image under test remains
+
+
+METRICS = {
+    "psnr": psnr,
+    "psnr_b": psnr_b,
+    "ssim-gaussian": ssim,
+    "ssim-uniform8": lambda x, y, **kw: ssim(x, y, window="uniform8", **kw),
+}
+BATCH = [name for name in PAIRS if name.startswith("astronaut")] + ["chelsea-75x101-q10"]
+
+
+@pytest.mark.parametrize("metric", METRICS.values(), ids=METRICS.keys())
+def test_batch_equals_one_by_one(metric):
+    # Three different images of one size (chelsea cropped to the astronaut's 96x128 is too big,
+    # so crop everything to 75x101).
+    tests = torch.stack([_chw(PAIRS[name][1][:75, :101]) for name in BATCH])
+    references = torch.stack([_chw(PAIRS[name][0][:75, :101]) for name in BATCH])
+    batched = metric(tests, references)
+    assert batched.shape == (len(BATCH),)
+    singles = torch.stack([metric(t, r) for t, r in zip(tests, references)])
+    assert singles.shape == (len(BATCH),)
+    torch.testing.assert_close(batched, singles, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("metric", METRICS.values(), ids=METRICS.keys())
+def test_data_range_one_on_unit_scale_gives_same_value(metric):
+    original, decoded = PAIRS["chelsea-75x101-q10"]
+    test, reference = _chw(decoded), _chw(original)
+    on_255 = metric(test, reference)
+    on_1 = metric(test.double() / 255, reference.double() / 255, data_range=1.0)
+    torch.testing.assert_close(on_1, on_255, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int16], ids=["float32", "int16"])
+def test_other_input_dtypes_give_float64_and_same_value(dtype):
+    original, decoded = PAIRS["synthetic-rgb-50x70-q50"]
+    test, reference = _chw(decoded), _chw(original)
+    result = ssim(test.to(dtype), reference.to(dtype))
+    assert result.dtype == torch.float64
+    assert float(result) == float(ssim(test, reference))
+
+
+def test_rgb_to_y_bt601_studio_range():
+    rgb = torch.tensor([[0.0, 255.0, 0.0, 0.0], [0.0, 255.0, 255.0, 0.0], [0.0, 255.0, 0.0, 255.0]])
+    y = rgb_to_y(rgb.view(3, 1, 4))
+    assert y.shape == (1, 1, 4)
+    torch.testing.assert_close(y.flatten(), torch.tensor([16.0, 235.0, 16 + 128.553, 16 + 24.966], dtype=torch.float64))
+    torch.testing.assert_close(rgb_to_y(rgb.view(1, 3, 1, 4) / 255, data_range=1.0) * 255, y[None])
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: psnr(torch.zeros(3, 8, 8), torch.zeros(3, 8, 9)), ValueError, r"same shape, got \(3, 8, 8\) and \(3, 8, 9\)"),
+        (lambda: psnr(torch.zeros(8, 8), torch.zeros(8, 8)), ValueError, r"\(N, C, H, W\) or \(C, H, W\), got shape \(8, 8\)"),
+        (lambda: psnr(np.zeros((3, 8, 8)), np.zeros((3, 8, 8))), TypeError, r"torch.Tensor, got ndarray"),
+        (lambda: psnr(torch.ones(1, 8, 8, dtype=torch.bool), torch.ones(1, 8, 8, dtype=torch.bool)), TypeError, r"real dtype"),
+        (lambda: psnr(torch.ones(1, 8, 8), torch.ones(1, 8, 8), data_range=0), ValueError, r"data_range must be a positive number"),
+        (lambda: ssim(torch.ones(1, 10, 40), torch.ones(1, 10, 40)), ValueError, r"H, W >= 11, got H=10, W=40"),
+        (lambda: ssim(torch.ones(1, 16, 16), torch.ones(1, 16, 16), window="box"), ValueError, r"window must be 'gaussian'"),
+        (lambda: blocking_effect_factor(torch.ones(1, 8, 8)), ValueError, r"a block boundary to measure\), got H=8, W=8"),
+        (lambda: rgb_to_y(torch.ones(4, 8, 8)), ValueError, r"3 channels \(R, G, B\), got shape \(4, 8, 8\)"),
+    ],
+    ids=["shape-mismatch", "2d", "numpy", "bool", "data-range", "too-small-for-window", "bad-window", "no-boundary", "not-rgb"],
+)
+def test_bad_arguments_raise(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
