@@ -53,11 +53,10 @@ struct Result {
   Status status = Status::kOk;
   std::string message;   // libjpeg's formatted message, or ours
   int error_number = 0;  // errno for kIOError
-  int warnings = 0;      // libjpeg warnings accepted in non-strict mode
 };
 
 struct ReadOptions {
-  bool strict = true;       // abort on libjpeg's recoverable warnings
+  bool strict = true;       // abort on libjpeg's recoverable warnings instead of accepting them
   uint64_t max_pixels = 0;  // width * height limit checked right after the header; 0 = none
 };
 

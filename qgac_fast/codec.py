@@ -248,7 +248,10 @@ def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = Non
 
     The output is a baseline JPEG (extended sequential if a table value exceeds 255) with the
     given colour space, sampling factors, tables and DQT slots; progressive input is written
-    sequentially. Reading the result gives back identical coefficients and tables.
+    sequentially. MCU padding blocks are written the way libjpeg writes them (AC zero, DC
+    repeating the block to their left; a single-component image codes none), so edits there are
+    not kept. Files from libjpeg-based encoders already hold exactly that, so for them reading the
+    result gives back identical coefficients and tables, padding included.
 
     Args:
         jc: coefficients as returned by ``read_coefficients`` (or built to the same contract:
