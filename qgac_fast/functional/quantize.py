@@ -17,27 +17,7 @@ __all__ = [
     "quantize",
     "dequantize",
     "quantize_scaled",
-    "ijg_quantization_tables",
 ]
-
-# ITU-T T.81 Annex K tables (natural order), the bases libjpeg scales by quality.
-_K1_LUMA = [
-    16, 11, 10, 16, 24, 40, 51, 61,
-    12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77,
-    24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101,
-    72, 92, 95, 98, 112, 100, 103, 99,
-]
-_K2_CHROMA = [
-    17, 18, 24, 47, 99, 99, 99, 99,
-    18, 21, 26, 66, 99, 99, 99, 99,
-    24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99,
-] + [99] * 32
-
 
 def round_half_away_from_zero(x: torch.Tensor) -> torch.Tensor:
     """``sign(x) * floor(|x| + 0.5)`` (libjpeg's rounding; ``torch.round`` rounds half to even).
@@ -121,14 +101,3 @@ def quantize_scaled(values: torch.Tensor, table: torch.Tensor, scale: int = 8) -
     mag = torch.div(v.abs() + torch.div(d, 2, rounding_mode="floor"), d, rounding_mode="floor")
     return torch.where(v < 0, -mag, mag)
 
-
-def ijg_quantization_tables(quality: int, *, force_baseline: bool = True) -> torch.Tensor:
-    """The tables libjpeg (``jpeg_set_quality``) uses at ``quality`` 1..100: int32 ``(2, 8, 8)``,
-    luma then chroma, natural order."""
-    if not 1 <= int(quality) <= 100:
-        raise ValueError(f"quality must be in 1..100, got {quality}")
-    q = int(quality)
-    scale = 5000 // q if q < 50 else 200 - 2 * q
-    base = torch.tensor([_K1_LUMA, _K2_CHROMA], dtype=torch.int64).reshape(2, 8, 8)
-    t = torch.div(base * scale + 50, 100, rounding_mode="floor").clamp(min=1, max=255 if force_baseline else 32767)
-    return t.to(torch.int32)
