@@ -123,6 +123,7 @@ py::tuple read_buffer(const py::object& src, bool strict, uint64_t max_pixels) {
 
 py::tuple read_path(const py::bytes& path, bool strict, uint64_t max_pixels) {
   const std::string native = path;
+  if (native.find('\0') != std::string::npos) throw py::value_error("embedded null byte in path");
   const qgac::ReadOptions options = read_options(strict, max_pixels);
   qgac::JPEGData data;
   qgac::Result result;

@@ -108,6 +108,11 @@ def test_missing_file(tmp_path):
     assert info.value.filename == str(missing)
 
 
+def test_path_with_null_byte(tmp_path):
+    with pytest.raises(ValueError, match="embedded null byte"):
+        read_coefficients(str(tmp_path / "a\0b.jpg"))
+
+
 def test_directory(tmp_path):
     with pytest.raises(IsADirectoryError, match="Is a directory"):
         read_coefficients(tmp_path)
