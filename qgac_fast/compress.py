@@ -83,15 +83,18 @@ def _pixels(image: torch.Tensor | np.ndarray) -> np.ndarray:
 def _tables(quantization: Tables, gray: bool) -> list[list[int]]:
     """``quantization`` as 1 or 2 lists of 64 ints in natural order (luma, then chroma)."""
     expected = "an (8, 8) table or a sequence of 1 or 2 (8, 8) tables (luma, chroma)"
+    def as_numpy(x) -> np.ndarray:
+        return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
     if isinstance(quantization, (torch.Tensor, np.ndarray)):
-        array = np.asarray(quantization.detach().cpu() if isinstance(quantization, torch.Tensor) else quantization)
-        array = array[None] if array.shape == (8, 8) else array
+        array = as_numpy(quantization)
     else:
         try:
-            array = np.stack([np.asarray(t.detach().cpu() if isinstance(t, torch.Tensor) else t)
-                              for t in quantization])
+            array = np.stack([as_numpy(t) for t in quantization])
         except (TypeError, ValueError) as error:
             raise ValueError(f"quantization must be {expected}: {error}") from error
+    # One table, whether a (8, 8) array or 8 rows of 8 values.
+    array = array[None] if array.shape == (8, 8) else array
     if array.ndim != 3 or array.shape[1:] != (8, 8) or array.shape[0] not in (1, 2):
         raise ValueError(f"quantization must be {expected}, got shape {array.shape}")
     if gray and array.shape[0] != 1:

@@ -84,6 +84,7 @@ EXPLICIT = {  # subsampling, tables as passed, (luma, chroma) expected in the fi
     "422-list-of-array-and-list": ("4:2:2", [T[2].numpy(), T[3].tolist()], (T[2], T[3])),
     "420-stacked-tensor": ("4:2:0", torch.stack([T[4], T[5]]), (T[4], T[5])),
     "420-one-table-for-all": ("4:2:0", T[6], (T[6], T[6])),
+    "444-one-table-as-rows": ("4:4:4", T[6].tolist(), (T[6], T[6])),
 }
 
 

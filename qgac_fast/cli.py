@@ -1,0 +1,129 @@
+"""The ``qgac-fast`` command line (also ``python -m qgac_fast``).
+
+Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments and sets
+``run=_run_<name>``, a function ``(args) -> exit status``. Register new subcommands in
+``_SUBCOMMANDS``; heavy imports stay inside the ``_run_`` functions so ``--help`` is instant.
+
+Subcommands:
+    info FILE...   layout and quantization tables of JPEG files, with the closest IJG quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+__all__ = ["build_parser", "main"]
+
+
+def _describe(path: str) -> dict:
+    """What ``info`` reports about one JPEG, as JSON-ready values.
+
+    Raises ``JPEGError`` (bad or unsupported JPEG) or ``OSError`` (unreadable path).
+    """
+    from .codec import read_coefficients
+    from .quality import closest_quality
+
+    jc = read_coefficients(path)
+    tables = []
+    for slot in sorted(set(jc.table_indices)):
+        users = [c for c, s in enumerate(jc.table_indices) if s == slot]
+        # Compare luma-coded components with the luminance table and Cb/Cr with chrominance;
+        # an RGB JPEG's components are neither, so try both.
+        chroma = None if jc.color_space == "rgb" else users[0] != 0
+        match = closest_quality(jc.quantization[users[0]], chroma=chroma)
+        tables.append({
+            "slot": slot,
+            "components": users,
+            "values": jc.quantization[users[0]].tolist(),
+            "quality": match.quality,
+            "exact": match.exact,
+            "distance": match.distance,
+            "compared_with": "chroma" if match.chroma else "luma",
+        })
+    return {
+        "path": path,
+        "width": jc.width,
+        "height": jc.height,
+        "color_space": jc.color_space,
+        "subsampling": jc.subsampling,
+        "progressive": jc.progressive,
+        "components": [{"index": c, "sampling": list(jc.sampling[c]), "table": slot}
+                       for c, slot in enumerate(jc.table_indices)],
+        "tables": tables,
+    }
+
+
+def _format_info(info: dict) -> str:
+    """The human-readable ``info`` block of one file."""
+    lines = [f"{info['path']}: {info['width']}x{info['height']}, {info['color_space']}, {info['subsampling']}, "
+             f"{'progressive' if info['progressive'] else 'sequential'}"]
+    for table in info["tables"]:
+        users = table["components"]
+        label = f"component{'s' if len(users) > 1 else ''} {', '.join(map(str, users))}"
+        if table["exact"]:
+            quality = f"IJG quality {table['quality']} (exact {table['compared_with']} table)"
+        else:
+            quality = (f"closest IJG quality {table['quality']} (approximate {table['compared_with']} table, "
+                       f"sum of |differences| {table['distance']:g})")
+        lines.append(f"  table {table['slot']} ({label}): {quality}")
+        lines.extend("    " + " ".join(f"{v:3d}" for v in row) for row in table["values"])
+    return "\n".join(lines)
+
+
+def _add_info(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "info", help="show the layout and quantization tables of JPEG files",
+        description="For each JPEG: size, colour space, chroma subsampling, progressive or not, and each "
+                    "quantization table (DQT slot, the components that use it, its 8x8 steps in natural "
+                    "order) with the closest IJG (libjpeg) quality. Files that cannot be read are reported "
+                    "on stderr as 'path: reason'; the exit status is 1 if any failed.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="JPEG file")
+    parser.add_argument("--json", action="store_true", help="print one JSON list of per-file objects instead")
+    parser.set_defaults(run=_run_info)
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    from .errors import JPEGError
+
+    infos, failed = [], False
+    for path in args.files:
+        try:
+            info = _describe(path)
+        except (JPEGError, OSError) as error:
+            failed = True
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            print(f"{path}: {reason}", file=sys.stderr)
+            continue
+        if args.json:
+            infos.append(info)
+        else:
+            print(_format_info(info))
+    if args.json:
+        print(json.dumps(infos, indent=2))
+    return 1 if failed else 0
+
+
+_SUBCOMMANDS = (_add_info,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``qgac-fast`` argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="qgac-fast", description="Fast Quantization Guided JPEG Artifact Correction.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+    for add in _SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Usage errors and ``--help`` exit through ``SystemExit`` as argparse does (status 2 and 0).
+    """
+    args = build_parser().parse_args(argv)
+    return args.run(args)

@@ -1,0 +1,98 @@
+"""The qgac-fast command line, run in-process through main() and once through python -m."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from images import pillow_jpeg, sample_image, synthetic_image, turbo_jpeg
+from qgac_fast.cli import main
+from qgac_fast.compress import compress
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Named JPEG files (and a bad one) written by independent encoders."""
+    contents = {
+        "q75.jpg": pillow_jpeg(sample_image(size=(40, 56)), 75, "4:2:0"),
+        "gray-q30.jpg": pillow_jpeg(synthetic_image(24, 17, channels=1)[..., 0], 30),
+        "progressive-440.jpg": turbo_jpeg(synthetic_image(33, 21), 90, "4:4:0", progressive=True),
+        "custom-table.jpg": compress(synthetic_image(16, 16), quantization=[[3] * 8] * 8, subsampling="4:4:4"),
+        "not-a-jpeg.jpg": b"GIF89a, not a JPEG at all",
+    }
+    for name, data in contents.items():
+        (tmp_path / name).write_bytes(data)
+    return {name: str(tmp_path / name) for name in contents}
+
+
+def test_info_text_reports_quality_75(files, capsys):
+    assert main(["info", files["q75.jpg"]]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{files['q75.jpg']}: 56x40, ycbcr, 4:2:0, sequential\n")
+    assert "  table 0 (component 0): IJG quality 75 (exact luma table)\n" in out
+    assert "  table 1 (components 1, 2): IJG quality 75 (exact chroma table)\n" in out
+    assert "      8   6   5   8  12  20  26  31\n" in out  # first row of the q75 luma table
+
+
+def test_info_gray_and_progressive(files, capsys):
+    assert main(["info", files["gray-q30.jpg"], files["progressive-440.jpg"]]) == 0
+    out = capsys.readouterr().out
+    assert f"{files['gray-q30.jpg']}: 17x24, gray, gray, sequential\n" in out
+    assert "  table 0 (component 0): IJG quality 30 (exact luma table)\n" in out
+    assert f"{files['progressive-440.jpg']}: 21x33, ycbcr, 4:4:0, progressive\n" in out
+
+
+def test_info_non_ijg_table_is_approximate(files, capsys):
+    assert main(["info", files["custom-table.jpg"]]) == 0
+    out = capsys.readouterr().out
+    assert "  table 0 (components 0, 1, 2): closest IJG quality " in out
+    assert "(approximate luma table, sum of |differences| " in out
+
+
+def test_bad_files_reported_others_still_printed(files, tmp_path, capsys):
+    missing = str(tmp_path / "missing.jpg")
+    status = main(["info", files["not-a-jpeg.jpg"], files["q75.jpg"], missing, str(tmp_path)])
+    captured = capsys.readouterr()
+    assert status == 1
+    errors = captured.err.splitlines()
+    assert errors[0].startswith(f"{files['not-a-jpeg.jpg']}: Not a JPEG file")
+    assert errors[1:] == [f"{missing}: No such file or directory", f"{tmp_path}: Is a directory"]
+    assert f"{files['q75.jpg']}: 56x40" in captured.out
+
+
+def test_info_json(files, capsys):
+    assert main(["info", "--json", files["q75.jpg"], files["custom-table.jpg"]]) == 0
+    q75, custom = json.loads(capsys.readouterr().out)
+    assert {k: q75[k] for k in ("path", "width", "height", "color_space", "subsampling", "progressive")} == {
+        "path": files["q75.jpg"], "width": 56, "height": 40, "color_space": "ycbcr", "subsampling": "4:2:0",
+        "progressive": False}
+    assert q75["components"] == [{"index": 0, "sampling": [2, 2], "table": 0},
+                                 {"index": 1, "sampling": [1, 1], "table": 1},
+                                 {"index": 2, "sampling": [1, 1], "table": 1}]
+    assert [(t["slot"], t["components"], t["quality"], t["exact"], t["compared_with"]) for t in q75["tables"]] == [
+        (0, [0], 75, True, "luma"), (1, [1, 2], 75, True, "chroma")]
+    assert q75["tables"][0]["values"][0] == [8, 6, 5, 8, 12, 20, 26, 31]
+    assert custom["tables"][0]["exact"] is False and custom["tables"][0]["distance"] > 0
+
+
+def test_info_json_with_a_bad_file_lists_only_good_ones(files, capsys):
+    assert main(["info", "--json", files["not-a-jpeg.jpg"], files["gray-q30.jpg"]]) == 1
+    captured = capsys.readouterr()
+    assert [info["path"] for info in json.loads(captured.out)] == [files["gray-q30.jpg"]]
+    assert captured.err.startswith(f"{files['not-a-jpeg.jpg']}: ")
+
+
+@pytest.mark.parametrize("argv", [[], ["info"], ["frobnicate"]], ids=["no-command", "no-file", "unknown-command"])
+def test_usage_errors_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "usage: qgac-fast" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(files):
+    result = subprocess.run([sys.executable, "-m", "qgac_fast", "info", "--json", files["q75.jpg"]],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["tables"][0]["quality"] == 75
