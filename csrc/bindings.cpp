@@ -196,4 +196,5 @@ PYBIND11_MODULE(_jpeg, m) {
   m.def("write", &write_jpeg, py::arg("width"), py::arg("height"), py::arg("color_space"), py::arg("coefficients"),
         py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("optimize"),
         "Encode coefficient arrays losslessly; returns the JPEG file as bytes.");
+  m.attr("LIBJPEG_VERSION") = qgac::libjpeg_version();
 }

@@ -510,4 +510,15 @@ Result read_file(const char* path, std::vector<uint8_t>& buffer) {
   return result;
 }
 
+#define QGAC_STRINGIFY_(x) #x
+#define QGAC_STRINGIFY(x) QGAC_STRINGIFY_(x)
+
+std::string libjpeg_version() {
+#ifdef LIBJPEG_TURBO_VERSION
+  return "libjpeg-turbo " QGAC_STRINGIFY(LIBJPEG_TURBO_VERSION) " (API " QGAC_STRINGIFY(JPEG_LIB_VERSION) ")";
+#else
+  return "libjpeg (API " QGAC_STRINGIFY(JPEG_LIB_VERSION) ")";
+#endif
+}
+
 }  // namespace qgac

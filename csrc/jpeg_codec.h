@@ -92,4 +92,7 @@ using MallocBuffer = std::unique_ptr<unsigned char[], FreeDeleter>;
 // `out` / `out_size`. Shapes, sampling factors and tables are validated first (kInvalidArgument).
 Result write_coefficients(const WriteRequest& request, MallocBuffer& out, size_t& out_size);
 
+// The libjpeg-turbo version the extension was compiled against, e.g. "libjpeg-turbo 2.1.5 (API 62)".
+std::string libjpeg_version();
+
 }  // namespace qgac

@@ -8,7 +8,7 @@ import pytest
 
 from images import pillow_jpeg, sample_image, synthetic_image, turbo_jpeg
 from qgac_fast.cli import main
-from qgac_fast.compress import compress
+from qgac_fast.compression import compress
 
 
 @pytest.fixture

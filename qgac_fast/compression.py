@@ -10,7 +10,7 @@ Two encoders, both libjpeg-turbo:
 
 Example:
     >>> import numpy as np
-    >>> from qgac_fast.compress import compress
+    >>> from qgac_fast.compression import compress
     >>> from qgac_fast.quality import ijg_table
     >>> image = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (48, 1))  # (48, 64) gray
     >>> data = compress(image, 75)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-import qgac_fast.compress as compress_module
+import qgac_fast.compression as compression_module
 from images import SUBSAMPLINGS, pillow_decode, pillow_jpeg, sample_image, synthetic_image
 from qgac_fast.codec import read_coefficients
-from qgac_fast.compress import compress
+from qgac_fast.compression import compress
 from qgac_fast.quality import ijg_table
 
 RGB = sample_image("chelsea.png", (37, 53))  # odd size: partial MCUs at every subsampling
@@ -148,9 +148,9 @@ def test_missing_turbojpeg_library_names_the_package(monkeypatch):
         raise RuntimeError("Unable to locate turbojpeg library automatically.")
 
     monkeypatch.setattr(turbojpeg, "TurboJPEG", missing)
-    compress_module._turbojpeg.cache_clear()
+    compression_module._turbojpeg.cache_clear()
     try:
         with pytest.raises(RuntimeError, match=r"libturbojpeg0.*Unable to locate"):
             compress(RGB, 50)
     finally:
-        compress_module._turbojpeg.cache_clear()  # the next caller loads the real library
+        compression_module._turbojpeg.cache_clear()  # the next caller loads the real library
