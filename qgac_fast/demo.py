@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with resources.as_file(resources.files("qgac_fast") / "samples" / args.sample) as sample_path:
-        original = np.asarray(Image.open(sample_path).convert("RGB"))
+        original = np.array(Image.open(sample_path).convert("RGB"))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.sample).stem
 
