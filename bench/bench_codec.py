@@ -20,9 +20,10 @@ BATCH = 16  # files per threaded-batch benchmark
 WORKERS = min(2, os.cpu_count() or 1)
 
 
-def _pillow_decode(data: bytes) -> None:
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
+def _pillow_decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()  # decodes the pixels into the Image; returned so a batch keeps them, as ours does
+    return image
 
 
 def _turbojpeg_decoder():
@@ -79,7 +80,7 @@ def bench_read_batch(benchmark, jpeg_file, tool):
 
         def run():
             with ThreadPoolExecutor(WORKERS) as pool:
-                list(pool.map(lambda p: decode(p.read_bytes()), paths))
+                return list(pool.map(lambda p: decode(p.read_bytes()), paths))
 
     benchmark.extra_info.update(tool=tool, megapixels=megapixels * BATCH, file=path.name,
                                 threads=1 if tool == "qgac_fast.sequential" else WORKERS)

@@ -8,6 +8,7 @@
 #include <pybind11/stl.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -73,7 +74,7 @@ py::tuple to_python(qgac::JPEGData& data) {
   py::list coefficients, component_tables, slots, sampling;
   for (auto& comp : data.components) {
     // The capsule takes ownership only once it exists, so nothing leaks if creating it fails.
-    py::capsule owner(comp.coefficients.get(), [](void* p) { delete[] static_cast<int16_t*>(p); });
+    py::capsule owner(comp.coefficients.get(), [](void* p) { std::free(p); });
     int16_t* raw = comp.coefficients.release();
     coefficients.append(py::array_t<int16_t>({comp.blocks_h, comp.blocks_w, 8, 8}, raw, owner));
     component_tables.append(tables[comp.table_index]);

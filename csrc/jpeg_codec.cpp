@@ -17,6 +17,7 @@
 #include <new>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@ namespace qgac {
 static_assert(sizeof(JCOEF) == sizeof(int16_t), "libjpeg built with a JCOEF other than 16 bits");
 static_assert(sizeof(JBLOCK) == 64 * sizeof(int16_t), "unexpected JBLOCK layout");
 
-void FreeDeleter::operator()(unsigned char* p) const { std::free(p); }
+void FreeDeleter::operator()(void* p) const { std::free(p); }
 
 namespace {
 
@@ -116,6 +117,19 @@ const char* color_space_unsupported(J_COLOR_SPACE space) {
   }
 }
 
+// Uninitialised storage for `count` coefficients, released with std::free. Arrays of 2 MiB and
+// more are aligned to 2 MiB and offered transparent huge pages: a fresh 6 MB array otherwise costs
+// ~1500 page faults on first touch, which measured as a third of a 2 MP read.
+int16_t* allocate_coefficients(size_t count) {
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t bytes = count * sizeof(int16_t);
+  if (bytes < kHugePage) return static_cast<int16_t*>(std::malloc(bytes > 0 ? bytes : 1));
+  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = std::aligned_alloc(kHugePage, rounded);
+  if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
+  return static_cast<int16_t*>(p);
+}
+
 // Copies component `ci`'s whole padded block array out of libjpeg, one memcpy per block row.
 // Returns false (result set) when the output buffer cannot be allocated.
 bool copy_component(ReadContext& ctx, int ci, jvirt_barray_ptr array) {
@@ -128,7 +142,7 @@ bool copy_component(ReadContext& ctx, int ci, jvirt_barray_ptr array) {
   comp.blocks_h = round_up(static_cast<int>(info.height_in_blocks), info.v_samp_factor);
   comp.blocks_w = round_up(static_cast<int>(info.width_in_blocks), info.h_samp_factor);
   const size_t row_bytes = static_cast<size_t>(comp.blocks_w) * kBlockBytes;
-  comp.coefficients.reset(new (std::nothrow) int16_t[static_cast<size_t>(comp.blocks_h) * comp.blocks_w * 64]);
+  comp.coefficients.reset(allocate_coefficients(static_cast<size_t>(comp.blocks_h) * comp.blocks_w * 64));
   if (!comp.coefficients) {
     set_error(*ctx.result, Status::kOutOfMemory, "out of memory for the coefficient arrays");
     return false;

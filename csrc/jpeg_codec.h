@@ -26,6 +26,12 @@ enum class Status {
 // The JPEG's own colour space (what the file codes, not what a decoder would output).
 enum class ColorSpace { kGray, kYCbCr, kRGB };
 
+// Releases buffers from malloc / aligned_alloc (libjpeg's memory destination allocates its output
+// with malloc, the reader its coefficient arrays with aligned_alloc).
+struct FreeDeleter {
+  void operator()(void* p) const;
+};
+
 struct Component {
   int h_samp = 1, v_samp = 1;  // sampling factors
   int table_slot = 0;          // DQT slot, 0..3
@@ -35,8 +41,8 @@ struct Component {
   int blocks_h = 0, blocks_w = 0;
   // blocks_h * blocks_w * 64 coefficients, block by block in raster order, each block in natural
   // (row-major) order with row = vertical frequency. Left uninitialised by the allocation because
-  // the reader overwrites every element.
-  std::unique_ptr<int16_t[]> coefficients;
+  // the reader overwrites every element; release with std::free.
+  std::unique_ptr<int16_t[], FreeDeleter> coefficients;
 };
 
 struct JPEGData {
@@ -82,10 +88,6 @@ struct WriteRequest {
   std::vector<WriteComponent> components;
 };
 
-// A buffer from malloc (libjpeg's memory destination allocates the output that way).
-struct FreeDeleter {
-  void operator()(unsigned char* p) const;
-};
 using MallocBuffer = std::unique_ptr<unsigned char[], FreeDeleter>;
 
 // Encodes `request` losslessly (baseline, or extended sequential when a table exceeds 255) into
