@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import __version__
@@ -126,4 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     Usage errors and ``--help`` exit through ``SystemExit`` as argparse does (status 2 and 0).
     """
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:
+        # The reader went away (`qgac-fast info *.jpg | head`): stop quietly like other Unix tools;
+        # pointing stdout at devnull keeps the interpreter's final flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
