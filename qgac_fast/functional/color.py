@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..backend import resolve_backend
+from ._dtypes import float_dtype
 
 __all__ = [
     "RGB_TO_YCBCR",
@@ -38,14 +39,6 @@ def _check(x: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must have shape (..., 3, H, W), got {tuple(x.shape)}")
 
 
-def _float(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
-    if dtype is None:
-        dtype = x.dtype if x.dtype.is_floating_point else torch.float32
-    if not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating point dtype, got {dtype}")
-    return x.to(dtype)
-
-
 def _mix(x: torch.Tensor, matrix) -> torch.Tensor:
     m = torch.tensor(matrix, dtype=torch.float64).to(dtype=x.dtype, device=x.device)
     return torch.einsum("ij,...jhw->...ihw", m, x)
@@ -64,7 +57,7 @@ def rgb_to_ycbcr(rgb: torch.Tensor, *, dtype: torch.dtype | None = None, backend
     """
     resolve_backend(backend, rgb)
     _check(rgb, "rgb")
-    x = _float(rgb, dtype)
+    x = rgb.to(float_dtype(rgb, dtype))
     offset = torch.tensor([0.0, 128.0, 128.0], dtype=x.dtype, device=x.device).view(3, 1, 1)
     return _mix(x, RGB_TO_YCBCR) + offset
 
@@ -80,7 +73,7 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor, *, dtype: torch.dtype | None = None, backe
     """
     resolve_backend(backend, ycbcr)
     _check(ycbcr, "ycbcr")
-    x = _float(ycbcr, dtype)
+    x = ycbcr.to(float_dtype(ycbcr, dtype))
     offset = torch.tensor([0.0, 128.0, 128.0], dtype=x.dtype, device=x.device).view(3, 1, 1)
     return _mix(x - offset, YCBCR_TO_RGB)
 

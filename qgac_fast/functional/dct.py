@@ -24,6 +24,7 @@ import math
 import torch
 
 from ..backend import resolve_backend
+from ._dtypes import float_dtype
 
 __all__ = [
     "BLOCK",
@@ -74,14 +75,6 @@ def _check_plane(x: torch.Tensor, name: str = "input") -> None:
         raise ValueError(f"{name} height and width must be multiples of 8, got {h}x{w}; pad the plane first")
 
 
-def _float_dtype(x: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype:
-    if dtype is not None:
-        if not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating point dtype, got {dtype}")
-        return dtype
-    return x.dtype if x.dtype.is_floating_point else torch.float32
-
-
 def blockify(plane: torch.Tensor) -> torch.Tensor:
     """Split a tiled plane ``(..., H, W)`` into a block grid ``(..., H/8, W/8, 8, 8)`` (a copy
     only if needed; dtype kept)."""
@@ -101,7 +94,7 @@ def deblockify(blocks: torch.Tensor) -> torch.Tensor:
 
 
 def _apply_kron(blocks: torch.Tensor, inverse: bool, dtype: torch.dtype | None) -> torch.Tensor:
-    dt = _float_dtype(blocks, dtype)
+    dt = float_dtype(blocks, dtype)
     x = blocks.to(dt)
     k = dct_kron_matrix(dt, x.device)
     flat = x.reshape(*x.shape[:-2], BLOCK * BLOCK)

@@ -29,6 +29,7 @@ from typing import Sequence
 import torch
 
 from ..backend import resolve_backend
+from ._dtypes import float_dtype
 from .color import rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
 from .dct import BLOCK, blockify, block_dct, deblockify, fdct_islow, idct, idct_islow
 from .quantize import dequantize, quantize_scaled, round_half_away_from_zero, tile_table
@@ -182,8 +183,8 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
     if luma.dim() != 4 or luma.shape[1] != 1:
         raise ValueError(f"luma must be (N, 1, H, W), got {tuple(luma.shape)}")
     n, _, h, w = luma.shape
-    if dtype is None:
-        dtype = luma.dtype if luma.dtype.is_floating_point else torch.float32
+    if dtype != torch.uint8:
+        dtype = float_dtype(luma, dtype)
     planes, tables, factors = [luma], [_batch_table(luma_table, 1, "luma_table")], [(1, 1)]
     if chroma is not None:
         if chroma.dim() != 4 or chroma.shape[:2] != (n, 2):

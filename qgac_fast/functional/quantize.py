@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..backend import resolve_backend
+from ._dtypes import float_dtype
 
 __all__ = [
     "round_half_away_from_zero",
@@ -36,14 +37,6 @@ def tile_table(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return table.repeat(*reps)
 
 
-def _float(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
-    if dtype is None:
-        dtype = x.dtype if x.dtype.is_floating_point else torch.float32
-    if not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating point dtype, got {dtype}")
-    return x.to(dtype)
-
-
 def quantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dtype | None = None,
              backend: str = "auto") -> torch.Tensor:
     """Quantize a tiled coefficient plane: ``round_half_away(coefficients / table)``.
@@ -61,7 +54,7 @@ def quantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dt
         zero gradient; convert with ``.to(torch.int16)`` for storage.
     """
     resolve_backend(backend, coefficients, table)
-    x = _float(coefficients, dtype)
+    x = coefficients.to(float_dtype(coefficients, dtype))
     q = tile_table(table, *x.shape[-2:]).to(x.dtype)
     return round_half_away_from_zero(x / q)
 
@@ -81,7 +74,7 @@ def dequantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.
         ``coefficients`` (and ``table``).
     """
     resolve_backend(backend, coefficients, table)
-    x = _float(coefficients, dtype)
+    x = coefficients.to(float_dtype(coefficients, dtype))
     return x * tile_table(table, *x.shape[-2:]).to(x.dtype)
 
 

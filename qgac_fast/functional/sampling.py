@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..backend import resolve_backend
+from ._dtypes import float_dtype
 from .dct import BLOCK, blockify, deblockify, dct_matrix
 
 __all__ = [
@@ -231,8 +232,7 @@ def dct_upsample_nearest(plane: torch.Tensor, *, dtype: torch.dtype | None = Non
         ``(..., 2H, 2W)`` tiled coefficients of the doubled plane; linear and differentiable.
     """
     resolve_backend(backend, plane)
-    if dtype is None:
-        dtype = plane.dtype if plane.dtype.is_floating_point else torch.float32
+    dtype = float_dtype(plane, dtype)
     x = blockify(plane.to(dtype))  # (..., bh, bw, 8, 8)
     a = dct_upsample_operator(dtype, x.device)
     y = torch.einsum("aik,...kl,bjl->...aibj", a, x, a)  # (..., bh, bw, 2, 8, 2, 8)
