@@ -55,7 +55,7 @@ def rgb_to_ycbcr(rgb: torch.Tensor, *, dtype: torch.dtype | None = None, backend
         ``(..., 3, H, W)`` float Y, Cb, Cr on the 0..255 scale (Cb, Cr offset by +128), not
         rounded or clamped; differentiable.
     """
-    resolve_backend(backend, rgb)
+    resolve_backend(backend, rgb, has_kernel=False)
     _check(rgb, "rgb")
     x = rgb.to(float_dtype(rgb, dtype))
     offset = torch.tensor([0.0, 128.0, 128.0], dtype=x.dtype, device=x.device).view(3, 1, 1)
@@ -71,7 +71,7 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor, *, dtype: torch.dtype | None = None, backe
     Returns:
         ``(..., 3, H, W)`` float RGB on the 0..255 scale, not rounded or clamped; differentiable.
     """
-    resolve_backend(backend, ycbcr)
+    resolve_backend(backend, ycbcr, has_kernel=False)
     _check(ycbcr, "ycbcr")
     x = ycbcr.to(float_dtype(ycbcr, dtype))
     offset = torch.tensor([0.0, 128.0, 128.0], dtype=x.dtype, device=x.device).view(3, 1, 1)

@@ -113,7 +113,7 @@ def block_dct(blocks: torch.Tensor, *, dtype: torch.dtype | None = None, backend
     Returns:
         ``(..., 8, 8)`` coefficients on libjpeg's scale (DC = 8 x mean); differentiable.
     """
-    resolve_backend(backend, blocks)
+    resolve_backend(backend, blocks, has_kernel=False)
     if blocks.dim() < 2 or blocks.shape[-2:] != (BLOCK, BLOCK):
         raise ValueError(f"blocks must have shape (..., 8, 8), got {tuple(blocks.shape)}")
     return _apply_kron(blocks, False, dtype)
@@ -122,7 +122,7 @@ def block_dct(blocks: torch.Tensor, *, dtype: torch.dtype | None = None, backend
 def block_idct(coefficients: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
     """Inverse 2-D DCT of each block of ``(..., 8, 8)`` (dequantized coefficients, libjpeg's
     scale) into samples (level-shifted, i.e. add 128 for pixels). Differentiable."""
-    resolve_backend(backend, coefficients)
+    resolve_backend(backend, coefficients, has_kernel=False)
     if coefficients.dim() < 2 or coefficients.shape[-2:] != (BLOCK, BLOCK):
         raise ValueError(f"coefficients must have shape (..., 8, 8), got {tuple(coefficients.shape)}")
     return _apply_kron(coefficients, True, dtype)
@@ -145,7 +145,7 @@ def dct(plane: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str =
         >>> round(dct(x)[0, 0].item(), 6)  # DC = 8 x mean
         80.0
     """
-    resolve_backend(backend, plane)
+    resolve_backend(backend, plane, has_kernel=False)
     _check_plane(plane, "plane")
     return deblockify(_apply_kron(blockify(plane), False, dtype))
 
@@ -153,7 +153,7 @@ def dct(plane: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str =
 def idct(plane: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
     """Blockwise inverse DCT of a tiled coefficient plane ``(..., H, W)`` (dequantized,
     libjpeg's scale) into level-shifted samples ``(..., H, W)`` (add 128 for pixels)."""
-    resolve_backend(backend, plane)
+    resolve_backend(backend, plane, has_kernel=False)
     _check_plane(plane, "plane")
     return deblockify(_apply_kron(blockify(plane), True, dtype))
 

@@ -133,7 +133,7 @@ def decode(jc, *, upsampling: str = "fancy", dtype: torch.dtype = torch.uint8, c
         >>> from qgac_fast.codec import read_coefficients            # doctest: +SKIP
         >>> rgb = decode(read_coefficients("photo.jpg"))              # doctest: +SKIP
     """
-    resolve_backend(backend, *jc.coefficients)
+    resolve_backend(backend, *jc.coefficients, has_kernel=False)
     if jc.num_components not in (1, 3):
         raise ValueError(f"decode supports 1 or 3 components, got {jc.num_components}")
     planes = coefficient_planes(jc)
@@ -179,7 +179,8 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
         ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray) on the 0..255 scale; float,
         differentiable and unclamped by default.
     """
-    resolve_backend(backend, luma, *(t for t in (chroma, luma_table, chroma_table) if t is not None))
+    resolve_backend(backend, luma, *(t for t in (chroma, luma_table, chroma_table) if t is not None),
+                    has_kernel=False)
     if luma.dim() != 4 or luma.shape[1] != 1:
         raise ValueError(f"luma must be (N, 1, H, W), got {tuple(luma.shape)}")
     n, _, h, w = luma.shape
@@ -264,7 +265,7 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
     """
     from ..codec import JPEGCoefficients  # the extension is only needed to build the result
 
-    resolve_backend(backend, image)
+    resolve_backend(backend, image, has_kernel=False)
     if dct not in ("islow", "float"):
         raise ValueError(f"dct must be 'islow' or 'float', got {dct!r}")
     img = torch.as_tensor(image)

@@ -53,7 +53,7 @@ def quantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dt
         ``(..., H, W)`` float tensor of integers (the quantized coefficients). The rounding has
         zero gradient; convert with ``.to(torch.int16)`` for storage.
     """
-    resolve_backend(backend, coefficients, table)
+    resolve_backend(backend, coefficients, table, has_kernel=False)
     x = coefficients.to(float_dtype(coefficients, dtype))
     q = tile_table(table, *x.shape[-2:]).to(x.dtype)
     return round_half_away_from_zero(x / q)
@@ -73,7 +73,7 @@ def dequantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.
         ``(..., H, W)`` dequantized coefficients on libjpeg's scale; differentiable in
         ``coefficients`` (and ``table``).
     """
-    resolve_backend(backend, coefficients, table)
+    resolve_backend(backend, coefficients, table, has_kernel=False)
     x = coefficients.to(float_dtype(coefficients, dtype))
     return x * tile_table(table, *x.shape[-2:]).to(x.dtype)
 

@@ -123,7 +123,7 @@ def upsample(x: torch.Tensor, factor: tuple[int, int], *, method: str = "fancy",
     Returns:
         ``(..., h * fy, w * fx)`` (or ``size``); int64 when ``rounding``, else float.
     """
-    resolve_backend(backend, x)
+    resolve_backend(backend, x, has_kernel=False)
     fy, fx = _check_factor(factor)
     if method not in ("fancy", "nearest"):
         raise ValueError(f"method must be 'fancy' or 'nearest', got {method!r}")
@@ -168,7 +168,7 @@ def downsample(x: torch.Tensor, factor: tuple[int, int], *, rounding: bool = Fal
     Returns:
         ``(..., H / fy, W / fx)``: int64 when ``rounding``, else float.
     """
-    resolve_backend(backend, x)
+    resolve_backend(backend, x, has_kernel=False)
     fy, fx = _check_factor(factor)
     *lead, h, w = x.shape
     if h % fy or w % fx:
@@ -231,7 +231,7 @@ def dct_upsample_nearest(plane: torch.Tensor, *, dtype: torch.dtype | None = Non
     Returns:
         ``(..., 2H, 2W)`` tiled coefficients of the doubled plane; linear and differentiable.
     """
-    resolve_backend(backend, plane)
+    resolve_backend(backend, plane, has_kernel=False)
     dtype = float_dtype(plane, dtype)
     x = blockify(plane.to(dtype))  # (..., bh, bw, 8, 8)
     a = dct_upsample_operator(dtype, x.device)
