@@ -39,8 +39,10 @@ __all__ = [
     "SUBSAMPLING_FACTORS",
     "coefficient_planes",
     "decode",
+    "decode_normalized",
     "decode_planes",
     "encode",
+    "encode_planes",
 ]
 
 #: Luma (h, v) sampling factors of each named subsampling; chroma is always (1, 1).
@@ -157,7 +159,7 @@ def _batch_table(table: torch.Tensor | None, channels: int, name: str) -> torch.
 def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
                   luma_table: torch.Tensor | None = None, chroma_table: torch.Tensor | None = None, *,
                   size: tuple[int, int] | None = None, upsampling: str = "fancy",
-                  dtype: torch.dtype | None = None, clamp: bool = False,
+                  dtype: torch.dtype | None = None, clamp: bool = False, idct: str = "islow",
                   backend: str = "auto") -> torch.Tensor:
     """Batched decode of tiled coefficient planes: what the model and the Triton kernels use.
 
@@ -173,14 +175,26 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
         dtype: float dtype (default: the planes' if floating, else float32) for the
             differentiable decode, or ``torch.uint8`` for libjpeg-like rounded output.
         clamp: float decode only: clamp to [0, 255].
-        backend: ``"auto"`` or ``"reference"``.
+        idct: uint8 decode only: ``"islow"`` (libjpeg's integer IDCT, bit-exact) or ``"float"``
+            (float IDCT, then rounded: what the Triton kernel computes).
+        backend: ``"auto"``, ``"reference"`` or ``"triton"``. The fused Triton kernel
+            (``qgac_fast::decode_jpeg``) covers ``dtype=torch.uint8`` with ``idct="float"`` and
+            1x1 or 2x chroma ratios; "auto" picks it for CUDA tensors in that case.
 
     Returns:
         ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray) on the 0..255 scale; float,
         differentiable and unclamped by default.
     """
-    resolve_backend(backend, luma, *(t for t in (chroma, luma_table, chroma_table) if t is not None),
-                    has_kernel=False)
+    tensors = [t for t in (luma, chroma, luma_table, chroma_table) if t is not None]
+    fused = dtype == torch.uint8 and idct == "float" and _kernel_factors(luma, chroma)
+    if backend == "triton" and not fused:
+        raise ValueError("backend='triton' decodes only dtype=torch.uint8 with idct='float' and chroma ratios "
+                         f"of 1 or 2 (got dtype={dtype}, idct={idct!r}); use backend='reference'")
+    if resolve_backend(backend, *tensors, has_kernel=fused) == "triton":
+        from qgac_fast.kernels import jpeg  # noqa: F401  (registers the custom op)
+
+        height, width = size or (0, 0)  # the op's "planes' size"
+        return torch.ops.qgac_fast.decode_jpeg(luma, chroma, luma_table, chroma_table, height, width, upsampling)
     if luma.dim() != 4 or luma.shape[1] != 1:
         raise ValueError(f"luma must be (N, 1, H, W), got {tuple(luma.shape)}")
     n, _, h, w = luma.shape
@@ -198,8 +212,64 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
             planes.append(chroma[:, c:c + 1])
             tables.append(None if ct is None else (ct if ct.dim() == 2 or ct.shape[1] == 1 else ct[:, c:c + 1]))
             factors.append((h // hc, w // wc))
-    x = _decode_components(planes, tables, factors, size or (h, w), "ycbcr", upsampling, dtype, clamp)
+    x = _decode_components(planes, tables, factors, size or (h, w), "ycbcr", upsampling, dtype, clamp, idct)
     return x.squeeze(-4)  # components (N, 1, H, W) were stacked on dim -3: (N, 1, C, H, W)
+
+
+def _kernel_factors(luma: torch.Tensor, chroma: torch.Tensor | None) -> bool:
+    """Whether the fused kernels handle this plane geometry: gray, or chroma ratios 1 or 2."""
+    if chroma is None:
+        return True
+    if luma.dim() != 4 or chroma.dim() != 4 or 0 in chroma.shape[-2:]:
+        return False
+    return all(full in (part, 2 * part) for full, part in zip(luma.shape[-2:], chroma.shape[-2:]))
+
+
+def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, mean: torch.Tensor | None = None,
+                      std: torch.Tensor | None = None, *, size: tuple[int, int] | None = None,
+                      upsampling: str = "fancy", backend: str = "auto") -> torch.Tensor:
+    """Decode the model's float coefficient planes to uint8 pixels (the model's output path).
+
+    De-normalises per channel and frequency (``coef = x * std + mean``), then runs the float
+    decode (:func:`decode_planes` with ``clamp=True``, float32) and rounds half up.
+
+    Args:
+        luma: float ``(N, 1, H, W)`` tiled Y coefficients (normalised, or de-normalised when
+            ``mean`` and ``std`` are None), H and W multiples of 8.
+        chroma: float ``(N, 2, Hc, Wc)`` tiled Cb, Cr coefficients as in :func:`decode_planes`,
+            or None for gray.
+        mean, std: ``(C, 8, 8)`` per channel (Y, Cb, Cr; C = 1 for gray), per frequency
+            statistics of the dequantized coefficients, or both None.
+        size, upsampling: as in :func:`decode_planes`.
+        backend: ``"auto"``, ``"reference"`` or ``"triton"`` (``qgac_fast::decode_coefficients_float``).
+
+    Returns:
+        uint8 ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray). Not differentiable.
+    """
+    tensors = [t for t in (luma, chroma, mean, std) if t is not None]
+    if resolve_backend(backend, *tensors, has_kernel=_kernel_factors(luma, chroma)) == "triton":
+        from qgac_fast.kernels import jpeg  # noqa: F401  (registers the custom op)
+
+        height, width = size or (0, 0)  # the op's "planes' size"
+        return torch.ops.qgac_fast.decode_coefficients_float(luma, chroma, mean, std, height, width, upsampling)
+    if (mean is None) != (std is None):
+        raise ValueError("mean and std must both be given or both be None")
+    channels = 1 if chroma is None else 3
+    if mean is not None:
+        if mean.shape != (channels, 8, 8) or std.shape != (channels, 8, 8):
+            raise ValueError(f"mean and std must be ({channels}, 8, 8), got {tuple(mean.shape)} and {tuple(std.shape)}")
+        planes = [luma] if chroma is None else [luma, chroma]
+        firsts = [0] if chroma is None else [0, 1]
+        out = []
+        for plane, first in zip(planes, firsts):
+            c = plane.shape[1]
+            s = tile_table(std[first:first + c].to(torch.float32), *plane.shape[-2:])
+            m = tile_table(mean[first:first + c].to(torch.float32), *plane.shape[-2:])
+            out.append(plane.to(torch.float32) * s + m)
+        luma, chroma = out[0], (out[1] if chroma is not None else None)
+    x = decode_planes(luma, chroma, size=size, upsampling=upsampling, dtype=torch.float32, clamp=True,
+                      backend="reference")
+    return torch.floor(x + 0.5).to(torch.uint8)
 
 
 def _tables_for(quantization, count: int) -> list[torch.Tensor]:
@@ -226,20 +296,50 @@ def _tables_for(quantization, count: int) -> list[torch.Tensor]:
 
 
 def _pad_dummy_blocks(q: torch.Tensor, h_samp: int, v_samp: int) -> torch.Tensor:
-    """Pad a quantized block grid ``(hb, wb, 8, 8)`` to whole MCUs with libjpeg's dummy blocks:
-    zero AC; DC copied from the last real block of the row (right edge), and in dummy rows from
-    the last block of the MCU's row above (bottom edge)."""
-    hb, wb = q.shape[:2]
+    """Pad a quantized block grid ``(..., hb, wb, 8, 8)`` to whole MCUs with libjpeg's dummy
+    blocks: zero AC; DC copied from the last real block of the row (right edge), and in dummy
+    rows from the last block of the MCU's row above (bottom edge)."""
+    *lead, hb, wb = q.shape[:-2]
     hp, wp = -(-hb // v_samp) * v_samp, -(-wb // h_samp) * h_samp
     if (hp, wp) == (hb, wb):
         return q
-    out = q.new_zeros(hp, wp, BLOCK, BLOCK)
-    out[:hb, :wb] = q
-    out[:hb, wb:, 0, 0] = q[:, wb - 1, 0, 0].unsqueeze(1)
+    out = q.new_zeros(*lead, hp, wp, BLOCK, BLOCK)
+    out[..., :hb, :wb, :, :] = q
+    out[..., :hb, wb:, 0, 0] = q[..., :, wb - 1, 0, 0].unsqueeze(-1)
     if hp > hb:
-        last = out[hb - 1, :, 0, 0].reshape(wp // h_samp, h_samp)[:, -1]
-        out[hb:, :, 0, 0] = last.repeat_interleave(h_samp).unsqueeze(0)
+        last = out[..., hb - 1, :, 0, 0].reshape(*lead, wp // h_samp, h_samp)[..., -1]
+        out[..., hb:, :, 0, 0] = last.repeat_interleave(h_samp, dim=-1).unsqueeze(-2)
     return out
+
+
+def _encode_components(samples: torch.Tensor, tables: Sequence[torch.Tensor],
+                       sampling: Sequence[tuple[int, int]], dct: str) -> list[torch.Tensor]:
+    """libjpeg's encoder after colour conversion, on a batch.
+
+    ``samples``: uint8 ``(..., C, H, W)`` (Y, Cb, Cr or gray); ``tables[c]``: integer tables
+    broadcastable against the block grid ``(..., hb, wb, 8, 8)``; ``sampling[c]``: libjpeg's
+    ``(h, v)``. Returns per component int16 block grids ``(..., hp, wp, 8, 8)`` padded to whole
+    MCUs (dummy blocks when there are several components)."""
+    height, width = samples.shape[-2:]
+    factors = _component_factors(sampling)
+    vmax = max(v for _, v in sampling)
+    group_rows = -(-height // vmax) * vmax  # libjpeg pads the image to whole row groups
+    coefficients = []
+    for c, ((h_samp, v_samp), (fy, fx), table) in enumerate(zip(sampling, factors, tables)):
+        wb = math.ceil(math.ceil(width / fx) / BLOCK)
+        hb = math.ceil(math.ceil(height / fy) / BLOCK)
+        full = pad_edges(samples[..., c, :, :], group_rows, wb * BLOCK * fx)
+        comp = downsample(full, (fy, fx), rounding=True) if (fy, fx) != (1, 1) else full.to(torch.int64)
+        comp = pad_edges(comp[..., : hb * BLOCK, :], hb * BLOCK, wb * BLOCK)  # replicate rows to whole blocks
+        shifted = comp.to(torch.int64) - 128
+        if dct == "islow":
+            q = quantize_scaled(fdct_islow(blockify(shifted)), table, scale=8)
+        else:
+            q = round_half_away_from_zero(block_dct(blockify(shifted), dtype=torch.float64) / table.double())
+        if len(sampling) > 1:
+            q = _pad_dummy_blocks(q, h_samp, v_samp)
+        coefficients.append(q.to(torch.int16).contiguous())
+    return coefficients
 
 
 def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct: str = "islow",
@@ -288,24 +388,7 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
         samples = rgb_to_ycbcr_libjpeg(img)
         sampling = [SUBSAMPLING_FACTORS[subsampling], (1, 1), (1, 1)]
     tables = _tables_for(quantization, len(sampling))
-    factors = _component_factors(sampling)
-    vmax = max(v for _, v in sampling)
-    group_rows = -(-height // vmax) * vmax  # libjpeg pads the image to whole row groups
-    coefficients = []
-    for c, ((h_samp, v_samp), (fy, fx), table) in enumerate(zip(sampling, factors, tables)):
-        wb = math.ceil(math.ceil(width / fx) / BLOCK)
-        hb = math.ceil(math.ceil(height / fy) / BLOCK)
-        full = pad_edges(samples[c], group_rows, wb * BLOCK * fx)
-        comp = downsample(full, (fy, fx), rounding=True) if (fy, fx) != (1, 1) else full.to(torch.int64)
-        comp = pad_edges(comp[: hb * BLOCK], hb * BLOCK, wb * BLOCK)  # replicate rows to whole blocks
-        shifted = comp.to(torch.int64) - 128
-        if dct == "islow":
-            q = quantize_scaled(fdct_islow(blockify(shifted)), table, scale=8)
-        else:
-            q = round_half_away_from_zero(block_dct(blockify(shifted), dtype=torch.float64) / table.double())
-        if len(sampling) > 1:
-            q = _pad_dummy_blocks(q, h_samp, v_samp)
-        coefficients.append(q.to(torch.int16).contiguous())
+    coefficients = _encode_components(samples, tables, sampling, dct)
     distinct: list[torch.Tensor] = []
     indices = []
     for t in tables:
@@ -326,3 +409,79 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
         table_indices=tuple(indices),
         sampling=tuple(tuple(s) for s in sampling),
     )
+
+
+#: Subsamplings the fused encode kernel covers (chroma ratios 1 or 2).
+_KERNEL_SUBSAMPLINGS = ("4:4:4", "4:2:0", "4:2:2", "4:4:0")
+
+
+def _batch_quant_table(table: torch.Tensor, n: int, name: str) -> torch.Tensor:
+    """Validate an ``(8, 8)`` or ``(N, 8, 8)`` quantization table; int64, broadcastable against a
+    block grid ``(N, hb, wb, 8, 8)``."""
+    table = torch.as_tensor(table)
+    if table.shape not in ((8, 8), (n, 8, 8)):
+        raise ValueError(f"{name} must be (8, 8) or (N, 8, 8) with N = {n}, got {tuple(table.shape)}")
+    if table.is_floating_point() and bool((table != table.round()).any()):
+        raise ValueError(f"{name} entries must be integers")
+    if bool((table < 1).any()) or bool((table > 32767).any()):
+        raise ValueError(f"{name} entries must be in 1..32767")
+    table = table.to(torch.int64)
+    return table if table.dim() == 2 else table[:, None, None]
+
+
+def encode_planes(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor | None = None,
+                  subsampling: str = "4:2:0", *, dct: str = "islow",
+                  backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Batched JPEG encode to tiled quantized coefficient planes (training pairs on the GPU).
+
+    The same libjpeg steps as :func:`encode` (fixed-point colour conversion, edge replication,
+    biased box downsampling, DCT, round-half-away quantization, dummy blocks at MCU padding).
+
+    Args:
+        rgb: uint8 ``(N, 3, H, W)`` RGB.
+        luma_table, chroma_table: integer quantization tables ``(8, 8)`` or ``(N, 8, 8)``
+            (entries 1..32767, natural order); ``chroma_table`` (shared by Cb and Cr) is
+            required unless ``subsampling="gray"``.
+        subsampling: ``"4:4:4"``, ``"4:2:2"``, ``"4:2:0"``, ``"4:4:0"``, ``"4:1:1"`` or
+            ``"gray"`` (Y only).
+        dct: ``"islow"`` (libjpeg's integer DCT, bit-exact) or ``"float"`` (orthonormal float
+            DCT: what the Triton kernel computes).
+        backend: ``"auto"``, ``"reference"`` or ``"triton"``. The fused Triton kernel
+            (``qgac_fast::encode_jpeg``) covers ``dct="float"`` with 4:4:4, 4:2:0, 4:2:2, 4:4:0;
+            "auto" picks it for CUDA tensors in that case.
+
+    Returns:
+        ``(luma, chroma)``: int16 ``(N, 1, Hp, Wp)`` Y and ``(N, 2, Hp / fy, Wp / fx)`` Cb, Cr
+        tiled planes padded to whole MCUs (``chroma`` is None for gray). Not differentiable.
+    """
+    fused = dct == "float" and subsampling in _KERNEL_SUBSAMPLINGS
+    if backend == "triton" and not fused:
+        raise ValueError(f"backend='triton' encodes only dct='float' with subsampling in {_KERNEL_SUBSAMPLINGS} "
+                         f"(got dct={dct!r}, subsampling={subsampling!r}); use backend='reference'")
+    tensors = [t for t in (rgb, luma_table, chroma_table) if isinstance(t, torch.Tensor)]
+    if resolve_backend(backend, *tensors, has_kernel=fused) == "triton":
+        from qgac_fast.kernels import jpeg  # noqa: F401  (registers the custom op)
+
+        return torch.ops.qgac_fast.encode_jpeg(rgb, luma_table, chroma_table, subsampling)
+    if dct not in ("islow", "float"):
+        raise ValueError(f"dct must be 'islow' or 'float', got {dct!r}")
+    if rgb.dtype != torch.uint8:
+        raise TypeError(f"rgb must be uint8, got {rgb.dtype}")
+    if rgb.dim() != 4 or rgb.shape[1] != 3 or 0 in rgb.shape:
+        raise ValueError(f"rgb must be a non-empty (N, 3, H, W), got {tuple(rgb.shape)}")
+    n = rgb.shape[0]
+    samples = rgb_to_ycbcr_libjpeg(rgb)
+    tables = [_batch_quant_table(luma_table, n, "luma_table")]
+    if subsampling == "gray":
+        samples, sampling = samples[:, :1], [(1, 1)]
+    elif subsampling in SUBSAMPLING_FACTORS:
+        if chroma_table is None:
+            raise ValueError(f"chroma_table is required for subsampling {subsampling!r}")
+        tables += [_batch_quant_table(chroma_table, n, "chroma_table")] * 2
+        sampling = [SUBSAMPLING_FACTORS[subsampling], (1, 1), (1, 1)]
+    else:
+        raise ValueError(f"subsampling must be one of {tuple(SUBSAMPLING_FACTORS)} or 'gray', got {subsampling!r}")
+    grids = _encode_components(samples, [t.to(rgb.device) for t in tables], sampling, dct)
+    luma = deblockify(grids[0]).unsqueeze(1)
+    chroma = None if len(grids) == 1 else torch.stack([deblockify(g) for g in grids[1:]], dim=1)
+    return luma, chroma
