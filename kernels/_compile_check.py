@@ -2,7 +2,8 @@
 
 Triton's interpreter (what CI runs on CPU) accepts code that the GPU compiler rejects (``tl.dot``
 with a dimension below 16, unsupported dtype mixes...). Each kernel module lists its launch
-variants in ``COMPILE_CHECKS = [(kernel, signature, constexprs), ...]``; this compiles all of them
+variants in ``COMPILE_CHECKS = [(kernel, signature, constexprs[, options]), ...]`` (``options``:
+the launch's ``num_warps`` / ``num_stages``); this compiles all of them
 to a cubin for the target architecture (ptxas ships with Triton, so no GPU or driver is needed).
 
 Run without ``TRITON_INTERPRET`` (under the interpreter ``@triton.jit`` yields functions the
@@ -23,15 +24,15 @@ import qgac_fast.kernels as kernels
 from qgac_fast.kernels._triton import interpreting, triton
 
 
-def compile_checks() -> list[tuple[str, object, dict, dict]]:
-    """(module name, kernel, signature, constexprs) of every kernel module's COMPILE_CHECKS."""
+def compile_checks() -> list[tuple[str, object, dict, dict, dict]]:
+    """(module name, kernel, signature, constexprs, options) of every kernel module's COMPILE_CHECKS."""
     entries = []
     for info in pkgutil.iter_modules(kernels.__path__):
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{kernels.__name__}.{info.name}")
-        for kernel, signature, constexprs in getattr(module, "COMPILE_CHECKS", ()):
-            entries.append((info.name, kernel, signature, constexprs))
+        for kernel, signature, constexprs, *options in getattr(module, "COMPILE_CHECKS", ()):
+            entries.append((info.name, kernel, signature, constexprs, options[0] if options else {}))
     return entries
 
 
@@ -48,11 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     target = GPUTarget("cuda", args.arch, 32)
     entries = compile_checks()
     failures = 0
-    for module, kernel, signature, constexprs in entries:
-        name = f"{module}.{kernel.__name__}({', '.join(f'{k}={v}' for k, v in constexprs.items())})"
+    for module, kernel, signature, constexprs, options in entries:
+        settings = {**constexprs, **options}
+        name = f"{module}.{kernel.__name__}({', '.join(f'{k}={v}' for k, v in settings.items())})"
         start = time.perf_counter()
         try:
-            triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constexprs), target=target)
+            triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constexprs), target=target,
+                           options=options)
         except Exception as error:  # report every failing variant, not only the first
             failures += 1
             print(f"FAIL {name}: {type(error).__name__}: {error}")

@@ -338,9 +338,11 @@ def _compile_checks() -> list:
                           "DOT_PRECISION": precision or ("tf32" if out_dtype == "float32" else "ieee"),
                           "BLOCK_P": block_p, tile_arg: max(tile, small),
                           k_arg: _launch_config(getattr(torch, out_dtype))["k_step"]}
-            entries.append((kernel, signature, constexprs))
+            config = _launch_config(getattr(torch, out_dtype))
+            options = {"num_warps": config["num_warps"], "num_stages": config["num_stages"]}
+            entries.append((kernel, signature, constexprs, options))
     return entries
 
 
-#: (kernel, signature, constexprs) of every launch variant, compiled for sm_90 by ``_compile_check``.
+#: (kernel, signature, constexprs, launch options) of every launch variant, compiled for sm_90 by ``_compile_check``.
 COMPILE_CHECKS = _compile_checks()

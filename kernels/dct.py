@@ -530,6 +530,7 @@ def _compile_checks() -> list:
     def entry(x, out, m, table, mode, pixels=False, level_shift=False, split=False, round_input=False,
               i64=False, tiled=True, bm=None):
         bm_, kc, _ = _pick_tile(1 << 20, split)
+        warps = _pick_tile(bm or bm_, split)[2]  # the launcher's warps for this tile
         signature = {"x_ptr": pointers[x], "out_ptr": pointers[out], "m_ptr": pointers[m],
                      "table_ptr": pointers[table], **ints}
         if i64:
@@ -537,7 +538,7 @@ def _compile_checks() -> list:
         constexprs = {"MODE": mode, "PIXELS": pixels, "LEVEL_SHIFT": level_shift, "SPLIT": split,
                       "ROUND_INPUT": round_input, "I64": i64, "TILED": tiled, "ROWS8": tiled,
                       "EMULATE_RNE": False, "BM": bm or bm_, "KC": kc}
-        return _dct_kernel, signature, constexprs
+        return _dct_kernel, signature, constexprs, {"num_warps": warps}
 
     entries = [
         # plain transform: float32 (IEEE FMA dot) from float and integer inputs, float16 input
@@ -576,5 +577,5 @@ def _compile_checks() -> list:
     return entries
 
 
-#: (kernel, signature, constexprs) of every launch variant, compiled for sm_90 by ``_compile_check``.
+#: (kernel, signature, constexprs, launch options) of every launch variant, compiled for sm_90 by ``_compile_check``.
 COMPILE_CHECKS = _compile_checks()

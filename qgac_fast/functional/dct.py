@@ -76,7 +76,15 @@ def dct_kron_matrix(dtype: torch.dtype = torch.float64, device: torch.device | s
     the inverse ``X @ K`` (``K`` is orthogonal).
     """
     d = dct_matrix(torch.float64)
-    return torch.kron(d, d).to(dtype=dtype, device=device)
+    k = torch.kron(d, d)
+    # The entries coupling frequencies 0 and 4 are exactly +-1/8 (c(0) = cos(pi/4)/2 = 1/sqrt(8)),
+    # but their float64 products land a few ulps short. Stored exactly, integer inputs whose
+    # transform is mathematically a .5 tie (DC-only blocks above all) give an exact tie here, as
+    # they do in libjpeg's integer arithmetic and in a float32 kernel, so every path breaks it
+    # the same way instead of by rounding noise.
+    eighths = torch.round(k * 8)
+    k = torch.where((k * 8 - eighths).abs() < 1e-9, eighths / 8, k)
+    return k.to(dtype=dtype, device=device)
 
 
 def _check_plane(x: torch.Tensor, name: str = "input") -> None:

@@ -83,7 +83,7 @@ def _decode_components(planes: Sequence[torch.Tensor], tables: Sequence[torch.Te
             pix = deblockify(idct_islow(blockify(coef)))
         else:
             coef = plane.to(compute) if table is None else dequantize(plane, table, dtype=compute)
-            pix = idct(coef) + 128.0
+            pix = idct(coef, backend="reference") + 128.0
         ch, cw = -(-height // fy), -(-width // fx)
         if ch > pix.shape[-2] or cw > pix.shape[-1]:
             raise ValueError(f"component plane {tuple(pix.shape[-2:])} is smaller than its real size {(ch, cw)}")
@@ -335,7 +335,8 @@ def _encode_components(samples: torch.Tensor, tables: Sequence[torch.Tensor],
         if dct == "islow":
             q = quantize_scaled(fdct_islow(blockify(shifted)), table, scale=8)
         else:
-            q = round_half_away_from_zero(block_dct(blockify(shifted), dtype=torch.float64) / table.double())
+            coef = block_dct(blockify(shifted), dtype=torch.float64, backend="reference")
+            q = round_half_away_from_zero(coef / table.double())
         if len(sampling) > 1:
             q = _pad_dummy_blocks(q, h_samp, v_samp)
         coefficients.append(q.to(torch.int16).contiguous())
