@@ -1,35 +1,44 @@
 """Reference JPEG operations in plain PyTorch: the specification every kernel is tested against."""
 
+from .cfm import TableWeightCache, cfm_conv, cfm_conv_transpose, fold_dequantize_normalize, unique_tables
 from .color import rgb_to_ycbcr, rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
 from .dct import (
-    block_dct, block_idct, blockify, dct, dct_kron_matrix, dct_matrix, deblockify, fdct_islow, idct,
-    idct_islow,
+    block_dct, block_idct, blockify, dct, dct_kron_matrix, dct_matrix, dct_quantize, deblockify, dequantize_idct,
+    fdct_islow, idct, idct_islow,
 )
-from .jpeg import SUBSAMPLING_FACTORS, coefficient_planes, decode, decode_planes, encode
+from .jpeg import (
+    SUBSAMPLING_FACTORS, coefficient_planes, decode, decode_normalized, decode_planes, encode, encode_planes,
+)
 from .quantize import dequantize, quantize, quantize_scaled, round_half_away_from_zero, tile_table
 from .sampling import (
     dct_upsample_matrix, dct_upsample_nearest, dct_upsample_operator, downsample, pad_edges, upsample,
 )
 
 __all__ = [
-    "SUBSAMPLING_FACTORS",
     "block_dct",
     "block_idct",
     "blockify",
+    "cfm_conv",
+    "cfm_conv_transpose",
     "coefficient_planes",
     "dct",
     "dct_kron_matrix",
     "dct_matrix",
+    "dct_quantize",
     "dct_upsample_matrix",
     "dct_upsample_nearest",
     "dct_upsample_operator",
     "deblockify",
     "decode",
+    "decode_normalized",
     "decode_planes",
     "dequantize",
+    "dequantize_idct",
     "downsample",
     "encode",
+    "encode_planes",
     "fdct_islow",
+    "fold_dequantize_normalize",
     "idct",
     "idct_islow",
     "pad_edges",
@@ -38,7 +47,10 @@ __all__ = [
     "rgb_to_ycbcr",
     "rgb_to_ycbcr_libjpeg",
     "round_half_away_from_zero",
+    "SUBSAMPLING_FACTORS",
+    "TableWeightCache",
     "tile_table",
+    "unique_tables",
     "upsample",
     "ycbcr_to_rgb",
     "ycbcr_to_rgb_libjpeg",
