@@ -14,14 +14,13 @@ only to check that this file works.
 from __future__ import annotations
 
 import functools
-import os
 
 import pytest
+from conftest import SMOKE  # bench/conftest.py (pytest puts bench/ on sys.path)
 import torch
 
 from qgac_fast.functional.cfm import cfm_conv, cfm_conv_transpose
 
-SMOKE = os.environ.get("QGAC_BENCH_CPU_SMOKE") == "1"
 # name: (transposed, Cin, Cout)
 LAYERS = {"cfm_1_256": (False, 1, 256), "cfm_t_256_64": (True, 256, 64), "cfm_64_256": (False, 64, 256)}
 # name: (batch, image height, image width)
@@ -33,14 +32,6 @@ IMPLS = ["triton", "reference", "reference_compiled", "copy"]
 TOOLS = {"triton": "qgac_fast.cfm (triton)", "reference": "torch grouped conv (eager reference)",
          "reference_compiled": "torch.compile(reference)", "copy": "device-to-device copy, same bytes"}
 
-
-@pytest.fixture(scope="module")
-def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if SMOKE:
-        return torch.device("cpu")
-    pytest.skip("CFM benchmarks need CUDA (QGAC_BENCH_CPU_SMOKE=1 runs a CPU smoke test)")
 
 
 def _synchronize(device: torch.device) -> None:

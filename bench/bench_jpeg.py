@@ -9,30 +9,21 @@ issue's goal on an H100: >= 0.8). Needs CUDA; ``QGAC_BENCH_CPU_SMOKE=1`` (with
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
 import pytest
+from conftest import SMOKE  # bench/conftest.py (pytest puts bench/ on sys.path)
 import torch
 
 from qgac_fast.functional.jpeg import decode_planes, encode_planes
 from qgac_fast.kernels import jpeg as kernels  # noqa: F401  (registers the qgac_fast:: custom ops)
 from qgac_fast.quality import ijg_table
 
-SMOKE = os.environ.get("QGAC_BENCH_CPU_SMOKE") == "1"
 SIZES = {"b16-512x512": (16, 512, 512), "b1-2048x2048": (1, 2048, 2048)}
 SMOKE_SIZES = {"b2-24x40": (2, 24, 40)}
 IMPLS = ("triton", "reference", "compiled-reference")
 
-
-@pytest.fixture(scope="module")
-def device():
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if SMOKE:
-        return torch.device("cpu")
-    pytest.skip("CUDA is not available (set QGAC_BENCH_CPU_SMOKE=1 to smoke-test on CPU)")
 
 
 def _sync(device: torch.device) -> None:

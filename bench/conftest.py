@@ -1,12 +1,15 @@
-"""Shared inputs for the benchmarks: ~2 MP photo-like JPEG files made from the bundled samples."""
+"""Shared inputs for the benchmarks: ~2 MP photo-like JPEG files made from the bundled samples,
+and the device the kernel benchmarks run on."""
 
 from __future__ import annotations
 
 import io
+import os
 from importlib import resources
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 BENCH_SIZE = (1080, 1920)  # (H, W): 2.07 megapixels, the size the toolchain notes measured
@@ -36,3 +39,18 @@ def jpeg_file(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / f"mosaic_q{request.param}.jpg"
     path.write_bytes(data)
     return path, data, height * width / 1e6
+
+
+#: ``QGAC_BENCH_CPU_SMOKE=1`` (with ``TRITON_INTERPRET=1``) runs the GPU benchmarks at tiny sizes on
+#: the CPU, to check the benchmark code itself where no GPU is available.
+SMOKE = os.environ.get("QGAC_BENCH_CPU_SMOKE") == "1"
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """CUDA for the kernel benchmarks; the CPU only in smoke mode; otherwise they are skipped."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if SMOKE:
+        return torch.device("cpu")
+    pytest.skip("kernel benchmarks need CUDA (QGAC_BENCH_CPU_SMOKE=1 runs a CPU smoke test)")
