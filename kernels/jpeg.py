@@ -1,8 +1,26 @@
 """Fused JPEG decode (coefficients -> uint8 RGB) and encode (uint8 RGB -> int16 coefficients).
 
 Reference twins (the specification): :func:`qgac_fast.functional.jpeg.decode_planes` with
-``dtype=torch.uint8, idct="float"``, :func:`~qgac_fast.functional.jpeg.decode_normalized` and
+``dtype=torch.uint8`` (its default ``idct="islow"``: libjpeg's integer IDCT, bit-exact),
+:func:`~qgac_fast.functional.jpeg.decode_normalized` and
 :func:`~qgac_fast.functional.jpeg.encode_planes` with ``dct="float"``.
+
+Exact integer IDCT (``decode_jpeg``, EXACT=True): libjpeg's jidctint is two linear integer
+passes, each followed by a rounding right shift (``DESCALE``): pass 1 (columns)
+``ws = (x @ K1 + 2**10) >> 11``, pass 2 (rows) ``(ws @ K2 + 2**17) >> 18``, then +128 and
+range-limit to 0..255. ``K1 = kron(M^T, I8)`` and ``K2 = kron(I8, M^T)`` act on flattened
+``(BLOCKS, 64)`` tiles, ``M`` being the 1-D butterfly of
+:func:`qgac_fast.functional.dct._islow_inverse_1d` applied to unit vectors with no descale
+(integers up to 11363, row L1 norms <= 61214; its DC-only results equal libjpeg's DC shortcuts).
+A float32 ``tl.dot(..., input_precision="ieee")`` is exact while every product and partial sum
+is an integer within 2**24, so pass 1 splits ``K1 = 256 * K1_hi + K1_lo`` (digits in
+[-128, 128)) and pass 2 splits ``ws = 512 * hi + lo`` (``lo`` in [-256, 256)): four exact dots,
+recombined in int32 with arithmetic shifts (floor, as libjpeg's RIGHT_SHIFT); pass 2 descales as
+``(hi @ K2 + ((lo @ K2 + 2**17) >> 9)) >> 9`` (the same floor) to stay within int32. Exact for
+dequantized coefficients within +-4096 (``_ISLOW_RANGE``; a valid 8-bit JPEG's are within
++-2048: ``|DCT| <= 1024`` and ``|q * table| <= 2 |DCT|``); larger ones, only from corrupt data,
+are clamped to +-4096 first. The float path (``decode_coefficients_float``) keeps one float32
+Kronecker IDCT dot.
 
 Layout: every kernel works on groups of 8x8 blocks held as ``(BLOCKS, 64)`` tiles (one block per
 row, row-major within the block), so an 8x8 transform is one ``(BLOCKS, 64) x (64, 64)`` product
@@ -12,9 +30,9 @@ knows its pixel coordinates, so loads, stores and the chroma gathers are plain m
 Decode, two launches:
 
 1. ``_chroma_idct_kernel`` (subsampled chroma only): dequantize / de-normalise -> IDCT -> +128
-   -> Cb, Cr samples at the components' *real* size into a scratch plane (uint8, rounded and
-   range-limited as libjpeg's IDCT output, for the libjpeg path; float32 for the float path).
-2. ``_decode_kernel``: luma IDCT -> +128 (-> round, range-limit) -> for every output pixel the
+   -> Cb, Cr samples at the components' *real* size into a scratch plane (uint8, range-limited
+   as libjpeg's IDCT output, for the libjpeg path; float32 for the float path).
+2. ``_decode_kernel``: luma IDCT -> +128 (-> range-limit) -> for every output pixel the
    2 or 4 chroma samples of libjpeg's triangle filter gathered from the scratch (edge samples
    replicated at the real size; libjpeg's integer biases on the libjpeg path) -> YCbCr to RGB
    (libjpeg's 16-bit fixed point, or float) -> clamp, round -> uint8 store. With 4:4:4 chroma
@@ -40,7 +58,7 @@ from __future__ import annotations
 
 import torch
 
-from qgac_fast.functional.dct import dct_kron_matrix
+from qgac_fast.functional.dct import _islow_inverse_1d, dct_kron_matrix
 from qgac_fast.functional.jpeg import SUBSAMPLING_FACTORS
 
 from ._triton import tl, triton
@@ -49,6 +67,11 @@ __all__ = ["decode_jpeg", "decode_coefficients_float", "encode_jpeg"]
 
 #: Upsampling modes of the decode kernel (chosen on the host from the ratio and the real width).
 _NEAREST, _FANCY_H2V2, _FANCY_H2V1, _FANCY_H1V2 = 0, 1, 2, 3
+
+#: The exact (integer IDCT) decode equals libjpeg's jidctint for dequantized coefficients within
+#: +-_ISLOW_RANGE; larger ones (only corrupt data: a valid 8-bit JPEG's are within +-2048) are
+#: clamped to it. The kernel writes the literal 4096.0.
+_ISLOW_RANGE = 4096
 
 _DECODE_BLOCKS = 32  # blocks per program: (32, 64) tiles; tl.dot needs >= 16 rows
 _ENCODE_MCUS = 16  # MCUs per program (64 luma blocks at 4:2:0)
@@ -88,21 +111,46 @@ def _block_coords(pid, total, bh, bw, BLOCKS: tl.constexpr):
 
 
 @triton.jit
-def _idct_tile(coef_ptr, base, sh, sw, rows, cols, mask, scale_ptr, offset_ptr, table_off, kron):
-    """Load ``(BLOCKS, 64)`` coefficients at ``base + rows * sh + cols * sw``, map them to
-    dequantized coefficients (``x * scale + offset`` per frequency, tables at ``table_off``) and
-    inverse-DCT them: level-shifted float32 samples ``(BLOCKS, 64)``."""
-    x = tl.load(coef_ptr + base + rows * sh + cols * sw, mask=mask, other=0).to(tl.float32)
-    k = tl.arange(0, 64)[None, :]
-    scale = tl.load(scale_ptr + table_off + k, mask=mask, other=0.0)
-    offset = tl.load(offset_ptr + table_off + k, mask=mask, other=0.0)
-    return tl.dot(x * scale + offset, kron, input_precision="ieee")
-
-
-@triton.jit
 def _load_kron(kron_ptr):
     r = tl.arange(0, 64)
     return tl.load(kron_ptr + r[:, None] * 64 + r[None, :])
+
+
+@triton.jit
+def _idct_tile(coef_ptr, base, sh, sw, rows, cols, mask, scale_ptr, offset_ptr, table_off, kron_ptr,
+               EXACT: tl.constexpr):
+    """Load ``(BLOCKS, 64)`` coefficients at ``base + rows * sh + cols * sw`` and inverse-DCT them
+    to level-shifted samples ``(BLOCKS, 64)`` (before the +128).
+
+    EXACT: libjpeg's jidctint bit for bit, as int32. Dequantize (``x * trunc(table)``), clamp to
+    ``+-_ISLOW_RANGE``, then the two integer passes as exact float32 products with the matrices
+    of :func:`_islow_matrices` at ``kron_ptr`` (pass-1 high and low digits, pass 2):
+    pass 1 ``ws = (x @ K1 + 2**10) >> 11``; pass 2 splits ``ws = hi * 2**9 + lo`` with
+    ``lo`` in ``[-256, 256)`` and returns ``(hi @ K2 * 2**9 + lo @ K2 + 2**17) >> 18``, computed
+    as ``(hi @ K2 + ((lo @ K2 + 2**17) >> 9)) >> 9`` to stay within int32.
+
+    Otherwise: ``x * scale + offset`` per frequency (tables at ``table_off``) through the float32
+    Kronecker IDCT at ``kron_ptr``."""
+    x = tl.load(coef_ptr + base + rows * sh + cols * sw, mask=mask, other=0).to(tl.float32)
+    k = tl.arange(0, 64)[None, :]
+    scale = tl.load(scale_ptr + table_off + k, mask=mask, other=0.0)
+    if EXACT:
+        # reference: coef.to(int64) * table.to(int64) (truncation); a float32 product that rounds
+        # is already beyond the clamp, so the clamped value is exact
+        q = tl.where(scale < 0, -tl.floor(-scale), tl.floor(scale))
+        x = tl.minimum(tl.maximum(x * q, -4096.0), 4096.0)  # _ISLOW_RANGE
+        p = tl.dot(x, _load_kron(kron_ptr), input_precision="ieee").to(tl.int32) * 256 \
+            + tl.dot(x, _load_kron(kron_ptr + 4096), input_precision="ieee").to(tl.int32)
+        ws = (p + 1024) >> 11
+        lo = ((ws + 256) & 511) - 256
+        hi = (ws - lo) >> 9
+        k2 = _load_kron(kron_ptr + 8192)
+        s_hi = tl.dot(hi.to(tl.float32), k2, input_precision="ieee").to(tl.int32)
+        s_lo = tl.dot(lo.to(tl.float32), k2, input_precision="ieee").to(tl.int32)
+        return (s_hi + ((s_lo + 131072) >> 9)) >> 9
+    else:
+        offset = tl.load(offset_ptr + table_off + k, mask=mask, other=0.0)
+        return tl.dot(x * scale + offset, _load_kron(kron_ptr), input_precision="ieee")
 
 
 @triton.jit
@@ -110,8 +158,9 @@ def _chroma_idct_kernel(coef_ptr, scratch_ptr, scale_ptr, offset_ptr, kron_ptr,
                         total, bh, bw, csn, csc, csh, csw, tsn, ch, cw,
                         EXACT: tl.constexpr, BLOCKS: tl.constexpr):
     """Cb, Cr planes ``(N, 2, 8 bh, 8 bw)`` -> samples ``(N, 2, ch, cw)`` (contiguous scratch):
-    uint8 rounded and range-limited when EXACT, else float32. Blocks are numbered over
-    (image * 2 + channel, block row, block column)."""
+    uint8 from the exact integer IDCT, range-limited, when EXACT (``kron_ptr``: the
+    ``(3, 64, 64)`` islow matrices), else float32 (``kron_ptr``: the float Kronecker IDCT).
+    Blocks are numbered over (image * 2 + channel, block row, block column)."""
     pid = tl.program_id(0)
     nc, by, bx, valid, r, c = _block_coords(pid, total, bh, bw, BLOCKS)
     n = nc // 2
@@ -121,12 +170,12 @@ def _chroma_idct_kernel(coef_ptr, scratch_ptr, scale_ptr, offset_ptr, kron_ptr,
     mask = valid[:, None] & (rows >= 0)
     base = n[:, None].to(tl.int64) * csn + chan[:, None] * csc
     table_off = n[:, None] * tsn + (chan[:, None] + 1) * 64
-    pix = _idct_tile(coef_ptr, base, csh, csw, rows, cols, mask, scale_ptr, offset_ptr, table_off,
-                     _load_kron(kron_ptr)) + 128.0
+    pix = _to_pixel(_idct_tile(coef_ptr, base, csh, csw, rows, cols, mask, scale_ptr, offset_ptr, table_off,
+                               kron_ptr, EXACT), EXACT)
     out = scratch_ptr + nc[:, None].to(tl.int64) * ch * cw + rows * cw + cols
     keep = mask & (rows < ch) & (cols < cw)
     if EXACT:
-        tl.store(out, tl.minimum(tl.maximum(tl.floor(pix + 0.5), 0.0), 255.0).to(tl.uint8), mask=keep)
+        tl.store(out, pix.to(tl.uint8), mask=keep)
     else:
         tl.store(out, pix, mask=keep)
 
@@ -183,10 +232,10 @@ def _upsampled(scratch_ptr, plane, y, x, mask, ch, cw, EXACT: tl.constexpr, MODE
 
 @triton.jit
 def _to_pixel(v, EXACT: tl.constexpr):
-    """Level-shifted float samples -> libjpeg's rounded, range-limited int32 samples (EXACT), or
-    the float samples unchanged."""
+    """Level-shifted samples -> +128: libjpeg's range-limited int32 samples (EXACT, from the
+    integer IDCT), or float samples (not limited)."""
     if EXACT:
-        v = tl.minimum(tl.maximum(tl.floor(v + 128.5), 0.0), 255.0).to(tl.int32)
+        v = tl.minimum(tl.maximum(v + 128, 0), 255)
     else:
         v = v + 128.0
     return v
@@ -218,9 +267,8 @@ def _decode_kernel(y_ptr, c_ptr, scratch_ptr, scale_ptr, offset_ptr, kron_ptr, o
     x = bx[:, None] * 8 + c[None, :]
     mask = valid[:, None] & (y >= 0)
     n2 = n[:, None]
-    kron = _load_kron(kron_ptr)
     lum = _to_pixel(_idct_tile(y_ptr, n2.to(tl.int64) * ysn, ysh, ysw, y, x, mask, scale_ptr, offset_ptr,
-                               n2 * tsn, kron), EXACT)
+                               n2 * tsn, kron_ptr, EXACT), EXACT)
     out = out_ptr + n2.to(tl.int64) * osn + y * osh + x * osw
     keep = mask & (y < height) & (x < width)
     if CHROMA == 0:
@@ -229,9 +277,9 @@ def _decode_kernel(y_ptr, c_ptr, scratch_ptr, scale_ptr, offset_ptr, kron_ptr, o
         if CHROMA == 1:
             base = n2.to(tl.int64) * csn
             cb = _to_pixel(_idct_tile(c_ptr, base, csh, csw, y, x, mask, scale_ptr, offset_ptr,
-                                      n2 * tsn + 64, kron), EXACT)
+                                      n2 * tsn + 64, kron_ptr, EXACT), EXACT)
             cr = _to_pixel(_idct_tile(c_ptr, base + csc, csh, csw, y, x, mask, scale_ptr, offset_ptr,
-                                      n2 * tsn + 128, kron), EXACT)
+                                      n2 * tsn + 128, kron_ptr, EXACT), EXACT)
         else:
             plane = n2.to(tl.int64) * 2 * ch * cw
             cb = _upsampled(scratch_ptr, plane, y, x, mask, ch, cw, EXACT, MODE, FY, FX)
@@ -361,6 +409,37 @@ def _kron(device: torch.device, transpose: bool = False) -> torch.Tensor:
     return (k.T if transpose else k).contiguous().to(device=device, dtype=torch.float32)
 
 
+_ISLOW_CACHE: dict = {}
+
+
+def _islow_matrices(device: torch.device) -> torch.Tensor:
+    """float32 ``(3, 64, 64)``: libjpeg's jidctint as exact integer matrices on flattened
+    ``(BLOCKS, 64)`` tiles (``k = 8 * row + column``, rows = vertical frequency / position).
+
+    ``M[k, i]`` is output ``k`` of one 1-D islow pass on the unit vector ``e_i`` before its
+    descale (the pass is linear up to there). Pass 1 (columns): ``K1 = kron(M^T, I8)``, split
+    ``K1 = 256 * K1_hi + K1_lo`` with ``K1_lo`` in ``[-128, 128)``; pass 2 (rows):
+    ``K2 = kron(I8, M^T)``. Returns ``(K1_hi, K1_lo, K2)``.
+
+    Exactness of the float32 products (every product and partial sum an integer of magnitude
+    <= 2**24): the rows of ``M`` have L1 norms <= 61214; with ``|x| <= 4096``: pass 1 partial sums
+    <= 4096 * 1024 (low digits) and 4096 * 243 (high digits); ``|ws| <= 122428``, split into
+    ``|lo| <= 256`` and ``|hi| <= 240``: pass 2 partial sums <= 256 * 61214 < 2**24."""
+    key = str(device)
+    if key not in _ISLOW_CACHE:
+        eye = torch.eye(8, dtype=torch.int64)
+        m = torch.stack(_islow_inverse_1d([eye[i] for i in range(8)], lambda t: t))  # M[k, i]
+        i8 = torch.eye(8, dtype=torch.int64)
+        k1 = torch.kron(m.T.contiguous(), i8)
+        k1_lo = (k1 + 128) % 256 - 128
+        k1_hi = (k1 - k1_lo) // 256
+        k2 = torch.kron(i8, m.T.contiguous())
+        mats = torch.stack([k1_hi, k1_lo, k2])
+        assert mats.abs().sum(1).max() <= 61214 and k1_hi.abs().sum(0).max() <= 243
+        _ISLOW_CACHE[key] = mats.to(device=device, dtype=torch.float32).contiguous()
+    return _ISLOW_CACHE[key]
+
+
 def _check_tensor(t: torch.Tensor, name: str, dims: int, dtypes: tuple, device: torch.device) -> None:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -451,7 +530,7 @@ def _launch_decode(luma, chroma, scale, tsn, offset, size, upsampling, exact, ou
         raise ValueError(f"upsampling must be 'fancy' or 'nearest', got {upsampling!r}")
     channels = 1 if chroma is None else 3
     out = _check_out(out, (n, channels, height, width), torch.uint8, luma.device)
-    kron = _kron(luma.device)
+    kron = _islow_matrices(luma.device) if exact else _kron(luma.device)
     fy, fx = max(fy, 1), max(fx, 1)
     ch, cw = -(-height // fy), -(-width // fx)
     scratch = luma.new_empty(0, dtype=torch.uint8)
@@ -482,16 +561,20 @@ def decode_jpeg(luma: torch.Tensor, chroma: torch.Tensor | None = None, luma_tab
                 upsampling: str = "fancy", out: torch.Tensor | None = None) -> torch.Tensor:
     """Fused libjpeg-style decode of quantized coefficient planes to uint8 pixels.
 
-    Twin of ``decode_planes(..., dtype=torch.uint8, idct="float")``: dequantize -> float32 IDCT
-    -> +128, round, range-limit -> libjpeg's integer fancy (or nearest) upsampling at the real
-    chroma size -> fixed-point YCbCr to RGB -> clamp -> uint8.
+    Twin of ``decode_planes(..., dtype=torch.uint8)`` (``idct="islow"``), identical to it:
+    integer dequantization -> libjpeg's integer islow IDCT (exact; see the module docstring)
+    -> +128, range-limit -> libjpeg's integer fancy (or nearest) upsampling at the real chroma
+    size -> fixed-point YCbCr to RGB -> clamp -> uint8. Exact for dequantized coefficients
+    within +-4096 (valid 8-bit JPEGs stay within +-2048); larger ones (corrupt data) are clamped
+    to +-4096. Tables are truncated to integers, as the reference does.
 
     Args:
         luma: int16 ``(N, 1, H, W)`` tiled Y coefficients (H, W multiples of 8); any strides.
         chroma: int16 ``(N, 2, Hc, Wc)`` tiled Cb, Cr with ``Hc`` in ``(H, H/2)``, ``Wc`` in
             ``(W, W/2)``, or None for gray.
         luma_table, chroma_table: quantization tables ``(8, 8)``, ``(N, 8, 8)`` or
-            ``(N, C, 8, 8)`` (any real dtype), or None when the planes are already dequantized.
+            ``(N, C, 8, 8)`` (any real dtype, integer-valued), or None when the planes are
+            already dequantized.
         size: ``(height, width)`` of the real image (default ``(H, W)``).
         upsampling: ``"fancy"`` (libjpeg's default) or ``"nearest"``.
         out: optional uint8 ``(N, 3 or 1, height, width)`` to write into (any strides).
