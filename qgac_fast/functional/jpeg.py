@@ -175,10 +175,10 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
         dtype: float dtype (default: the planes' if floating, else float32) for the
             differentiable decode, or ``torch.uint8`` for libjpeg-like rounded output.
         clamp: float decode only: clamp to [0, 255].
-        idct: uint8 decode only: ``"islow"`` (libjpeg's integer IDCT, bit-exact) or ``"float"``
-            (float IDCT, then rounded: what the Triton kernel computes).
+        idct: uint8 decode only: ``"islow"`` (libjpeg's integer IDCT, bit-exact; the Triton
+            kernel computes it too) or ``"float"`` (float IDCT, then rounded; reference only).
         backend: ``"auto"``, ``"reference"`` or ``"triton"``. The fused Triton kernel
-            (``qgac_fast::decode_jpeg``) covers ``dtype=torch.uint8`` with ``idct="float"`` and
+            (``qgac_fast::decode_jpeg``) covers ``dtype=torch.uint8`` with ``idct="islow"`` and
             1x1 or 2x chroma ratios; "auto" picks it for CUDA tensors in that case.
 
     Returns:
@@ -186,9 +186,9 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
         differentiable and unclamped by default.
     """
     tensors = [t for t in (luma, chroma, luma_table, chroma_table) if t is not None]
-    fused = dtype == torch.uint8 and idct == "float" and _kernel_factors(luma, chroma)
+    fused = dtype == torch.uint8 and idct == "islow" and _kernel_factors(luma, chroma)
     if backend == "triton" and not fused:
-        raise ValueError("backend='triton' decodes only dtype=torch.uint8 with idct='float' and chroma ratios "
+        raise ValueError("backend='triton' decodes only dtype=torch.uint8 with idct='islow' and chroma ratios "
                          f"of 1 or 2 (got dtype={dtype}, idct={idct!r}); use backend='reference'")
     if resolve_backend(backend, *tensors, has_kernel=fused) == "triton":
         from qgac_fast.kernels import jpeg  # noqa: F401  (registers the custom op)
