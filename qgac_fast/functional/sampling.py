@@ -104,6 +104,16 @@ def _fancy_h2v2(x: torch.Tensor, rounding: bool) -> torch.Tensor:
     return _interleave(even, odd, -1)
 
 
+def _samples(x: torch.Tensor, rounding: bool, op: str) -> torch.Tensor:
+    """Resampling input in its working dtype: int64 for libjpeg's integer arithmetic
+    (``rounding``), else floating (integer samples become float32)."""
+    if rounding:
+        if x.dtype.is_floating_point:
+            raise TypeError(f"{op}(rounding=True) needs integer samples; round them first")
+        return x.to(torch.int64)
+    return x if x.dtype.is_floating_point else x.to(torch.float32)
+
+
 def upsample(x: torch.Tensor, factor: tuple[int, int], *, method: str = "fancy",
              size: tuple[int, int] | None = None, rounding: bool = False,
              backend: str = "auto") -> torch.Tensor:
@@ -127,12 +137,7 @@ def upsample(x: torch.Tensor, factor: tuple[int, int], *, method: str = "fancy",
     fy, fx = _check_factor(factor)
     if method not in ("fancy", "nearest"):
         raise ValueError(f"method must be 'fancy' or 'nearest', got {method!r}")
-    if rounding:
-        if x.dtype.is_floating_point:
-            raise TypeError("upsample(rounding=True) needs integer samples; round them first")
-        x = x.to(torch.int64)
-    elif not x.dtype.is_floating_point:
-        x = x.to(torch.float32)
+    x = _samples(x, rounding, "upsample")
     w = x.shape[-1]
     if method == "nearest" or (fy, fx) == (1, 1):
         out = _replicate(x, fy, fx)
@@ -173,12 +178,7 @@ def downsample(x: torch.Tensor, factor: tuple[int, int], *, rounding: bool = Fal
     *lead, h, w = x.shape
     if h % fy or w % fx:
         raise ValueError(f"plane {h}x{w} is not a multiple of the factor {(fy, fx)}; pad it first")
-    if rounding:
-        if x.dtype.is_floating_point:
-            raise TypeError("downsample(rounding=True) needs integer samples")
-        x = x.to(torch.int64)
-    elif not x.dtype.is_floating_point:
-        x = x.to(torch.float32)
+    x = _samples(x, rounding, "downsample")
     s = x.reshape(*lead, h // fy, fy, w // fx, fx).sum(dim=(-3, -1))
     n = fy * fx
     if not rounding:
