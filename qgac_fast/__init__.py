@@ -3,12 +3,14 @@
 The package reads and writes JPEG DCT coefficients through a libjpeg-turbo extension
 (:mod:`qgac_fast.codec`), holds the pure-PyTorch reference path for every JPEG operation
 (:mod:`qgac_fast.functional`, the ground truth for the Triton kernels in ``qgac_fast.kernels``)
-and the image-quality metrics of the JPEG artifact correction literature (:mod:`qgac_fast.metrics`).
+the image-quality metrics of the JPEG artifact correction literature (:mod:`qgac_fast.metrics`),
+the QGAC model (:mod:`qgac_fast.model`) and its training (:mod:`qgac_fast.train`).
 
 Example:
     >>> import qgac_fast
     >>> jc = qgac_fast.read_coefficients("photo.jpg")   # doctest: +SKIP
     >>> rgb = qgac_fast.decode(jc)                      # doctest: +SKIP  uint8 (3, H, W)
+    >>> fixed = qgac_fast.correct("photo.jpg")          # doctest: +SKIP  uint8 (3, H, W), shipped weights
 """
 
 __version__ = "0.1.0"
@@ -22,23 +24,28 @@ from .codec import (
     write_coefficients,
 )
 from .compression import compress
+from .correct import correct
 from .errors import JPEGError, UnsupportedJPEGError
 from .functional.jpeg import decode, decode_planes, encode
+from .model import QGAC, load_model
 from .quality import closest_quality, ijg_table
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "JPEGCoefficients",
     "JPEGError",
+    "QGAC",
     "UnsupportedJPEGError",
     "__version__",
     "closest_quality",
     "compress",
+    "correct",
     "decode",
     "decode_planes",
     "encode",
     "functional",
     "ijg_table",
+    "load_model",
     "metrics",
     "read_coefficients",
     "read_coefficients_many",

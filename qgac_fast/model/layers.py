@@ -1,0 +1,159 @@
+"""Building blocks of QGAC: the CFM layers, ESRGAN's RRDB, and the per-frequency layout.
+
+Layouts used throughout (all float, normalised DCT domain unless said otherwise):
+
+* tiled plane ``(N, C, H, W)``: each 8x8 tile holds one block's 64 coefficients (natural order);
+* block grid ``(N, C, H/8, W/8)``: one feature vector per block;
+* frequency layout ``(N, 64 * C, H/8, W/8)``: channel ``f * C + c`` is feature ``c`` of frequency
+  ``f`` (frequency-major), so a convolution with ``groups=64`` works on each frequency alone.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+
+from ..functional.cfm import cfm_conv, cfm_conv_transpose, unique_tables
+
+__all__ = ["CFM", "RRDB", "Tables", "frequencies_to_tiles", "make_tables", "tiles_to_frequencies"]
+
+BLOCK = 8
+FREQUENCIES = BLOCK * BLOCK
+
+
+class Tables(NamedTuple):
+    """A batch's quantization tables as the CFMs take them.
+
+    Attributes:
+        values: ``(T, 1, 8, 8)`` float, the distinct tables' steps divided by 255 (hypernetwork input).
+        index: ``(N,)`` int64, which distinct table each sample uses.
+    """
+
+    values: torch.Tensor
+    index: torch.Tensor
+
+
+def make_tables(tables: torch.Tensor, dtype: torch.dtype = torch.float32) -> Tables:
+    """Distinct tables of a batch, scaled for the hypernetworks.
+
+    Args:
+        tables: ``(N, 8, 8)`` quantization steps (any real dtype, raw values such as 1..255).
+        dtype: float dtype of the hypernetwork input.
+    """
+    unique, index = unique_tables(tables)
+    return Tables(unique.to(dtype).unsqueeze(1) / 255.0, index)
+
+
+def tiles_to_frequencies(x: torch.Tensor) -> torch.Tensor:
+    """Tiled ``(N, C, H, W)`` -> frequency layout ``(N, 64 * C, H/8, W/8)``."""
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h // BLOCK, BLOCK, w // BLOCK, BLOCK)
+    return x.permute(0, 3, 5, 1, 2, 4).reshape(n, FREQUENCIES * c, h // BLOCK, w // BLOCK)
+
+
+def frequencies_to_tiles(x: torch.Tensor) -> torch.Tensor:
+    """Frequency layout ``(N, 64 * C, h, w)`` -> tiled ``(N, C, 8h, 8w)``."""
+    n, fc, h, w = x.shape
+    c = fc // FREQUENCIES
+    x = x.reshape(n, BLOCK, BLOCK, c, h, w)
+    return x.permute(0, 3, 4, 1, 5, 2).reshape(n, c, h * BLOCK, w * BLOCK)
+
+
+class CFM(nn.Module):
+    """Convolutional Filter Manifold: a convolution whose weights a quantization table generates.
+
+    Hypernetwork: table ``(T, 1, 8, 8)`` -> Conv 8x8 (1 -> M) -> PReLU -> Conv 1x1 (M -> M) ->
+    PReLU -> a transposed-conv head (M -> Cout * Cin, kernel 8) giving one ``(Cout, Cin, 8, 8)``
+    kernel per table and a 1x1 head (M -> Cout) giving its bias. The kernel is applied with
+    kernel 8 / stride 8 (:func:`qgac_fast.functional.cfm_conv`), or transposed
+    (:func:`~qgac_fast.functional.cfm_conv_transpose`) to map block features back to tiles,
+    followed by a PReLU (one slope).
+
+    Args:
+        in_channels, out_channels: ``Cin``, ``Cout``.
+        manifold: the hypernetwork's width ``M``.
+        transposed: block grid -> tiles instead of tiles -> block grid.
+        backend: the CFM op's backend (``"auto"``, ``"reference"``, ``"triton"``); the
+            reference is used whenever gradients are needed.
+
+    Shape:
+        forward(x, tables): ``(N, Cin, H, W)`` tiled -> ``(N, Cout, H/8, W/8)``, or transposed
+        ``(N, Cin, h, w)`` -> ``(N, Cout, 8h, 8w)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, manifold: int, *, transposed: bool = False,
+                 backend: str = "auto"):
+        super().__init__()
+        self.in_channels, self.out_channels, self.transposed = in_channels, out_channels, transposed
+        self.backend = backend
+        self.manifold = nn.Sequential(
+            nn.Conv2d(1, manifold, BLOCK), nn.PReLU(), nn.Conv2d(manifold, manifold, 1), nn.PReLU())
+        self.weight_head = nn.ConvTranspose2d(manifold, out_channels * in_channels, BLOCK)
+        self.bias_head = nn.Conv2d(manifold, out_channels, 1)
+        self.activation = nn.PReLU()
+
+    def generate(self, table_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weights for distinct tables ``(T, 1, 8, 8)``: ``(T, Cout, Cin, 8, 8)`` (transposed:
+        ``(T, Cin, Cout, 8, 8)``) and bias ``(T, Cout)``."""
+        h = self.manifold(table_values)  # (T, M, 1, 1)
+        t = h.shape[0]
+        weight = self.weight_head(h)  # (T, Cout * Cin, 8, 8)
+        first, second = ((self.in_channels, self.out_channels) if self.transposed
+                         else (self.out_channels, self.in_channels))
+        weight = weight.reshape(t, first, second, BLOCK, BLOCK)
+        return weight, self.bias_head(h).reshape(t, self.out_channels)
+
+    def forward(self, x: torch.Tensor, tables: Tables) -> torch.Tensor:
+        weight, bias = self.generate(tables.values.to(x.dtype))
+        op = cfm_conv_transpose if self.transposed else cfm_conv
+        backend = "reference" if torch.is_grad_enabled() else self.backend
+        return op(x, weight, bias, table_index=tables.index, prelu=self.activation.weight, backend=backend)
+
+
+def _cat_per_group(tensors: list[torch.Tensor], groups: int) -> torch.Tensor:
+    """Concatenate channels group by group, so that a ``groups``-grouped convolution still sees,
+    in group ``g``, only group ``g`` of every input (frequency stays separate)."""
+    if groups == 1:
+        return torch.cat(tensors, dim=1)
+    n, _, h, w = tensors[0].shape
+    parts = [t.reshape(n, groups, -1, h, w) for t in tensors]
+    return torch.cat(parts, dim=2).reshape(n, -1, h, w)
+
+
+class DenseBlock(nn.Module):
+    """ESRGAN's residual dense block: ``layers`` 3x3 convolutions, each seeing the input and every
+    earlier output (growth = width), PReLU after each, scaled residual.
+
+    ``groups > 1`` makes every convolution grouped, with ``width`` features per group (the
+    per-frequency form: ``groups=64``). Shape: ``(N, groups * width, h, w)`` -> same.
+    """
+
+    def __init__(self, width: int, layers: int, groups: int, residual_scale: float):
+        super().__init__()
+        self.groups, self.residual_scale = groups, residual_scale
+        self.convs = nn.ModuleList(
+            nn.Conv2d(groups * width * (i + 1), groups * width, 3, padding=1, groups=groups) for i in range(layers))
+        self.activations = nn.ModuleList(nn.PReLU() for _ in range(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for conv, act in zip(self.convs, self.activations):
+            features.append(act(conv(_cat_per_group(features, self.groups))))
+        return x + self.residual_scale * features[-1]
+
+
+class RRDB(nn.Module):
+    """Residual-in-residual dense block: ``dense_blocks`` dense blocks and a scaled residual.
+
+    Shape: ``(N, groups * width, h, w)`` -> same.
+    """
+
+    def __init__(self, width: int, *, dense_blocks: int, layers: int, groups: int = 1, residual_scale: float = 0.2):
+        super().__init__()
+        self.residual_scale = residual_scale
+        self.blocks = nn.Sequential(*(DenseBlock(width, layers, groups, residual_scale) for _ in range(dense_blocks)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.residual_scale * self.blocks(x)

@@ -1,0 +1,270 @@
+"""The QGAC networks: BlockNet, FrequencyNet, the fusion, the Y network, the colour network, QGAC.
+
+Everything works in the normalised DCT domain on tiled planes (see :mod:`.layers`): a
+coefficient plane ``(N, 1, H, W)`` of dequantized coefficients, normalised per channel and
+frequency with the statistics stored in the model (``mean``, ``std``: ``(3, 8, 8)`` for Y, Cb, Cr).
+"""
+
+from __future__ import annotations
+
+
+
+import torch
+import torch.nn as nn
+
+from ..functional.jpeg import decode_planes
+from ..functional.quantize import tile_table
+from ..functional.sampling import dct_upsample_nearest
+from .config import QGACConfig, get_config
+from .inputs import CoefficientPlanes
+from .layers import CFM, FREQUENCIES, RRDB, Tables, frequencies_to_tiles, make_tables, tiles_to_frequencies
+
+__all__ = ["QGAC", "BlockNet", "ColorNet", "FrequencyNet", "Fusion", "YNet", "flops_per_megapixel",
+           "parameter_count"]
+
+
+def _rrdbs(width: int, count: int, config: QGACConfig, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(*(RRDB(width, dense_blocks=config.dense_blocks, layers=config.dense_layers, groups=groups,
+                                residual_scale=config.residual_scale) for _ in range(count)))
+
+
+class BlockNet(nn.Module):
+    """CFM (tiles -> block features) + PReLU, RRDBs over neighbouring blocks, transposed CFM
+    (block features -> tiles) + PReLU. Shape: ``(N, Cin, H, W)`` -> ``(N, Cout, H, W)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, config: QGACConfig):
+        super().__init__()
+        self.block = CFM(in_channels, config.block_channels, config.manifold)
+        self.enhance = _rrdbs(config.block_channels, config.rrdb_blocks, config)
+        self.unblock = CFM(config.block_channels, out_channels, config.manifold, transposed=True)
+
+    def forward(self, x: torch.Tensor, tables: Tables) -> torch.Tensor:
+        return self.unblock(self.enhance(self.block(x, tables)), tables)
+
+
+def _per_frequency(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """A 3x3 convolution over the block grid applied to each of the 64 frequencies separately."""
+    return nn.Conv2d(FREQUENCIES * in_channels, FREQUENCIES * out_channels, 3, padding=1, groups=FREQUENCIES)
+
+
+class FrequencyNet(nn.Module):
+    """Per-frequency processing: each frequency's features are convolved over the block grid on
+    their own (grouped convolutions), through an RRDB of per-frequency convolutions.
+    Shape: tiled ``(N, C, H, W)`` -> ``(N, C, H, W)`` with ``C = tile_channels``."""
+
+    def __init__(self, config: QGACConfig):
+        super().__init__()
+        c, f = config.tile_channels, config.frequency_channels
+        self.net = nn.Sequential(
+            _per_frequency(c, f), nn.PReLU(),
+            _rrdbs(f, config.rrdb_blocks, config, groups=FREQUENCIES),
+            _per_frequency(f, c), nn.PReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return frequencies_to_tiles(self.net(tiles_to_frequencies(x)))
+
+
+class Fusion(nn.Module):
+    """Per-frequency fusion of several tiled feature planes into one coefficient plane:
+    ``sum(C_i) -> F -> F -> 1`` per-frequency convolutions with PReLU between.
+    Shape: tiled planes ``(N, C_i, H, W)`` -> ``(N, 1, H, W)``."""
+
+    def __init__(self, in_channels: int, config: QGACConfig):
+        super().__init__()
+        f = config.fusion_channels
+        self.net = nn.Sequential(_per_frequency(in_channels, f), nn.PReLU(), _per_frequency(f, f), nn.PReLU(),
+                                 _per_frequency(f, 1))
+
+    def forward(self, *planes: torch.Tensor) -> torch.Tensor:
+        # concatenating in the frequency layout keeps each frequency's channels together
+        n, _, h, w = planes[0].shape
+        x = torch.cat([tiles_to_frequencies(p).reshape(n, FREQUENCIES, -1, h // 8, w // 8) for p in planes], dim=2)
+        return frequencies_to_tiles(self.net(x.reshape(n, -1, h // 8, w // 8)))
+
+
+class YNet(nn.Module):
+    """The luma network: BlockNet encode, FrequencyNet, BlockNet decode, fusion of the three, and
+    the global residual. Shape: normalised Y ``(N, 1, H, W)`` -> restored ``(N, 1, H, W)``."""
+
+    def __init__(self, config: QGACConfig):
+        super().__init__()
+        c = config.tile_channels
+        self.encode = BlockNet(1, c, config)
+        self.frequencies = FrequencyNet(config)
+        self.decode = BlockNet(c, c, config)
+        self.fusion = Fusion(3 * c, config)
+
+    def forward(self, y: torch.Tensor, tables: Tables) -> torch.Tensor:
+        encoded = self.encode(y, tables)
+        frequencies = self.frequencies(encoded)
+        decoded = self.decode(frequencies, tables)
+        return y + self.fusion(decoded, frequencies, encoded)
+
+
+class ColorNet(nn.Module):
+    """The colour network, shared by Cb and Cr, guided by the restored Y.
+
+    Chroma -> CFM (chroma table) + PReLU -> RRDBs on its block grid -> learned 2x upsampling of
+    the block features (skipped when the chroma is already on the luma grid); restored Y ->
+    CFM (luma table) + PReLU; both joined -> RRDBs -> transposed CFM (chroma table) + PReLU: the
+    residual that :class:`QGAC` adds to the chroma's skip path.
+
+    Shape: chroma ``(N, 1, Hc, Wc)`` with ``(Hc, Wc)`` = ``(H/2, W/2)`` or ``(H, W)``, restored Y
+    ``(N, 1, H, W)`` -> residual ``(N, 1, H, W)``.
+    """
+
+    def __init__(self, config: QGACConfig):
+        super().__init__()
+        c = config.color_channels
+        self.block_chroma = CFM(1, c, config.manifold)
+        self.enhance_chroma = _rrdbs(c, config.color_rrdb_blocks, config)
+        self.upsample = nn.Sequential(nn.ConvTranspose2d(c, c, 4, stride=2, padding=1), nn.PReLU())
+        self.block_luma = CFM(1, c, config.manifold)
+        self.enhance = _rrdbs(2 * c, config.color_rrdb_blocks, config)
+        self.unblock = CFM(2 * c, 1, config.manifold, transposed=True)
+
+    def forward(self, chroma: torch.Tensor, y: torch.Tensor, chroma_tables: Tables, luma_tables: Tables) -> torch.Tensor:
+        doubled = chroma.shape[-2:] != y.shape[-2:]
+        if doubled and (2 * chroma.shape[-2], 2 * chroma.shape[-1]) != tuple(y.shape[-2:]):
+            raise ValueError(f"chroma {tuple(chroma.shape[-2:])} must be half or equal to luma {tuple(y.shape[-2:])}")
+        features = self.enhance_chroma(self.block_chroma(chroma, chroma_tables))
+        if doubled:
+            features = self.upsample(features)
+        guide = self.block_luma(y, luma_tables)
+        return self.unblock(self.enhance(torch.cat([features, guide], dim=1)), chroma_tables)
+
+
+class QGAC(nn.Module):
+    """Quantization Guided JPEG Artifact Correction: Y first, then Cb and Cr with the shared colour
+    network guided by the restored Y, all in the normalised DCT domain.
+
+    Args:
+        config: a :class:`QGACConfig` or a configuration name (``"paper"``, ``"default"``).
+
+    Buffers:
+        mean, std: ``(3, 8, 8)`` float32 per-channel (Y, Cb, Cr), per-frequency statistics of
+        dequantized coefficients, saved with the weights (set by
+        :func:`qgac_fast.model.stats.coefficient_statistics`; identity until then).
+    """
+
+    def __init__(self, config: QGACConfig | str = "default"):
+        super().__init__()
+        self.config = get_config(config)
+        self.y_net = YNet(self.config)
+        self.color_net = ColorNet(self.config)
+        self.register_buffer("mean", torch.zeros(3, 8, 8))
+        self.register_buffer("std", torch.ones(3, 8, 8))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming-normal initialisation scaled by ``config.init_scale`` for every convolution
+        (the CFM heads included), ``config.output_init_scale`` for the residual branches' last
+        layers; zero biases."""
+        unblock = self.color_net.unblock
+        outputs = {self.y_net.fusion.net[-1], unblock.weight_head, unblock.bias_head}
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(module.weight)
+                scale = self.config.output_init_scale if module in outputs else self.config.init_scale
+                module.weight.data.mul_(scale)
+                nn.init.zeros_(module.bias)
+
+    def normalize(self, coefficients: torch.Tensor, channel: int | slice) -> torch.Tensor:
+        """Dequantized coefficients ``(N, C, H, W)`` -> normalised, with the statistics of
+        ``channel`` (0: Y, 1: Cb, 2: Cr, or a slice of them, one per plane channel)."""
+        mean, std = self.mean[channel], self.std[channel]
+        if mean.dim() == 2:
+            mean, std = mean.unsqueeze(0), std.unsqueeze(0)
+        h, w = coefficients.shape[-2:]
+        return (coefficients - tile_table(mean, h, w)) / tile_table(std, h, w)
+
+    def denormalize(self, x: torch.Tensor, channel: int | slice) -> torch.Tensor:
+        """Inverse of :meth:`normalize`."""
+        mean, std = self.mean[channel], self.std[channel]
+        if mean.dim() == 2:
+            mean, std = mean.unsqueeze(0), std.unsqueeze(0)
+        h, w = x.shape[-2:]
+        return x * tile_table(std, h, w) + tile_table(mean, h, w)
+
+    def forward(self, y: torch.Tensor, luma_table: torch.Tensor, chroma: torch.Tensor | None = None,
+                chroma_table: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Restore normalised coefficient planes.
+
+        Args:
+            y: float ``(N, 1, H, W)`` normalised Y coefficients, H and W multiples of 8 (16 when
+                the chroma is half size).
+            luma_table: ``(N, 8, 8)`` the Y quantization steps (raw values).
+            chroma: float ``(N, 2, H/2, W/2)`` (4:2:0) or ``(N, 2, H, W)`` (on the luma grid)
+                normalised Cb, Cr coefficients, or None for grayscale.
+            chroma_table: ``(N, 8, 8)`` the chroma steps shared by Cb and Cr, or ``(N, 2, 8, 8)``
+                one table each; required with ``chroma``.
+
+        Returns:
+            ``(y, chroma)``: restored normalised ``(N, 1, H, W)`` Y and ``(N, 2, H, W)`` Cb, Cr on
+            the luma grid (None for grayscale).
+        """
+        if y.dim() != 4 or y.shape[1] != 1 or y.shape[-2] % 8 or y.shape[-1] % 8:
+            raise ValueError(f"y must be (N, 1, H, W) with H, W multiples of 8, got {tuple(y.shape)}")
+        luma_tables = make_tables(luma_table, y.dtype)
+        restored_y = self.y_net(y, luma_tables)
+        if chroma is None:
+            return restored_y, None
+        if chroma_table is None:
+            raise ValueError("chroma_table is required with chroma")
+        n = y.shape[0]
+        if chroma.dim() != 4 or chroma.shape[:2] != (n, 2):
+            raise ValueError(f"chroma must be (N, 2, Hc, Wc) with N = {n}, got {tuple(chroma.shape)}")
+        # Cb and Cr go through the one colour network as a batch of 2N single-channel planes
+        if chroma_table.dim() == 3:
+            chroma_table = chroma_table.unsqueeze(1).expand(n, 2, 8, 8)
+        if chroma_table.shape != (n, 2, 8, 8):
+            raise ValueError(f"chroma_table must be (N, 8, 8) or (N, 2, 8, 8), got {tuple(chroma_table.shape)}")
+        chroma_tables = make_tables(chroma_table.transpose(0, 1).reshape(2 * n, 8, 8), y.dtype)
+        both_luma = Tables(luma_tables.values, luma_tables.index.repeat(2))
+        planes = chroma.transpose(0, 1).reshape(2 * n, 1, *chroma.shape[-2:])
+        residual = self.color_net(planes, restored_y.repeat(2, 1, 1, 1), chroma_tables, both_luma)
+        residual = residual.reshape(2, n, *residual.shape[-2:]).transpose(0, 1)
+        return restored_y, residual + self._chroma_skip(chroma, y.shape[-2:])
+
+    def _chroma_skip(self, chroma: torch.Tensor, luma_size) -> torch.Tensor:
+        """The chroma on the luma grid: doubled by nearest neighbour in the DCT domain (exact; on
+        de-normalised coefficients, since the doubling mixes frequencies), or as is."""
+        if chroma.shape[-2:] == luma_size:
+            return chroma
+        return self.normalize(dct_upsample_nearest(self.denormalize(chroma, slice(1, 3))), slice(1, 3))
+
+    def restore(self, planes: CoefficientPlanes) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Normalise a batch's dequantized planes and restore them (:meth:`forward`); the result
+        is normalised ``(N, 1, H, W)`` Y and ``(N, 2, H, W)`` Cb, Cr (None for gray)."""
+        y = self.normalize(planes.luma, 0)
+        chroma = None if planes.chroma is None else self.normalize(planes.chroma, slice(1, 3))
+        return self(y, planes.luma_table, chroma, planes.chroma_table)
+
+    def to_pixels(self, y: torch.Tensor, chroma: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+        """Differentiable decode of restored normalised planes to float pixels (training).
+
+        Returns:
+            ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray) on the 0..255 scale, not clamped.
+        """
+        luma = self.denormalize(y, 0)
+        chroma = None if chroma is None else self.denormalize(chroma, slice(1, 3))
+        return decode_planes(luma, chroma, size=size, dtype=y.dtype, backend="reference")
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def flops_per_megapixel(model: QGAC, size: int = 256) -> float:
+    """Forward FLOP per megapixel of a 4:2:0 colour image, counted with
+    :class:`torch.utils.flop_counter.FlopCounterMode` on a ``size`` x ``size`` input
+    (convolutions and matrix products; elementwise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    y = torch.randn(1, 1, size, size)
+    chroma = torch.randn(1, 2, size // 2, size // 2)
+    table = torch.full((1, 8, 8), 16.0)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(y, table, chroma, table)
+    return counter.get_total_flops() / (size * size / 1e6)

@@ -1,0 +1,90 @@
+"""Arguments of ``qgac-fast train`` (registered by :mod:`qgac_fast.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
+
+#: Where the project's datasets live relative to a checkout (override with QGAC_FAST_DATASETS).
+DEFAULT_DATASETS_ROOT = Path("..") / "shared" / "datasets"
+DEFAULT_TRAINING_SETS = ("bsds500_trainval", "urban100")
+
+
+def _default_data() -> list[str]:
+    root = Path(os.environ.get("QGAC_FAST_DATASETS", DEFAULT_DATASETS_ROOT))
+    return [str(root / name) for name in DEFAULT_TRAINING_SETS]
+
+
+def _layouts(text: str) -> dict[str, float]:
+    try:
+        pairs = [item.split("=") for item in text.split(",")]
+        return {name: float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYOUT=P[,LAYOUT=P...], e.g. 4:2:0=0.8,4:4:4=0.1,gray=0.1; "
+                                         f"got {text!r}") from None
+
+
+def add_parser(subparsers) -> None:
+    from .loop import STAGES, TrainConfig
+
+    defaults = TrainConfig(data=[], out="")
+    parser = subparsers.add_parser(
+        "train", help="train QGAC weights (regression: L1 - lambda SSIM)",
+        description="Train a QGAC model on random crops of clean images compressed on the fly with libjpeg at "
+                    "random qualities. Stages run in order: 'y' (Y network on luma), 'color' (colour network, "
+                    "Y frozen), or 'joint' (end to end). Resumes from OUT/checkpoint.pt when it exists. "
+                    "Multi-GPU / multi-node: torchrun --nproc-per-node N -m qgac_fast train ...",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data", nargs="+", default=None, metavar="DIR",
+                        help="folders of training images (default: bsds500_trainval and urban100 under "
+                             "$QGAC_FAST_DATASETS or ../shared/datasets); evaluation sets are refused")
+    parser.add_argument("--out", required=True, help="run folder (checkpoint, log, final weights)")
+    parser.add_argument("--model", default=defaults.model, help="configuration of a fresh model (default, paper)")
+    parser.add_argument("--init", default=None, help="start from these weights (name or .safetensors path)")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=defaults.stages)
+    parser.add_argument("--steps", nargs="+", type=int, default=defaults.steps, help="steps per stage")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="per process")
+    parser.add_argument("--crop", type=int, default=defaults.crop, help="crop side, multiple of 16")
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--min-lr", type=float, default=defaults.min_lr)
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--clip", type=float, default=defaults.clip, help="gradient-norm clipping")
+    parser.add_argument("--ssim-weight", type=float, default=defaults.ssim_weight)
+    parser.add_argument("--layouts", type=_layouts, default=defaults.layouts,
+                        help="batch layout probabilities, e.g. 4:2:0=0.8,4:4:4=0.1,gray=0.1")
+    parser.add_argument("--qualities", nargs=2, type=int, default=defaults.qualities, metavar=("LOW", "HIGH"))
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader workers per process")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
+    parser.add_argument("--val-images", type=int, default=defaults.val_images)
+    parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between log.jsonl lines")
+    parser.add_argument("--val-every", type=int, default=defaults.val_every)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .loop import TrainConfig, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = TrainConfig(
+        data=args.data or _default_data(), out=args.out, model=args.model, init=args.init, stages=args.stages,
+        steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr, min_lr=args.min_lr,
+        warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
+        layouts=args.layouts, qualities=tuple(args.qualities), workers=args.workers, bf16=args.bf16,
+        val_images=args.val_images, log_every=args.log_every, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+        seed=args.seed, device=args.device, progress=not args.quiet)
+    train(config)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(f"weights: {os.path.join(args.out, 'weights.safetensors')}")
+    return 0

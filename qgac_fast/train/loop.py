@@ -1,0 +1,324 @@
+"""The training loop: regression training of QGAC with L1 - lambda SSIM on decoded pixels.
+
+Runs on one device or data-parallel under ``torchrun`` (DistributedDataParallel; NCCL on GPUs,
+gloo on CPUs). Rank 0 owns the progress bar, validation, checkpoints and the final weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..compression import compress
+from ..codec import read_coefficients
+from ..functional.color import rgb_to_ycbcr
+from ..functional.jpeg import decode_normalized
+from ..metrics import psnr, ssim
+from ..functional.jpeg import decode
+from ..model import QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg, save_model
+from ..model.layers import make_tables
+from .data import TrainingImages, TrainingSampler, collate, find_images, load_rgb, validation_crops
+
+__all__ = ["STAGES", "Objective", "TrainConfig", "train", "validate"]
+
+#: Training stages: "y" trains the Y network on luma; "color" trains the colour network with the
+#: Y network frozen; "joint" trains everything end to end on RGB.
+STAGES = ("y", "color", "joint")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (the ``qgac-fast train`` options).
+
+    Attributes:
+        data: folders (or files) of clean training images.
+        out: run folder: ``checkpoint.pt`` (resumable state), ``weights.safetensors`` (final
+            weights), ``log.jsonl`` (losses and validation).
+        model: configuration (name or QGACConfig) of a fresh model (ignored with ``init``).
+        init: weights (name or path) to start from instead of a fresh model.
+        stages: stages run in order, from :data:`STAGES`.
+        steps: optimiser steps per stage (one number per stage).
+        batch_size: samples per step per process; crop: their side in pixels (multiple of 16).
+        lr, min_lr, warmup, weight_decay, clip: AdamW with linear warm-up then cosine decay to
+            ``min_lr``, and gradient-norm clipping.
+        ssim_weight: ``lambda`` in ``L1 - lambda * SSIM`` (pixels on [0, 1]).
+        layouts: per-batch probabilities of 4:2:0, 4:4:4 and gray batches.
+        qualities: range of the random JPEG quality.
+        workers: DataLoader worker processes per training process.
+        bf16: bf16 autocast for the network on CUDA.
+        log_every: steps between lines of ``log.jsonl``.
+        val_images: images held back from ``data`` for validation; val_every: steps between
+            validations (0: only at the end of each stage); checkpoint_every: steps between
+            checkpoints.
+        stats_images: images used to compute the normalisation statistics of a fresh model.
+        seed: base seed (each rank adds its rank).
+        device: ``"cuda"``, ``"cpu"`` or None (CUDA when available; under torchrun, the local rank's GPU).
+        progress: show a progress bar on rank 0.
+    """
+
+    data: list[str]
+    out: str
+    model: str | QGACConfig = "default"
+    init: str | None = None
+    stages: list[str] = field(default_factory=lambda: ["y", "color"])
+    steps: list[int] = field(default_factory=lambda: [20000, 10000])
+    batch_size: int = 16
+    crop: int = 64
+    lr: float = 1e-3
+    min_lr: float = 1e-6
+    warmup: int = 200
+    weight_decay: float = 1e-4
+    clip: float = 1.0
+    ssim_weight: float = 0.05
+    layouts: dict[str, float] = field(default_factory=lambda: {"4:2:0": 0.8, "4:4:4": 0.1, "gray": 0.1})
+    qualities: tuple[int, int] = (10, 100)
+    workers: int = 2
+    bf16: bool = False
+    val_images: int = 8
+    log_every: int = 50
+    val_every: int = 1000
+    checkpoint_every: int = 500
+    stats_images: int = 64
+    seed: int = 0
+    device: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        if not self.stages or any(s not in STAGES for s in self.stages):
+            raise ValueError(f"stages must be a non-empty list of {STAGES}, got {self.stages}")
+        if len(self.steps) != len(self.stages) or any(s < 1 for s in self.steps):
+            raise ValueError(f"give one positive step count per stage: stages {self.stages}, steps {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+def _distributed() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment (``(0, 1, 0)`` alone)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _device(config: TrainConfig, local_rank: int) -> torch.device:
+    if config.device is not None:
+        device = torch.device(config.device)
+        return torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
+    return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+
+
+def _schedule(step: int, total: int, config: TrainConfig) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay from 1 to ``min_lr / lr``."""
+    if step < config.warmup:
+        return (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, total - config.warmup)
+    floor = config.min_lr / config.lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class Objective(torch.nn.Module):
+    """The regression loss ``L1 - ssim_weight * SSIM`` on pixels in [0, 1] after the
+    differentiable decode, as a module so DistributedDataParallel can wrap it.
+
+    The "y" stage compares luma only (the target's Y); the others compare RGB (Y for gray
+    batches).
+    """
+
+    def __init__(self, model: QGAC, stage: str, ssim_weight: float, bf16: bool):
+        super().__init__()
+        self.model, self.stage, self.ssim_weight, self.bf16 = model, stage, ssim_weight, bf16
+
+    def forward(self, luma, luma_table, chroma, chroma_table, target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Planes as in :class:`~qgac_fast.model.inputs.CoefficientPlanes`, uint8 ``target``
+        ``(N, C, H, W)``; returns ``(loss, l1, ssim)`` (the last two detached)."""
+        model, size = self.model, tuple(target.shape[-2:])
+        luma_only = self.stage == "y" or chroma is None
+        with torch.autocast(luma.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            if luma_only:
+                y, chroma = model.y_net(model.normalize(luma, 0), make_tables(luma_table, luma.dtype)), None
+            else:
+                y, chroma = model.restore(CoefficientPlanes(luma, chroma, luma_table, chroma_table, size))
+        output = model.to_pixels(y.float(), None if chroma is None else chroma.float(), size) / 255.0
+        target = target.to(torch.float32)
+        if luma_only and target.shape[1] == 3:
+            target = rgb_to_ycbcr(target)[:, :1]
+        target = target / 255.0
+        l1 = F.l1_loss(output, target)
+        structural = ssim(output, target, data_range=1.0).mean().to(l1.dtype)
+        return l1 - self.ssim_weight * structural, l1.detach(), structural.detach()
+
+
+def _trainable(model: QGAC, stage: str) -> list[torch.nn.Parameter]:
+    """Select the stage's parameters (the others are frozen)."""
+    model.requires_grad_(False)
+    parts = {"y": [model.y_net], "color": [model.color_net], "joint": [model.y_net, model.color_net]}[stage]
+    for part in parts:
+        part.requires_grad_(True)
+    return [p for part in parts for p in part.parameters()]
+
+
+@torch.no_grad()
+def validate(model: QGAC, crops: list[torch.Tensor], qualities=(10, 30, 50)) -> dict:
+    """Mean PSNR (dB, RGB) of the JPEG and of the correction over held-back crops at 4:2:0."""
+    model.eval()
+    device = model.mean.device
+    jpeg_db, model_db = [], []
+    for quality in qualities:
+        for crop in crops:
+            jc = read_coefficients(compress(crop, quality=quality, subsampling="4:2:0"))
+            planes = planes_from_jpeg(jc).to(device)
+            y, chroma = model.restore(planes)
+            out = decode_normalized(y, chroma, model.mean, model.std, size=planes.size, backend="reference")[0].cpu()
+            jpeg_db.append(psnr(decode(jc), crop).item())
+            model_db.append(psnr(out, crop).item())
+    model.train()
+    jpeg, corrected = sum(jpeg_db) / len(jpeg_db), sum(model_db) / len(model_db)
+    return {"jpeg_psnr": jpeg, "model_psnr": corrected, "gain_db": corrected - jpeg}
+
+
+def _initial_model(config: TrainConfig, train_files, rank: int) -> QGAC:
+    if config.init is not None:
+        model = load_model(config.init)
+        model.requires_grad_(True)
+        return model.train()
+    torch.manual_seed(config.seed)  # every rank builds the same initial weights
+    model = QGAC(config.model)
+    step = max(1, len(train_files) // config.stats_images)
+    images = (torch.from_numpy(load_rgb(f)).permute(2, 0, 1) for f in train_files[::step][:config.stats_images])
+    mean, std = coefficient_statistics(images)
+    model.mean.copy_(mean)
+    model.std.copy_(std)
+    return model.train()
+
+
+def train(config: TrainConfig) -> QGAC:
+    """Run (or resume) a training run.
+
+    Rank 0 writes ``out/weights.safetensors`` at the end. Returns the trained model (every rank
+    holds an identical replica)."""
+    rank, world, local_rank = _distributed()
+    device = _device(config, local_rank)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    else:
+        # normalised high frequencies go denormal in the backward pass: 20x slower CPU convolutions
+        torch.set_flush_denormal(True)
+    out = Path(config.out)
+    files = find_images(config.data)
+    if config.val_images >= len(files):
+        raise ValueError(f"val_images={config.val_images} leaves no training image out of {len(files)}")
+    # held back: every k-th image, so validation spans the folders
+    stride = max(1, len(files) // max(1, config.val_images))
+    val_files = files[::stride][:config.val_images] if config.val_images else []
+    train_files = [f for f in files if f not in set(val_files)]
+
+    model = _initial_model(config, train_files, rank).to(device)
+    dataset = TrainingImages(train_files, config.crop, config.qualities)
+    crops = validation_crops(val_files) if rank == 0 else []
+    checkpoint_path = out / "checkpoint.pt"
+    state = {"stage": 0, "step": 0, "elapsed": 0.0}
+    resume = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        state = resume["state"]
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        log = open(out / "log.jsonl", "a")
+    started = time.perf_counter() - state["elapsed"]
+
+    for stage_index in range(state["stage"], len(config.stages)):
+        stage, steps = config.stages[stage_index], config.steps[stage_index]
+        params = _trainable(model, stage)
+        objective = Objective(model, stage, config.ssim_weight, config.bf16 and device.type == "cuda")
+        if world > 1:
+            # some batches leave parameters unused (gray: the colour net; 4:4:4: its upsampling)
+            objective = torch.nn.parallel.DistributedDataParallel(
+                objective, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _schedule(s, steps, config))
+        first = 0
+        if resume is not None and resume["state"]["stage"] == stage_index:
+            optimizer.load_state_dict(resume["optimizer"])
+            scheduler.load_state_dict(resume["scheduler"])
+            first = resume["state"]["step"]
+        layouts = config.layouts if stage != "color" else {k: v for k, v in config.layouts.items() if k != "gray"}
+        sampler = TrainingSampler(len(dataset), config.batch_size, layouts,
+                                  seed=config.seed * 1000 + rank + 97 * stage_index, start=first)
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
+                                             num_workers=config.workers, persistent_workers=False,
+                                             prefetch_factor=4 if config.workers else None)
+        bar = tqdm(total=steps, initial=first, desc=f"train {stage}", unit="step", dynamic_ncols=True,
+                   disable=rank != 0 or not config.progress, file=sys.stderr)
+        window_start, window_pixels = time.perf_counter(), 0
+        step = first
+        for batch in loader:
+            if step >= steps:
+                break
+            planes = batch.planes.to(device, non_blocking=True)
+            loss, l1, structural = objective(planes.luma, planes.luma_table, planes.chroma, planes.chroma_table,
+                                             batch.target.to(device, non_blocking=True))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            window_pixels += batch.target.shape[0] * batch.target.shape[-1] * batch.target.shape[-2] * world
+            if rank == 0:
+                rate = window_pixels / 1e6 / max(1e-9, time.perf_counter() - window_start)
+                bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{l1.item():.4f}", mp_s=f"{rate:.2f}",
+                                lr=f"{scheduler.get_last_lr()[0]:.1e}")
+                bar.update()
+                if step % config.log_every == 0:
+                    log.write(json.dumps({"stage": stage, "step": step, "loss": loss.item(), "l1": l1.item(), "ssim": structural.item(),
+                                          "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0],
+                                          "mp_per_s": rate, "elapsed_s": time.perf_counter() - started}) + "\n")
+                    log.flush()
+                    window_start, window_pixels = time.perf_counter(), 0
+                if crops and (step == steps or (config.val_every and step % config.val_every == 0)):
+                    result = validate(model, crops)
+                    bar.write(f"validation {stage} step {step}: JPEG {result['jpeg_psnr']:.2f} dB, "
+                              f"model {result['model_psnr']:.2f} dB ({result['gain_db']:+.2f})")
+                    log.write(json.dumps({"stage": stage, "step": step, "validation": result}) + "\n")
+                    log.flush()
+                if step % config.checkpoint_every == 0 or step == steps:
+                    _save_checkpoint(checkpoint_path, model, optimizer, scheduler,
+                                     {"stage": stage_index, "step": step, "elapsed": time.perf_counter() - started})
+        bar.close()
+        resume = None
+    if world > 1:
+        dist.barrier()
+    if rank == 0:
+        _save_checkpoint(checkpoint_path, model, None, None,
+                         {"stage": len(config.stages), "step": 0, "elapsed": time.perf_counter() - started})
+        save_model(model, out / "weights.safetensors",
+                   training=_provenance(config, world, device, time.perf_counter() - started))
+        log.close()
+    return model
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": None if optimizer is None else optimizer.state_dict(),
+                "scheduler": None if scheduler is None else scheduler.state_dict(), "state": state}, tmp)
+    os.replace(tmp, path)
+
+
+def _provenance(config: TrainConfig, world: int, device: torch.device, seconds: float) -> dict:
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return {"command": " ".join(["qgac-fast", *sys.argv[1:]]) if sys.argv else "",
+            "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress",)},
+            "processes": world, "hardware": hardware, "wall_time_s": round(seconds, 1),
+            "torch": torch.__version__}

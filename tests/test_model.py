@@ -1,0 +1,168 @@
+"""The QGAC model's reference path: shapes, the paper's size, equivariances, the skip paths."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from qgac_fast.functional.sampling import dct_upsample_nearest
+from qgac_fast.model import CONFIGS, QGAC, QGACConfig, flops_per_megapixel, parameter_count
+from qgac_fast.model.layers import CFM, RRDB, frequencies_to_tiles, make_tables, tiles_to_frequencies
+from qgac_fast.model.networks import BlockNet, ColorNet, FrequencyNet, Fusion, YNet
+
+TINY = QGACConfig(manifold=4, block_channels=6, tile_channels=3, frequency_channels=2, fusion_channels=2,
+                  dense_blocks=1, dense_layers=2, color_channels=3)
+
+
+def _tables(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(1, 120, (n, 8, 8), generator=torch.Generator().manual_seed(seed)).double()
+
+
+def _model(config=TINY, init_scale: float = 1.0) -> QGAC:
+    """A float64 model with weights large enough that every path matters."""
+    torch.manual_seed(0)
+    return QGAC(dataclasses.replace(config, init_scale=init_scale)).double()
+
+
+def test_paper_configuration_has_the_published_parameter_count():
+    with torch.device("meta"):
+        model = QGAC("paper")
+    assert parameter_count(model) == 259_408_742  # 259.4M as published
+    assert parameter_count(model.color_net) == 2_645_097  # about 2.6M
+
+
+def test_default_configuration_size_and_cost():
+    model = QGAC("default")
+    assert parameter_count(model) < 16 * 2**20 / 4  # ships as float32 within 16 MiB
+    assert 1e9 < flops_per_megapixel(model, size=64) < 1e11
+
+
+def test_config_json_round_trip_and_validation():
+    assert QGACConfig.from_json(CONFIGS["default"].to_json()) == CONFIGS["default"]
+    with pytest.raises(ValueError, match="positive int"):
+        QGACConfig(block_channels=0)
+    with pytest.raises(ValueError, match="unknown QGACConfig fields"):
+        QGACConfig.from_json('{"widths": 3}')
+    with pytest.raises(ValueError, match="unknown model configuration"):
+        QGAC("huge")
+
+
+def test_frequency_layout_round_trip_and_order():
+    x = torch.randn(2, 3, 16, 24, dtype=torch.float64)
+    f = tiles_to_frequencies(x)
+    assert f.shape == (2, 64 * 3, 2, 3)
+    # channel f * C + c holds frequency (u, v) = divmod(f, 8) of channel c
+    assert torch.equal(f[:, 9 * 3 + 2], x[:, 2, 1::8, 1::8])
+    assert torch.equal(frequencies_to_tiles(f), x)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["cfm", "cfm_transpose"])
+def test_cfm_shapes_and_shared_weights(transposed):
+    torch.manual_seed(0)
+    layer = CFM(2, 5, 4, transposed=transposed).double()
+    tables = make_tables(_tables(3).index_select(0, torch.tensor([0, 1, 0])), torch.float64)
+    assert tables.values.shape == (2, 1, 8, 8) and tables.index.tolist() == [0, 1, 0]
+    x = torch.randn(3, 2, *((4, 5) if transposed else (32, 40)), dtype=torch.float64)
+    y = layer(x, tables)
+    assert y.shape == ((3, 5, 32, 40) if transposed else (3, 5, 4, 5)) and y.dtype == torch.float64
+    weight, bias = layer.generate(tables.values)
+    assert weight.shape == ((2, 2, 5, 8, 8) if transposed else (2, 5, 2, 8, 8)) and bias.shape == (2, 5)
+    # samples 0 and 2 share a table: the same input gives the same output
+    same = layer(torch.stack([x[0], x[1], x[0]]), tables)
+    assert torch.equal(same[0], same[2])
+
+
+def test_per_frequency_blocks_keep_frequencies_apart():
+    torch.manual_seed(0)
+    net = FrequencyNet(TINY).double()
+    x = torch.randn(1, TINY.tile_channels, 24, 24, dtype=torch.float64)
+    bumped = x.clone()
+    bumped[:, :, 3::8, 5::8] += 1.0  # only frequency (3, 5) changes
+    changed = (net(bumped) - net(x)).abs().amax(dim=(0, 1))
+    mask = torch.zeros(24, 24, dtype=torch.bool)
+    mask[3::8, 5::8] = True
+    assert changed[mask].min() > 0 and changed[~mask].max() == 0
+
+
+@pytest.mark.parametrize("module, args, shape", [
+    (lambda: RRDB(4, dense_blocks=2, layers=3), lambda: (torch.randn(2, 4, 5, 7),), (2, 4, 5, 7)),
+    (lambda: RRDB(2, dense_blocks=1, layers=2, groups=64), lambda: (torch.randn(2, 128, 3, 3),), (2, 128, 3, 3)),
+    (lambda: BlockNet(1, 3, TINY), lambda: (torch.randn(2, 1, 16, 24), make_tables(_tables(2).float())),
+     (2, 3, 16, 24)),
+    (lambda: FrequencyNet(TINY), lambda: (torch.randn(2, 3, 16, 24),), (2, 3, 16, 24)),
+    (lambda: Fusion(9, TINY), lambda: tuple(torch.randn(2, 3, 16, 24) for _ in range(3)), (2, 1, 16, 24)),
+    (lambda: YNet(TINY), lambda: (torch.randn(2, 1, 16, 24), make_tables(_tables(2).float())), (2, 1, 16, 24)),
+    (lambda: ColorNet(TINY), lambda: (torch.randn(2, 1, 8, 16), torch.randn(2, 1, 16, 32),
+                                      make_tables(_tables(2).float()), make_tables(_tables(2, 1).float())),
+     (2, 1, 16, 32)),
+], ids=["rrdb", "rrdb_per_frequency", "blocknet", "frequencynet", "fusion", "ynet", "colornet"])
+def test_module_shapes(module, args, shape):
+    out = module()(*args())
+    assert out.shape == shape and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("chroma_size", [(8, 16), (16, 32)], ids=["420", "444"])
+def test_qgac_output_shapes(chroma_size):
+    model = _model()
+    y, chroma = model(torch.randn(2, 1, 16, 32, dtype=torch.float64), _tables(2),
+                      torch.randn(2, 2, *chroma_size, dtype=torch.float64), _tables(2, 1))
+    assert y.shape == (2, 1, 16, 32) and chroma.shape == (2, 2, 16, 32)
+    gray_y, none = model(torch.randn(2, 1, 16, 24, dtype=torch.float64), _tables(2))
+    assert gray_y.shape == (2, 1, 16, 24) and none is None
+
+
+def test_batch_equals_items_one_by_one():
+    model = _model()
+    g = torch.Generator().manual_seed(1)
+    y = torch.randn(3, 1, 32, 16, generator=g, dtype=torch.float64)
+    c = torch.randn(3, 2, 16, 8, generator=g, dtype=torch.float64)
+    qy, qc = _tables(3), _tables(3, 1)
+    qy[2] = qy[0]  # a shared table inside the batch
+    by, bc = model(y, qy, c, qc)
+    for i in range(3):
+        iy, ic = model(y[i:i + 1], qy[i:i + 1], c[i:i + 1], qc[i:i + 1])
+        torch.testing.assert_close(by[i:i + 1], iy, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(bc[i:i + 1], ic, rtol=1e-12, atol=1e-12)
+
+
+def test_cb_and_cr_share_the_colour_network():
+    model = _model()
+    y = torch.randn(1, 1, 16, 16, dtype=torch.float64)
+    c = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    _, out = model(y, _tables(1), torch.cat([c, c], dim=1), _tables(1, 1))
+    assert torch.equal(out[:, 0], out[:, 1])
+
+
+def test_chroma_skip_path_doubles_denormalised_coefficients():
+    model = _model(init_scale=1e-12)  # residuals ~0: the output is the skip path
+    model.mean.normal_(generator=torch.Generator().manual_seed(2))
+    model.std.uniform_(0.5, 4.0)
+    y = torch.randn(1, 1, 16, 16, dtype=torch.float64)
+    c = torch.randn(1, 2, 8, 8, dtype=torch.float64)
+    ry, rc = model(y, _tables(1), c, _tables(1, 1))
+    expected = model.normalize(dct_upsample_nearest(model.denormalize(c, slice(1, 3))), slice(1, 3))
+    torch.testing.assert_close(rc, expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ry, y, rtol=1e-6, atol=1e-6)
+
+
+def test_normalize_denormalize_round_trip():
+    model = _model()
+    model.mean.normal_()
+    model.std.uniform_(0.5, 2.0)
+    x = torch.randn(2, 2, 16, 8, dtype=torch.float64)
+    torch.testing.assert_close(model.denormalize(model.normalize(x, slice(1, 3)), slice(1, 3)), x)
+    assert not torch.equal(model.normalize(x, slice(1, 3)), x)
+
+
+def test_reference_model_is_differentiable_end_to_end():
+    model = _model()
+    y = torch.randn(1, 1, 16, 16, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(1, 2, 8, 8, dtype=torch.float64)
+    ry, rc = model(y, _tables(1), c, _tables(1, 1))
+    pixels = model.to_pixels(ry, rc, (13, 11))
+    assert pixels.shape == (1, 3, 13, 11)
+    pixels.sum().backward()
+    assert y.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.y_net.parameters())

@@ -1,0 +1,163 @@
+"""The trainer on tiny synthetic data: the loss falls, stages freeze, resume is exact, DDP replicas agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from qgac_fast.model import QGAC, load_model, save_model
+from qgac_fast.model.config import QGACConfig
+from qgac_fast.train import TrainConfig, train
+from qgac_fast.train import loop
+from qgac_fast.train.data import TrainingImages, TrainingSampler, collate, find_images
+
+from images import synthetic_image
+
+TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=2, fusion_channels=2,
+                  dense_blocks=1, dense_layers=2, color_channels=4, init_scale=1.0, output_init_scale=0.0)
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_images")
+    for seed in range(5):
+        Image.fromarray(synthetic_image(48, 64, seed=seed)).save(root / f"img{seed}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def initial_weights(tmp_path_factory):
+    """A fresh tiny model with normalisation statistics, as a weights file to start runs from."""
+    torch.manual_seed(0)
+    model = QGAC(TINY)
+    model.mean.normal_()
+    model.std.uniform_(1, 50)
+    path = tmp_path_factory.mktemp("init") / "init.safetensors"
+    save_model(model, path)
+    return path
+
+
+def _config(image_dir, out, **changes) -> TrainConfig:
+    base = dict(data=[str(image_dir)], out=str(out), model=TINY, stages=["joint"], steps=[12], batch_size=2,
+                crop=32, lr=2e-3, warmup=2, workers=0, val_images=1, val_every=0, log_every=1,
+                checkpoint_every=1000, stats_images=4, progress=False, device="cpu")
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def _losses(out) -> list[float]:
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return [line["loss"] for line in lines if "loss" in line]
+
+
+def test_loss_falls_and_weights_are_written(tmp_path):
+    # whole images as crops at one quality, luma only: the only randomness left is the flips,
+    # so the loss curve is smooth enough to compare its ends
+    images = tmp_path / "images"
+    images.mkdir()
+    for seed in range(4):
+        Image.fromarray(synthetic_image(48, 48, seed=seed)).save(images / f"img{seed}.png")
+    config = _config(images, tmp_path / "run", stages=["y"], steps=[120], crop=48, batch_size=4, lr=1e-3,
+                     min_lr=1e-3, qualities=(10, 10), layouts={"4:2:0": 1.0})
+    model = train(config)
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 120
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.003
+    saved = load_model(tmp_path / "run" / "weights.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))
+    validation = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+                  if "validation" in line]
+    assert validation and set(validation[-1]["validation"]) == {"jpeg_psnr", "model_psnr", "gain_db"}
+
+
+@pytest.mark.parametrize("stage, frozen", [("y", "color_net"), ("color", "y_net")])
+def test_stages_freeze_the_other_network(image_dir, tmp_path, initial_weights, stage, frozen):
+    before = load_model(initial_weights).state_dict()
+    after = train(_config(image_dir, tmp_path / "b", stages=[stage], steps=[4], init=str(initial_weights))).state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert frozen not in changed and changed
+
+
+def test_resume_is_exact(image_dir, tmp_path, monkeypatch):
+    straight = train(_config(image_dir, tmp_path / "straight", steps=[8], checkpoint_every=4))
+    saves = []
+    real_save = loop._save_checkpoint
+
+    def interrupt_after_first(*args):
+        real_save(*args)
+        saves.append(args[-1]["step"])
+        if len(saves) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save_checkpoint", interrupt_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4))
+    assert saves == [4]
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    resumed = train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4))
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, image_dir: str, out: str, init: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    model = train(_config(image_dir, out, steps=[3], layouts={"4:2:0": 0.5, "gray": 0.5}, init=init))
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_process_gloo_replicas_stay_identical(image_dir, tmp_path, initial_weights):
+    from safetensors.torch import load_file
+
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(image_dir), str(tmp_path), str(initial_weights)), nprocs=2,
+             join=True)
+    zero, one = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    initial = load_model(initial_weights).state_dict()
+    assert all(torch.equal(zero[k], one[k]) for k in zero)
+    assert any(not torch.equal(zero[k], initial[k]) for k in zero)  # and they trained
+
+
+def test_data_layouts_and_determinism(image_dir):
+    dataset = TrainingImages(find_images([image_dir]), crop=32)
+    sampler = iter(TrainingSampler(len(dataset), 3, {"4:2:0": 1, "4:4:4": 1, "gray": 1}, seed=5))
+    again = iter(TrainingSampler(len(dataset), 3, {"4:2:0": 1, "4:4:4": 1, "gray": 1}, seed=5, start=1))
+    first, second = next(sampler), next(sampler)
+    assert next(again) == second
+    for items in (first, second):
+        batch = collate([dataset[i] for i in items])
+        layout = items[0][1]
+        assert batch.target.shape == ((3, 1, 32, 32) if layout == "gray" else (3, 3, 32, 32))
+        assert batch.planes.luma.shape == (3, 1, 32, 32)
+        if layout == "4:2:0":
+            assert batch.planes.chroma.shape == (3, 2, 16, 16)
+        assert ((batch.quality >= 10) & (batch.quality <= 100)).all()
+
+
+def test_evaluation_sets_and_bad_settings_are_refused(tmp_path):
+    live1 = tmp_path / "live1"
+    live1.mkdir()
+    with pytest.raises(ValueError, match="evaluation set"):
+        find_images([live1])
+    with pytest.raises(FileNotFoundError):
+        find_images([tmp_path / "missing"])
+    with pytest.raises(ValueError, match="one positive step count per stage"):
+        TrainConfig(data=[], out="x", stages=["y", "color"], steps=[5])
+    with pytest.raises(ValueError, match="stages"):
+        TrainConfig(data=[], out="x", stages=["pixels"], steps=[5])
