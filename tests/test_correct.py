@@ -116,3 +116,18 @@ def test_shipped_default_weights_improve_the_bundled_sample():
     corrected = qgac_fast.correct(jpeg, device="cpu")
     jpeg_db = qgac_fast.metrics.psnr(decode(read_coefficients(jpeg)), target).item()
     assert qgac_fast.metrics.psnr(corrected, target).item() > jpeg_db + 0.3
+
+
+def test_demo_corrects_the_bundled_sample(tmp_path, capsys):
+    from qgac_fast import demo
+    from qgac_fast.model import save_model
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_model(QGAC(dataclasses.replace(CONFIGS["default"], block_channels=8, tile_channels=4, color_channels=4)),
+               weights, training={"wall_time_s": 1.0, "hardware": "test"})
+    assert demo.main(["--sample", "chelsea.png", "--model", str(weights), "--device", "cpu",
+                      "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "JPEG       PSNR" in printed and "corrected  PSNR" in printed and "gain" in printed
+    assert (tmp_path / "out" / "chelsea_q20_corrected.png").is_file()
