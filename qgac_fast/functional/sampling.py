@@ -20,7 +20,7 @@ import torch
 
 from ..backend import resolve_backend
 from ._dtypes import float_dtype
-from .dct import BLOCK, blockify, deblockify, dct_matrix
+from .dct import BLOCK, blockify, dct_matrix
 
 __all__ = [
     "pad_edges",

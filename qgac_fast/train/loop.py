@@ -185,7 +185,8 @@ def validate(model: QGAC, crops: list[torch.Tensor], qualities=(10, 30, 50)) -> 
     return {"jpeg_psnr": jpeg, "model_psnr": corrected, "gain_db": corrected - jpeg}
 
 
-def _initial_model(config: TrainConfig, train_files, rank: int) -> QGAC:
+def _initial_model(config: TrainConfig, train_files) -> QGAC:
+    """The weights to start from, or a fresh model with statistics of the training images."""
     if config.init is not None:
         model = load_model(config.init)
         model.requires_grad_(True)
@@ -223,7 +224,7 @@ def train(config: TrainConfig) -> QGAC:
     val_files = files[::stride][:config.val_images] if config.val_images else []
     train_files = [f for f in files if f not in set(val_files)]
 
-    model = _initial_model(config, train_files, rank).to(device)
+    model = _initial_model(config, train_files).to(device)
     dataset = TrainingImages(train_files, config.crop, config.qualities)
     crops = validation_crops(val_files) if rank == 0 else []
     checkpoint_path = out / "checkpoint.pt"
