@@ -10,6 +10,7 @@ import torch
 from .codec import JPEGCoefficients, read_coefficients
 from .functional.jpeg import decode_normalized
 from .model import QGAC, load_model, planes_from_jpeg
+from .model.constraint import constrain_luma
 
 __all__ = ["correct"]
 
@@ -26,7 +27,8 @@ def _device(device: torch.device | str | None) -> torch.device:
 
 
 def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | str | None = None,
-            device: torch.device | str | None = None, *, backend: str = "auto") -> torch.Tensor:
+            device: torch.device | str | None = None, *, constrain: bool = True,
+            backend: str = "auto") -> torch.Tensor:
     """Correct the artifacts of one JPEG.
 
     Args:
@@ -34,6 +36,8 @@ def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | st
         model: a :class:`~qgac_fast.model.QGAC` (used on the device it is on), a shipped
             weights name or a weights path (loaded once and cached), or None for ``"default"``.
         device: where to run a model given by name; default CUDA when available, else CPU.
+        constrain: keep the restored luma coefficients inside the file's quantization bins
+            (:func:`qgac_fast.model.constraint.constrain_luma`).
         backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
             final decode.
 
@@ -53,6 +57,8 @@ def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | st
         torch.set_flush_denormal(True)  # denormal activations make CPU convolutions ~20x slower
     with torch.no_grad():
         y, chroma = net.restore(planes)
+        if constrain:
+            y = constrain_luma(net, y, planes)
         mean, std = (net.mean[:1], net.std[:1]) if chroma is None else (net.mean, net.std)
         pixels = decode_normalized(y, chroma, mean, std, size=planes.size, backend=backend)
     return pixels[0].cpu()

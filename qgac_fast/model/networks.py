@@ -14,7 +14,8 @@ import torch.nn as nn
 
 from ..functional.jpeg import decode_planes
 from ..functional.quantize import tile_table
-from ..functional.sampling import dct_upsample_nearest
+from ..functional.dct import dct, idct
+from ..functional.sampling import dct_upsample_nearest, upsample
 from .config import QGACConfig, get_config
 from .inputs import CoefficientPlanes
 from .layers import CFM, FREQUENCIES, RRDB, Tables, frequencies_to_tiles, make_tables, tiles_to_frequencies
@@ -227,11 +228,20 @@ class QGAC(nn.Module):
         return restored_y, residual + self._chroma_skip(chroma, y.shape[-2:])
 
     def _chroma_skip(self, chroma: torch.Tensor, luma_size) -> torch.Tensor:
-        """The chroma on the luma grid: doubled by nearest neighbour in the DCT domain (exact; on
-        de-normalised coefficients, since the doubling mixes frequencies), or as is."""
+        """The chroma on the luma grid (``config.chroma_skip``), or as is when already there.
+
+        Works on de-normalised coefficients: both upsamplings mix frequencies. ``"fancy"`` goes
+        through pixels (inverse DCT, libjpeg's triangle filter in float, DCT); the filter's
+        weights sum to one, so the level shift can be left out."""
         if chroma.shape[-2:] == luma_size:
             return chroma
-        return self.normalize(dct_upsample_nearest(self.denormalize(chroma, slice(1, 3))), slice(1, 3))
+        coefficients = self.denormalize(chroma, slice(1, 3))
+        if self.config.chroma_skip == "nearest":
+            doubled = dct_upsample_nearest(coefficients)
+        else:
+            pixels = idct(coefficients, backend="reference")
+            doubled = dct(upsample(pixels, (2, 2), method="fancy"), backend="reference")
+        return self.normalize(doubled, slice(1, 3))
 
     def restore(self, planes: CoefficientPlanes) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Normalise a batch's dequantized planes and restore them (:meth:`forward`); the result
