@@ -1,0 +1,216 @@
+"""Inference engine throughput: ``Corrector.correct_many`` vs a plain loop over ``qgac_fast.correct``.
+
+Usage (from the repository root, inside .venv)::
+
+    OMP_NUM_THREADS=1 python bench/bench_engine.py [--device cpu] [--threads 1] [--images 8] [--size 512]
+        [--batch-sizes 1 4] [--model default] [--name engine-cpu-1thread]
+
+Input: ``--images`` distinct ``--size`` x ``--size`` crops of the bundled photos' mosaic
+(``bench/conftest.py``), JPEG quality 30, 4:2:0 (Pillow/libjpeg), held as bytes. Cases, each
+from the bytes to uint8 pixels on the host:
+
+* ``loop``: ``for data in jpegs: qgac_fast.correct(data, model=model)``;
+* ``engine b=B``: ``list(Corrector(model, batch_size=B).correct_many(jpegs))`` (threaded reading,
+  batching, in-order delivery; on the CPU the model still runs image by image, see
+  ``qgac_fast/engine.py``);
+* ``engine b=B + png``: ``correct_files`` writing PNGs to a temporary folder;
+* ``forward b=B``: the model's ``restore`` alone on a true batch of B images (no reading,
+  constraint or decode): what batching does to the network itself on this device.
+
+``--model default`` loads the shipped weights when they exist, else the ``default``
+configuration with seeded non-trivial weights (the time does not depend on the values).
+Timing: wall clock (CUDA synchronised); the cases run round robin (so a drift in the machine's
+load hits all of them alike), a warm-up round first, then the median and min/max of
+``--repeats`` rounds; MP/s = images x megapixels / median. Writes ``bench/results/<name>.json``
+(every timing, machine, versions, commit, command) and ``.md``, and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--quality", type=int, default=30)
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--workers", type=int, default=2, help="engine reader/writer threads")
+    parser.add_argument("--model", default="default", help="'default' or a .safetensors path")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--name", default=None, help="basename under bench/results/ (default: engine-<device>)")
+    parser.add_argument("--no-save", action="store_true", help="print only")
+    return parser.parse_args(argv)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
+                               cwd=Path(__file__).parent, timeout=10).stdout.strip()
+        return out.stdout.strip() + (" (dirty)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _jpegs(count: int, size: int, quality: int) -> list[bytes]:
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import mosaic
+
+    columns = -(-count // 2)
+    photo = mosaic(2 * size, columns * size)
+    out = []
+    for i in range(count):
+        row, col = divmod(i, columns)
+        buffer = io.BytesIO()
+        crop = photo[row * size:(row + 1) * size, col * size:(col + 1) * size]
+        Image.fromarray(crop).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
+        out.append(buffer.getvalue())
+    return out
+
+
+def _model(name: str, device):
+    import dataclasses
+
+    import torch
+
+    from qgac_fast.model import CONFIGS, QGAC, load_model
+    from qgac_fast.model.weights import weights_path
+
+    if name != "default" or weights_path("default").is_file():
+        return load_model(name, device=device), f"weights {name}"
+    torch.manual_seed(0)
+    model = QGAC(dataclasses.replace(CONFIGS["default"], output_init_scale=1.0)).eval().to(device)
+    return model, "default config, seeded weights (no shipped weights yet)"
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import torch
+
+    import qgac_fast
+    from qgac_fast.engine import Corrector
+    from qgac_fast.model import CoefficientPlanes, planes_from_jpeg
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("error: no CUDA device", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    model, model_note = _model(args.model, device)
+    jpegs = _jpegs(args.images, args.size, args.quality)
+    megapixels = args.images * args.size * args.size / 1e6
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def run_once(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - start
+
+    cases = {"loop": lambda: [qgac_fast.correct(data, model=model, device=device) for data in jpegs]}
+    folder = tempfile.mkdtemp(prefix="bench-engine-")
+    for b in args.batch_sizes:
+        corrector = Corrector(model, batch_size=b, workers=args.workers, tile=None)
+        cases[f"engine b={b}"] = lambda c=corrector: list(c.correct_many(jpegs))
+        pairs = [(data, os.path.join(folder, f"{i}.png")) for i, data in enumerate(jpegs)]
+        cases[f"engine b={b} + png"] = lambda c=corrector, p=pairs: list(c.correct_files(p))
+    planes = [planes_from_jpeg(qgac_fast.read_coefficients(data)).to(device) for data in jpegs]
+    for b in args.batch_sizes:
+        batches = []
+        for first in range(0, len(planes), b):
+            part = planes[first:first + b]
+            batches.append(CoefficientPlanes(*(torch.cat([getattr(p, name) for p in part]) for name in
+                                               ("luma", "chroma", "luma_table", "chroma_table")), part[0].size))
+
+        def forward(batches=batches):
+            with torch.inference_mode():
+                for batch in batches:
+                    model.restore(batch)
+
+        cases[f"forward b={b}"] = forward
+
+    # round robin over the cases, so a drift in the machine's load affects them alike
+    times = {name: [] for name in cases}
+    for repeat in range(args.repeats + 1):
+        for name, fn in cases.items():
+            elapsed = run_once(fn)
+            if repeat:  # the first round is the warm-up
+                times[name].append(elapsed)
+    rows = []
+    for name, runs in times.items():
+        median, low, high = statistics.median(runs), min(runs), max(runs)
+        rows.append({"case": name, "median_s": median, "min_s": low, "max_s": high, "runs_s": runs,
+                     "megapixels": megapixels, "mp_per_s": megapixels / median, "images_per_s": args.images / median})
+        print(f"{name:22s} {median:8.3f} s  {megapixels / median:7.3f} MP/s  ({low:.3f}..{high:.3f})", flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+    if device.type == "cuda":
+        hardware = torch.cuda.get_device_name(device)
+    else:
+        hardware = f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
+    meta = {
+        "hardware": hardware, "device": str(device), "threads": args.threads, "torch": torch.__version__,
+        "python": platform.python_version(), "commit": _commit(), "model": model_note,
+        "images": args.images, "size": args.size, "quality": args.quality, "workers": args.workers,
+        "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "command": shlex.join(["python", "bench/bench_engine.py", *(sys.argv[1:] if argv is None else argv)]),
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if k in os.environ},
+    }
+    table = markdown(meta, rows)
+    print(table)
+    if not args.no_save:
+        RESULTS.mkdir(exist_ok=True)
+        name = args.name or f"engine-{device.type}"
+        (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
+        (RESULTS / f"{name}.md").write_text(table)
+        print(f"wrote {RESULTS / name}.json and .md")
+    return 0
+
+
+def markdown(meta: dict, rows: list[dict]) -> str:
+    loop = next(r for r in rows if r["case"] == "loop")
+    lines = [
+        "# Inference engine throughput", "",
+        f"Command: `{meta['command']}` (env {meta['env']})", "",
+        f"{meta['hardware']}; device {meta['device']}, {meta['threads']} torch thread(s); torch {meta['torch']}, "
+        f"Python {meta['python']}; commit {meta['commit']}; {meta['datetime']}.", "",
+        f"Model: {meta['model']}. Input: {meta['images']} JPEGs {meta['size']}x{meta['size']} q{meta['quality']} "
+        f"4:2:0 as bytes; engine workers {meta['workers']}. Median of the rounds after a warm-up round "
+        "(cases run round robin); x loop = MP/s over the plain loop's.", "",
+        "| case | median s | MP/s | images/s | x loop | min..max s |", "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['median_s']:.3f} | {r['mp_per_s']:.3f} | {r['images_per_s']:.2f} | "
+                     f"{r['mp_per_s'] / loop['mp_per_s']:.2f} | {r['min_s']:.3f}..{r['max_s']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,332 @@
+"""``qgac-fast correct``: correct JPEG files, folders and globs (registered by :mod:`qgac_fast.cli`).
+
+Inputs are files (taken whatever their suffix), folders (searched recursively for ``*.jpg`` and
+``*.jpeg``, any case) and globs (``**`` recursive; matched folders are searched like folders).
+Outputs mirror the inputs under OUTDIR: a folder's files keep their path relative to it, a
+glob's matches their path relative to the glob's fixed leading folders, a file given by name
+goes to OUTDIR itself; the suffix becomes the format's (``.png``, ``.jpg``, ``.webp``).
+
+Outputs are written atomically, never over an input (such a file is refused), and two inputs
+may not share an output (the later one is refused). A bad file is reported as ``path: reason``
+and the run goes on; the exit status is 1 if any file failed.
+
+Sharding with torchrun: with ``WORLD_SIZE`` > 1, rank ``RANK`` takes the items ``i`` of the
+sorted input list with ``i % WORLD_SIZE == RANK`` and runs on ``cuda:LOCAL_RANK`` (when CUDA is
+there and ``--device`` is not given); no process group is needed. ``--json FILE`` then writes
+``FILE`` with ``.rankR`` before its suffix, one per rank.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["JPEG_SUFFIXES", "add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
+
+#: Suffixes of the files a folder is searched for (compared case-insensitively).
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+_FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # = engine.FORMATS (no torch import here)
+_MAGIC = re.compile(r"[*?[]")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
+    return value
+
+
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"JPEG quality must be an int in 1..100, got {text!r}")
+    return value
+
+
+def _tile(text: str) -> int | str | None:
+    if text in ("auto", "none"):
+        return None if text == "none" else "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 16 or value % 16:
+        raise argparse.ArgumentTypeError(f"tile must be 'auto', 'none' or a positive multiple of 16 (pixels), "
+                                         f"got {text!r}")
+    return value
+
+
+def _overlap(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"overlap must be an int >= 0 (8x8 blocks), got {text!r}")
+    return value
+
+
+def add_parser(subparsers) -> None:
+    """Declare ``correct`` and its arguments on an argparse ``subparsers`` object."""
+    parser = subparsers.add_parser(
+        "correct", help="correct the artifacts of JPEG files and folders",
+        description="Correct JPEG files with a QGAC model and write the results under OUTDIR, mirroring the "
+                    "inputs' folders. INPUT is a file, a folder (searched recursively for *.jpg and *.jpeg, "
+                    "any case) or a glob. Outputs are written atomically and never over an input. Files that "
+                    "fail are reported on stderr as 'path: reason' and make the exit status 1; the others "
+                    "are written. Under torchrun each rank corrects its share of the sorted inputs.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG file, folder or glob")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
+                        help="shipped weights name or .safetensors path (default: %(default)s)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda:LOCAL_RANK when CUDA is available)")
+    parser.add_argument("--batch-size", type=_positive, metavar="N",
+                        help="images or tiles per model call (default: 8 on CUDA, 1 on the CPU)")
+    parser.add_argument("--precision", choices=("float32", "bf16", "fp16"), default="float32",
+                        help="model precision; bf16 and fp16 are CUDA autocast (default: %(default)s)")
+    parser.add_argument("--tile", type=_tile, default="auto", metavar="auto|none|PIXELS",
+                        help="tile core size in pixels (multiple of 16), 'auto' (tile what does not fit "
+                             "the memory budget) or 'none' (default: %(default)s)")
+    parser.add_argument("--overlap", type=_overlap, metavar="BLOCKS",
+                        help="context around each tile, in 8x8 blocks (default: the model's, at most 8)")
+    parser.add_argument("--workers", type=_positive, metavar="N", help="reader and writer threads (default: 4)")
+    parser.add_argument("--format", choices=tuple(_FORMAT_SUFFIXES), default="png",
+                        help="output format: png, jpeg, or lossless webp (default: %(default)s)")
+    parser.add_argument("--jpeg-quality", type=_quality, default=95, metavar="Q",
+                        help="IJG quality of --format jpeg (default: %(default)s)")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="keep outputs that already exist (resume an interrupted run)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--json", metavar="FILE", help="write per-file results and a summary as JSON to FILE")
+    parser.set_defaults(run=run)
+
+
+# ------------------------------------------------------------------------------------------
+# inputs and outputs
+
+
+def _is_jpeg_name(name: str) -> bool:
+    return name.lower().endswith(JPEG_SUFFIXES)
+
+
+def _walk(folder: str) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        found.extend(os.path.join(root, name) for name in sorted(files) if _is_jpeg_name(name))
+    return found
+
+
+def _glob_base(pattern: str) -> str:
+    """The leading folders of ``pattern`` that hold no glob magic ('.' if none)."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if _MAGIC.search(part):
+            break
+        fixed.append(part)
+    return os.path.join(*fixed) if fixed else "."
+
+
+def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Expand INPUT arguments.
+
+    Returns:
+        ``(found, errors)``: ``found`` is ``(path, relative_path)`` per input file (the relative
+        path is where its output goes under OUTDIR, before the suffix changes), each file once
+        (first occurrence wins); ``errors`` is ``(argument, reason)`` for arguments that name
+        nothing.
+    """
+    found: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+
+    def add(path: str, relative: str) -> None:
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            found.append((path, os.path.normpath(relative)))
+
+    for arg in inputs:
+        if os.path.isdir(arg):
+            for path in _walk(arg):
+                add(path, os.path.relpath(path, arg))
+        elif os.path.exists(arg):
+            add(arg, os.path.basename(arg))
+        elif _MAGIC.search(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+            if not matches:
+                errors.append((arg, "no file matches this pattern"))
+            base = _glob_base(arg)
+            for match in matches:
+                paths = _walk(match) if os.path.isdir(match) else [match]
+                for path in paths:
+                    add(path, os.path.relpath(path, base))
+        else:
+            errors.append((arg, os.strerror(2)))  # "No such file or directory"
+    return found, errors
+
+
+def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tuple[list[tuple[str, str]],
+                                                                                   list[tuple[str, str, str]]]:
+    """Output paths for ``collect_inputs``' files, sorted by input path.
+
+    Returns:
+        ``(pairs, refused)``: ``(input, output)`` to correct, and ``(input, output, reason)`` for
+        inputs refused because their output is an input file or another input's output.
+    """
+    suffix = _FORMAT_SUFFIXES[format]
+    inputs = {os.path.realpath(path) for path, _ in found}
+    identities = set()
+    for path, _ in found:
+        try:
+            st = os.stat(path)
+            identities.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+    owners: dict[str, str] = {}
+    pairs, refused = [], []
+    for path, relative in sorted(found):
+        output = os.path.join(outdir, str(Path(relative).with_suffix(suffix)))
+        real = os.path.realpath(output)
+        try:
+            st = os.stat(output)
+            same_file = (st.st_dev, st.st_ino) in identities
+        except OSError:
+            same_file = False
+        if real in inputs or same_file:
+            refused.append((path, output, "refusing to overwrite an input file with the output"))
+        elif real in owners:
+            refused.append((path, output, f"same output path as {owners[real]}"))
+        else:
+            owners[real] = path
+            pairs.append((path, output))
+    return pairs, refused
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """This rank's share: the items ``i`` with ``i % world == rank``."""
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"need 0 <= RANK < WORLD_SIZE, got RANK={rank}, WORLD_SIZE={world}")
+    return items[rank::world]
+
+
+def _json_path(path: str, rank: int, world: int) -> str:
+    if world == 1:
+        return path
+    stem, suffix = os.path.splitext(path)
+    return f"{stem}.rank{rank}{suffix}"
+
+
+# ------------------------------------------------------------------------------------------
+# run
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``correct``; returns the exit status (1 if any file failed or nothing could run)."""
+    import torch
+
+    from .codec import _write_atomic
+    from .engine import Corrector
+    from .model import load_model
+
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    found, errors = collect_inputs(args.inputs)
+    if rank == 0:
+        for arg, reason in errors:
+            print(f"{arg}: {reason}", file=sys.stderr)
+    pairs, refused = plan_outputs(found, args.output, args.format)
+    mine = shard(pairs, rank, world)
+    my_refused = shard(refused, rank, world)
+    for path, _, reason in my_refused:
+        print(f"{path}: {reason}", file=sys.stderr)
+    if not found and not errors:
+        print("no JPEG files found in the inputs", file=sys.stderr)
+        return 1
+
+    try:
+        device = torch.device(args.device) if args.device else torch.device(
+            f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    except RuntimeError as error:
+        print(f"qgac-fast correct: bad --device {args.device!r}: {error}", file=sys.stderr)
+        return 2
+    if args.precision != "float32" and device.type != "cuda":
+        print(f"qgac-fast correct: --precision {args.precision} is CUDA autocast; on {device} use float32",
+              file=sys.stderr)
+        return 2
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
+    try:
+        model = load_model(args.model, device=device)
+    except Exception as error:  # any reason the weights cannot be used ends the command cleanly
+        reason = str(error) or type(error).__name__
+        print(f"qgac-fast correct: cannot load model {args.model!r}: {reason}", file=sys.stderr)
+        return 1
+    corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
+                          overlap=args.overlap, workers=args.workers)
+
+    from tqdm import tqdm
+
+    records = [{"input": path, "output": output, "status": "failed", "error": reason, "width": None,
+                "height": None, "tiles": 0} for path, output, reason in my_refused]
+    counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0)}
+    megapixels = 0.0
+    start = time.perf_counter()
+    bar = tqdm(total=len(mine), unit="file", disable=True if args.quiet or rank != 0 else None, dynamic_ncols=True,
+               desc=f"rank {rank}" if world > 1 else "correct", file=sys.stderr)
+    try:
+        for result in corrector.correct_files(mine, format=args.format, jpeg_quality=args.jpeg_quality,
+                                              skip_existing=args.skip_existing):
+            counts[result.status] += 1
+            records.append(result.to_json())
+            if result.status == "ok":
+                megapixels += result.megapixels
+            elif result.status == "failed":
+                bar.write(f"{result.input}: {result.error}", file=sys.stderr)
+            bar.update(1)
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix_str(f"{megapixels / elapsed:.2f} MP/s", refresh=False)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - start
+    summary = {"corrected": counts["ok"], "skipped": counts["skipped"], "failed": counts["failed"],
+               "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
+               "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
+               "rank": rank, "world_size": world, "device": str(corrector.device), "model": str(args.model),
+               "format": args.format}
+    if not args.quiet:
+        where = f"rank {rank}/{world}: " if world > 1 else ""
+        print(f"{where}{counts['ok']} corrected ({megapixels:.1f} MP in {elapsed:.1f} s, "
+              f"{summary['megapixels_per_second'] or 0:.2f} MP/s), {counts['skipped']} skipped, "
+              f"{counts['failed']} failed -> {args.output}", file=sys.stderr)
+    if args.json:
+        document = {"summary": summary, "files": records}
+        _write_atomic(_json_path(args.json, rank, world), (json.dumps(document, indent=2) + "\n").encode())
+    return 1 if counts["failed"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``correct`` on its own (``python -m qgac_fast.correct_cli INPUT... -o OUTDIR``), for use
+    before it is registered in :mod:`qgac_fast.cli` and in tests."""
+    parser = argparse.ArgumentParser(prog="qgac-fast")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["correct", *(sys.argv[1:] if argv is None else argv)])
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

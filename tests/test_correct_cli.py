@@ -1,0 +1,200 @@
+"""``qgac-fast correct`` (``qgac_fast.correct_cli``): inputs, mirrored outputs, failures, resume, shards."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from qgac_fast import engine
+from qgac_fast.correct_cli import collect_inputs, main, plan_outputs, shard
+from qgac_fast.engine import Corrector
+from qgac_fast.model import QGAC, QGACConfig, load_model, save_model
+
+from images import pillow_jpeg, synthetic_image
+
+TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
+                  dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0,
+                  chroma_skip="fancy")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(QGAC(TINY), path, training={"hardware": "test"})
+    return str(path)
+
+
+def _tree(root):
+    """photos/{a.jpg, B.JPG, sub/c.jpeg, sub/deeper/d.jpg, notes.txt, bad.jpg (not a JPEG), cut.jpg (truncated)}."""
+    photos = root / "photos"
+    (photos / "sub" / "deeper").mkdir(parents=True)
+    files = {"a.jpg": (40, 56, 1), "B.JPG": (24, 40, 2), "sub/c.jpeg": (33, 47, 3), "sub/deeper/d.jpg": (16, 16, 4)}
+    for name, (h, w, seed) in files.items():
+        (photos / name).write_bytes(pillow_jpeg(synthetic_image(h, w, seed=seed), quality=30))
+    (photos / "notes.txt").write_text("not an image")
+    (photos / "bad.jpg").write_bytes(b"this is not a JPEG")
+    (photos / "cut.jpg").write_bytes(pillow_jpeg(synthetic_image(32, 32), quality=30)[:300])
+    return photos
+
+
+def _run(weights, *args):
+    return main([*map(str, args), "--model", weights, "--device", "cpu"])
+
+
+def test_folder_is_mirrored_and_bad_files_are_reported(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    out = tmp_path / "out"
+    status = _run(weights, photos, "-o", out, "--json", tmp_path / "results.json")
+    err = capsys.readouterr().err
+    assert status == 1
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["B.png", "a.png", "sub/c.png", "sub/deeper/d.png"]
+    assert f"{photos / 'bad.jpg'}: Not a JPEG file" in err
+    assert f"{photos / 'cut.jpg'}: " in err
+    assert "4 corrected" in err and "2 failed" in err
+    document = json.loads((tmp_path / "results.json").read_text())
+    statuses = {os.path.basename(f["input"]): f["status"] for f in document["files"]}
+    assert statuses == {"a.jpg": "ok", "B.JPG": "ok", "c.jpeg": "ok", "d.jpg": "ok", "bad.jpg": "failed",
+                        "cut.jpg": "failed"}
+    assert document["summary"]["corrected"] == 4 and document["summary"]["failed"] == 2
+    a = next(f for f in document["files"] if f["input"].endswith("a.jpg"))
+    assert (a["width"], a["height"], a["output"]) == (56, 40, str(out / "a.png"))
+
+
+def test_outputs_equal_the_engine_result(weights, tmp_path):
+    photos = _tree(tmp_path)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--quiet") == 0
+    expected = Corrector(load_model(weights), tile=None).correct(photos / "a.jpg")
+    written = np.asarray(Image.open(tmp_path / "out" / "a.png")).transpose(2, 0, 1)
+    assert np.array_equal(written, expected.numpy())
+
+
+@pytest.mark.parametrize("format,suffix", [("png", ".png"), ("jpeg", ".jpg"), ("webp", ".webp")])
+def test_output_formats(weights, tmp_path, format, suffix):
+    photos = _tree(tmp_path)
+    out = tmp_path / "out"
+    assert _run(weights, photos / "a.jpg", "-o", out, "--format", format, "--jpeg-quality", "80", "--quiet") == 0
+    with Image.open(out / f"a{suffix}") as image:
+        assert image.format == {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[format]
+        assert image.size == (56, 40)
+
+
+def test_skip_existing_resumes_without_rewriting(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    for name in ("bad.jpg", "cut.jpg"):
+        (photos / name).unlink()
+    out = tmp_path / "out"
+    assert _run(weights, photos, "-o", out, "--quiet") == 0
+    first = out / "a.png"
+    first.unlink()  # as if the first run had stopped before this file
+    old = 1_000_000_000
+    for path in out.rglob("*.png"):
+        os.utime(path, (old, old))
+    assert _run(weights, photos, "-o", out, "--skip-existing", "--json", tmp_path / "r.json") == 0
+    assert first.is_file() and first.stat().st_mtime > old
+    assert all(p.stat().st_mtime == old for p in out.rglob("*.png") if p != first)
+    statuses = sorted(f["status"] for f in json.loads((tmp_path / "r.json").read_text())["files"])
+    assert statuses == ["ok", "skipped", "skipped", "skipped"]
+    assert "1 corrected" in capsys.readouterr().err
+
+
+def test_never_overwrites_inputs(weights, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("x.jpg", "y.jpeg"):
+        (folder / name).write_bytes(pillow_jpeg(synthetic_image(24, 24), quality=30))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    # --format jpeg into the input folder: x.jpg would be its own output
+    assert _run(weights, folder, "-o", folder, "--format", "jpeg", "--quiet") == 1
+    assert "x.jpg: refusing to overwrite an input file" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in before} == before
+    assert (folder / "y.jpg").is_file()  # y.jpeg -> y.jpg is not an input: written
+
+
+def test_two_inputs_with_one_output_are_refused(weights, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("x.jpg", "x.jpeg"):
+        (folder / name).write_bytes(pillow_jpeg(synthetic_image(24, 24), quality=30))
+    assert _run(weights, folder, "-o", tmp_path / "out", "--quiet") == 1
+    assert "x.jpg: same output path as" in capsys.readouterr().err
+    assert (tmp_path / "out" / "x.png").is_file()
+
+
+def test_no_partial_files_after_a_failure(weights, tmp_path, monkeypatch, capsys):
+    photos = _tree(tmp_path)
+    real = engine.encode_image
+
+    def failing(image, format="png", **kwargs):
+        if tuple(image.shape[1:]) == (33, 47):  # sub/c.jpeg
+            raise OSError(28, "No space left on device")
+        return real(image, format, **kwargs)
+
+    monkeypatch.setattr(engine, "encode_image", failing)
+    out = tmp_path / "out"
+    assert _run(weights, photos, "-o", out, "--quiet") == 1
+    assert "c.jpeg: No space left on device" in capsys.readouterr().err
+    leftovers = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert leftovers == ["B.png", "a.png", "sub/deeper/d.png"]  # no c.png, no temporary file
+
+
+def test_two_ranks_correct_every_file_exactly_once(weights, tmp_path, monkeypatch):
+    photos = _tree(tmp_path)
+    out = tmp_path / "out"
+    done = []
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        assert _run(weights, photos, "-o", out, "--quiet", "--json", tmp_path / "r.json") == 1  # bad files
+        files = json.loads((tmp_path / f"r.rank{rank}.json").read_text())["files"]
+        done.append({f["input"] for f in files if f["status"] == "ok"})
+        failed = {f["input"] for f in files if f["status"] == "failed"}
+        assert failed and failed.isdisjoint(done[-1])
+    assert done[0] and done[1] and done[0].isdisjoint(done[1])
+    assert len(done[0] | done[1]) == 4
+    assert len(list(out.rglob("*.png"))) == 4
+
+
+def test_shard_takes_every_world_th_item():
+    items = list(range(7))
+    assert shard(items, 0, 3) == [0, 3, 6] and shard(items, 2, 3) == [2, 5]
+    assert sorted(shard(items, 0, 2) + shard(items, 1, 2)) == items
+    with pytest.raises(ValueError, match="RANK"):
+        shard(items, 2, 2)
+
+
+def test_collect_inputs_files_folders_and_globs(tmp_path, monkeypatch):
+    _tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    found, errors = collect_inputs(["photos/sub", "photos/a.jpg", "photos/**/*.jp*g", "missing.jpg", "none/*.jpg"])
+    relative = {os.path.relpath(path, "photos"): rel for path, rel in found}
+    assert relative == {
+        "sub/c.jpeg": "c.jpeg", "sub/deeper/d.jpg": "deeper/d.jpg",  # folder: relative to it
+        "a.jpg": "a.jpg",  # a file by name: to OUTDIR itself; the glob's later match is the same file
+        "bad.jpg": "bad.jpg", "cut.jpg": "cut.jpg",  # glob: relative to its fixed prefix 'photos'
+    }
+    assert errors == [("missing.jpg", "No such file or directory"), ("none/*.jpg", "no file matches this pattern")]
+    pairs, refused = plan_outputs(found, "out", "webp")
+    assert [p for p, _ in pairs] == sorted(p for p, _ in found) and not refused
+    assert dict(pairs)[os.path.join("photos", "sub", "deeper", "d.jpg")] == os.path.join("out", "deeper", "d.webp")
+
+
+def test_missing_model_is_reported(tmp_path, capsys):
+    photos = _tree(tmp_path)
+    assert main([str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "nope.safetensors"),
+                 "--device", "cpu"]) == 1
+    assert "nope.safetensors" in capsys.readouterr().err
+
+
+def test_half_precision_on_the_cpu_is_a_usage_error(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--precision", "bf16") == 2
+    assert "CUDA autocast" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

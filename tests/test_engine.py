@@ -1,0 +1,338 @@
+"""The inference engine (``qgac_fast.engine``): order, batching, bad inputs, tiles, memory estimate, files."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import qgac_fast
+from qgac_fast import engine
+from qgac_fast.codec import read_coefficients
+from qgac_fast.engine import Corrector, plan_tiles, receptive_field
+from qgac_fast.errors import JPEGError, UnsupportedJPEGError
+from qgac_fast.metrics import psnr
+from qgac_fast.model import QGAC, QGACConfig, planes_from_jpeg
+from qgac_fast.model.config import CONFIGS
+
+from images import pillow_jpeg, synthetic_image, turbo_jpeg
+
+#: Small widths, non-trivial weights (the residual outputs are not zeroed), receptive field 9 blocks.
+TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
+                  dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0,
+                  chroma_skip="fancy")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return QGAC(TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    """The ``default`` configuration with non-trivial weights (shipped weights may not exist)."""
+    torch.manual_seed(0)
+    return QGAC(dataclasses.replace(CONFIGS["default"], output_init_scale=1.0)).eval()
+
+
+def _jpegs():
+    """Mixed sizes, qualities (so tables differ within a shape) and layouts."""
+    return [
+        pillow_jpeg(synthetic_image(48, 64, seed=1), quality=20),
+        pillow_jpeg(synthetic_image(48, 64, seed=2), quality=60),
+        turbo_jpeg(synthetic_image(33, 47, seed=3), quality=30, subsampling="4:4:4"),
+        pillow_jpeg(synthetic_image(40, 56, seed=4), quality=20),  # pads to the 48x64 planes of the first two
+        pillow_jpeg(synthetic_image(21, 19, 1, seed=5)[..., 0], quality=40),
+        turbo_jpeg(synthetic_image(30, 50, seed=6), quality=50, subsampling="4:2:2"),
+        pillow_jpeg(synthetic_image(45, 60, seed=7), quality=90),  # pads to 48x64 like the first two
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# receptive field and tile plans
+
+
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_receptive_field_matches_an_impulse(name, tiny, default_model):
+    """Perturb one luma block and one chroma block: the farthest restored block that moves is
+    exactly ``receptive_field`` blocks away (the formula is neither loose nor short)."""
+    model = tiny if name == "tiny" else default_model
+    side = 8 * (2 * receptive_field(model.config) + 6)
+    side += side % 16
+    jc = read_coefficients(pillow_jpeg(synthetic_image(side, side), quality=30))
+    base = planes_from_jpeg(jc)
+    centre = side // 2 // 16 * 16
+    reach = 0
+    with torch.inference_mode():
+        y0, c0 = model.restore(base)
+        for target in ("luma", "chroma"):
+            planes = planes_from_jpeg(jc)
+            if target == "luma":
+                planes.luma[..., centre:centre + 8, centre:centre + 8] += 40.0
+            else:
+                planes.chroma[..., centre // 2:centre // 2 + 8, centre // 2:centre // 2 + 8] += 40.0
+            y1, c1 = model.restore(planes)
+            for before, after in ((y0, y1), (c0, c1)):
+                moved = ((before - after).abs().amax(dim=(0, 1)) > 0).nonzero()
+                if len(moved):
+                    reach = max(reach, int((moved // 8 - centre // 8).abs().max()))
+    assert reach == receptive_field(model.config)
+
+
+@pytest.mark.parametrize("shape", [(48, 40), (208, 304), (16, 16), (24, 40), (200, 296), (1024, 64)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("core,overlap", [(32, 16), (64, 64), (16, 0)])
+def test_plan_tiles_partitions_the_plane_with_context(shape, core, overlap):
+    h, w = shape
+    tiles = plan_tiles(h, w, core, overlap)
+    covered = torch.zeros(h, w, dtype=torch.int32)
+    sizes = {(t.window[1] - t.window[0], t.window[3] - t.window[2]) for t in tiles}
+    assert len(sizes) == 1, "all windows of an image have one size"
+    for (wt, wb, wl, wr), (ct, cb, cl, cr) in tiles:
+        covered[ct:cb, cl:cr] += 1
+        assert 0 <= wt <= ct < cb <= wb <= h and 0 <= wl <= cl < cr <= wr <= w
+        grid = 16 if h % 16 == 0 and w % 16 == 0 else 8
+        assert all(v % grid == 0 for v in (wt, wb, wl, wr, ct, cb, cl, cr))
+        # context: at least the overlap, or all there is up to the plane's edge
+        for inner, outer in ((ct, wt), (cl, wl)):
+            assert outer == 0 or inner - outer >= overlap
+        for inner, outer, edge in ((cb, wb, h), (cr, wr, w)):
+            assert outer == edge or outer - inner >= overlap
+    assert bool((covered == 1).all()), "cores partition the plane"
+
+
+def test_plan_tiles_rejects_off_grid_sizes():
+    with pytest.raises(ValueError, match="multiple of 16"):
+        plan_tiles(64, 64, 24, 16)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        plan_tiles(64, 64, 32, 8)
+
+
+# ------------------------------------------------------------------------------------------
+# correct_many: order, exactness, inputs, failures
+
+
+def test_batches_equal_one_by_one_correct_exactly_on_cpu(tiny):
+    jpegs = _jpegs()
+    results = list(Corrector(tiny, batch_size=4, tile=None, workers=2).correct_many(jpegs))
+    assert [r.index for r in results] == list(range(len(jpegs)))
+    for result, jpeg in zip(results, jpegs):
+        expected = qgac_fast.correct(jpeg, model=tiny)
+        assert result.ok and result.tiles == 1 and result.image.dtype == torch.uint8
+        assert torch.equal(result.image, expected)
+
+
+def test_correct_accepts_paths_bytes_and_coefficients(tiny, tmp_path):
+    jpeg = pillow_jpeg(synthetic_image(40, 56), quality=25)
+    path = tmp_path / "x.jpg"
+    path.write_bytes(jpeg)
+    corrector = Corrector(tiny, tile=None)
+    outs = [corrector.correct(src) for src in (jpeg, path, str(path), read_coefficients(jpeg))]
+    assert outs[0].shape == (3, 40, 56)
+    assert all(torch.equal(outs[0], o) for o in outs[1:])
+
+
+def test_bad_inputs_are_results_and_the_others_go_on(tiny, tmp_path):
+    good = pillow_jpeg(synthetic_image(32, 48), quality=30)
+    rgb_coded = turbo_jpeg(synthetic_image(16, 16), quality=50, subsampling="4:4:4")
+    rgb_coded = dataclasses.replace(read_coefficients(rgb_coded), color_space="rgb")
+    items = [good, b"not a jpeg", good[:200], tmp_path / "missing.jpg", rgb_coded,
+             pillow_jpeg(synthetic_image(64, 64), quality=30), good]
+    corrector = Corrector(tiny, tile=None, max_pixels=48 * 48)
+    results = list(corrector.correct_many(items))
+    assert [r.ok for r in results] == [True, False, False, False, False, False, True]
+    assert isinstance(results[1].error, JPEGError) and "Not a JPEG file" in results[1].reason
+    assert isinstance(results[2].error, JPEGError)
+    assert isinstance(results[3].error, FileNotFoundError) and results[3].reason == "No such file or directory"
+    assert isinstance(results[4].error, UnsupportedJPEGError) and "RGB" in results[4].reason
+    assert isinstance(results[5].error, JPEGError)  # above max_pixels
+    assert torch.equal(results[0].image, results[6].image)
+    with pytest.raises(JPEGError):
+        corrector.correct(b"not a jpeg")
+
+
+def test_a_failed_batch_is_retried_image_by_image(tiny, monkeypatch):
+    real = Corrector._whole
+    jpegs = [pillow_jpeg(synthetic_image(32, 32, seed=s), quality=30) for s in range(5)]
+
+    def flaky(self, items):
+        if len(items) > 1 or items[0].index == 3:
+            raise RuntimeError("simulated failure")
+        return real(self, items)
+
+    monkeypatch.setattr(Corrector, "_whole", flaky)
+    results = list(Corrector(tiny, batch_size=4, tile=None).correct_many(jpegs))
+    assert [r.ok for r in results] == [True, True, True, False, True]
+    assert results[3].reason == "simulated failure"
+
+
+def test_an_error_of_the_iterable_ends_the_generator(tiny):
+    def items():
+        yield pillow_jpeg(synthetic_image(16, 16), quality=30)
+        raise KeyError("broken input list")
+
+    with pytest.raises(KeyError, match="broken input list"):
+        list(Corrector(tiny, tile=None).correct_many(items()))
+
+
+def test_closing_early_stops_the_pipeline(tiny):
+    jpeg = pillow_jpeg(synthetic_image(16, 16), quality=30)
+    results = Corrector(tiny, tile=None, prefetch=2).correct_many(jpeg for _ in range(1000))
+    assert next(results).ok
+    results.close()  # must not hang or leave the compute thread running
+    assert not any(t.name == "qgac-engine" and t.is_alive() for t in __import__("threading").enumerate())
+
+
+def test_argument_checks(tiny):
+    with pytest.raises(ValueError, match="CUDA only"):
+        Corrector(tiny, precision="bf16")
+    with pytest.raises(ValueError, match="precision"):
+        Corrector(tiny, precision="float16")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        Corrector(tiny, tile=40)
+    with pytest.raises(ValueError, match="batch_size"):
+        Corrector(tiny, batch_size=0)
+    with pytest.raises(ValueError, match="move it first"):
+        Corrector(tiny, device="meta")
+
+
+# ------------------------------------------------------------------------------------------
+# tiles
+
+
+def test_tiles_match_the_whole_image_without_seams(default_model):
+    """~200x300, 64-pixel tile cores, default overlap: PSNR within 0.05 dB of the whole image and
+    the differences on tile borders no larger than elsewhere."""
+    image = synthetic_image(200, 300)
+    target = torch.from_numpy(image).permute(2, 0, 1)
+    jpeg = pillow_jpeg(image, quality=20)
+    whole = Corrector(default_model, tile=None).correct(jpeg)
+    result = next(Corrector(default_model, tile=64).correct_many([jpeg]))
+    assert result.tiles == 20  # planes 208x304: 4 x 5 cores
+    assert abs(psnr(result.image, target).item() - psnr(whole, target).item()) < 0.05
+    difference = (result.image.int() - whole.int()).abs().amax(0)
+    border = torch.zeros(200, 300, dtype=torch.bool)
+    for b in range(64, 300, 64):
+        border[:, b - 2:b + 2] = True
+    for b in range(64, 200, 64):
+        border[b - 2:b + 2, :] = True
+    # rounding of near-ties may flip single levels anywhere, hence the floor of 1
+    assert difference[border].max() <= max(int(difference[~border].max()), 1)
+    assert difference.float().mean() < 0.05
+
+
+def test_tiles_with_the_full_receptive_field_equal_the_whole_image(tiny):
+    image = synthetic_image(200, 300, seed=3)
+    jpeg = pillow_jpeg(image, quality=20)
+    whole = Corrector(tiny, tile=None).correct(jpeg)
+    result = next(Corrector(tiny, tile=32, overlap=receptive_field(TINY)).correct_many([jpeg]))
+    assert result.tiles > 1
+    assert (result.image.int() - whole.int()).abs().max() <= 1  # float rounding only
+
+
+@pytest.mark.parametrize("layout", ["gray", "4:4:4", "4:2:2"])
+def test_tiles_of_other_layouts(tiny, layout):
+    image = synthetic_image(40, 400, seed=4)
+    jpeg = (pillow_jpeg(image[..., 0], quality=30) if layout == "gray"
+            else turbo_jpeg(image, quality=30, subsampling=layout))
+    whole = Corrector(tiny, tile=None).correct(jpeg)
+    result = next(Corrector(tiny, tile=16, overlap=receptive_field(TINY)).correct_many([jpeg]))
+    assert result.tiles > 1 and result.image.shape == whole.shape
+    assert (result.image.int() - whole.int()).abs().max() <= 1
+
+
+def test_auto_tiles_what_exceeds_the_memory_budget(tiny):
+    corrector = Corrector(tiny, batch_size=4, tile="auto", overlap=receptive_field(TINY))
+    a, b = corrector.activation_cost("420")
+    assert a >= 0 and b > 0
+    small, large = (pillow_jpeg(synthetic_image(*s, seed=5), quality=30) for s in ((64, 64), (256, 256)))
+    corrector.memory_budget = int(a + b * 64 * 64 * 2.5)  # two 64x64 images per call, never a 256x256
+    assert corrector._batch_limit(_loaded(small)) == 2
+    results = list(corrector.correct_many([small, large]))
+    assert results[0].tiles == 1 and results[1].tiles > 1
+    whole = Corrector(tiny, tile=None).correct(large)
+    assert (results[1].image.int() - whole.int()).abs().max() <= 1
+
+
+def _loaded(jpeg):
+    return engine._Loaded(0, jpeg, planes_from_jpeg(read_coefficients(jpeg)))
+
+
+def test_activation_estimate_covers_a_larger_forward(tiny):
+    """The linear estimate from the two probes bounds the tracked peak of a 512x512 forward."""
+    corrector = Corrector(tiny, tile="auto")
+    a, b = corrector.activation_cost("420")
+    with engine._PeakTracker() as tracker:
+        corrector._restore(engine._probe_planes("420", 512, torch.device("cpu")))
+    assert tracker.peak <= a + b * 512 * 512
+    assert tracker.peak >= (a + b * 512 * 512) / engine.SAFETY_FACTOR / 1.2
+
+
+# ------------------------------------------------------------------------------------------
+# correct_files
+
+
+@pytest.mark.parametrize("format", ["png", "webp", "jpeg"])
+def test_correct_files_formats(tiny, tmp_path, format):
+    jpeg = pillow_jpeg(synthetic_image(40, 56), quality=25)
+    gray = pillow_jpeg(synthetic_image(24, 40, 1)[..., 0], quality=25)
+    corrector = Corrector(tiny, tile=None)
+    pairs = [(jpeg, tmp_path / "out" / f"colour{engine.FORMATS[format]}"),
+             (gray, tmp_path / "out" / "sub" / f"gray{engine.FORMATS[format]}")]
+    results = list(corrector.correct_files(pairs, format=format, jpeg_quality=90))
+    assert [r.status for r in results] == ["ok", "ok"]
+    for (src, dst), result in zip(pairs, results):
+        expected = corrector.correct(src)
+        written = np.asarray(Image.open(dst))
+        written = written[None] if written.ndim == 2 else written.transpose(2, 0, 1)
+        if format == "webp" and expected.shape[0] == 1:  # WebP has no gray mode: three equal channels
+            assert (written == written[:1]).all()
+            written = written[:1]
+        assert written.shape == tuple(expected.shape) and result.size == tuple(expected.shape[1:])
+        if format == "jpeg":
+            assert np.abs(written.astype(int) - expected.numpy()).mean() < 3
+        else:
+            assert np.array_equal(written, expected.numpy())  # lossless
+
+
+def test_correct_files_leaves_no_partial_file_after_a_failure(tiny, tmp_path, monkeypatch):
+    real = engine.encode_image
+
+    def failing(image, format="png", **kwargs):
+        if image.shape[-1] == 48:
+            raise OSError(28, "No space left on device")
+        return real(image, format, **kwargs)
+
+    monkeypatch.setattr(engine, "encode_image", failing)
+    pairs = [(pillow_jpeg(synthetic_image(32, w), quality=30), tmp_path / f"{w}.png") for w in (40, 48, 56)]
+    results = list(Corrector(tiny, tile=None).correct_files(pairs))
+    assert [r.status for r in results] == ["ok", "failed", "ok"]
+    assert results[1].error == "No space left on device"
+    assert sorted(os.listdir(tmp_path)) == ["40.png", "56.png"]
+
+
+def test_correct_files_refuses_inputs_and_skips_existing(tiny, tmp_path):
+    src = tmp_path / "a.jpg"
+    src.write_bytes(pillow_jpeg(synthetic_image(32, 32), quality=30))
+    original = src.read_bytes()
+    done = tmp_path / "done.png"
+    done.write_bytes(b"kept")
+    corrector = Corrector(tiny, tile=None)
+    results = list(corrector.correct_files([(src, src), (src, done), (str(src), tmp_path / "new.png")],
+                                           skip_existing=True))
+    assert [r.status for r in results] == ["failed", "skipped", "ok"]
+    assert "overwrite an input" in results[0].error
+    assert src.read_bytes() == original and done.read_bytes() == b"kept"
+
+
+def test_encode_image_rejects_unknown_formats():
+    with pytest.raises(ValueError, match="format"):
+        engine.encode_image(torch.zeros(3, 8, 8, dtype=torch.uint8), "bmp")
+    data = engine.encode_image(torch.zeros(1, 8, 8, dtype=torch.uint8), "png")
+    assert Image.open(io.BytesIO(data)).mode == "L"
