@@ -52,8 +52,12 @@ def _numpy_uniform8_ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(s.mean())
 
 
-def _loop_bef(image: np.ndarray) -> float:
-    """BEF of one channel (H, W), pair by pair in plain Python, straight from the paper."""
+def _loop_bef(image: np.ndarray, nominal: bool = False) -> float:
+    """BEF of one channel (H, W), pair by pair in plain Python, straight from the paper.
+
+    ``nominal``: divide by the paper's pair counts H (W/8 - 1) + W (H/8 - 1) (and the rest of
+    H (W - 1) + W (H - 1)) instead of the number of pairs summed.
+    """
     x = image.astype(np.float64)
     height, width = x.shape
     sums, counts = {True: 0.0, False: 0.0}, {True: 0, False: 0}
@@ -64,8 +68,20 @@ def _loop_bef(image: np.ndarray) -> float:
                     boundary = (j + dj) % 8 == 0 if dj else (i + di) % 8 == 0
                     sums[boundary] += (x[i, j] - x[i + di, j + dj]) ** 2
                     counts[boundary] += 1
+    if nominal:
+        counts[True] = height * (width / 8 - 1) + width * (height / 8 - 1)
+        counts[False] = height * (width - 1) + width * (height - 1) - counts[True]
     d_b, d_bc = sums[True] / counts[True], sums[False] / counts[False]
     return max(0.0, math.log2(8) / math.log2(min(height, width)) * (d_b - d_bc))
+
+
+def _direct_colour_psnr_b(test: np.ndarray, reference: np.ndarray) -> float:
+    """Colour PSNR-B of uint8 (H, W, 3) RGB images in the published protocol, written directly:
+    MSE over every value of the three channels, plus the nominal-count BEF of the test image's
+    BT.601 studio-range luma rounded to an integer level (half to even)."""
+    luma = np.round(test.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255 + 16)
+    mse = np.mean((test.astype(np.float64) - reference.astype(np.float64)) ** 2)
+    return 10 * math.log10(255**2 / (mse + _loop_bef(luma, nominal=True)))
 
 
 @pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
@@ -94,6 +110,47 @@ def test_bef_matches_pair_by_pair_definition(pair):
     decoded = _chw(pair[1])
     expected = [_loop_bef(channel.numpy()) for channel in decoded]
     assert blocking_effect_factor(decoded).tolist() == pytest.approx(expected, rel=1e-12)
+
+
+RGB_PAIRS = {name: pair for name, pair in PAIRS.items() if pair[1].ndim == 3}
+
+
+@pytest.mark.parametrize("pair", RGB_PAIRS.values(), ids=RGB_PAIRS.keys())
+def test_colour_psnr_b_matches_direct_computation(pair):
+    # Sizes 96x128 (multiples of 8), 75x101 and 50x70 (not, where nominal counts matter).
+    original, decoded = pair
+    expected = _direct_colour_psnr_b(decoded, original)
+    assert float(psnr_b(_chw(decoded), _chw(original))) == pytest.approx(expected, abs=1e-10)
+
+
+def test_colour_psnr_b_differs_from_per_channel_average():
+    # The previous definition (PSNR-B per RGB channel, averaged) is measurably different.
+    original, decoded = PAIRS["astronaut-96x128-q10"]
+    test, reference = _chw(decoded), _chw(original)
+    per_channel = torch.stack([psnr_b(t[None], r[None]) for t, r in zip(test, reference)]).mean()
+    assert abs(float(psnr_b(test, reference)) - float(per_channel)) > 0.05
+
+
+def test_colour_psnr_b_measures_blocking_on_rounded_luma_only():
+    # Steps in R and B at the block boundary (column 8) that cancel in the luma: R and B are
+    # blocky on their own, but the rounded luma is constant, so the BEF is 0 and PSNR-B = PSNR.
+    cols = torch.arange(32.0).expand(24, 32)
+    step = (cols >= 8).double()
+    test = torch.stack([100 + 10 * step, 100 + 0 * step, 100 - 10 * 65.481 / 24.966 * step])
+    assert torch.all(blocking_effect_factor(test)[[0, 2]] > 0)
+    assert torch.unique(torch.round(rgb_to_y(test))).numel() == 1
+    reference = test + 1
+    assert float(psnr_b(test, reference)) == pytest.approx(float(psnr(test, reference)), abs=1e-12)
+
+
+def test_nominal_counts():
+    image = _chw(PAIRS["chelsea-75x101-q10"][1])[1]  # green channel, 75x101
+    assert float(blocking_effect_factor(image[None], counts="nominal")) == pytest.approx(
+        _loop_bef(image.numpy(), nominal=True), rel=1e-12)
+    # 96x128 (multiples of 8): the paper's counts are the exact ones.
+    sized = _chw(PAIRS["astronaut-96x128-q10"][1])
+    torch.testing.assert_close(blocking_effect_factor(sized, counts="nominal"), blocking_effect_factor(sized),
+                               rtol=1e-14, atol=0)
 
 
 def test_hand_computed_step_at_column_8():
@@ -136,10 +193,7 @@ def test_q10_jpeg_has_psnr_b_below_psnr(name):
     original, decoded = PAIRS[f"{name}-q10"]
     test, reference = _chw(decoded), _chw(original)
     assert torch.all(blocking_effect_factor(test) > 0)
-    # Compare with per-channel PSNR averaged, which is what PSNR-B reduces to without a BEF.
-    per_channel = torch.stack([psnr(t[None], r[None]) for t, r in zip(test, reference)]).mean()
-    assert float(psnr_b(test, reference)) < float(per_channel) - 0.1
-    assert float(psnr_b(test, reference)) < float(psnr(test, reference))
+    assert float(psnr_b(test, reference)) < float(psnr(test, reference)) - 0.1
 
 
 def test_identical_images():
@@ -210,9 +264,14 @@ def test_rgb_to_y_bt601_studio_range():
         (lambda: ssim(torch.ones(1, 10, 40), torch.ones(1, 10, 40)), ValueError, r"H, W >= 11, got H=10, W=40"),
         (lambda: ssim(torch.ones(1, 16, 16), torch.ones(1, 16, 16), window="box"), ValueError, r"window must be 'gaussian'"),
         (lambda: blocking_effect_factor(torch.ones(1, 8, 8)), ValueError, r"a block boundary to measure\), got H=8, W=8"),
+        (lambda: blocking_effect_factor(torch.ones(1, 7, 40), counts="nominal"), ValueError,
+         r"counts='nominal' needs H, W >= 8 and H or W > 8 \(a block boundary to measure\), got H=7, W=40"),
+        (lambda: blocking_effect_factor(torch.ones(1, 16, 16), counts="paper"), ValueError, r"counts must be 'exact' or 'nominal'"),
+        (lambda: psnr_b(torch.ones(2, 16, 16), torch.ones(2, 16, 16)), ValueError, r"gray \(1 channel\) or RGB \(3 channels\)"),
         (lambda: rgb_to_y(torch.ones(4, 8, 8)), ValueError, r"3 channels \(R, G, B\), got shape \(4, 8, 8\)"),
     ],
-    ids=["shape-mismatch", "2d", "numpy", "bool", "data-range", "too-small-for-window", "bad-window", "no-boundary", "not-rgb"],
+    ids=["shape-mismatch", "2d", "numpy", "bool", "data-range", "too-small-for-window", "bad-window", "no-boundary",
+         "nominal-too-small", "bad-counts", "psnr-b-2-channels", "not-rgb"],
 )
 def test_bad_arguments_raise(call, error, message):
     with pytest.raises(error, match=message):
