@@ -136,7 +136,9 @@ def _add_eval(subparsers) -> None:
         "eval", help="measure JPEG and corrected PSNR, PSNR-B and SSIM on image folders",
         description="For each image of each folder and each quality: compress with libjpeg (IJG tables, "
                     "4:2:0), decode, correct with the model, and measure both against the original "
-                    "(PSNR | PSNR-B / SSIM, means over images; RGB, or one gray channel with --gray). "
+                    "(PSNR | PSNR-B / SSIM, means over images; RGB, or one gray channel with --gray) in the "
+                    "protocol of the published tables (SSIM with an 8x8 uniform window; --json also holds "
+                    "the 11x11 Gaussian SSIM as ssim_gaussian). "
                     "Prints a Markdown table per folder; folders that cannot be evaluated are reported "
                     "on stderr as 'path: reason' and make the exit status 1.")
     parser.add_argument("datasets", nargs="+", metavar="DATASET_DIR",
@@ -163,7 +165,12 @@ def _run_eval(args: argparse.Namespace) -> int:
     if not args.jpeg_only:
         from . import correct, load_model
 
-        model = load_model(args.model, device=args.device)
+        try:
+            model = load_model(args.model, device=args.device)
+        except Exception as error:  # any reason the weights cannot be used ends the command cleanly
+            reason = str(error) or type(error).__name__
+            print(f"qgac-fast eval: cannot load model {args.model!r}: {reason}", file=sys.stderr)
+            return 1
 
         def corrector(data: bytes):
             return correct(data, model=model, device=args.device)

@@ -2,10 +2,23 @@
 
 For each image of a folder and each IJG quality: compress the original with libjpeg (standard
 IJG tables, accurate DCT, 4:2:0 chroma for colour), decode it as libjpeg does (the JPEG row),
-optionally restore it with a corrector, and measure both against the original with PSNR, PSNR-B
-and SSIM (:mod:`qgac_fast.metrics`: 11x11 Gaussian SSIM window, data range 255). Results are
-means of the per-image values, as in the evaluation scripts of FBCNN and JDEC; a mean
-is ``inf`` if any image's PSNR is (a restored image identical to its original).
+optionally restore it with a corrector, and measure both against the original (data range 255).
+Results are means of the per-image values, as in the evaluation scripts of FBCNN and JDEC; a
+mean is ``inf`` if any image's PSNR is (a restored image identical to its original).
+
+Metrics (:mod:`qgac_fast.metrics`), the protocol of the colour table in
+``docs/qgac_architecture.md`` (JDEC's Table 1, measured by JDEC's ``test.py``):
+
+* ``psnr``: PSNR, colour over all RGB values jointly.
+* ``psnr_b``: PSNR-B of the image under test; for colour, MSE over all RGB values plus the
+  blocking effect factor of the test image's rounded luma, as JDEC's and FBCNN's evaluation code
+  computes it (see :func:`qgac_fast.metrics.psnr_b`). Gray PSNR-B is Yim & Bovik's with exact
+  pair counts, which that code's equals on sizes that are multiples of 8 (Classic5) but not
+  otherwise (gray LIVE1: 0.006 to 0.012 dB higher here).
+* ``ssim``: SSIM with QGAC's 8x8 uniform window (``window="uniform8"``), averaged over channels,
+  which is what JDEC's ``test.py`` reports (its ``ssim_qg``).
+* ``ssim_gaussian``: SSIM with the 11x11 Gaussian window (sigma 1.5) of Wang et al., as
+  scikit-image and FBCNN's ``calculate_ssim`` compute it; in the results (JSON), not in the table.
 
 * Colour (default): metrics on RGB, colour PSNR over all values jointly.
 * Gray (``gray=True``): one-component JPEGs of the gray ground truth, metrics on that single
@@ -17,12 +30,12 @@ is ``inf`` if any image's PSNR is (a restored image identical to its original).
   ``convert("L")`` (full-range 0.299 R + 0.587 G + 0.114 B) differs from them by up to 20 levels
   (LIVE1 q10 JPEG PSNR 27.02 dB with it, 27.77 dB with this luma).
 
-Comparability with published tables: PSNR is the literature's (the LIVE1 and BSDS500 JPEG rows of
-the colour table in ``docs/qgac_architecture.md``, JDEC's Table 1, are reproduced to 0.01 dB).
-PSNR-B and SSIM are :mod:`qgac_fast.metrics`' and differ from that table's, which takes PSNR-B as
-FBCNN's code does (MSE over RGB jointly plus the blocking factor of the test image's rounded
-studio-range luma) and SSIM with QGAC's 8x8 uniform window: on LIVE1 at q10 the JPEG row reads
-23.76 / 0.743 here against the table's 24.20 / 0.759, which those two definitions reproduce exactly.
+Comparability with published tables: the LIVE1 colour JPEG rows of the table in
+``docs/qgac_architecture.md`` (JDEC's Table 1), 25.69 | 24.20 / 0.759 at q10, 28.06 | 26.49 / 0.841
+at q20 and 29.37 | 27.84 / 0.875 at q30, are reproduced digit for digit by ``evaluate``'s JPEG row.
+On BSDS500 (test split, all 481x321) PSNR and SSIM match too, but PSNR-B reads 24.12, 26.36 and
+27.71 dB against the table's 24.13, 26.37 and 27.72 (0.005 to 0.013 dB lower; exact pair counts
+would give 0.04 to 0.08 dB higher, and JDEC's mirror-padded compression moves PSNR off the table).
 
 Example:
     >>> from qgac_fast.evaluate import evaluate, format_table
@@ -56,7 +69,7 @@ IMAGE_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 #: Restores one JPEG file: its bytes -> uint8 ``(C, H, W)``, the original's shape, any device.
 Corrector = Callable[[bytes], torch.Tensor]
 
-_METRICS = ("psnr", "psnr_b", "ssim")
+_METRICS = ("psnr", "psnr_b", "ssim", "ssim_gaussian")
 
 
 def list_images(dataset_dir: str | os.PathLike) -> list[str]:
@@ -89,10 +102,11 @@ def _load(path: str, gray: bool) -> torch.Tensor:
 
 
 def _measure(test: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
-    """PSNR, PSNR-B (blocking measured on ``test``) and Gaussian SSIM of uint8 ``(C, H, W)`` images."""
+    """``_METRICS`` of uint8 ``(C, H, W)`` images (see the module docstring); blocking is measured on ``test``."""
     return {"psnr": metrics.psnr(test, reference).item(),
             "psnr_b": metrics.psnr_b(test, reference).item(),
-            "ssim": metrics.ssim(test, reference).item()}
+            "ssim": metrics.ssim(test, reference, window="uniform8").item(),
+            "ssim_gaussian": metrics.ssim(test, reference, window="gaussian").item()}
 
 
 def _check_output(output: torch.Tensor, reference: torch.Tensor, path: str, quality: int) -> None:
@@ -138,8 +152,10 @@ def evaluate(dataset_dir: str | os.PathLike, qualities: Iterable[int], corrector
         A JSON-ready dict (but for ``inf`` means, see ``to_json``)::
 
             {"dataset": folder name, "gray": bool, "images": n, "megapixels": total of one pass,
-             "qualities": {q: {"jpeg": {"psnr", "psnr_b", "ssim"},
+             "qualities": {q: {"jpeg": {"psnr", "psnr_b", "ssim", "ssim_gaussian"},
                                "corrected": {...}, "images_per_second": float}}}
+
+        with the metrics of the module docstring (``ssim``: 8x8 uniform window).
 
         with ``"corrected"`` and ``"images_per_second"`` only when a corrector is given.
 
@@ -199,7 +215,8 @@ def format_table(result: dict) -> str:
 
     Columns: set, q, JPEG, and with a corrector: corrected, gain (corrected minus JPEG PSNR, dB)
     and images/s. Cells read ``PSNR | PSNR-B / SSIM`` (dB to 2 decimals, SSIM to 3), the layout
-    of the literature's tables.
+    and the metrics of the literature's tables: ``psnr``, ``psnr_b`` and ``ssim`` (8x8 uniform
+    window); ``ssim_gaussian`` is not shown.
     """
     corrected = any("corrected" in entry for entry in result["qualities"].values())
     name = result["dataset"] + (" (gray)" if result["gray"] else "")

@@ -70,15 +70,24 @@ def test_jpeg_row_equals_direct_metrics(colour_dir):
     assert (result["dataset"], result["gray"], result["images"]) == ("colour", False, 2)
     assert result["megapixels"] == pytest.approx((37 * 29 + 40 * 48) / 1e6)
     for quality in (10, 50):
-        expected = {"psnr": [], "psnr_b": [], "ssim": []}
+        expected = {"psnr": [], "psnr_b": [], "ssim": [], "ssim_gaussian": []}
         for original in originals(colour_dir):
             jpeg = jpeg_decode(compress(original, quality=quality, subsampling="4:2:0"))
             expected["psnr"].append(metrics.psnr(jpeg, original).item())
             expected["psnr_b"].append(metrics.psnr_b(jpeg, original).item())
-            expected["ssim"].append(metrics.ssim(jpeg, original).item())
+            expected["ssim"].append(metrics.ssim(jpeg, original, window="uniform8").item())
+            expected["ssim_gaussian"].append(metrics.ssim(jpeg, original, window="gaussian").item())
         entry = result["qualities"][quality]
         assert set(entry) == {"jpeg"}
         assert entry["jpeg"] == pytest.approx({name: float(np.mean(v)) for name, v in expected.items()}, rel=1e-12)
+        assert entry["jpeg"]["ssim"] != entry["jpeg"]["ssim_gaussian"]
+
+
+def test_table_shows_the_published_protocol():
+    """The cell is PSNR | PSNR-B / SSIM with the uniform-window SSIM; the Gaussian one stays out."""
+    row = {"psnr": 25.6925, "psnr_b": 24.2006, "ssim": 0.75934, "ssim_gaussian": 0.74334}
+    result = {"dataset": "live1", "gray": False, "images": 29, "megapixels": 10.4, "qualities": {10: {"jpeg": row}}}
+    assert format_table(result).splitlines()[2] == "| live1 | 10 | 25.69 \\| 24.20 / 0.759 |"
 
 
 def test_identity_corrector_matches_jpeg_row(colour_dir):
@@ -95,6 +104,7 @@ def test_perfect_corrector_gives_infinite_psnr(colour_dir):
     result = evaluate(colour_dir, [30], lambda data: truth[data].clone(), progress=False)
     corrected = result["qualities"][30]["corrected"]
     assert corrected["psnr"] == math.inf and corrected["ssim"] == pytest.approx(1.0)
+    assert corrected["ssim_gaussian"] == pytest.approx(1.0)
     assert json.loads(to_json(result))["qualities"]["30"]["corrected"]["psnr"] == "inf"
     assert "| inf \\| " in format_table(result)
 
@@ -176,6 +186,21 @@ def test_cli_eval_reports_bad_folders(colour_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.err.startswith(f"{missing}: dataset folder")
     assert "| colour | 10 | " in captured.out
+
+
+@pytest.mark.parametrize("model, reason", [
+    ("no-such-weights", "no weights file 'no-such-weights'"),
+    ("missing.safetensors", "no weights file"),
+    ("not-weights.safetensors", ""),
+], ids=["bad-name", "missing-file", "not-a-weights-file"])
+def test_cli_eval_model_that_cannot_load(colour_dir, tmp_path, capsys, model, reason):
+    (tmp_path / "not-weights.safetensors").write_text("not a safetensors file\n")
+    model = model if model == "no-such-weights" else str(tmp_path / model)
+    status = main(["eval", str(colour_dir), "--quality", "10", "--model", model, "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 1 and captured.out == ""
+    assert captured.err.startswith(f"qgac-fast eval: cannot load model {model!r}: {reason}")
+    assert "Traceback" not in captured.err and len(captured.err.splitlines()) == 1
 
 
 def test_cli_eval_rejects_bad_quality(colour_dir, capsys):
