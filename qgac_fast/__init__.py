@@ -25,6 +25,7 @@ from .codec import (
 )
 from .compression import compress
 from .correct import correct
+from .engine import CorrectionResult, Corrector
 from .errors import JPEGError, UnsupportedJPEGError
 from .functional.jpeg import decode, decode_planes, encode
 from .model import QGAC, load_model
@@ -33,6 +34,8 @@ from .quality import closest_quality, ijg_table
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "JPEGCoefficients",
+    "CorrectionResult",
+    "Corrector",
     "JPEGError",
     "QGAC",
     "UnsupportedJPEGError",

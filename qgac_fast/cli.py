@@ -1,12 +1,15 @@
 """The ``qgac-fast`` command line (also ``python -m qgac_fast``).
 
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments and sets
-``run=_run_<name>``, a function ``(args) -> exit status``. Register new subcommands in
-``_SUBCOMMANDS``; heavy imports stay inside the ``_run_`` functions so ``--help`` is instant.
+``run=_run_<name>``, a function ``(args) -> exit status``; larger ones live in their own module
+with ``add_parser`` / ``run`` (``correct_cli``, ``train.cli``). Register new subcommands in
+``_SUBCOMMANDS``; heavy imports stay inside the run functions.
 
 Subcommands:
     info FILE...   layout and quantization tables of JPEG files, with the closest IJG quality.
     eval DIR...    JPEG (and corrected) PSNR, PSNR-B and SSIM of image folders, the literature's protocol.
+    correct INPUT... -o OUTDIR   correct JPEG files, folders and globs with a QGAC model.
+    train --out DIR   train QGAC weights (also under torchrun).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import json
 import os
 import sys
 
-from . import __version__
+from . import __version__, correct_cli
+from .train import cli as train_cli
 
 __all__ = ["build_parser", "main"]
 
@@ -191,7 +195,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-_SUBCOMMANDS = (_add_info, _add_eval)
+_SUBCOMMANDS = (_add_info, _add_eval, correct_cli.add_parser, train_cli.add_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

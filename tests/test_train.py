@@ -161,3 +161,16 @@ def test_evaluation_sets_and_bad_settings_are_refused(tmp_path):
         TrainConfig(data=[], out="x", stages=["y", "color"], steps=[5])
     with pytest.raises(ValueError, match="stages"):
         TrainConfig(data=[], out="x", stages=["pixels"], steps=[5])
+
+
+def test_train_command_line(image_dir, tmp_path, initial_weights, capsys):
+    from qgac_fast.cli import main
+    from qgac_fast.model import read_metadata
+
+    out = tmp_path / "cli"
+    status = main(["train", "--data", str(image_dir), "--out", str(out), "--init", str(initial_weights),
+                   "--stages", "joint", "--steps", "2", "--workers", "0", "--val-images", "1", "--crop", "32",
+                   "--batch-size", "2", "--device", "cpu", "--quiet"])
+    assert status == 0 and "weights.safetensors" in capsys.readouterr().out
+    training = read_metadata(out / "weights.safetensors")["training"]
+    assert training["config"]["steps"] == [2] and training["processes"] == 1 and training["wall_time_s"] > 0
