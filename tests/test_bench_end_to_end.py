@@ -1,0 +1,41 @@
+"""The end-to-end GPU benchmark (bench/bench_end_to_end.py) runs in its CPU smoke mode and writes
+a complete report: a check of the benchmark code, not a measurement (about 10 s)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_end_to_end.py"
+
+
+def test_end_to_end_benchmark_smoke(tmp_path):
+    env = {**os.environ, "QGAC_BENCH_CPU_SMOKE": "1", "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1",
+           "CUDA_VISIBLE_DEVICES": ""}
+    command = [sys.executable, str(SCRIPT), "--device", "cpu", "--configs", "default", "--sizes", "32",
+               "--batches", "1", "2", "--no-compile", "--workers", "2", "--out-dir", str(tmp_path),
+               "--name", "smoke", "--no-plot"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((tmp_path / "smoke.json").read_text())
+    assert report["complete"] and report["meta"]["smoke"]
+    assert (tmp_path / "smoke.md").read_text().startswith("# End-to-end correction throughput")
+    assert report["models"]["default"]["flops_per_mp"] > 1e9
+    assert report["peak"]["bf16_tflops"] > 0
+
+    rows = {(r["pipeline"], r["batch"], r["precision"]): r for r in report["results"]}
+    assert rows[("eager_loop", 1, "float32")]["status"] == "ok"
+    for batch in (1, 2):
+        for pipeline in ("forward", "stream", "engine", "files"):
+            row = rows[(pipeline, batch, "float32")]
+            assert row["status"] == "ok", row
+            assert row["mp_per_s"] > 0 and row["tflops"] > 0 and row["x_eager"] > 0
+        # bf16 is CUDA autocast in the engine: recorded as skipped on the CPU, not a failure
+        assert rows[("engine", batch, "bf16")]["status"] == "skipped"
+        assert rows[("stream", batch, "bf16")]["status"] == "ok"
+        # the CPU engine runs images one by one and equals the eager loop bit for bit
+        assert rows[("engine", batch, "float32")]["vs_eager"]["max"] == 0
+    assert rows[("stream", 1, "float32")]["vs_eager"]["max"] == 0
+    assert {(r["size"], r["workers"]) for r in report["reader"]} == {(32, 1), (32, 2)}
+    assert report["keep_up"] and all(k["model_s_per_image"] > 0 for k in report["keep_up"])

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# One GPU session in one call: set up on a bare, offline GPU machine, run the CUDA tests, the kernel
+# benchmarks and the end-to-end benchmark under time limits, and leave logs and results in $OUT.
+#
+# Usage (from the repository root of a copy of the working tree on the GPU machine):
+#     tools/gpu_session.sh                 # setup, then the stages tests, kernels, e2e
+#     tools/gpu_session.sh e2e kernels     # setup, then the named stages in this order
+# From a session here, with the device tool (the carry folder comes from tools/prepare_gpu_carry.sh):
+#     run(command="QGAC_COMMIT=<sha> tools/gpu_session.sh", carry=[".carry"], timeout_s=600)
+#
+# Setup uses the machine's own python3, torch and triton; from ./.carry (when present) it installs
+# the PyTurboJPEG wheel and builds the extension against the unpacked libjpeg-turbo .debs
+# (QGAC_FAST_LIBJPEG_PREFIX); qgac_fast is installed into $SITE (not the machine's environment) and
+# found through PYTHONPATH. Without .carry it builds against the system's libjpeg, if any.
+#
+# Time: the whole script keeps within GPU_SESSION_BUDGET_S (default 560 s, under the device tool's
+# 600 s per call). Each stage but the last gets at most GPU_TESTS_S (150), GPU_KERNELS_S (120) or
+# GPU_E2E_S (300) seconds, less where the stages after it would get under their minimum (60, 60,
+# 120 s); the last stage gets all that is left. The end-to-end benchmark skips the rows it cannot
+# finish in its budget and writes what it has. A stage past its limit gets SIGINT (pytest and the
+# e2e benchmark still write their results), then SIGKILL 30 s later.
+#
+# Output ($OUT, at most 8 files): session.log (set-up, versions, stage summary), tests.log,
+# kernels.log, e2e.log, e2e-<gpu>.json / .md / .png, results.tar.gz (every file written under
+# bench/results/ in this session, and the tests' JUnit XML).
+#
+# Other knobs: PYTHON (python3), SITE (/tmp/qgac-site), GPU_TESTS_ARGS (pytest arguments replacing
+# the CUDA test selection), KERNEL_BENCH_ARGS (extra pytest-benchmark arguments), E2E_ARGS (extra
+# bench_end_to_end.py arguments), QGAC_COMMIT (recorded in the results when the copy has no .git).
+# GPU_SESSION_SMOKE=1 rehearses the whole script on a CPU machine (interpreter, tiny sizes).
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+START=$(date +%s)
+BUDGET=${GPU_SESSION_BUDGET_S:-560}
+OUT=${OUT:-/tmp/gpu-session-out}
+PY=${PYTHON:-python3}
+SITE=${SITE:-/tmp/qgac-site}
+SMOKE=${GPU_SESSION_SMOKE:-0}
+CARRY=$ROOT/.carry
+mkdir -p "$OUT" bench/results
+STAMP=$(mktemp)  # results newer than this were written by this session
+SUMMARY=()
+
+exec > >(tee -a "$OUT/session.log") 2>&1
+TEE_PID=$!
+
+elapsed() { echo $(( $(date +%s) - START )); }
+left() { echo $(( BUDGET - $(date +%s) + START )); }
+say() { echo "[$(printf '%4d' "$(elapsed)")s] $*"; }
+
+# run_stage NAME LIMIT_S LOG COMMAND...: run with a time limit, log to $OUT/LOG, record the outcome
+run_stage() {
+    local name=$1 limit=$2 log=$3
+    shift 3
+    if [ "$limit" -lt 20 ]; then
+        say "$name: skipped (only ${limit}s left)"
+        SUMMARY+=("$name: skipped (time)")
+        return 0
+    fi
+    say "$name: start (limit ${limit}s) -> $log"
+    local t0 rc
+    t0=$(date +%s)
+    timeout -s INT -k 30 "$limit" "$@" >>"$OUT/$log" 2>&1
+    rc=$?
+    local took=$(( $(date +%s) - t0 ))
+    case $rc in
+        0) SUMMARY+=("$name: ok (${took}s)") ;;
+        124|130|137) SUMMARY+=("$name: stopped at its ${limit}s limit (rc $rc, ${took}s)") ;;
+        *) SUMMARY+=("$name: FAILED rc $rc (${took}s)") ;;
+    esac
+    say "$name: rc $rc after ${took}s"
+    tail -n 5 "$OUT/$log" | sed "s/^/    $name| /"
+    return 0
+}
+
+# ------------------------------------------------------------------ stages to run, in this order
+STAGES=("$@")
+if [ ${#STAGES[@]} -eq 0 ] || [ "${STAGES[0]}" = all ]; then STAGES=(tests kernels e2e); fi
+for s in "${STAGES[@]}"; do
+    case $s in tests|kernels|e2e) ;; *) echo "error: unknown stage '$s' (tests, kernels, e2e, all)"; exit 2 ;; esac
+done
+
+if [ "$SMOKE" = 1 ]; then
+    export QGAC_BENCH_CPU_SMOKE=1 TRITON_INTERPRET=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+fi
+export PYTHONUNBUFFERED=1
+
+# ------------------------------------------------------------------ setup
+say "gpu_session: stages ${STAGES[*]}; budget ${BUDGET}s; OUT=$OUT; smoke=$SMOKE"
+say "host $(hostname), $(getconf _NPROCESSORS_ONLN) CPUs, $(uname -r); $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm \
+    --format=csv,noheader | sed 's/^/    gpu| /'
+say "python: $(command -v "$PY") ($("$PY" -V 2>&1))"
+# -P: the repository root is not put on sys.path, so qgac_fast is the one built into $SITE
+"$PY" -P -c pass 2>/dev/null || { say "error: $PY has no -P (Python >= 3.11 needed)"; exit 2; }
+"$PY" - <<'EOF' 2>&1 | sed 's/^/    env| /'
+import importlib.metadata as md
+import torch
+for name in ("torch", "triton", "numpy", "pillow", "pybind11", "setuptools", "pytest", "pytest-benchmark",
+             "hypothesis", "matplotlib", "safetensors", "PyTurboJPEG"):
+    try:
+        print(f"{name} {md.version(name)}")
+    except md.PackageNotFoundError:
+        print(f"{name} (not installed)")
+print(f"cuda available: {torch.cuda.is_available()}, torch.version.cuda {torch.version.cuda}")
+if torch.cuda.is_available():
+    print(f"device: {torch.cuda.get_device_name()}, capability {torch.cuda.get_device_capability()}")
+EOF
+
+COMMIT=${QGAC_COMMIT:-$(git rev-parse --short=10 HEAD 2>/dev/null || echo unknown)}
+export QGAC_COMMIT=$COMMIT
+say "commit: $COMMIT"
+
+setup() {
+    mkdir -p "$SITE"
+    if [ -d "$CARRY/wheels" ] && ls "$CARRY"/wheels/*.whl >/dev/null 2>&1; then
+        say "installing carried wheels: $(cd "$CARRY/wheels" && ls *.whl | tr '\n' ' ')"
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$SITE" "$CARRY"/wheels/*.whl \
+            || return 1
+    fi
+    local build_env=()
+    if [ -d "$CARRY/libjpeg/usr/include" ]; then
+        local lib="$CARRY/libjpeg/usr/lib/x86_64-linux-gnu"
+        export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"  # PyTurboJPEG finds libturbojpeg.so.0 here
+        build_env=(QGAC_FAST_LIBJPEG_PREFIX="$CARRY/libjpeg")
+        say "libjpeg-turbo from $CARRY/libjpeg ($(cat "$CARRY/MANIFEST" 2>/dev/null | grep -c Package) packages)"
+    else
+        say "no $CARRY/libjpeg: building against the system's libjpeg (run tools/prepare_gpu_carry.sh and carry .carry)"
+    fi
+    say "building qgac_fast into $SITE"  # always: the code is copied there (build/ keeps the compiled objects)
+    env "${build_env[@]}" "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile \
+        --upgrade --target "$SITE" "$ROOT" || return 1
+    export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+    "$PY" -P -m qgac_fast.env || return 1
+    "$PY" -P -c "import turbojpeg; turbojpeg.TurboJPEG(); print('PyTurboJPEG loads libturbojpeg')" \
+        || say "warning: PyTurboJPEG unusable: tests that encode with it will fail"
+}
+t0=$(date +%s)
+if setup; then
+    SUMMARY+=("setup: ok ($(( $(date +%s) - t0 ))s)")
+    say "setup ok"
+else
+    SUMMARY+=("setup: FAILED ($(( $(date +%s) - t0 ))s)")
+    say "setup FAILED: see above; nothing else can run"
+    STAGES=()
+fi
+GPU_SLUG=$("$PY" -P - <<'EOF' 2>/dev/null || echo unknown
+import torch
+name = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu-smoke"
+name = "".join(c.lower() if c.isalnum() else "-" for c in name.replace("NVIDIA", ""))
+print("-".join(p for p in name.split("-") if p)[:40] or "gpu")
+EOF
+)
+
+# ------------------------------------------------------------------ stages
+# stage_limit DEFAULT IS_LAST LATER: DEFAULT seconds, or all that is left (less a reserve for
+# collecting) for the last stage; never more than leaves LATER seconds for the stages after it
+stage_limit() {
+    local default=$1 is_last=$2 later=$3
+    local avail=$(( $(left) - 25 - later ))
+    if [ "$is_last" = 1 ] || [ "$avail" -lt "$default" ]; then echo "$avail"; else echo "$default"; fi
+}
+
+stage_tests() {  # the CUDA tests
+    local limit=$1 test_args
+    if [ -n "${GPU_TESTS_ARGS:-}" ]; then
+        read -r -a test_args <<<"$GPU_TESTS_ARGS"
+    elif [ "$SMOKE" = 1 ]; then
+        test_args=(tests/test_backend.py)
+    else
+        # test_kernels_dct runs every test on CUDA when present; jpeg/cfm parametrize by device (their
+        # "cpu-..." cases run Triton in the interpreter, which a GPU machine does not use)
+        test_args=(tests/test_kernels_dct.py tests/test_kernels_jpeg.py tests/test_kernels_cfm.py tests/test_backend.py
+                   -k "cuda or test_kernels_dct or test_backend")
+    fi
+    run_stage tests "$limit" tests.log "$PY" -P -m pytest -q -p no:cacheprovider -rfEs --durations=15 \
+        --junitxml="bench/results/tests-$GPU_SLUG.xml" "${test_args[@]}"
+}
+
+stage_kernels() {  # kernel benchmarks: pytest-benchmark (bench_jpeg, bench_cfm) 2/3 of the time, bench_dct.py the rest
+    local limit=$1 extra=() rounds name=kernels-$GPU_SLUG t0
+    t0=$(date +%s)
+    [ -n "${KERNEL_BENCH_ARGS:-}" ] && read -r -a extra <<<"$KERNEL_BENCH_ARGS"
+    if [ "$SMOKE" = 1 ]; then rounds=(--benchmark-min-rounds=1 --benchmark-max-time=0.01); else
+        rounds=(--benchmark-min-rounds=5 --benchmark-max-time=0.2); fi
+    run_stage kernels-pytest $(( limit * 2 / 3 )) kernels.log "$PY" -P -m pytest bench/bench_jpeg.py \
+        bench/bench_cfm.py -q -p no:cacheprovider --benchmark-only --benchmark-warmup=on "${rounds[@]}" \
+        --benchmark-json="bench/results/$name.json" "${extra[@]}"
+    if [ -s "bench/results/$name.json" ]; then  # bench/run.py's Markdown table of the JSON
+        "$PY" -P -c 'import json, sys; from pathlib import Path; sys.path.insert(0, "bench"); import run
+p = Path(sys.argv[1]); t = run.markdown_report(json.loads(p.read_text()), sys.argv[2])
+p.with_suffix(".md").write_text(t); print(t)' "bench/results/$name.json" \
+            "tools/gpu_session.sh: pytest bench/bench_jpeg.py bench/bench_cfm.py ${rounds[*]}" >>"$OUT/kernels.log" 2>&1
+    fi
+    local dct_args=(--name "dct-$GPU_SLUG")
+    [ "$SMOKE" = 1 ] && dct_args+=(--device cpu --shapes 1x1x16x16 --ops idct dequantize_idct_uint8 --impls triton eager)
+    run_stage kernels-dct $(( limit - $(date +%s) + t0 )) kernels.log "$PY" -P bench/bench_dct.py "${dct_args[@]}"
+}
+
+stage_e2e() {  # the end-to-end benchmark: it skips the rows it cannot finish within --budget-s
+    local limit=$1 more=()
+    local e2e_args=(--name "e2e-$GPU_SLUG" --budget-s $(( limit > 80 ? limit - 40 : limit / 2 )))
+    [ "$SMOKE" = 1 ] && e2e_args+=(--configs default --sizes 32 --batches 1 2 --no-compile)
+    [ -n "${E2E_ARGS:-}" ] && { read -r -a more <<<"$E2E_ARGS"; e2e_args+=("${more[@]}"); }
+    run_stage e2e "$limit" e2e.log "$PY" -P bench/bench_end_to_end.py "${e2e_args[@]}"
+}
+
+declare -A DEFAULT_LIMIT=([tests]=${GPU_TESTS_S:-150} [kernels]=${GPU_KERNELS_S:-120} [e2e]=${GPU_E2E_S:-300})
+declare -A MIN_LIMIT=([tests]=60 [kernels]=60 [e2e]=120)  # kept back for the stages still to come
+for ((i = 0; i < ${#STAGES[@]}; i++)); do
+    stage=${STAGES[$i]}
+    later=0
+    for ((j = i + 1; j < ${#STAGES[@]}; j++)); do later=$(( later + ${MIN_LIMIT[${STAGES[$j]}]} )); done
+    "stage_$stage" "$(stage_limit "${DEFAULT_LIMIT[$stage]}" $(( i == ${#STAGES[@]} - 1 )) "$later")"
+done
+
+# ------------------------------------------------------------------ collect
+say "summary:"
+for line in "${SUMMARY[@]}"; do echo "    $line"; done
+grep -h -E "^(FAILED|ERROR)|[0-9]+ (passed|failed)" "$OUT/tests.log" 2>/dev/null | tail -n 15 | sed 's/^/    tests| /'
+for ext in json md png; do
+    f="bench/results/e2e-$GPU_SLUG.$ext"
+    [ -f "$f" ] && [ "$f" -nt "$STAMP" ] && cp "$f" "$OUT/"
+done
+mapfile -t fresh < <(find bench/results -type f -newer "$STAMP" | sort)
+if [ ${#fresh[@]} -gt 0 ]; then
+    tar czf "$OUT/results.tar.gz" "${fresh[@]}"
+    say "results.tar.gz: ${fresh[*]}"
+fi
+rm -f "$STAMP"
+say "done in $(elapsed)s; \$OUT holds: $(cd "$OUT" && ls | tr '\n' ' ')"
+exec >&- 2>&-
+wait "$TEE_PID" 2>/dev/null || sleep 0.5
+exit 0
