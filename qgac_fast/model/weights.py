@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -56,13 +56,14 @@ def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = Non
                 "training": json.dumps(training or {}, sort_keys=True)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    # a unique name in the target folder (same filesystem, so the rename is atomic); created by
+    # safetensors itself, so it gets the usual permissions (mkstemp's would be 0600)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        save_file(state, tmp, metadata=metadata)
+        save_file(state, str(tmp), metadata=metadata)
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 
