@@ -31,10 +31,12 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import git_commit  # noqa: E402  (bench/conftest.py)
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_SHAPES = ("16x3x512x512", "1x1x2048x2048")
@@ -55,15 +57,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                               cwd=Path(__file__).parent, timeout=10).stdout.strip()
-        return out.stdout.strip() + (" (dirty)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def main(argv=None) -> int:
@@ -180,7 +173,7 @@ def main(argv=None) -> int:
         gpu = f"CPU ({platform.processor() or 'unknown'}), Triton interpreter"
     meta = {
         "gpu": gpu, "torch": torch.__version__, "triton": triton.__version__, "python": platform.python_version(),
-        "commit": _commit(), "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "commit": git_commit(), "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "command": shlex.join(["python", "bench/bench_dct.py", *(sys.argv[1:] if argv is None else argv)]),
         "timer": "triton.testing.do_bench median, L2 flushed" if device.type == "cuda" else "wall clock (smoke run)",
     }

@@ -74,7 +74,6 @@ import argparse
 import contextlib
 import datetime
 import gc
-import io
 import json
 import math
 import os
@@ -83,7 +82,6 @@ import shlex
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -95,7 +93,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
-from conftest import SMOKE, mosaic  # noqa: E402  (bench/conftest.py: the smoke switch and the photo mosaic)
+from conftest import SMOKE, git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py: smoke switch, inputs, commit)
 
 if SMOKE:
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before Triton is first imported
@@ -189,21 +187,6 @@ def pick_device(requested: str | None) -> torch.device | None:
 # inputs and models
 
 
-def make_jpegs(size: int, count: int, quality: int) -> list[bytes]:
-    """``count`` JPEGs of ``size`` x ``size`` (4:2:0): up to 8 distinct crops of the mosaic, cycled."""
-    from PIL import Image
-
-    distinct = min(count, DISTINCT_IMAGES)
-    columns = -(-distinct // 2)
-    photo = mosaic(2 * size, columns * size)
-    out = []
-    for i in range(distinct):
-        row, col = divmod(i, columns)
-        buffer = io.BytesIO()
-        crop = photo[row * size:(row + 1) * size, col * size:(col + 1) * size]
-        Image.fromarray(crop).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
-        out.append(buffer.getvalue())
-    return [out[i % distinct] for i in range(count)]
 
 
 def build_model(name: str, device: torch.device):
@@ -613,7 +596,7 @@ class Run:
     def prepare_inputs(self):
         need = max([self.images_for(b) for b in self.args.batches] + [self.args.eager_images, 2 * self.args.workers])
         for size in self.args.sizes:
-            self.jpegs[size] = make_jpegs(size, need, self.args.quality)
+            self.jpegs[size] = mosaic_jpegs(size, need, self.args.quality, distinct=DISTINCT_IMAGES)
             folder = os.path.join(self.tmp, f"in{size}")
             os.makedirs(folder)
             paths = []
@@ -850,17 +833,6 @@ def _slug(text: str) -> str:
     return "-".join(part for part in keep.split("-") if part)[:40] or "gpu"
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                             cwd=HERE, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                   text=True, cwd=HERE, timeout=10).stdout.strip()
-            return out.stdout.strip() + (" (dirty)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return os.environ.get("QGAC_COMMIT", "unknown (no git; set QGAC_COMMIT)")
 
 
 def _version(distribution: str) -> str:
@@ -888,7 +860,7 @@ def metadata(args, device: torch.device) -> dict:
         "hardware": hardware, "device": str(device), "gpu": gpu, "smoke": device.type != "cuda",
         "torch": torch.__version__, "triton": _version("triton"), "numpy": _version("numpy"),
         "pillow": _version("pillow"), "qgac_fast": qgac_fast.__version__, "python": platform.python_version(),
-        "commit": _commit(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "commit": git_commit(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "tf32": {"cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
                  "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
                  "float32_matmul_precision": torch.get_float32_matmul_precision()},

@@ -29,18 +29,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import os
 import platform
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -61,33 +62,8 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                               cwd=Path(__file__).parent, timeout=10).stdout.strip()
-        return out.stdout.strip() + (" (dirty)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
-def _jpegs(count: int, size: int, quality: int) -> list[bytes]:
-    from PIL import Image
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import mosaic
-
-    columns = -(-count // 2)
-    photo = mosaic(2 * size, columns * size)
-    out = []
-    for i in range(count):
-        row, col = divmod(i, columns)
-        buffer = io.BytesIO()
-        crop = photo[row * size:(row + 1) * size, col * size:(col + 1) * size]
-        Image.fromarray(crop).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
-        out.append(buffer.getvalue())
-    return out
 
 
 def _model(name: str, device):
@@ -121,7 +97,7 @@ def main(argv=None) -> int:
     if device.type == "cpu":
         torch.set_flush_denormal(True)
     model, model_note = _model(args.model, device)
-    jpegs = _jpegs(args.images, args.size, args.quality)
+    jpegs = mosaic_jpegs(args.size, args.images, args.quality)
     megapixels = args.images * args.size * args.size / 1e6
 
     def sync():
@@ -177,7 +153,7 @@ def main(argv=None) -> int:
         hardware = f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
     meta = {
         "hardware": hardware, "device": str(device), "threads": args.threads, "torch": torch.__version__,
-        "python": platform.python_version(), "commit": _commit(), "model": model_note,
+        "python": platform.python_version(), "commit": git_commit(), "model": model_note,
         "images": args.images, "size": args.size, "quality": args.quality, "workers": args.workers,
         "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "command": shlex.join(["python", "bench/bench_engine.py", *(sys.argv[1:] if argv is None else argv)]),

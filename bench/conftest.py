@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +29,38 @@ def mosaic(height: int, width: int) -> np.ndarray:
     rows = [row if i % 2 == 0 else row[::-1] for i in range(reps_y)]
     full = np.tile(np.concatenate(rows, axis=0), (1, reps_x, 1))
     return np.ascontiguousarray(full[:height, :width])
+
+
+def mosaic_jpegs(size: int, count: int, quality: int, distinct: int | None = None) -> list[bytes]:
+    """``count`` 4:2:0 JPEGs (Pillow/libjpeg) of ``size`` x ``size`` crops of the mosaic: ``distinct``
+    different crops (default ``count``), cycled."""
+    distinct = min(count, distinct or count)
+    columns = -(-distinct // 2)
+    photo = mosaic(2 * size, columns * size)
+    out = []
+    for i in range(distinct):
+        row, col = divmod(i, columns)
+        buffer = io.BytesIO()
+        crop = photo[row * size:(row + 1) * size, col * size:(col + 1) * size]
+        Image.fromarray(crop).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
+        out.append(buffer.getvalue())
+    return [out[i % distinct] for i in range(count)]
+
+
+def git_commit() -> str:
+    """Short commit of the checkout (" (dirty)" with uncommitted tracked changes), for result metadata;
+    ``$QGAC_COMMIT`` where there is no git (a GPU machine given only the working tree)."""
+    here = Path(__file__).parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
+                             cwd=here, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                   text=True, cwd=here, timeout=10).stdout.strip()
+            return out.stdout.strip() + (" (dirty)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get("QGAC_COMMIT", "unknown (no git; set QGAC_COMMIT)")
 
 
 @pytest.fixture(scope="session", params=QUALITIES, ids=lambda q: f"q{q}")
