@@ -20,6 +20,7 @@ import os
 import sys
 
 from . import __version__, correct_cli
+from .argtypes import jpeg_quality, positive_int
 from .train import cli as train_cli
 
 __all__ = ["build_parser", "main"]
@@ -113,26 +114,8 @@ def _run_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _quality(text: str) -> int:
-    """An argparse type: an IJG quality, int 1..100."""
-    try:
-        quality = int(text)
-    except ValueError:
-        quality = None
-    if quality is None or not 1 <= quality <= 100:
-        raise argparse.ArgumentTypeError(f"JPEG quality must be an int in 1..100, got {text!r}")
-    return quality
 
 
-def _positive(text: str) -> int:
-    """An argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
-    return value
 
 
 def _add_eval(subparsers) -> None:
@@ -147,7 +130,7 @@ def _add_eval(subparsers) -> None:
                     "on stderr as 'path: reason' and make the exit status 1.")
     parser.add_argument("datasets", nargs="+", metavar="DATASET_DIR",
                         help="folder of BMP, PNG, JPEG or TIFF images (not recursive)")
-    parser.add_argument("--quality", nargs="+", type=_quality, required=True, metavar="Q",
+    parser.add_argument("--quality", nargs="+", type=jpeg_quality, required=True, metavar="Q",
                         help="IJG qualities 1..100, e.g. --quality 10 20 30")
     parser.add_argument("--gray", action="store_true",
                         help="evaluate gray: gray files as they are, colour files' BT.601 studio-range luma")
@@ -155,7 +138,7 @@ def _add_eval(subparsers) -> None:
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="model to correct with (default: %(default)s)")
     parser.add_argument("--device", help="device to run the model on (default: the model's choice)")
-    parser.add_argument("--limit", type=_positive, metavar="N", help="only the first N images of each folder")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of each folder")
     parser.add_argument("--jpeg-only", action="store_true", help="measure the JPEG only; load no model")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=_run_eval)

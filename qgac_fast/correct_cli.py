@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from .argtypes import jpeg_quality, positive_int
+
 __all__ = ["JPEG_SUFFIXES", "add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
 
 #: Suffixes of the files a folder is searched for (compared case-insensitively).
@@ -35,24 +37,8 @@ _FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # = engine.
 _MAGIC = re.compile(r"[*?[]")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
-    return value
 
 
-def _quality(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"JPEG quality must be an int in 1..100, got {text!r}")
-    return value
 
 
 def _tile(text: str) -> int | str | None:
@@ -92,7 +78,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="shipped weights name or .safetensors path (default: %(default)s)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda:LOCAL_RANK when CUDA is available)")
-    parser.add_argument("--batch-size", type=_positive, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="images or tiles per model call (default: 8 on CUDA, 1 on the CPU)")
     parser.add_argument("--precision", choices=("float32", "bf16", "fp16"), default="float32",
                         help="model precision; bf16 and fp16 are CUDA autocast (default: %(default)s)")
@@ -101,10 +87,10 @@ def add_parser(subparsers) -> None:
                              "the memory budget) or 'none' (default: %(default)s)")
     parser.add_argument("--overlap", type=_overlap, metavar="BLOCKS",
                         help="context around each tile, in 8x8 blocks (default: the model's, at most 8)")
-    parser.add_argument("--workers", type=_positive, metavar="N", help="reader and writer threads (default: 4)")
+    parser.add_argument("--workers", type=positive_int, metavar="N", help="reader and writer threads (default: 4)")
     parser.add_argument("--format", choices=tuple(_FORMAT_SUFFIXES), default="png",
                         help="output format: png, jpeg, or lossless webp (default: %(default)s)")
-    parser.add_argument("--jpeg-quality", type=_quality, default=95, metavar="Q",
+    parser.add_argument("--jpeg-quality", type=jpeg_quality, default=95, metavar="Q",
                         help="IJG quality of --format jpeg (default: %(default)s)")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep outputs that already exist (resume an interrupted run)")
