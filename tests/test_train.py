@@ -85,23 +85,26 @@ def test_stages_freeze_the_other_network(image_dir, tmp_path, initial_weights, s
     assert frozen not in changed and changed
 
 
-def test_resume_is_exact(image_dir, tmp_path, monkeypatch):
-    straight = train(_config(image_dir, tmp_path / "straight", steps=[8], checkpoint_every=4))
+@pytest.mark.parametrize("gan", [False, True], ids=["regression", "gan"])
+def test_resume_is_exact(image_dir, tmp_path, monkeypatch, gan):
+    # GAN: the discriminator, its optimiser and schedule are in the checkpoint too
+    extra = dict(gan=True, d_channels=8, texture_layers=("relu1_2",)) if gan else {}
+    straight = train(_config(image_dir, tmp_path / "straight", steps=[8], checkpoint_every=4, **extra))
     saves = []
     real_save = loop._save_checkpoint
 
     def interrupt_after_first(*args):
         real_save(*args)
-        saves.append(args[-1]["step"])
+        saves.append(args[4]["step"])
         if len(saves) == 1:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(loop, "_save_checkpoint", interrupt_after_first)
     with pytest.raises(KeyboardInterrupt):
-        train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4))
+        train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4, **extra))
     assert saves == [4]
     monkeypatch.setattr(loop, "_save_checkpoint", real_save)
-    resumed = train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4))
+    resumed = train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4, **extra))
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
 
@@ -112,21 +115,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank: int, world: int, port: int, image_dir: str, out: str, init: str) -> None:
+def _ddp_worker(rank: int, world: int, port: int, image_dir: str, out: str, init: str, gan: bool) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    model = train(_config(image_dir, out, steps=[3], layouts={"4:2:0": 0.5, "gray": 0.5}, init=init))
+    extra = dict(gan=True, d_channels=8, texture_layers=("relu1_2",)) if gan else {}
+    model = train(_config(image_dir, out, steps=[3], layouts={"4:2:0": 0.5, "gray": 0.5}, init=init, **extra))
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
     torch.distributed.destroy_process_group()
 
 
-def test_two_process_gloo_replicas_stay_identical(image_dir, tmp_path, initial_weights):
+@pytest.mark.parametrize("gan", [False, True], ids=["regression", "gan"])
+def test_two_process_gloo_replicas_stay_identical(image_dir, tmp_path, initial_weights, gan):
     from safetensors.torch import load_file
 
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(image_dir), str(tmp_path), str(initial_weights)), nprocs=2,
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(image_dir), str(tmp_path), str(initial_weights), gan), nprocs=2,
              join=True)
     zero, one = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
     initial = load_model(initial_weights).state_dict()

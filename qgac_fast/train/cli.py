@@ -29,10 +29,11 @@ def _layouts(text: str) -> dict[str, float]:
 
 def add_parser(subparsers) -> None:
     from .loop import STAGES, TrainConfig
+    from .texture import LAYERS, TextureLoss
 
     defaults = TrainConfig(data=[], out="")
     parser = subparsers.add_parser(
-        "train", help="train QGAC weights (regression: L1 - lambda SSIM)",
+        "train", help="train QGAC weights (regression: L1 - lambda SSIM; or GAN fine-tuning with --gan)",
         description="Train a QGAC model on random crops of clean images compressed on the fly with libjpeg at "
                     "random qualities. Stages run in order: 'y' (Y network on luma), 'color' (colour network, "
                     "Y frozen), or 'joint' (end to end). Resumes from OUT/checkpoint.pt when it exists. "
@@ -67,6 +68,21 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    gan = parser.add_argument_group(
+        "GAN fine-tuning", "--gan trains on texture_weight * L_texture + gan_weight * L_G^Ra + l1_weight * L1 against "
+                           "a patch discriminator (start from regression weights: --init default --stages joint)")
+    gan.add_argument("--gan", action="store_true", help="GAN fine-tuning instead of regression")
+    gan.add_argument("--texture-weight", type=float, default=defaults.texture_weight)
+    gan.add_argument("--gan-weight", type=float, default=defaults.gan_weight, help="gamma")
+    gan.add_argument("--l1-weight", type=float, default=defaults.l1_weight, help="nu")
+    gan.add_argument("--texture-statistic", choices=TextureLoss.STATISTICS, default=defaults.texture_statistic,
+                     help="compare Gram matrices (random VGG) or the features themselves (trained VGG, as the paper)")
+    gan.add_argument("--texture-layers", nargs="+", choices=LAYERS, default=defaults.texture_layers, metavar="LAYER",
+                     help="VGG-16 layers of the texture loss, e.g. relu3_3 conv5_3")
+    gan.add_argument("--texture-network", default=None, metavar="FILE",
+                     help="VGG-16 state dict (.safetensors or torch.save, torchvision keys); default: seeded random weights")
+    gan.add_argument("--d-lr", type=float, default=defaults.d_lr, help="discriminator learning rate")
+    gan.add_argument("--d-channels", type=int, default=defaults.d_channels, help="discriminator width")
     parser.set_defaults(run=run)
 
 
@@ -83,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
         layouts=args.layouts, qualities=tuple(args.qualities), workers=args.workers, bf16=args.bf16,
         val_images=args.val_images, log_every=args.log_every, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-        seed=args.seed, device=args.device, progress=not args.quiet)
+        seed=args.seed, device=args.device, progress=not args.quiet, gan=args.gan, texture_weight=args.texture_weight,
+        gan_weight=args.gan_weight, l1_weight=args.l1_weight, texture_statistic=args.texture_statistic,
+        texture_layers=tuple(args.texture_layers), texture_network=args.texture_network, d_lr=args.d_lr,
+        d_channels=args.d_channels)
     train(config)
     if int(os.environ.get("RANK", 0)) == 0:
         print(f"weights: {os.path.join(args.out, 'weights.safetensors')}")

@@ -1,4 +1,5 @@
-"""The training loop: regression training of QGAC with L1 - lambda SSIM on decoded pixels.
+"""The training loop: regression training of QGAC with L1 - lambda SSIM on decoded pixels, and
+GAN fine-tuning with ``L_texture + gamma * L_G^Ra + nu * L1`` (``gan=True``).
 
 Runs on one device or data-parallel under ``torchrun`` (DistributedDataParallel; NCCL on GPUs,
 gloo on CPUs). Rank 0 owns the progress bar, validation, checkpoints and the final weights.
@@ -30,8 +31,10 @@ from ..functional.jpeg import decode
 from ..model import QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg, save_model
 from ..model.layers import make_tables
 from .data import TrainingImages, TrainingSampler, collate, find_images, load_rgb, validation_crops
+from .gan import PatchDiscriminator, discriminator_loss, generator_loss
+from .texture import TextureLoss
 
-__all__ = ["STAGES", "Objective", "TrainConfig", "train", "validate"]
+__all__ = ["STAGES", "Objective", "TrainConfig", "regression_loss", "train", "validate"]
 
 #: Training stages: "y" trains the Y network on luma; "color" trains the colour network with the
 #: Y network frozen; "joint" trains everything end to end on RGB.
@@ -66,6 +69,13 @@ class TrainConfig:
         seed: base seed (each rank adds its rank).
         device: ``"cuda"``, ``"cpu"`` or None (CUDA when available; under torchrun, the local rank's GPU).
         progress: show a progress bar on rank 0.
+        gan: GAN fine-tuning (usually with ``init``): each step trains the model on
+            ``texture_weight * L_texture + gan_weight * L_G^Ra + l1_weight * L1``, then a
+            :class:`~qgac_fast.train.gan.PatchDiscriminator` (``d_channels`` wide, AdamW at
+            ``d_lr`` on the same schedule) on the relativistic average loss.
+        texture_statistic, texture_layers, texture_network: the texture loss
+            (:class:`~qgac_fast.train.texture.TextureLoss`; ``texture_network``: a VGG-16
+            state dict file, None for the seeded random VGG-16).
     """
 
     data: list[str]
@@ -94,6 +104,15 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     progress: bool = True
+    gan: bool = False
+    texture_weight: float = 1.0
+    gan_weight: float = 5e-3
+    l1_weight: float = 1e-2
+    texture_statistic: str = "gram"
+    texture_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")
+    texture_network: str | None = None
+    d_lr: float = 1e-4
+    d_channels: int = 32
 
     def __post_init__(self):
         if not self.stages or any(s not in STAGES for s in self.stages):
@@ -102,6 +121,8 @@ class TrainConfig:
             raise ValueError(f"give one positive step count per stage: stages {self.stages}, steps {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.gan and "y" in self.stages:
+            raise ValueError("GAN fine-tuning judges RGB images: use the 'joint' or 'color' stage, not 'y'")
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -126,20 +147,20 @@ def _schedule(step: int, total: int, config: TrainConfig) -> float:
 
 
 class Objective(torch.nn.Module):
-    """The regression loss ``L1 - ssim_weight * SSIM`` on pixels in [0, 1] after the
-    differentiable decode, as a module so DistributedDataParallel can wrap it.
+    """The model from coefficient planes to pixels in [0, 1] through the differentiable decode,
+    with the matching target, as a module so DistributedDataParallel can wrap it.
 
-    The "y" stage compares luma only (the target's Y); the others compare RGB (Y for gray
+    The "y" stage produces luma only (and the target's Y); the others produce RGB (Y for gray
     batches).
     """
 
-    def __init__(self, model: QGAC, stage: str, ssim_weight: float, bf16: bool):
+    def __init__(self, model: QGAC, stage: str, bf16: bool):
         super().__init__()
-        self.model, self.stage, self.ssim_weight, self.bf16 = model, stage, ssim_weight, bf16
+        self.model, self.stage, self.bf16 = model, stage, bf16
 
-    def forward(self, luma, luma_table, chroma, chroma_table, target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, luma, luma_table, chroma, chroma_table, target) -> tuple[torch.Tensor, torch.Tensor]:
         """Planes as in :class:`~qgac_fast.model.inputs.CoefficientPlanes`, uint8 ``target``
-        ``(N, C, H, W)``; returns ``(loss, l1, ssim)`` (the last two detached)."""
+        ``(N, C, H, W)``; returns ``(output, target)``, float32 ``(N, C', H, W)`` on [0, 1]."""
         model, size = self.model, tuple(target.shape[-2:])
         luma_only = self.stage == "y" or chroma is None
         with torch.autocast(luma.device.type, dtype=torch.bfloat16, enabled=self.bf16):
@@ -151,10 +172,62 @@ class Objective(torch.nn.Module):
         target = target.to(torch.float32)
         if luma_only and target.shape[1] == 3:
             target = rgb_to_ycbcr(target)[:, :1]
-        target = target / 255.0
+        return output, target / 255.0
+
+
+def regression_loss(output: torch.Tensor, target: torch.Tensor, ssim_weight: float):
+    """``(L1 - ssim_weight * SSIM, L1, SSIM)`` of pixels on [0, 1] (the last two detached)."""
+    l1 = F.l1_loss(output, target)
+    structural = ssim(output, target, data_range=1.0).mean().to(l1.dtype)
+    return l1 - ssim_weight * structural, l1.detach(), structural.detach()
+
+
+class _Adversary:
+    """The GAN side of a step: texture loss, discriminator and its optimiser."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, world: int, steps: int):
+        self.config = config
+        self.texture = TextureLoss(config.texture_statistic, config.texture_layers, config.texture_network).to(device)
+        torch.manual_seed(config.seed + 1)  # every rank builds the same discriminator
+        self.discriminator = PatchDiscriminator(config.d_channels).to(device)
+        self.wrapped = self.discriminator if world == 1 else torch.nn.parallel.DistributedDataParallel(
+            self.discriminator, device_ids=[device.index] if device.type == "cuda" else None)
+        self.optimizer = torch.optim.AdamW(self.discriminator.parameters(), lr=config.d_lr, betas=(0.9, 0.99),
+                                           weight_decay=0.0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: _schedule(s, steps, config))
+
+    def generator_loss(self, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """``texture_weight * L_texture + gan_weight * L_G^Ra + l1_weight * L1`` and its parts."""
+        config = self.config
+        self.discriminator.requires_grad_(False).eval()  # judged, not trained, in this half
+        logits = self.discriminator(torch.cat([target, output]))
+        real, fake = logits.chunk(2)
+        adversarial = generator_loss(real, fake)
+        texture = self.texture(output, target)
         l1 = F.l1_loss(output, target)
-        structural = ssim(output, target, data_range=1.0).mean().to(l1.dtype)
-        return l1 - self.ssim_weight * structural, l1.detach(), structural.detach()
+        loss = config.texture_weight * texture + config.gan_weight * adversarial + config.l1_weight * l1
+        return loss, {"texture": texture.item(), "adversarial": adversarial.item(), "l1": l1.item()}
+
+    def discriminator_step(self, output: torch.Tensor, target: torch.Tensor) -> dict:
+        """One optimiser step of the discriminator on real ``target`` vs detached ``output``."""
+        self.discriminator.requires_grad_(True).train()
+        # one call on both halves: DDP expects one forward per backward
+        real, fake = self.wrapped(torch.cat([target, output.detach()])).chunk(2)
+        loss = discriminator_loss(real, fake)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return {"d_loss": loss.item(), "d_real": real.mean().item(), "d_fake": fake.mean().item()}
+
+    def state_dict(self) -> dict:
+        return {"discriminator": self.discriminator.state_dict(), "d_optimizer": self.optimizer.state_dict(),
+                "d_scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimizer.load_state_dict(state["d_optimizer"])
+        self.scheduler.load_state_dict(state["d_scheduler"])
 
 
 def _trainable(model: QGAC, stage: str) -> list[torch.nn.Parameter]:
@@ -241,7 +314,8 @@ def train(config: TrainConfig) -> QGAC:
     for stage_index in range(state["stage"], len(config.stages)):
         stage, steps = config.stages[stage_index], config.steps[stage_index]
         params = _trainable(model, stage)
-        objective = Objective(model, stage, config.ssim_weight, config.bf16 and device.type == "cuda")
+        objective = Objective(model, stage, config.bf16 and device.type == "cuda")
+        adversary = _Adversary(config, device, world, steps) if config.gan else None
         if world > 1:
             # some batches leave parameters unused (gray: the colour net; 4:4:4: its upsampling)
             objective = torch.nn.parallel.DistributedDataParallel(
@@ -253,6 +327,8 @@ def train(config: TrainConfig) -> QGAC:
             optimizer.load_state_dict(resume["optimizer"])
             scheduler.load_state_dict(resume["scheduler"])
             first = resume["state"]["step"]
+            if adversary is not None:
+                adversary.load_state_dict(resume["adversary"])
         layouts = config.layouts if stage != "color" else {k: v for k, v in config.layouts.items() if k != "gray"}
         sampler = TrainingSampler(len(dataset), config.batch_size, layouts,
                                   seed=config.seed * 1000 + rank + 97 * stage_index, start=first)
@@ -267,22 +343,29 @@ def train(config: TrainConfig) -> QGAC:
             if step >= steps:
                 break
             planes = batch.planes.to(device, non_blocking=True)
-            loss, l1, structural = objective(planes.luma, planes.luma_table, planes.chroma, planes.chroma_table,
-                                             batch.target.to(device, non_blocking=True))
+            output, target = objective(planes.luma, planes.luma_table, planes.chroma, planes.chroma_table,
+                                       batch.target.to(device, non_blocking=True))
+            if adversary is None:
+                loss, l1, structural = regression_loss(output, target, config.ssim_weight)
+                parts = {"l1": l1.item(), "ssim": structural.item()}
+            else:
+                loss, parts = adversary.generator_loss(output, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
             optimizer.step()
             scheduler.step()
+            if adversary is not None:
+                parts |= adversary.discriminator_step(output, target)
             step += 1
             window_pixels += batch.target.shape[0] * batch.target.shape[-1] * batch.target.shape[-2] * world
             if rank == 0:
                 rate = window_pixels / 1e6 / max(1e-9, time.perf_counter() - window_start)
-                bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{l1.item():.4f}", mp_s=f"{rate:.2f}",
+                bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}", mp_s=f"{rate:.2f}",
                                 lr=f"{scheduler.get_last_lr()[0]:.1e}")
                 bar.update()
                 if step % config.log_every == 0:
-                    log.write(json.dumps({"stage": stage, "step": step, "loss": loss.item(), "l1": l1.item(), "ssim": structural.item(),
+                    log.write(json.dumps({"stage": stage, "step": step, "loss": loss.item(), **parts,
                                           "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0],
                                           "mp_per_s": rate, "elapsed_s": time.perf_counter() - started}) + "\n")
                     log.flush()
@@ -295,7 +378,8 @@ def train(config: TrainConfig) -> QGAC:
                     log.flush()
                 if step % config.checkpoint_every == 0 or step == steps:
                     _save_checkpoint(checkpoint_path, model, optimizer, scheduler,
-                                     {"stage": stage_index, "step": step, "elapsed": time.perf_counter() - started})
+                                     {"stage": stage_index, "step": step, "elapsed": time.perf_counter() - started},
+                                     adversary)
         bar.close()
         resume = None
     if world > 1:
@@ -309,10 +393,11 @@ def train(config: TrainConfig) -> QGAC:
     return model
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict) -> None:
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, adversary: _Adversary | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"model": model.state_dict(), "optimizer": None if optimizer is None else optimizer.state_dict(),
-                "scheduler": None if scheduler is None else scheduler.state_dict(), "state": state}, tmp)
+                "scheduler": None if scheduler is None else scheduler.state_dict(), "state": state,
+                "adversary": None if adversary is None else adversary.state_dict()}, tmp)
     os.replace(tmp, path)
 
 
