@@ -19,6 +19,9 @@ Metrics (:mod:`qgac_fast.metrics`), the protocol of the colour table in
   which is what JDEC's ``test.py`` reports (its ``ssim_qg``).
 * ``ssim_gaussian``: SSIM with the 11x11 Gaussian window (sigma 1.5) of Wang et al., as
   scikit-image and FBCNN's ``calculate_ssim`` compute it; in the results (JSON), not in the table.
+* ``hf_ratio``: the texture measure :func:`qgac_fast.metrics.high_frequency_ratio`, high 8x8
+  DCT frequency energy of the luma over the original's (below 1: smoother than the original);
+  in the results (JSON), not in the table.
 
 * Colour (default): metrics on RGB, colour PSNR over all values jointly.
 * Gray (``gray=True``): one-component JPEGs of the gray ground truth, metrics on that single
@@ -69,7 +72,7 @@ IMAGE_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 #: Restores one JPEG file: its bytes -> uint8 ``(C, H, W)``, the original's shape, any device.
 Corrector = Callable[[bytes], torch.Tensor]
 
-_METRICS = ("psnr", "psnr_b", "ssim", "ssim_gaussian")
+_METRICS = ("psnr", "psnr_b", "ssim", "ssim_gaussian", "hf_ratio")
 
 
 def list_images(dataset_dir: str | os.PathLike) -> list[str]:
@@ -106,7 +109,8 @@ def _measure(test: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
     return {"psnr": metrics.psnr(test, reference).item(),
             "psnr_b": metrics.psnr_b(test, reference).item(),
             "ssim": metrics.ssim(test, reference, window="uniform8").item(),
-            "ssim_gaussian": metrics.ssim(test, reference, window="gaussian").item()}
+            "ssim_gaussian": metrics.ssim(test, reference, window="gaussian").item(),
+            "hf_ratio": metrics.high_frequency_ratio(test, reference).item()}
 
 
 def _check_output(output: torch.Tensor, reference: torch.Tensor, path: str, quality: int) -> None:
@@ -152,7 +156,7 @@ def evaluate(dataset_dir: str | os.PathLike, qualities: Iterable[int], corrector
         A JSON-ready dict (but for ``inf`` means, see ``to_json``)::
 
             {"dataset": folder name, "gray": bool, "images": n, "megapixels": total of one pass,
-             "qualities": {q: {"jpeg": {"psnr", "psnr_b", "ssim", "ssim_gaussian"},
+             "qualities": {q: {"jpeg": {"psnr", "psnr_b", "ssim", "ssim_gaussian", "hf_ratio"},
                                "corrected": {...}, "images_per_second": float}}}
 
         with the metrics of the module docstring (``ssim``: 8x8 uniform window).

@@ -1,4 +1,5 @@
-"""Image-quality metrics as used in the JPEG artifact correction literature: PSNR, PSNR-B, SSIM.
+"""Image-quality metrics as used in the JPEG artifact correction literature: PSNR, PSNR-B, SSIM;
+and a texture measure, the high-frequency energy ratio.
 
 Conventions shared by every function here:
 
@@ -33,7 +34,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["blocking_effect_factor", "psnr", "psnr_b", "rgb_to_y", "ssim"]
+from .functional.dct import blockify, dct_matrix
+
+__all__ = ["blocking_effect_factor", "high_frequency_ratio", "psnr", "psnr_b", "rgb_to_y", "ssim"]
 
 _BLOCK = 8  # JPEG's block grid, which PSNR-B measures blocking on
 
@@ -300,3 +303,42 @@ def rgb_to_y(rgb: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
     weights = torch.tensor([65.481, 128.553, 24.966], dtype=torch.float64, device=x.device) / 255
     y = (x * weights.view(1, 3, 1, 1)).sum(dim=1, keepdim=True) + 16 / 255 * data_range
     return _unbatch(y, single)
+
+
+#: Frequencies ``(u, v)`` with ``u + v >= HIGH_FREQUENCY_START`` count as high in
+#: :func:`high_frequency_ratio`: 54 of the 64, all but the lowest 10 (the DC and the 3 lowest
+#: anti-diagonals), which even quality-10 tables mostly keep.
+HIGH_FREQUENCY_START = 4
+
+
+def high_frequency_ratio(test: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Texture measure: energy of the luma's high 8x8 DCT frequencies in ``test`` over that in
+    ``reference``.
+
+    Below 1: ``test`` is smoother than the reference (JPEG's lost detail, or a regression
+    model's blur); above 1: it has more high-frequency energy (ringing, noise or invented
+    texture). Measured on the JPEG block grid (the top-left-aligned 8x8 blocks of the part of
+    the image that is a multiple of 8), on ``rgb_to_y`` luma for three channels, the channel
+    itself for one, with an orthonormal DCT; frequencies as :data:`HIGH_FREQUENCY_START`.
+
+    Args:
+        test, reference: ``(N, C, H, W)`` or ``(C, H, W)``, C = 1 or 3, on the same scale.
+
+    Returns:
+        float64 ``(N,)`` (0-dim for one image): the ratio of the two energies.
+    """
+    x, y, single = _pair(test, reference, ("test", "reference"))
+    if x.shape[1] not in (1, 3):
+        raise ValueError(f"high_frequency_ratio takes 1 or 3 channels, got shape {tuple(test.shape)}")
+    energies = []
+    for image in (x, y):
+        luma = rgb_to_y(image) if image.shape[1] == 3 else image.to(torch.float64)
+        h, w = luma.shape[-2] // _BLOCK * _BLOCK, luma.shape[-1] // _BLOCK * _BLOCK
+        if h == 0 or w == 0:
+            raise ValueError(f"images must be at least 8x8, got shape {tuple(test.shape)}")
+        basis = dct_matrix(torch.float64, luma.device)
+        coefficients = basis @ blockify(luma[:, 0, :h, :w]) @ basis.T
+        n = torch.arange(_BLOCK, device=luma.device)
+        high = (n[:, None] + n[None, :]) >= HIGH_FREQUENCY_START
+        energies.append(coefficients.square()[..., high].sum(dim=(1, 2, 3)))
+    return _unbatch(energies[0] / energies[1], single)

@@ -70,13 +70,14 @@ def test_jpeg_row_equals_direct_metrics(colour_dir):
     assert (result["dataset"], result["gray"], result["images"]) == ("colour", False, 2)
     assert result["megapixels"] == pytest.approx((37 * 29 + 40 * 48) / 1e6)
     for quality in (10, 50):
-        expected = {"psnr": [], "psnr_b": [], "ssim": [], "ssim_gaussian": []}
+        expected = {"psnr": [], "psnr_b": [], "ssim": [], "ssim_gaussian": [], "hf_ratio": []}
         for original in originals(colour_dir):
             jpeg = jpeg_decode(compress(original, quality=quality, subsampling="4:2:0"))
             expected["psnr"].append(metrics.psnr(jpeg, original).item())
             expected["psnr_b"].append(metrics.psnr_b(jpeg, original).item())
             expected["ssim"].append(metrics.ssim(jpeg, original, window="uniform8").item())
             expected["ssim_gaussian"].append(metrics.ssim(jpeg, original, window="gaussian").item())
+            expected["hf_ratio"].append(metrics.high_frequency_ratio(jpeg, original).item())
         entry = result["qualities"][quality]
         assert set(entry) == {"jpeg"}
         assert entry["jpeg"] == pytest.approx({name: float(np.mean(v)) for name, v in expected.items()}, rel=1e-12)

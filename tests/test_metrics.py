@@ -9,7 +9,8 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from images import pillow_decode, pillow_jpeg, sample_image, synthetic_image
-from qgac_fast.metrics import _boundary_differences, blocking_effect_factor, psnr, psnr_b, rgb_to_y, ssim
+from qgac_fast.metrics import (_boundary_differences, blocking_effect_factor, high_frequency_ratio, psnr, psnr_b,
+                               rgb_to_y, ssim)
 
 
 def _chw(image: np.ndarray) -> torch.Tensor:
@@ -276,3 +277,39 @@ def test_rgb_to_y_bt601_studio_range():
 def test_bad_arguments_raise(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def _hf_energy_scipy(luma: np.ndarray) -> float:
+    """High-frequency energy by an independent route: scipy's orthonormal 2-D DCT per block."""
+    from scipy.fft import dctn
+
+    h, w = luma.shape[0] // 8 * 8, luma.shape[1] // 8 * 8
+    u, v = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    total = 0.0
+    for i in range(0, h, 8):
+        for j in range(0, w, 8):
+            total += (dctn(luma[i:i + 8, j:j + 8], norm="ortho") ** 2)[u + v >= 4].sum()
+    return total
+
+
+def test_high_frequency_ratio_matches_scipy_and_orders_smoothness():
+    original = torch.from_numpy(sample_image(size=(70, 83))).permute(2, 0, 1)  # not multiples of 8
+    jpeg = torch.from_numpy(pillow_decode(pillow_jpeg(original.permute(1, 2, 0).numpy(), 10))).permute(2, 0, 1)
+    expected = (_hf_energy_scipy(rgb_to_y(jpeg)[0].numpy()) / _hf_energy_scipy(rgb_to_y(original)[0].numpy()))
+    assert high_frequency_ratio(jpeg, original).item() == pytest.approx(expected, rel=1e-9)
+    assert high_frequency_ratio(original, original).item() == pytest.approx(1.0, rel=1e-12)
+    padded = torch.nn.functional.pad(original[None].double(), (1, 1, 1, 1), mode="replicate")
+    blurred = torch.nn.functional.avg_pool2d(padded, 3, stride=1)[0]
+    padded = torch.nn.functional.pad(original[None].double(), (2, 2, 2, 2), mode="replicate")
+    more_blurred = torch.nn.functional.avg_pool2d(padded, 5, stride=1)[0]
+    noisy = original.double() + torch.randn(original.shape, generator=torch.Generator().manual_seed(0)) * 8
+    assert high_frequency_ratio(more_blurred, original) < high_frequency_ratio(blurred, original) < 1
+    assert high_frequency_ratio(jpeg, original) < 1
+    assert high_frequency_ratio(noisy, original) > 1
+    # one channel is measured as it is; a batch gives its items' values
+    gray = rgb_to_y(original)
+    assert high_frequency_ratio(gray, gray * 0.5).item() == pytest.approx(4.0, rel=1e-12)
+    batch = high_frequency_ratio(torch.stack([jpeg, blurred.to(torch.uint8)]), torch.stack([original, original]))
+    assert batch.shape == (2,) and batch[0].item() == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        high_frequency_ratio(torch.rand(2, 16, 16), torch.rand(2, 16, 16))
