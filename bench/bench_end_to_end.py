@@ -63,8 +63,9 @@ the model's.
 ``engine`` row from the eager loop's (bf16 and Triton kernels vs float32 references).
 
 Writes ``bench/results/<name>.json`` after every cell (so a killed run keeps what it measured),
-``<name>.md`` (tables) and ``<name>.png`` (MP/s against batch size per image size; skipped with a
-message when matplotlib is missing). SIGINT or SIGTERM finishes the current row, then writes them;
+``<name>.md`` (tables) and ``<name>.png`` (MP/s against batch size per model and image size, drawn by
+``bench/plot_results.py``; where matplotlib is missing, as on a bare GPU machine, a message says how
+to draw it later from the JSON). SIGINT or SIGTERM finishes the current row, then writes them;
 a second signal stops the row at once. ``--budget-s`` skips the rows estimated not to fit.
 """
 
@@ -94,6 +95,7 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
 from conftest import SMOKE, git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py: smoke switch, inputs, commit)
+from plot_results import plot_end_to_end  # noqa: E402  (bench/plot_results.py)
 
 if SMOKE:
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before Triton is first imported
@@ -144,7 +146,6 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--name", default=None, help="basename of the outputs (default: e2e-<gpu>, e2e-cpu-smoke)")
     parser.add_argument("--out-dir", default=str(RESULTS), help="folder of the JSON, Markdown and PNG")
-    parser.add_argument("--no-plot", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -726,14 +727,18 @@ class Run:
         md_path.write_text(table)
         print(table)
         written = [path, md_path]
-        if not self.args.no_plot:
-            try:
-                png = plot(report, path.with_suffix(".png"))
-            except Exception as error:  # noqa: BLE001  (a plot is never worth the results)
-                print(f"plot failed: {_short(error)}")
-                png = None
-            if png is not None:
-                written.append(png)
+        try:
+            png = plot_end_to_end(report, path.with_suffix(".png"))
+        except ImportError:
+            print("matplotlib is not installed (requirements.txt pins it): no plot; draw it from the JSON later "
+                  f"with python bench/plot_results.py {path}")
+            png = None
+        except Exception:  # noqa: BLE001  (the JSON and Markdown are written: report the bug, keep them)
+            traceback.print_exc()
+            failure = failure or RuntimeError("plot failed")
+            png = None
+        if png is not None:
+            written.append(png)
         print("wrote " + ", ".join(str(p) for p in written))
         return 1 if failure is not None else 0
 
@@ -825,7 +830,7 @@ def keep_up(rows: list[dict], reader: list[dict]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------
-# metadata, report, plot
+# metadata, report
 
 
 def _slug(text: str) -> str:
@@ -930,62 +935,6 @@ def markdown(report: dict) -> str:
                      f"{k['model_s_per_image'] * 1e3:.2f} | {k['reader_s_per_image'] * 1e3:.2f} | "
                      f"{'yes' if k['keeps_up'] else 'no'} | {k['headroom']:.2f} |")
     return "\n".join(lines) + "\n"
-
-
-def plot(report: dict, path: Path) -> Path | None:
-    """MP/s against batch size, one panel per (model, image size); None when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot (the JSON and Markdown hold every number)")
-        return None
-    rows = [r for r in report["results"] if r["status"] == "ok"]
-    configs = [c for c in report["models"] if any(r["config"] == c for r in rows)]
-    sizes = sorted({r["size"] for r in rows})
-    if not configs or not sizes:
-        print("no measured rows: no plot")
-        return None
-    names = sorted({r["pipeline"] + (" +compile" if r["compiled"] else "") for r in rows})
-    names = [n for n in names if n != "eager_loop"]
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
-    fig, axes = plt.subplots(len(configs), len(sizes), figsize=(5 * len(sizes), 4 * len(configs)), squeeze=False)
-    for i, config in enumerate(configs):
-        for j, size in enumerate(sizes):
-            ax = axes[i][j]
-            cell = [r for r in rows if r["config"] == config and r["size"] == size]
-            series: dict[tuple, list[tuple[int, float]]] = {}
-            for r in cell:
-                if r["pipeline"] == "eager_loop":
-                    ax.axhline(r["mp_per_s"], color="gray", linestyle=":", label="eager loop (fp32, reference)")
-                    continue
-                series.setdefault((r["pipeline"], r["compiled"], r["precision"]), []).append((r["batch"], r["mp_per_s"]))
-            for (pipeline, compiled, precision), points in sorted(series.items()):
-                points.sort()
-                name = pipeline + (" +compile" if compiled else "")
-                ax.plot([p[0] for p in points], [p[1] for p in points], "-" if precision == "bf16" else "--",
-                        marker="s" if compiled else "o", color=colors[name], label=f"{name} {precision}")
-            batches = sorted({r["batch"] for r in cell if r["pipeline"] != "eager_loop"})
-            ax.set_xscale("log", base=2)
-            if batches:
-                ax.set_xticks(batches, [str(b) for b in batches])
-                ax.minorticks_off()
-            ax.set_yscale("log")
-            ax.set_xlabel("batch size")
-            ax.set_ylabel("MP/s")
-            ax.set_title(f"{config}, {size}x{size}")
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-    meta = report["meta"]
-    fig.suptitle(f"qgac_fast end to end: {meta['hardware']}, torch {meta['torch']}, commit {meta['commit']}",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 # --------------------------------------------------------------------------------------------

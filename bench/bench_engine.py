@@ -22,7 +22,8 @@ configuration with seeded non-trivial weights (the time does not depend on the v
 Timing: wall clock (CUDA synchronised); the cases run round robin (so a drift in the machine's
 load hits all of them alike), a warm-up round first, then the median and min/max of
 ``--repeats`` rounds; MP/s = images x megapixels / median. Writes ``bench/results/<name>.json``
-(every timing, machine, versions, commit, command) and ``.md``, and prints the table.
+(every timing, machine, versions, commit, command), ``.md`` and ``.png`` (MP/s per case against
+batch size, ``bench/plot_results.py``), and prints the table.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
+from plot_results import plot_engine  # noqa: E402  (bench/plot_results.py)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -166,7 +168,13 @@ def main(argv=None) -> int:
         name = args.name or f"engine-{device.type}"
         (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
         (RESULTS / f"{name}.md").write_text(table)
-        print(f"wrote {RESULTS / name}.json and .md")
+        written = ".json, .md"
+        try:
+            plot_engine({"meta": meta, "results": rows}, RESULTS / f"{name}.png")
+            written += " and .png"
+        except ImportError:
+            print("matplotlib is not installed (requirements.txt pins it): no plot")
+        print(f"wrote {RESULTS / name}{written}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """The end-to-end GPU benchmark (bench/bench_end_to_end.py) runs in its CPU smoke mode and writes
-a complete report: a check of the benchmark code, not a measurement (about 10 s)."""
+a complete report and its plot: a check of the benchmark code, not a measurement (about 10 s)."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,12 +16,14 @@ def test_end_to_end_benchmark_smoke(tmp_path):
            "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, str(SCRIPT), "--device", "cpu", "--configs", "default", "--sizes", "32",
                "--batches", "1", "2", "--no-compile", "--workers", "2", "--out-dir", str(tmp_path),
-               "--name", "smoke", "--no-plot"]
+               "--name", "smoke"]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads((tmp_path / "smoke.json").read_text())
     assert report["complete"] and report["meta"]["smoke"]
     assert (tmp_path / "smoke.md").read_text().startswith("# End-to-end correction throughput")
+    if importlib.util.find_spec("matplotlib") is not None:  # pinned in requirements.txt; GPU machines may lack it
+        assert (tmp_path / "smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report["models"]["default"]["flops_per_mp"] > 1e9
     assert report["peak"]["bf16_tflops"] > 0
 

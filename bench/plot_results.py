@@ -1,0 +1,191 @@
+"""Draw a benchmark result of ``bench/results`` as a PNG: throughput (MP/s) against batch size.
+
+Usage (from the repository root, inside .venv)::
+
+    python bench/plot_results.py bench/results/engine-cpu-2threads.json [more.json ...] [--out-dir DIR]
+
+Writes ``<name>.png`` next to each JSON (or into ``--out-dir``) from the numbers in the file; nothing
+is measured again. Two kinds of result are drawn:
+
+* **engine** (``bench/bench_engine.py``): one panel for the run's image size; MP/s of each case
+  (``engine``, ``engine + png``, ``forward``) against batch size, with bars from the slowest to the
+  fastest round and the ratios to the plain loop in the legend; the loop is the horizontal line
+  (it has no batch size; the band is its slowest..fastest round).
+* **end_to_end** (``bench/bench_end_to_end.py``): one panel per (model, image size); MP/s against
+  batch size per pipeline (``+compile``: square markers) and precision (bf16 solid, float32
+  dashed), log scales, the eager loop as the horizontal line.
+
+Other JSON files (the codec benchmark's pytest-benchmark output, evaluation tables) are refused
+with a message. Needs matplotlib (pinned in ``requirements.txt``); both benchmarks draw their
+own PNG with this module after writing their JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+KINDS = ("engine", "end_to_end")
+_CASE = re.compile(r"^(?P<head>.*?) b=(?P<batch>\d+)(?P<tail>.*)$")
+
+
+def kind(report) -> str:
+    """``"engine"`` or ``"end_to_end"``; ValueError for anything else."""
+    if isinstance(report, dict) and isinstance(report.get("results"), list) and isinstance(report.get("meta"), dict):
+        rows = report["results"]
+        if "models" in report and all("pipeline" in r for r in rows):
+            return "end_to_end"
+        if rows and all("case" in r and "mp_per_s" in r for r in rows):
+            return "engine"
+    raise ValueError("not a result of bench/bench_engine.py or bench/bench_end_to_end.py")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_engine(report: dict, path: Path) -> Path:
+    """One panel: MP/s per case against batch size, the plain loop as a line (see the module docstring)."""
+    plt = _pyplot()
+    meta, rows = report["meta"], report["results"]
+    loop = next((r for r in rows if r["case"] == "loop"), None)
+    series: dict[str, list[tuple[int, dict]]] = {}
+    for r in rows:
+        match = _CASE.match(r["case"])
+        if match:
+            name = (match["head"] + match["tail"]).strip()
+            series.setdefault(name, []).append((int(match["batch"]), r))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if loop is not None:
+        ax.axhline(loop["mp_per_s"], color="gray", linestyle=":", label=f"plain loop ({loop['mp_per_s']:.3f} MP/s)")
+        ax.axhspan(loop["megapixels"] / loop["max_s"], loop["megapixels"] / loop["min_s"], color="gray", alpha=0.12)
+    markers = "osD^v<>"
+    for i, (name, points) in enumerate(series.items()):
+        points.sort(key=lambda p: p[0])
+        xs = [b for b, _ in points]
+        ys = [r["mp_per_s"] for _, r in points]
+        low = [r["mp_per_s"] - r["megapixels"] / r["max_s"] for _, r in points]
+        high = [r["megapixels"] / r["min_s"] - r["mp_per_s"] for _, r in points]
+        label = name + " (model only)" if name == "forward" else name
+        if loop is not None:
+            label += " - x loop: " + ", ".join(f"b={x} {y / loop['mp_per_s']:.2f}" for x, y in zip(xs, ys))
+        ax.errorbar(xs, ys, yerr=[low, high], marker=markers[i % len(markers)], capsize=3, label=label)
+    batches = sorted({b for points in series.values() for b, _ in points})
+    ax.set_xscale("log", base=2)
+    if batches:
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.minorticks_off()
+        ax.set_xlim(batches[0] / 1.6, batches[-1] * 1.6)
+    top = max([r["megapixels"] / r["min_s"] for r in rows if r.get("min_s")] + [r["mp_per_s"] for r in rows])
+    ax.set_ylim(0, 1.15 * top)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("MP/s (median; bars: slowest..fastest round)")
+    ax.set_title(f"{meta['size']}x{meta['size']} q{meta['quality']} 4:2:0, {meta['images']} images; device "
+                 f"{meta['device']}, {meta['threads']} torch thread(s), engine workers {meta['workers']}", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"qgac_fast engine vs plain loop: {meta['hardware']}, torch {meta['torch']}, commit "
+                 f"{meta['commit']}\nmodel: {meta['model']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_end_to_end(report: dict, path: Path) -> Path | None:
+    """MP/s against batch size, one panel per (model, image size); None when no row was measured."""
+    plt = _pyplot()
+    rows = [r for r in report["results"] if r["status"] == "ok"]
+    configs = [c for c in report["models"] if any(r["config"] == c for r in rows)]
+    sizes = sorted({r["size"] for r in rows})
+    if not configs or not sizes:
+        print("no measured rows: no plot")
+        return None
+    names = sorted({r["pipeline"] + (" +compile" if r["compiled"] else "") for r in rows})
+    names = [n for n in names if n != "eager_loop"]
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
+    fig, axes = plt.subplots(len(configs), len(sizes), figsize=(5 * len(sizes), 4 * len(configs)), squeeze=False)
+    for i, config in enumerate(configs):
+        for j, size in enumerate(sizes):
+            ax = axes[i][j]
+            cell = [r for r in rows if r["config"] == config and r["size"] == size]
+            series: dict[tuple, list[tuple[int, float]]] = {}
+            for r in cell:
+                if r["pipeline"] == "eager_loop":
+                    ax.axhline(r["mp_per_s"], color="gray", linestyle=":", label="eager loop (fp32, reference)")
+                    continue
+                series.setdefault((r["pipeline"], r["compiled"], r["precision"]), []).append((r["batch"], r["mp_per_s"]))
+            for (pipeline, compiled, precision), points in sorted(series.items()):
+                points.sort()
+                name = pipeline + (" +compile" if compiled else "")
+                ax.plot([p[0] for p in points], [p[1] for p in points], "-" if precision == "bf16" else "--",
+                        marker="s" if compiled else "o", color=colors[name], label=f"{name} {precision}")
+            batches = sorted({r["batch"] for r in cell if r["pipeline"] != "eager_loop"})
+            ax.set_xscale("log", base=2)
+            if batches:
+                ax.set_xticks(batches, [str(b) for b in batches])
+                ax.minorticks_off()
+            ax.set_yscale("log")
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("MP/s")
+            ax.set_title(f"{config}, {size}x{size}")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+    meta = report["meta"]
+    fig.suptitle(f"qgac_fast end to end: {meta['hardware']}, torch {meta['torch']}, commit {meta['commit']}",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_report(report: dict, path: str | Path) -> Path | None:
+    """Draw ``report`` (a loaded result JSON of either kind) into the PNG ``path``."""
+    draw = plot_engine if kind(report) == "engine" else plot_end_to_end
+    return draw(report, Path(path))
+
+
+def plot_file(result: str | Path, out_dir: str | Path | None = None) -> Path | None:
+    """``result.json`` -> ``result.png`` (in ``out_dir`` when given)."""
+    result = Path(result)
+    report = json.loads(result.read_text())
+    target = (Path(out_dir) if out_dir is not None else result.parent) / (result.stem + ".png")
+    return plot_report(report, target)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+", metavar="RESULT.json", help="bench/results/*.json (engine, end_to_end)")
+    parser.add_argument("--out-dir", help="folder of the PNGs (default: next to each JSON)")
+    args = parser.parse_args(argv)
+    if args.out_dir:
+        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for result in args.results:
+        try:
+            png = plot_file(result, args.out_dir)
+        except (OSError, ValueError) as error:  # unreadable, not JSON, not a known kind
+            print(f"{result}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        except KeyError as error:
+            print(f"{result}: field {error} missing", file=sys.stderr)
+            failed += 1
+            continue
+        if png is not None:
+            print(f"wrote {png}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
