@@ -128,3 +128,23 @@ def test_a_few_gan_steps_change_both_networks(image_dir, tmp_path, initial_weigh
 def test_gan_refuses_the_luma_stage():
     with pytest.raises(ValueError, match="RGB"):
         _config("x", "y", stages=["y"], gan=True)
+
+
+def test_loss_figure_from_a_gan_log(tmp_path):
+    pytest.importorskip("matplotlib")
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("gan_figures", Path(__file__).parents[1] / "tools" / "gan_figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    log = tmp_path / "log.jsonl"
+    rows = [{"stage": "joint", "step": s, "loss": 0.03 / s, "texture": 0.01, "adversarial": 0.7, "l1": 0.02,
+             "d_loss": 0.69, "d_real": 0.1, "d_fake": -0.1} for s in (1, 2, 3)]
+    log.write_text("\n".join(json.dumps(r) for r in rows + [{"stage": "joint", "step": 3, "validation": {}}]) + "\n")
+    figures.plot_losses(log, tmp_path / "losses.png")
+    assert (tmp_path / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    regression_log = tmp_path / "regression.jsonl"
+    regression_log.write_text(json.dumps({"stage": "y", "step": 1, "loss": 0.1, "l1": 0.1}) + "\n")
+    with pytest.raises(SystemExit, match="no GAN steps"):
+        figures.plot_losses(regression_log, tmp_path / "none.png")
