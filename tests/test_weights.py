@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 
 import pytest
@@ -36,6 +37,9 @@ def test_round_trip_is_bit_exact(tmp_path):
     meta = read_metadata(path)
     assert meta["training"] == {"steps": 7} and meta["config"]["block_channels"] == 8
     assert not any(p.requires_grad for p in loaded.parameters())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by others, like any new file
 
 
 def test_save_leaves_no_partial_file_on_failure(tmp_path, monkeypatch):
@@ -44,7 +48,7 @@ def test_save_leaves_no_partial_file_on_failure(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(weights, "save_file", broken)
+    monkeypatch.setattr(weights, "save", broken)
     with pytest.raises(OSError, match="disk full"):
         save_model(_model(), tmp_path / "w.safetensors")
     assert list(tmp_path.iterdir()) == []

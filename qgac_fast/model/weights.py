@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .. import __version__
 from .config import QGACConfig
@@ -25,7 +25,7 @@ from .networks import QGAC
 __all__ = ["SHIPPED", "load_model", "read_metadata", "save_model", "weights_path"]
 
 #: Names of the weights that ship with the package.
-SHIPPED = ("default",)
+SHIPPED = ("default", "default-gan")
 
 _FORMAT = "qgac_fast"
 
@@ -56,11 +56,12 @@ def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = Non
                 "training": json.dumps(training or {}, sort_keys=True)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique name in the target folder (same filesystem, so the rename is atomic); created by
-    # safetensors itself, so it gets the usual permissions (mkstemp's would be 0600)
+    # a unique name in the target folder (same filesystem, so the rename is atomic), opened by
+    # Python so it gets the usual permissions (safetensors' save_file creates its files 0600)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        save_file(state, str(tmp), metadata=metadata)
+        with open(tmp, "xb") as f:
+            f.write(save(state, metadata=metadata))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
