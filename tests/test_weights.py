@@ -84,3 +84,12 @@ def test_shipped_weights_load_and_fit_the_size_limit():
         meta = read_metadata(name)
         assert meta["training"]["command"].startswith("qgac-fast train")
         assert float(model.std.min()) > 0 and not torch.equal(model.std, torch.ones_like(model.std))
+
+
+def test_gan_weights_are_a_fine_tuning_of_the_regression_weights():
+    training = read_metadata("default-gan")["training"]
+    assert training["config"]["gan"] and training["config"]["init"] == "default"
+    regression, gan = load_model("default").state_dict(), load_model("default-gan").state_dict()
+    assert regression.keys() == gan.keys()
+    assert torch.equal(regression["mean"], gan["mean"])  # same normalisation statistics
+    assert any(not torch.equal(regression[k], gan[k]) for k in regression)
