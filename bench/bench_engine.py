@@ -10,9 +10,10 @@ Input: ``--images`` distinct ``--size`` x ``--size`` crops of the bundled photos
 from the bytes to uint8 pixels on the host:
 
 * ``loop``: ``for data in jpegs: qgac_fast.correct(data, model=model)``;
-* ``engine b=B``: ``list(Corrector(model, batch_size=B).correct_many(jpegs))`` (threaded reading,
-  batching, in-order delivery; on the CPU the model still runs image by image, see
-  ``qgac_fast/engine.py``);
+* ``engine b=B``: ``list(Corrector(model, batch_size=B, workers=W).correct_many(jpegs))`` (reading,
+  batching, in-order delivery); ``W`` is ``--workers``, by default the engine's own: on the CPU
+  0, the whole pipeline in the calling thread, and the model runs image by image there, see
+  ``qgac_fast/engine.py``;
 * ``engine b=B + png``: ``correct_files`` writing PNGs to a temporary folder;
 * ``forward b=B``: the model's ``restore`` alone on a true batch of B images (no reading,
   constraint or decode): what batching does to the network itself on this device.
@@ -56,7 +57,9 @@ def parse_args(argv):
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--quality", type=int, default=30)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
-    parser.add_argument("--workers", type=int, default=2, help="engine reader/writer threads")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="engine reader/writer threads (default: the engine's; on the CPU 0: the pipeline "
+                             "in the calling thread, one writer thread)")
     parser.add_argument("--model", default="default", help="'default' or a .safetensors path")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--name", default=None, help="basename under bench/results/ (default: engine-<device>)")
@@ -114,8 +117,10 @@ def main(argv=None) -> int:
 
     cases = {"loop": lambda: [qgac_fast.correct(data, model=model, device=device) for data in jpegs]}
     folder = tempfile.mkdtemp(prefix="bench-engine-")
+    workers = None
     for b in args.batch_sizes:
         corrector = Corrector(model, batch_size=b, workers=args.workers, tile=None)
+        workers = corrector.workers
         cases[f"engine b={b}"] = lambda c=corrector: list(c.correct_many(jpegs))
         pairs = [(data, os.path.join(folder, f"{i}.png")) for i, data in enumerate(jpegs)]
         cases[f"engine b={b} + png"] = lambda c=corrector, p=pairs: list(c.correct_files(p))
@@ -156,7 +161,7 @@ def main(argv=None) -> int:
     meta = {
         "hardware": hardware, "device": str(device), "threads": args.threads, "torch": torch.__version__,
         "python": platform.python_version(), "commit": git_commit(), "model": model_note,
-        "images": args.images, "size": args.size, "quality": args.quality, "workers": args.workers,
+        "images": args.images, "size": args.size, "quality": args.quality, "workers": workers,
         "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "command": shlex.join(["python", "bench/bench_engine.py", *(sys.argv[1:] if argv is None else argv)]),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if k in os.environ},
@@ -186,7 +191,9 @@ def markdown(meta: dict, rows: list[dict]) -> str:
         f"{meta['hardware']}; device {meta['device']}, {meta['threads']} torch thread(s); torch {meta['torch']}, "
         f"Python {meta['python']}; commit {meta['commit']}; {meta['datetime']}.", "",
         f"Model: {meta['model']}. Input: {meta['images']} JPEGs {meta['size']}x{meta['size']} q{meta['quality']} "
-        f"4:2:0 as bytes; engine workers {meta['workers']}. Median of the rounds after a warm-up round "
+        f"4:2:0 as bytes; engine workers {meta['workers']}"
+        f"{' (the pipeline in the calling thread, one writer thread)' if meta['workers'] == 0 else ''}. "
+        "Median of the rounds after a warm-up round "
         "(cases run round robin); x loop = MP/s over the plain loop's.", "",
         "| case | median s | MP/s | images/s | x loop | min..max s |", "|---|---|---|---|---|---|",
     ]

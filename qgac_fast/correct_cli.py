@@ -87,7 +87,9 @@ def add_parser(subparsers) -> None:
                              "the memory budget) or 'none' (default: %(default)s)")
     parser.add_argument("--overlap", type=_overlap, metavar="BLOCKS",
                         help="context around each tile, in 8x8 blocks (default: the model's, at most 8)")
-    parser.add_argument("--workers", type=positive_int, metavar="N", help="reader and writer threads (default: 4)")
+    parser.add_argument("--workers", type=positive_int, metavar="N",
+                        help="reader and writer threads (default: min(4, CPUs) on CUDA; on the CPU none: reading "
+                             "and the model run in the main thread, and one thread writes)")
     parser.add_argument("--format", choices=tuple(_FORMAT_SUFFIXES), default="png",
                         help="output format: png, jpeg, or lossless webp (default: %(default)s)")
     parser.add_argument("--jpeg-quality", type=jpeg_quality, default=95, metavar="Q",

@@ -1,11 +1,12 @@
 """The inference engine: correct many JPEGs fast, in input order, with nothing lost on bad files.
 
 :class:`Corrector` runs a QGAC model over a stream of JPEGs (paths, bytes or
-:class:`~qgac_fast.JPEGCoefficients`) as a pipeline whose three stages overlap:
+:class:`~qgac_fast.JPEGCoefficients`) as a pipeline of three stages, which overlap on threads
+when ``workers >= 1`` (the default on CUDA):
 
-1. **read**: a thread pool reads the coefficients (the libjpeg extension releases the GIL) and
-   builds the model's input planes (:func:`~qgac_fast.model.planes_from_jpeg`), in pinned host
-   memory when the model is on CUDA. At most ``prefetch`` items are in flight.
+1. **read**: a pool of ``workers`` threads reads the coefficients (the libjpeg extension releases
+   the GIL) and builds the model's input planes (:func:`~qgac_fast.model.planes_from_jpeg`), in
+   pinned host memory when the model is on CUDA. At most ``prefetch`` items are in flight.
 2. **compute**: one thread groups the images by plane shape and layout (gray, 4:2:0, chroma on
    the luma grid) into batches (tables may differ: the CFMs take one table per sample), copies
    them to the device (``non_blocking``), runs the model under :func:`torch.inference_mode`
@@ -16,6 +17,12 @@
    in input order (a bounded reorder window); :meth:`Corrector.correct_files` encodes and
    writes them atomically on writer threads.
 
+With ``workers=0``, the default on the CPU, there is no reader pool and no compute thread: the
+same stages run one after another in the thread that iterates :meth:`Corrector.correct_many`,
+each input read when the model needs it, as in a plain loop over :func:`qgac_fast.correct`
+(see **Threads on the CPU**); :meth:`Corrector.correct_files` still encodes and writes on one
+writer thread.
+
 A bad input (not a JPEG, truncated, unsupported, above ``max_pixels``) or a failed computation
 becomes a result with ``error`` set; the other inputs go on.
 
@@ -25,6 +32,25 @@ one in the last bits, and it is not faster there (``bench/results/engine-cpu-1th
 default model's forward on 512x512 images, one thread, 0.59 MP/s in batches of 4 vs 0.74 MP/s one
 by one). The CPU result is therefore bit-identical to :func:`qgac_fast.correct`. On CUDA batches
 are real.
+
+**Threads on the CPU.** Reading is cheap next to the model on the CPU (512x512 4:2:0, one
+thread: 2.6 ms to read the file and build the planes, 371 ms for the forward), so reading ahead on
+other threads has nothing to gain there. Running torch on threads other than the caller's costs
+time instead: torch's CPU kernels run on OpenMP (libgomp), every thread that runs a parallel
+torch op gets its own team of OpenMP threads, and once a process holds more OpenMP threads than
+CPUs, libgomp cuts the spin-wait of idle team threads to a throttled count, so between the
+model's many short parallel regions they sleep and must be woken. On 2 idle cores with 2 torch
+threads (8 JPEGs 512x512, median of 5 rounds, two runs): a plain loop over
+:func:`qgac_fast.correct` took 2.05 and 2.10 s; the same loop on a second thread ran at 0.94x
+and 0.92x of it, the threaded engine (2 readers and a compute thread) at 0.97x and 0.95x (0.85x
+in ``bench/results/engine-cpu-2threads.md``), the engine with ``workers=0`` at 1.02x; with
+``GOMP_SPINCOUNT=1000`` (the throttled count for every thread) all of them took 2.17 to 2.26 s.
+The writer threads of :meth:`Corrector.correct_files` run no torch ops (:func:`encode_image`
+converts with numpy). Where the cores are shared with other work, libgomp's full spin-wait is
+far worse, for a plain loop and ``workers=0`` alike: with one of 2 cores busy, 2 torch threads
+took 11.4 s for 4 such JPEGs, against 1.8 s for the threaded engine (whose extra threads
+throttle the spin) or for any of them with ``OMP_WAIT_POLICY=passive``. Use at most as many
+torch threads as free cores, or set ``OMP_WAIT_POLICY=passive``.
 
 **Large images** are corrected in tiles (:func:`plan_tiles`): windows on the 16-pixel grid, each
 a core plus ``overlap`` 8x8 blocks of context on every side that has neighbours, shifted inside
@@ -62,6 +88,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Union
 
+import numpy as np
 import torch
 import torch.utils._python_dispatch
 import torch.utils._pytree
@@ -295,8 +322,10 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
 
     from PIL import Image
 
-    array = image.detach().cpu()
-    array = array[0].numpy() if array.shape[0] == 1 else array.permute(1, 2, 0).contiguous().numpy()
+    array = image.detach().cpu().numpy()
+    # numpy, not torch, for the HWC copy: a torch copy this large would start an OpenMP team on the
+    # writer thread (see the module docstring, "Threads on the CPU")
+    array = array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
     buffer = io.BytesIO()
     if format == "png":
         Image.fromarray(array).save(buffer, format="PNG")
@@ -413,8 +442,12 @@ class Corrector:
             (never tile).
         overlap: context around each tile core, in 8x8 blocks (rounded up to even); default
             :func:`default_overlap`.
-        workers: reader threads, and writer threads of :meth:`correct_files`; default
-            ``min(4, os.cpu_count())``.
+        workers: reader threads, and writer threads of :meth:`correct_files` (at least one);
+            default ``min(4, os.cpu_count())`` on CUDA and 0 on the CPU. 0: no reader pool and no
+            compute thread, the whole pipeline runs in the thread that iterates
+            :meth:`correct_many`, each input read when the model needs it (on the CPU this is as
+            fast as a plain loop over :func:`qgac_fast.correct`, and threads were slower: see
+            the module docstring).
         memory_budget: bytes of activations one model call may use (``tile="auto"``); default
             half the free CUDA memory at construction, or a quarter of the physical memory.
         constrain: clamp the restored luma to the file's quantization bins (as
@@ -422,7 +455,8 @@ class Corrector:
         backend: the final decode's backend, ``"auto"`` (Triton on CUDA), ``"reference"``, ``"triton"``.
         strict, max_pixels: as for :func:`~qgac_fast.read_coefficients` (``max_pixels`` refuses
             larger images before reading them: a ``JPEGError`` result).
-        prefetch: most inputs read ahead of the model; default ``4 * max(batch_size, workers)``.
+        prefetch: most inputs read ahead of the model; default ``4 * max(batch_size, workers)``
+            (not used with ``workers=0``, which reads one input at a time).
 
     Example:
         >>> corrector = Corrector("default", device="cpu")            # doctest: +SKIP
@@ -463,7 +497,11 @@ class Corrector:
         if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:
             raise ValueError(f"overlap must be an int >= 0 (8x8 blocks), got {overlap!r}")
         self.overlap = blocks + blocks % 2
-        self.workers = _positive_int(workers if workers is not None else min(4, os.cpu_count() or 1), "workers")
+        if workers is None:
+            workers = min(4, os.cpu_count() or 1) if self.cuda else 0
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ValueError(f"workers must be an int >= 0, got {workers!r}")
+        self.workers = workers
         self.prefetch = _positive_int(prefetch if prefetch is not None else 4 * max(self.batch_size, self.workers),
                                       "prefetch")
         self.memory_budget = memory_budget if memory_budget is not None else self._default_budget()
@@ -483,30 +521,24 @@ class Corrector:
     def correct_many(self, items: Iterable[Source]) -> Iterator[CorrectionResult]:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
-        ``items`` is consumed lazily (at most ``prefetch`` ahead of the model). A failure of one
-        item is its result's ``error``; an exception raised by the iterable itself ends the
-        generator with that exception. Closing the generator early stops the pipeline.
+        ``items`` is consumed lazily (at most ``prefetch`` ahead of the model; one at a time with
+        ``workers=0``). A failure of one item is its result's ``error``; an exception raised by the
+        iterable itself ends the generator with that exception. Closing the generator early stops
+        the pipeline.
         """
+        if self.workers == 0:  # everything in the caller's thread (the CPU default, see the module docstring)
+            stages = self._stages(items, threading.Event())
+            try:
+                yield from _in_order(stages)
+            finally:
+                stages.close()
+            return
         out: queue.Queue = queue.Queue(maxsize=max(4, 2 * self.batch_size))
         stop = threading.Event()
         worker = threading.Thread(target=self._produce, args=(items, out, stop), name="qgac-engine", daemon=True)
         worker.start()
-        waiting: dict[int, CorrectionResult] = {}
-        next_index = 0
         try:
-            while True:
-                message = out.get()
-                if message is _DONE:
-                    break
-                if isinstance(message, _Failure):
-                    raise message.error
-                for result in message:
-                    waiting[result.index] = result
-                while next_index in waiting:
-                    result = waiting.pop(next_index)
-                    result._wait()
-                    yield result
-                    next_index += 1
+            yield from _in_order(_received(out))
         finally:
             stop.set()
             while worker.is_alive():
@@ -557,7 +589,8 @@ class Corrector:
         results = self.correct_many(pairs[i][0] for i in todo)
         pending: deque[tuple[int, FileResult | Future]] = deque()
         todo_set = set(todo)
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qgac-write") as writers:
+        writer_count = max(1, self.workers)
+        with ThreadPoolExecutor(max_workers=writer_count, thread_name_prefix="qgac-write") as writers:
             try:
                 for i, (src, dst) in enumerate(pairs):
                     if i in todo_set:
@@ -568,7 +601,7 @@ class Corrector:
                             pending.append((i, FileResult(_display(src), dst, "failed", result.reason, result.size)))
                     else:
                         pending.append((i, decided[i]))
-                    while pending and (_settled(pending[0][1]) or len(pending) > 2 * self.workers + self.prefetch):
+                    while pending and (_settled(pending[0][1]) or len(pending) > 2 * writer_count + self.prefetch):
                         yield _file_result(pending.popleft()[1])
                 while pending:
                     yield _file_result(pending.popleft()[1])
@@ -581,7 +614,7 @@ class Corrector:
     # ---------------------------------------------------------------- pipeline
 
     def _produce(self, items: Iterable[Source], out: queue.Queue, stop: threading.Event) -> None:
-        """The compute thread: read ahead on the pool, batch, run, send result lists to ``out``."""
+        """The compute thread (``workers >= 1``): run :meth:`_stages`, send its result lists to ``out``."""
 
         def send(message) -> bool:
             while not stop.is_set():
@@ -592,56 +625,74 @@ class Corrector:
                     continue
             return False
 
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qgac-read")
+        stages = self._stages(items, stop)
+        try:
+            for results in stages:
+                if not send(results):
+                    break
+        except BaseException as error:  # the iterable's own error, or a bug: end the generator with it
+            send(_Failure(error))
+        finally:
+            stages.close()
+            send(_DONE)
+
+    def _stages(self, items: Iterable[Source], stop: threading.Event) -> Iterator[list[CorrectionResult]]:
+        """Read (on the pool, or here with ``workers=0``), batch, run; yields lists of results in
+        completion order. Stops early when ``stop`` is set."""
+        # workers=0: no pool, each input is read here when the model needs it
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="qgac-read") if self.workers else None
+        lookahead = self.prefetch if pool is not None else 1
         try:
             iterator = iter(items)
-            inflight: deque[tuple[int, Future]] = deque()
+            inflight: deque[tuple[int, Future | _Loaded | CorrectionResult]] = deque()
             groups: dict[tuple, list[_Loaded]] = {}
             grouped = 0
             index = 0
             exhausted = False
             while not stop.is_set():
-                while not exhausted and len(inflight) < self.prefetch:
+                while not exhausted and len(inflight) < lookahead:
                     try:
                         source = next(iterator)
                     except StopIteration:
                         exhausted = True
                         break
-                    inflight.append((index, pool.submit(self._load, index, source)))
+                    inflight.append((index, self._load(index, source) if pool is None
+                                     else pool.submit(self._load, index, source)))
                     index += 1
                 if not inflight:
                     break
-                loaded = inflight.popleft()[1].result()
+                loaded = inflight.popleft()[1]
+                if isinstance(loaded, Future):
+                    loaded = loaded.result()
                 if isinstance(loaded, CorrectionResult):
-                    send([loaded])
+                    yield [loaded]
                     continue
                 plan = self._plan(loaded)
                 if plan is not None:
-                    send(self._run_tiled(loaded, *plan))
+                    yield self._run_tiled(loaded, *plan)
                     continue
                 group = groups.setdefault(loaded.key, [])
                 group.append(loaded)
                 grouped += 1
                 if len(group) >= self._batch_limit(loaded):
                     grouped -= len(group)
-                    send(self._run_batch(groups.pop(loaded.key)))
+                    yield self._run_batch(groups.pop(loaded.key))
                 # bound the reorder window: flush the group holding the oldest waiting image
                 while grouped > 2 * self.batch_size + self.workers:
                     key = min(groups, key=lambda k: groups[k][0].index)
                     grouped -= len(groups[key])
-                    send(self._run_batch(groups.pop(key)))
+                    yield self._run_batch(groups.pop(key))
             for key in sorted(groups, key=lambda k: groups[k][0].index):
                 if stop.is_set():
                     break
-                send(self._run_batch(groups.pop(key)))
-        except BaseException as error:  # the iterable's own error, or a bug: end the generator with it
-            send(_Failure(error))
+                yield self._run_batch(groups.pop(key))
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            send(_DONE)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _load(self, index: int, source: Source) -> _Loaded | CorrectionResult:
-        """Reader thread: coefficients -> model planes (pinned for CUDA); an error is a result."""
+        """A reader thread (``workers=0``: the thread running :meth:`_stages`): coefficients -> model
+        planes (pinned for CUDA); an error is a result."""
         try:
             jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
                 source, strict=self.strict, max_pixels=self.max_pixels)
@@ -897,6 +948,31 @@ def _write_output(result: CorrectionResult, source: Any, dst: str, format: str, 
     except Exception as error:  # noqa: BLE001
         return FileResult(_display(source), dst, "failed", _reason(error), result.size, result.tiles)
     return FileResult(_display(source), dst, "ok", None, result.size, result.tiles)
+
+
+def _received(out: queue.Queue) -> Iterator[list[CorrectionResult]]:
+    """The compute thread's result lists, until it is done; its failure is raised here."""
+    while True:
+        message = out.get()
+        if message is _DONE:
+            return
+        if isinstance(message, _Failure):
+            raise message.error
+        yield message
+
+
+def _in_order(batches: Iterable[list[CorrectionResult]]) -> Iterator[CorrectionResult]:
+    """Results by input index (each list holds results in completion order)."""
+    waiting: dict[int, CorrectionResult] = {}
+    next_index = 0
+    for batch in batches:
+        for result in batch:
+            waiting[result.index] = result
+        while next_index in waiting:
+            result = waiting.pop(next_index)
+            result._wait()
+            yield result
+            next_index += 1
 
 
 def _settled(item) -> bool:

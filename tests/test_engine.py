@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -138,13 +139,19 @@ def test_correct_accepts_paths_bytes_and_coefficients(tiny, tmp_path):
     assert all(torch.equal(outs[0], o) for o in outs[1:])
 
 
-def test_bad_inputs_are_results_and_the_others_go_on(tiny, tmp_path):
+#: Both pipelines: 0 runs everything in the caller's thread (the CPU default), 2 uses reader threads
+#: and a compute thread (the CUDA structure).
+WORKERS = pytest.mark.parametrize("workers", [0, 2], ids=["inline", "threads"])
+
+
+@WORKERS
+def test_bad_inputs_are_results_and_the_others_go_on(tiny, tmp_path, workers):
     good = pillow_jpeg(synthetic_image(32, 48), quality=30)
     rgb_coded = turbo_jpeg(synthetic_image(16, 16), quality=50, subsampling="4:4:4")
     rgb_coded = dataclasses.replace(read_coefficients(rgb_coded), color_space="rgb")
     items = [good, b"not a jpeg", good[:200], tmp_path / "missing.jpg", rgb_coded,
              pillow_jpeg(synthetic_image(64, 64), quality=30), good]
-    corrector = Corrector(tiny, tile=None, max_pixels=48 * 48)
+    corrector = Corrector(tiny, tile=None, max_pixels=48 * 48, workers=workers)
     results = list(corrector.correct_many(items))
     assert [r.ok for r in results] == [True, False, False, False, False, False, True]
     assert isinstance(results[1].error, JPEGError) and "Not a JPEG file" in results[1].reason
@@ -157,7 +164,8 @@ def test_bad_inputs_are_results_and_the_others_go_on(tiny, tmp_path):
         corrector.correct(b"not a jpeg")
 
 
-def test_a_failed_batch_is_retried_image_by_image(tiny, monkeypatch):
+@WORKERS
+def test_a_failed_batch_is_retried_image_by_image(tiny, monkeypatch, workers):
     real = Corrector._whole
     jpegs = [pillow_jpeg(synthetic_image(32, 32, seed=s), quality=30) for s in range(5)]
 
@@ -167,26 +175,73 @@ def test_a_failed_batch_is_retried_image_by_image(tiny, monkeypatch):
         return real(self, items)
 
     monkeypatch.setattr(Corrector, "_whole", flaky)
-    results = list(Corrector(tiny, batch_size=4, tile=None).correct_many(jpegs))
+    results = list(Corrector(tiny, batch_size=4, tile=None, workers=workers).correct_many(jpegs))
     assert [r.ok for r in results] == [True, True, True, False, True]
     assert results[3].reason == "simulated failure"
 
 
-def test_an_error_of_the_iterable_ends_the_generator(tiny):
+@WORKERS
+def test_an_error_of_the_iterable_ends_the_generator(tiny, workers):
     def items():
         yield pillow_jpeg(synthetic_image(16, 16), quality=30)
         raise KeyError("broken input list")
 
     with pytest.raises(KeyError, match="broken input list"):
-        list(Corrector(tiny, tile=None).correct_many(items()))
+        list(Corrector(tiny, tile=None, workers=workers).correct_many(items()))
 
 
-def test_closing_early_stops_the_pipeline(tiny):
+@WORKERS
+def test_closing_early_stops_the_pipeline(tiny, workers):
     jpeg = pillow_jpeg(synthetic_image(16, 16), quality=30)
-    results = Corrector(tiny, tile=None, prefetch=2).correct_many(jpeg for _ in range(1000))
+    read = []
+
+    def items():
+        for _ in range(1000):
+            read.append(1)
+            yield jpeg
+
+    results = Corrector(tiny, tile=None, prefetch=2, workers=workers).correct_many(items())
     assert next(results).ok
-    results.close()  # must not hang or leave the compute thread running
-    assert not any(t.name == "qgac-engine" and t.is_alive() for t in __import__("threading").enumerate())
+    results.close()  # must not hang or leave the compute or reader threads running
+    assert not any(t.name.startswith(("qgac-engine", "qgac-read")) and t.is_alive() for t in threading.enumerate())
+    assert len(read) == 1 if workers == 0 else len(read) < 20  # inline: read only when the model needs one
+
+
+def test_cpu_default_runs_in_the_callers_thread(tiny, monkeypatch):
+    """On the CPU the default is ``workers=0``: reading, the model and delivery all run in the
+    thread that iterates, as a plain loop over ``qgac_fast.correct`` (no reader or compute thread
+    beside torch's intra-op threads), with results equal to the threaded pipeline's and correct()'s."""
+    corrector = Corrector(tiny, tile=None)
+    assert corrector.workers == 0
+    seen = set()
+    inline = [True]
+    real_load, real_restore = Corrector._load, Corrector._restore
+
+    def load(self, index, source):
+        seen.add(("load", threading.current_thread().name))
+        return real_load(self, index, source)
+
+    def restore(self, planes):
+        seen.add(("restore", threading.current_thread().name))
+        if inline[0]:
+            assert not any(t.name.startswith(("qgac-engine", "qgac-read")) for t in threading.enumerate())
+        return real_restore(self, planes)
+
+    monkeypatch.setattr(Corrector, "_load", load)
+    monkeypatch.setattr(Corrector, "_restore", restore)
+    jpegs = _jpegs()
+    results = list(corrector.correct_many(jpegs))
+    me = threading.current_thread().name
+    assert seen == {("load", me), ("restore", me)}
+    inline[0] = False
+    seen.clear()
+    threaded = list(Corrector(tiny, tile=None, workers=2).correct_many(jpegs))
+    assert {kind for kind, name in seen if name.startswith("qgac-read")} == {"load"}
+    assert {kind for kind, name in seen if name == "qgac-engine"} == {"restore"}
+    assert [r.index for r in results] == list(range(len(jpegs)))
+    for result, other, jpeg in zip(results, threaded, jpegs):
+        assert torch.equal(result.image, other.image)
+        assert torch.equal(result.image, qgac_fast.correct(jpeg, model=tiny))
 
 
 def test_argument_checks(tiny):
@@ -200,6 +255,15 @@ def test_argument_checks(tiny):
         Corrector(tiny, batch_size=0)
     with pytest.raises(ValueError, match="move it first"):
         Corrector(tiny, device="meta")
+    for workers in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="workers"):
+            Corrector(tiny, workers=workers)
+    assert Corrector(tiny, workers=3).workers == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_default_workers_unchanged(tiny):
+    assert Corrector(QGAC(TINY).cuda()).workers == min(4, os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------------------------------
