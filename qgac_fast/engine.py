@@ -43,7 +43,8 @@ model's many short parallel regions they sleep and must be woken. On 2 idle core
 threads (8 JPEGs 512x512, median of 5 rounds, two runs): a plain loop over
 :func:`qgac_fast.correct` took 2.05 and 2.10 s; the same loop on a second thread ran at 0.94x
 and 0.92x of it, the threaded engine (2 readers and a compute thread) at 0.97x and 0.95x (0.85x
-in ``bench/results/engine-cpu-2threads.md``), the engine with ``workers=0`` at 1.02x; with
+in the first ``bench/results/engine-cpu-2threads.md``, commit 6da2ae8; 1.03x with ``workers=0``
+in its rerun), the engine with ``workers=0`` at 1.02x; with
 ``GOMP_SPINCOUNT=1000`` (the throttled count for every thread) all of them took 2.17 to 2.26 s.
 The writer threads of :meth:`Corrector.correct_files` run no torch ops (:func:`encode_image`
 converts with numpy). Where the cores are shared with other work, libgomp's full spin-wait is
