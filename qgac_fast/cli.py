@@ -136,7 +136,7 @@ def _add_eval(subparsers) -> None:
                         help="evaluate gray: gray files as they are, colour files' BT.601 studio-range luma")
     parser.add_argument("--json", metavar="FILE", help="also write all results as a JSON list to FILE (atomically)")
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
-                        help="model to correct with (default: %(default)s)")
+                        help="shipped weights (default, default-gan) or a .safetensors path (default: %(default)s)")
     parser.add_argument("--device", help="device to run the model on (default: the model's choice)")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of each folder")
     parser.add_argument("--jpeg-only", action="store_true", help="measure the JPEG only; load no model")

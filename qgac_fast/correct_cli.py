@@ -76,7 +76,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG file, folder or glob")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
-                        help="shipped weights name or .safetensors path (default: %(default)s)")
+                        help="shipped weights (default: regression, best PSNR; default-gan: restored texture) or a "
+                             ".safetensors path (default: %(default)s)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda:LOCAL_RANK when CUDA is available)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="images or tiles per model call (default: 8 on CUDA, 1 on the CPU)")
