@@ -259,6 +259,18 @@ class CorrectionResult:
         """The error as a short human-readable reason (``OSError``: its strerror)."""
         return None if self.error is None else _reason(self.error)
 
+    def pil(self):
+        """The image as a ``PIL.Image.Image`` (mode ``"RGB"``, or ``"L"`` for gray).
+
+        Raises:
+            the input's ``error`` when it failed.
+        """
+        if self.error is not None:
+            raise self.error
+        from PIL import Image
+
+        return Image.fromarray(_hwc(self.image))
+
     def _wait(self) -> None:
         if self._ready is not None:
             self._ready.synchronize()
@@ -323,16 +335,21 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
 
     from PIL import Image
 
-    array = image.detach().cpu().numpy()
-    # numpy, not torch, for the HWC copy: a torch copy this large would start an OpenMP team on the
-    # writer thread (see the module docstring, "Threads on the CPU")
-    array = array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
+    array = _hwc(image)
     buffer = io.BytesIO()
     if format == "png":
         Image.fromarray(array).save(buffer, format="PNG")
     else:
         Image.fromarray(array).save(buffer, format="WEBP", lossless=True)
     return buffer.getvalue()
+
+
+def _hwc(image: torch.Tensor) -> np.ndarray:
+    """uint8 ``(C, H, W)`` -> numpy ``(H, W, 3)`` or ``(H, W)`` for one channel (Pillow's layout)."""
+    array = image.detach().cpu().numpy()
+    # numpy, not torch, for the HWC copy: a torch copy this large would start an OpenMP team on the
+    # writer thread (see the module docstring, "Threads on the CPU")
+    return array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:

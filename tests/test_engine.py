@@ -162,6 +162,10 @@ def test_bad_inputs_are_results_and_the_others_go_on(tiny, tmp_path, workers):
     assert torch.equal(results[0].image, results[6].image)
     with pytest.raises(JPEGError):
         corrector.correct(b"not a jpeg")
+    image = results[0].pil()  # the same pixels as a PIL image; a failed result raises its error
+    assert image.mode == "RGB" and np.array_equal(np.asarray(image), results[0].image.permute(1, 2, 0).numpy())
+    with pytest.raises(JPEGError):
+        results[1].pil()
 
 
 @WORKERS
