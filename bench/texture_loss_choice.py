@@ -43,7 +43,7 @@ from qgac_fast import correct, load_model  # noqa: E402
 from qgac_fast.compression import compress  # noqa: E402
 from qgac_fast.codec import read_coefficients  # noqa: E402
 from qgac_fast.functional.jpeg import decode  # noqa: E402
-from qgac_fast.train.cli import _default_data  # noqa: E402
+from qgac_fast.train.cli import default_data  # noqa: E402
 from qgac_fast.train.data import find_images, load_rgb  # noqa: E402
 from qgac_fast.train.texture import TextureLoss  # noqa: E402
 
@@ -81,7 +81,7 @@ def main() -> None:
     torch.set_flush_denormal(True)
     model = load_model("default")
     images = {"target": [], "shifted": [], "regression": [], "jpeg": []}
-    for crop in crops(args.data or _default_data(), args.crops):
+    for crop in crops(args.data or default_data(), args.crops):
         target = crop[:, :SIZE, :SIZE].contiguous()
         data = compress(target, quality=args.quality, subsampling="4:2:0")
         images["target"].append(target)

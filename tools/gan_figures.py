@@ -107,7 +107,6 @@ def main() -> None:
     crops.add_argument("--quality", type=int, default=10)
     crops.add_argument("--size", type=int, default=128)
     args = parser.parse_args()
-    torch.set_flush_denormal(True)
     if args.command == "losses":
         plot_losses(args.log, args.out)
     else:

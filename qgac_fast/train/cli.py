@@ -6,14 +6,16 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "default_data", "run"]
 
 #: Where the project's datasets live relative to a checkout (override with QGAC_FAST_DATASETS).
 DEFAULT_DATASETS_ROOT = Path("..") / "shared" / "datasets"
 DEFAULT_TRAINING_SETS = ("bsds500_trainval", "urban100")
 
 
-def _default_data() -> list[str]:
+def default_data() -> list[str]:
+    """The training sets' folders: ``$QGAC_FAST_DATASETS`` (or ``../shared/datasets``) / each of
+    :data:`DEFAULT_TRAINING_SETS`."""
     root = Path(os.environ.get("QGAC_FAST_DATASETS", DEFAULT_DATASETS_ROOT))
     return [str(root / name) for name in DEFAULT_TRAINING_SETS]
 
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = TrainConfig(
-        data=args.data or _default_data(), out=args.out, model=args.model, init=args.init, stages=args.stages,
+        data=args.data or default_data(), out=args.out, model=args.model, init=args.init, stages=args.stages,
         steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr, min_lr=args.min_lr,
         warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
         layouts=args.layouts, qualities=tuple(args.qualities), workers=args.workers, bf16=args.bf16,
