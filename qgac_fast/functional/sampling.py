@@ -63,9 +63,8 @@ def _replicate(x: torch.Tensor, fy: int, fx: int) -> torch.Tensor:
 def _neighbours(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Previous and next sample along ``dim`` with the edge sample replicated."""
     n = x.shape[dim]
-    idx = torch.arange(n, device=x.device)
-    prev = x.index_select(dim, (idx - 1).clamp_(min=0))
-    nxt = x.index_select(dim, (idx + 1).clamp_(max=n - 1))
+    prev = torch.cat([x.narrow(dim, 0, 1), x.narrow(dim, 0, n - 1)], dim)
+    nxt = torch.cat([x.narrow(dim, 1, n - 1), x.narrow(dim, n - 1, 1)], dim)
     return prev, nxt
 
 
