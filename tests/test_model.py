@@ -9,6 +9,7 @@ import torch
 
 from qgac_fast.functional.sampling import dct_upsample_nearest
 from qgac_fast.model import CONFIGS, QGAC, QGACConfig, flops_per_megapixel, parameter_count
+from qgac_fast.model.inputs import CoefficientPlanes
 from qgac_fast.model.layers import CFM, RRDB, frequencies_to_tiles, make_tables, tiles_to_frequencies
 from qgac_fast.model.networks import BlockNet, ColorNet, FrequencyNet, Fusion, YNet
 
@@ -56,6 +57,38 @@ def test_frequency_layout_round_trip_and_order():
     # channel f * C + c holds frequency (u, v) = divmod(f, 8) of channel c
     assert torch.equal(f[:, 9 * 3 + 2], x[:, 2, 1::8, 1::8])
     assert torch.equal(frequencies_to_tiles(f), x)
+
+
+def test_static_tables_have_one_row_per_sample_and_the_same_result():
+    tables = _tables(3).index_select(0, torch.tensor([2, 0, 2, 2])).float()
+    shared, static = make_tables(tables), make_tables(tables, static=True)
+    assert shared.values.shape == (2, 1, 8, 8) and static.values.shape == (4, 1, 8, 8)
+    assert torch.equal(static.index, shared.index) and torch.equal(static.values[:2], shared.values)
+    torch.manual_seed(0)
+    layer = CFM(2, 3, 4)
+    x = torch.randn(4, 2, 16, 24)
+    assert torch.equal(layer(x, static), layer(x, shared))
+
+
+def test_restore_through_other_networks_gets_static_tables():
+    """``restore(planes, networks=...)`` hands the stand-in tables with N rows (what the compiled
+    networks need); dynamo tracing of the networks gives the eager result exactly."""
+    model = _model().eval()
+    planes = CoefficientPlanes(torch.randn(2, 1, 32, 48) * 30, torch.randn(2, 2, 16, 24) * 10,
+                               torch.full((2, 8, 8), 12.0), torch.full((2, 2, 8, 8), 20.0), (32, 48))
+    seen = []
+
+    def networks(y, luma_tables, chroma, chroma_tables):
+        seen.append((luma_tables.values.shape[0], chroma_tables.values.shape[0]))
+        return model.networks(y, luma_tables, chroma, chroma_tables)
+
+    with torch.inference_mode():
+        expected = model.restore(planes)
+        got = model.restore(planes, networks=networks)
+        traced = model.restore(planes, networks=torch.compile(model.networks, backend="eager", fullgraph=True))
+    assert seen == [(2, 4)]
+    for a, b, c in zip(expected, got, traced):
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["cfm", "cfm_transpose"])

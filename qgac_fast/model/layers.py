@@ -35,14 +35,22 @@ class Tables(NamedTuple):
     index: torch.Tensor
 
 
-def make_tables(tables: torch.Tensor, dtype: torch.dtype = torch.float32) -> Tables:
+def make_tables(tables: torch.Tensor, dtype: torch.dtype = torch.float32, *, static: bool = False) -> Tables:
     """Distinct tables of a batch, scaled for the hypernetworks.
 
     Args:
         tables: ``(N, 8, 8)`` quantization steps (any real dtype, raw values such as 1..255).
         dtype: float dtype of the hypernetwork input.
+        static: give ``values`` ``N`` rows whatever the number ``T`` of distinct tables (the
+            distinct ones first, then copies of the first; ``index`` only points at the first
+            ``T``). The shapes then depend on the batch size alone, which ``torch.compile`` needs:
+            the data-dependent ``T`` makes inductor fail (torch 2.13). The hypernetworks then run
+            ``N`` times, which costs little next to the image; the CFMs still read one weight
+            set per distinct table.
     """
     unique, index = unique_tables(tables)
+    if static:
+        unique = torch.cat([unique, unique[:1].expand(tables.shape[0] - unique.shape[0], -1, -1)])
     return Tables(unique.to(dtype).unsqueeze(1) / 255.0, index)
 
 

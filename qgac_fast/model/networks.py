@@ -7,7 +7,7 @@ frequency with the statistics stored in the model (``mean``, ``std``: ``(3, 8, 8
 
 from __future__ import annotations
 
-
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -189,7 +189,7 @@ class QGAC(nn.Module):
 
     def forward(self, y: torch.Tensor, luma_table: torch.Tensor, chroma: torch.Tensor | None = None,
                 chroma_table: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Restore normalised coefficient planes.
+        """Restore normalised coefficient planes: :meth:`prepare_tables`, then :meth:`networks`.
 
         Args:
             y: float ``(N, 1, H, W)`` normalised Y coefficients, H and W multiples of 8 (16 when
@@ -204,23 +204,45 @@ class QGAC(nn.Module):
             ``(y, chroma)``: restored normalised ``(N, 1, H, W)`` Y and ``(N, 2, H, W)`` Cb, Cr on
             the luma grid (None for grayscale).
         """
+        luma_tables, chroma_tables = self.prepare_tables(y, luma_table, chroma, chroma_table)
+        return self.networks(y, luma_tables, chroma, chroma_tables)
+
+    def prepare_tables(self, y: torch.Tensor, luma_table: torch.Tensor, chroma: torch.Tensor | None = None,
+                       chroma_table: torch.Tensor | None = None, *,
+                       static: bool = False) -> tuple[Tables, Tables | None]:
+        """Check :meth:`forward`'s arguments and turn the tables into the CFMs' :class:`Tables`.
+
+        Returns:
+            ``(luma_tables, chroma_tables)``: the Y tables (one index per sample) and the Cb, Cr
+            tables of the colour network's ``2N`` planes (all Cb, then all Cr), None for gray.
+            ``static``: shapes that depend on ``N`` only (see :func:`make_tables`).
+        """
         if y.dim() != 4 or y.shape[1] != 1 or y.shape[-2] % 8 or y.shape[-1] % 8:
             raise ValueError(f"y must be (N, 1, H, W) with H, W multiples of 8, got {tuple(y.shape)}")
-        luma_tables = make_tables(luma_table, y.dtype)
-        restored_y = self.y_net(y, luma_tables)
+        n = y.shape[0]
+        luma_tables = make_tables(luma_table, y.dtype, static=static)
         if chroma is None:
-            return restored_y, None
+            return luma_tables, None
         if chroma_table is None:
             raise ValueError("chroma_table is required with chroma")
-        n = y.shape[0]
         if chroma.dim() != 4 or chroma.shape[:2] != (n, 2):
             raise ValueError(f"chroma must be (N, 2, Hc, Wc) with N = {n}, got {tuple(chroma.shape)}")
-        # Cb and Cr go through the one colour network as a batch of 2N single-channel planes
         if chroma_table.dim() == 3:
             chroma_table = chroma_table.unsqueeze(1).expand(n, 2, 8, 8)
         if chroma_table.shape != (n, 2, 8, 8):
             raise ValueError(f"chroma_table must be (N, 8, 8) or (N, 2, 8, 8), got {tuple(chroma_table.shape)}")
-        chroma_tables = make_tables(chroma_table.transpose(0, 1).reshape(2 * n, 8, 8), y.dtype)
+        return luma_tables, make_tables(chroma_table.transpose(0, 1).reshape(2 * n, 8, 8), y.dtype, static=static)
+
+    def networks(self, y: torch.Tensor, luma_tables: Tables, chroma: torch.Tensor | None = None,
+                 chroma_tables: Tables | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The Y and colour networks on checked inputs and prepared tables (:meth:`prepare_tables`);
+        arguments and result as :meth:`forward`. This is the part ``torch.compile`` compiles
+        (:class:`qgac_fast.Corrector`'s ``compile``): no data-dependent shapes in it."""
+        restored_y = self.y_net(y, luma_tables)
+        if chroma is None:
+            return restored_y, None
+        n = y.shape[0]
+        # Cb and Cr go through the one colour network as a batch of 2N single-channel planes
         both_luma = Tables(luma_tables.values, luma_tables.index.repeat(2))
         planes = chroma.transpose(0, 1).reshape(2 * n, 1, *chroma.shape[-2:])
         residual = self.color_net(planes, restored_y.repeat(2, 1, 1, 1), chroma_tables, both_luma)
@@ -243,12 +265,18 @@ class QGAC(nn.Module):
             doubled = dct(upsample(pixels, (2, 2), method="fancy"), backend="reference")
         return self.normalize(doubled, slice(1, 3))
 
-    def restore(self, planes: CoefficientPlanes) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def restore(self, planes: CoefficientPlanes, *, networks: Callable | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Normalise a batch's dequantized planes and restore them (:meth:`forward`); the result
-        is normalised ``(N, 1, H, W)`` Y and ``(N, 2, H, W)`` Cb, Cr (None for gray)."""
+        is normalised ``(N, 1, H, W)`` Y and ``(N, 2, H, W)`` Cb, Cr (None for gray).
+
+        ``networks`` replaces :meth:`networks`, e.g. ``torch.compile(model.networks)``; it is
+        given static tables (:func:`~qgac_fast.model.layers.make_tables`)."""
         y = self.normalize(planes.luma, 0)
         chroma = None if planes.chroma is None else self.normalize(planes.chroma, slice(1, 3))
-        return self(y, planes.luma_table, chroma, planes.chroma_table)
+        luma_tables, chroma_tables = self.prepare_tables(y, planes.luma_table, chroma, planes.chroma_table,
+                                                         static=networks is not None)
+        return (networks or self.networks)(y, luma_tables, chroma, chroma_tables)
 
     def to_pixels(self, y: torch.Tensor, chroma: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
         """Differentiable decode of restored normalised planes to float pixels (training).
