@@ -35,10 +35,7 @@ __all__ = ["JPEG_SUFFIXES", "add_parser", "collect_inputs", "main", "plan_output
 JPEG_SUFFIXES = (".jpg", ".jpeg")
 _FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # = engine.FORMATS (no torch import here)
 _MAGIC = re.compile(r"[*?[]")
-
-
-
-
+_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # = engine.COMPILE_MODES
 
 
 def _tile(text: str) -> int | str | None:
@@ -91,6 +88,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="reader and writer threads (default: min(4, CPUs) on CUDA; on the CPU none: reading "
                              "and the model run in the main thread, and one thread writes)")
+    parser.add_argument("--compile", choices=_COMPILE_MODES, metavar="MODE",
+                        help="torch.compile the model with this mode: " + ", ".join(_COMPILE_MODES) +
+                             " (reduce-overhead adds CUDA graphs); each new image shape compiles first "
+                             "(about a minute on the CPU), so it pays off on many images (default: eager)")
     parser.add_argument("--format", choices=tuple(_FORMAT_SUFFIXES), default="png",
                         help="output format: png, jpeg, or lossless webp (default: %(default)s)")
     parser.add_argument("--jpeg-quality", type=jpeg_quality, default=95, metavar="Q",
@@ -266,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"qgac-fast correct: cannot load model {args.model!r}: {reason}", file=sys.stderr)
         return 1
     corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
-                          overlap=args.overlap, workers=args.workers)
+                          overlap=args.overlap, workers=args.workers, compile=args.compile)
 
     from tqdm import tqdm
 

@@ -74,6 +74,14 @@ between the probes and ``a`` the intercept; both are multiplied by :data:`SAFETY
 of whole images is limited to ``memory_budget`` (default: half the free CUDA memory, or a quarter
 of the physical memory on the CPU); an image above it alone is tiled with the largest square
 window that fits. The final decode runs on the whole image (not tiled).
+
+**torch.compile** (``compile=MODE``): the model's networks (:meth:`~qgac_fast.model.QGAC.networks`,
+everything but the table deduplication, whose data-dependent size inductor cannot compile) go
+through :func:`torch.compile` with that mode, ``"reduce-overhead"`` adding CUDA graphs on CUDA.
+The first call of each new input shape compiles (about a minute for the default model on 2 CPU
+cores); from the second shape on, torch compiles one graph with symbolic sizes, so varying image
+sizes do not recompile each time. The memory probes of ``tile="auto"`` run the eager model (no
+compilation at probe sizes). If compilation fails, the engine warns once and goes on eagerly.
 """
 
 from __future__ import annotations
@@ -82,6 +90,7 @@ import math
 import os
 import queue
 import threading
+import warnings
 import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -100,6 +109,7 @@ from .model import QGAC, CoefficientPlanes, QGACConfig, load_model, planes_from_
 from .model.constraint import constrain_luma
 
 __all__ = [
+    "COMPILE_MODES",
     "FORMATS",
     "PRECISIONS",
     "SAFETY_FACTOR",
@@ -107,6 +117,7 @@ __all__ = [
     "Corrector",
     "FileResult",
     "Tile",
+    "compile_networks",
     "default_overlap",
     "encode_image",
     "plan_tiles",
@@ -117,6 +128,8 @@ Source = Union[bytes, bytearray, memoryview, str, os.PathLike, JPEGCoefficients]
 
 #: Model precisions: float32 everywhere; bf16 and fp16 are autocast, CUDA only.
 PRECISIONS = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: ``torch.compile`` modes of :class:`Corrector`'s ``compile`` (``"reduce-overhead"``: CUDA graphs).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: Output file formats of :meth:`Corrector.correct_files` and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 #: Multiplies the measured activation memory (allocator fragmentation, kernels' scratch buffers).
@@ -126,6 +139,26 @@ MAX_DEFAULT_OVERLAP = 8
 #: Probe sides (luma pixels) of the memory estimate.
 _PROBE_SIDES = (128, 256)
 _MIN_CORE = 64  # smallest automatic tile core, pixels
+
+
+# --------------------------------------------------------------------------------------------
+# torch.compile
+
+
+def compile_networks(model: QGAC, mode: str = "default", *, backend: str = "inductor") -> Callable:
+    """``torch.compile`` of ``model.networks``, to pass as ``model.restore(planes, networks=...)``.
+
+    Args:
+        model: the model (its parameters are read at each call, not copied).
+        mode: one of :data:`COMPILE_MODES`.
+        backend: the ``torch.compile`` backend (``"eager"`` traces with dynamo only; for tests).
+
+    Shapes are static at first and symbolic after the first recompilation (torch's
+    ``dynamic=None``).
+    """
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
+    return torch.compile(model.networks, mode=mode, backend=backend)
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,6 +508,8 @@ class Corrector:
             larger images before reading them: a ``JPEGError`` result).
         prefetch: most inputs read ahead of the model; default ``4 * max(batch_size, workers)``
             (not used with ``workers=0``, which reads one input at a time).
+        compile: None (eager), or a :data:`COMPILE_MODES` mode for ``torch.compile`` of the
+            model's networks (see **torch.compile** in the module docstring).
 
     Example:
         >>> corrector = Corrector("default", device="cpu")            # doctest: +SKIP
@@ -486,7 +521,8 @@ class Corrector:
                  batch_size: int | None = None, precision: str = "float32", tile: int | str | None = "auto",
                  overlap: int | None = None, workers: int | None = None, memory_budget: int | None = None,
                  constrain: bool = True, backend: str = "auto", strict: bool = True,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, prefetch: int | None = None):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, prefetch: int | None = None,
+                 compile: str | None = None):
         if isinstance(model, QGAC):
             model_device = model.mean.device
             if device is not None and _normalized(torch.device(device)) != _normalized(model_device):
@@ -524,6 +560,9 @@ class Corrector:
                                       "prefetch")
         self.memory_budget = memory_budget if memory_budget is not None else self._default_budget()
         self.constrain, self.backend, self.strict, self.max_pixels = constrain, backend, strict, max_pixels
+        self.compile = compile
+        self._networks = None if compile is None else compile_networks(self.model, compile)
+        self._graphs = self.cuda and compile in ("reduce-overhead", "max-autotune")  # the CUDA-graph modes
         self._costs: dict[str, tuple[float, float]] = {}
         self._cost_lock = threading.Lock()
 
@@ -779,17 +818,38 @@ class Corrector:
         dtype = PRECISIONS[self.precision]
         return torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext()
 
-    def _restore(self, planes: CoefficientPlanes) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Model forward: restored normalised float32 planes. One image at a time on the CPU."""
+    def _restore(self, planes: CoefficientPlanes, *, eager: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Model forward: restored normalised float32 planes. One image at a time on the CPU.
+        ``eager``: leave out ``torch.compile`` (memory probes)."""
         if not self.cuda and planes.luma.shape[0] > 1:
-            parts = [self._restore(_select(planes, slice(i, i + 1))) for i in range(planes.luma.shape[0])]
+            parts = [self._restore(_select(planes, slice(i, i + 1)), eager=eager)
+                     for i in range(planes.luma.shape[0])]
             return (torch.cat([p[0] for p in parts]),
                     None if parts[0][1] is None else torch.cat([p[1] for p in parts]))
         if not self.cuda:
             torch.set_flush_denormal(True)  # denormal activations make CPU convolutions ~20x slower
+        networks = None if eager else self._networks
         with torch.inference_mode(), self._autocast():
-            y, chroma = self.model.restore(planes)
+            if networks is None:
+                y, chroma = self.model.restore(planes)
+            else:
+                y, chroma = self._restore_compiled(planes, networks)
         return y.float(), None if chroma is None else chroma.float()
+
+    def _restore_compiled(self, planes: CoefficientPlanes, networks: Callable):
+        if self._graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        try:
+            y, chroma = self.model.restore(planes, networks=networks)
+        except torch._dynamo.exc.TorchDynamoException as error:
+            # BackendCompilerFailed, InductorError, Unsupported: the model cannot be compiled here
+            warnings.warn(f"torch.compile(mode={self.compile!r}) failed, running eagerly: {_reason(error)}",
+                          RuntimeWarning, stacklevel=2)
+            self._networks = None
+            return self.model.restore(planes)
+        if self._graphs:  # a CUDA graph's outputs are overwritten by its next replay
+            y, chroma = y.clone(), None if chroma is None else chroma.clone()
+        return y, chroma
 
     def _whole(self, items: list[_Loaded]) -> list[CorrectionResult]:
         planes = _cat_planes([self._to_device(item.planes) for item in items])
@@ -892,11 +952,11 @@ class Corrector:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             base = torch.cuda.memory_allocated(self.device)
-            self._restore(planes)
+            self._restore(planes, eager=True)
             torch.cuda.synchronize(self.device)
             return torch.cuda.max_memory_allocated(self.device) - base
         with _PeakTracker() as tracker:
-            self._restore(planes)
+            self._restore(planes, eager=True)
         return float(tracker.peak)
 
 

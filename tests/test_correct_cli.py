@@ -198,3 +198,29 @@ def test_half_precision_on_the_cpu_is_a_usage_error(weights, tmp_path, capsys):
     assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--precision", "bf16") == 2
     assert "CUDA autocast" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_compile_option_reaches_the_engine(weights, tmp_path, monkeypatch):
+    """``--compile MODE`` compiles the model's networks with that mode (dynamo tracing only here:
+    the inductor path is tested in test_engine.py); the output equals the eager one."""
+    modes = []
+
+    def traced(model, mode):
+        modes.append(mode)
+        return torch.compile(model.networks, backend="eager")
+
+    monkeypatch.setattr(engine, "compile_networks", traced)
+    photos = _tree(tmp_path)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--compile", "reduce-overhead", "--quiet") == 0
+    assert modes == ["reduce-overhead"]
+    expected = Corrector(load_model(weights), tile=None).correct(photos / "a.jpg")
+    written = np.asarray(Image.open(tmp_path / "out" / "a.png")).transpose(2, 0, 1)
+    assert np.array_equal(written, expected.numpy())
+
+
+def test_cli_constants_mirror_the_engine():
+    """The CLI keeps copies so that ``--help`` does not import torch."""
+    from qgac_fast import correct_cli
+
+    assert correct_cli._COMPILE_MODES == engine.COMPILE_MODES
+    assert correct_cli._FORMAT_SUFFIXES == engine.FORMATS

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import os
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -262,12 +263,50 @@ def test_argument_checks(tiny):
     for workers in (-1, 1.5, True):
         with pytest.raises(ValueError, match="workers"):
             Corrector(tiny, workers=workers)
+    with pytest.raises(ValueError, match="compile mode"):
+        Corrector(tiny, compile="fast")
     assert Corrector(tiny, workers=3).workers == 3
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_default_workers_unchanged(tiny):
     assert Corrector(QGAC(TINY).cuda()).workers == min(4, os.cpu_count() or 1)
+
+
+# ------------------------------------------------------------------------------------------
+# torch.compile
+
+
+def test_compiled_engine_matches_the_eager_one(tiny):
+    """``compile="default"``: inductor on the CPU, a colour shape and a gray one; the images equal
+    the eager engine's up to float rounding (compiled kernels sum in another order)."""
+    jpegs = [_jpegs()[i] for i in (0, 1, 4)]
+    eager = [r.image for r in Corrector(tiny, tile=None).correct_many(jpegs)]
+    corrector = Corrector(tiny, tile=None, compile="default")
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = list(corrector.correct_many(jpegs))
+    assert not [w for w in caught if "torch.compile" in str(w.message)]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= graphs + 2  # colour and gray
+    for result, expected in zip(compiled, eager):
+        assert result.ok and result.image.shape == expected.shape
+        difference = (result.image.int() - expected.int()).abs()
+        assert difference.max() <= 1 and (difference > 0).float().mean() < 0.01
+
+
+def test_a_failed_compile_warns_once_and_runs_eagerly(tiny, monkeypatch):
+    def failing_backend(graph, inputs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(engine, "compile_networks",
+                        lambda model, mode: torch.compile(model.networks, backend=failing_backend))
+    jpegs = _jpegs()[:2]
+    with pytest.warns(RuntimeWarning, match="running eagerly") as caught:
+        results = list(Corrector(tiny, tile=None, compile="default").correct_many(jpegs))
+    assert len([w for w in caught if "running eagerly" in str(w.message)]) == 1
+    for result, jpeg in zip(results, jpegs):
+        assert result.ok and torch.equal(result.image, qgac_fast.correct(jpeg, model=tiny))
 
 
 # ------------------------------------------------------------------------------------------
