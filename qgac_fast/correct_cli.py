@@ -28,11 +28,10 @@ import time
 from pathlib import Path
 
 from .argtypes import jpeg_quality, positive_int
+from .jpeg_files import find_jpegs
 
-__all__ = ["JPEG_SUFFIXES", "add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
+__all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
 
-#: Suffixes of the files a folder is searched for (compared case-insensitively).
-JPEG_SUFFIXES = (".jpg", ".jpeg")
 _FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # = engine.FORMATS (no torch import here)
 _MAGIC = re.compile(r"[*?[]")
 _COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # = engine.COMPILE_MODES
@@ -107,18 +106,6 @@ def add_parser(subparsers) -> None:
 # inputs and outputs
 
 
-def _is_jpeg_name(name: str) -> bool:
-    return name.lower().endswith(JPEG_SUFFIXES)
-
-
-def _walk(folder: str) -> list[str]:
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found.extend(os.path.join(root, name) for name in sorted(files) if _is_jpeg_name(name))
-    return found
-
-
 def _glob_base(pattern: str) -> str:
     """The leading folders of ``pattern`` that hold no glob magic ('.' if none)."""
     parts = Path(pattern).parts
@@ -151,7 +138,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple
 
     for arg in inputs:
         if os.path.isdir(arg):
-            for path in _walk(arg):
+            for path in find_jpegs(arg):
                 add(path, os.path.relpath(path, arg))
         elif os.path.exists(arg):
             add(arg, os.path.basename(arg))
@@ -161,7 +148,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple
                 errors.append((arg, "no file matches this pattern"))
             base = _glob_base(arg)
             for match in matches:
-                paths = _walk(match) if os.path.isdir(match) else [match]
+                paths = find_jpegs(match) if os.path.isdir(match) else [match]
                 for path in paths:
                     add(path, os.path.relpath(path, base))
         else:

@@ -1,7 +1,8 @@
 """The inference engine: correct many JPEGs fast, in input order, with nothing lost on bad files.
 
 :class:`Corrector` runs a QGAC model over a stream of JPEGs (paths, bytes or
-:class:`~qgac_fast.JPEGCoefficients`) as a pipeline of three stages, which overlap on threads
+:class:`~qgac_fast.JPEGCoefficients`; a folder stands for its JPEG files, found recursively by
+:func:`~qgac_fast.jpeg_files.find_jpegs`) as a pipeline of three stages, which overlap on threads
 when ``workers >= 1`` (the default on CUDA):
 
 1. **read**: a pool of ``workers`` threads reads the coefficients (the libjpeg extension releases
@@ -105,6 +106,7 @@ import torch.utils._pytree
 
 from .codec import DEFAULT_MAX_PIXELS, JPEGCoefficients, _write_atomic, read_coefficients
 from .functional.jpeg import decode_normalized
+from .jpeg_files import find_jpegs
 from .model import QGAC, CoefficientPlanes, QGACConfig, load_model, planes_from_jpeg
 from .model.constraint import constrain_luma
 
@@ -570,6 +572,8 @@ class Corrector:
 
     def correct(self, item: Source) -> torch.Tensor:
         """Correct one JPEG: uint8 ``(C, H, W)`` on the CPU; raises what stopped it."""
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
+            raise IsADirectoryError(f"{os.fspath(item)!r} is a folder: correct one file, or use correct_many")
         result = next(iter(self.correct_many([item])))
         if result.error is not None:
             raise result.error
@@ -578,11 +582,14 @@ class Corrector:
     def correct_many(self, items: Iterable[Source]) -> Iterator[CorrectionResult]:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
-        ``items`` is consumed lazily (at most ``prefetch`` ahead of the model; one at a time with
+        A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
+        files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
+        is the file's path and whose ``index`` counts the files. ``items`` is consumed lazily (at most ``prefetch`` ahead of the model; one at a time with
         ``workers=0``). A failure of one item is its result's ``error``; an exception raised by the
         iterable itself ends the generator with that exception. Closing the generator early stops
         the pipeline.
         """
+        items = _expand_folders(items)
         if self.workers == 0:  # everything in the caller's thread (the CPU default, see the module docstring)
             stages = self._stages(items, threading.Event())
             try:
@@ -968,6 +975,15 @@ def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
+
+
+def _expand_folders(items: Iterable[Source]) -> Iterator[Source]:
+    """``items`` with each folder replaced by its JPEG files (lazily)."""
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
+            yield from find_jpegs(item)
+        else:
+            yield item
 
 
 def _normalized(device: torch.device) -> torch.device:

@@ -140,6 +140,30 @@ def test_correct_accepts_paths_bytes_and_coefficients(tiny, tmp_path):
     assert all(torch.equal(outs[0], o) for o in outs[1:])
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["inline", "threads"])
+def test_a_folder_stands_for_its_jpegs(tiny, tmp_path, workers):
+    """Folders are searched recursively for .jpg/.jpeg (any case), in sorted order, between the
+    other items; every file is a result of its own, and correct() refuses a folder."""
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    jpegs = {name: pillow_jpeg(synthetic_image(24, 32, seed=seed), quality=30)
+             for seed, name in enumerate(["b.JPG", "a.jpeg", "sub/c.jpg"])}
+    for name, data in jpegs.items():
+        (folder / name).write_bytes(data)
+    (folder / "notes.txt").write_text("not an image")
+    loose = pillow_jpeg(synthetic_image(16, 16, seed=9), quality=30)
+    corrector = Corrector(tiny, tile=None, workers=workers)
+    results = list(corrector.correct_many([loose, folder, str(folder / "sub")]))
+    expected = ["a.jpeg", "b.JPG", "sub/c.jpg", "sub/c.jpg"]
+    assert [r.index for r in results] == list(range(5)) and all(r.ok for r in results)
+    assert results[0].source is loose
+    assert [os.path.relpath(r.source, folder) for r in results[1:]] == expected
+    for result, name in zip(results[1:], expected):
+        assert torch.equal(result.image, qgac_fast.correct(jpegs[name], model=tiny))
+    with pytest.raises(IsADirectoryError, match="correct_many"):
+        corrector.correct(folder)
+
+
 #: Both pipelines: 0 runs everything in the caller's thread (the CPU default), 2 uses reader threads
 #: and a compute thread (the CUDA structure).
 WORKERS = pytest.mark.parametrize("workers", [0, 2], ids=["inline", "threads"])
@@ -289,8 +313,10 @@ def test_compiled_engine_matches_the_eager_one(tiny):
         compiled = list(corrector.correct_many(jpegs))
     assert not [w for w in caught if "torch.compile" in str(w.message)]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= graphs + 2  # colour and gray
-    for result, expected in zip(compiled, eager):
-        assert result.ok and result.image.shape == expected.shape
+    threaded = list(Corrector(tiny, tile=None, compile="default", workers=2).correct_many(jpegs))  # compiles in a thread
+    for result, other, expected in zip(compiled, threaded, eager):
+        assert result.ok and other.ok and result.image.shape == expected.shape
+        assert torch.equal(result.image, other.image)
         difference = (result.image.int() - expected.int()).abs()
         assert difference.max() <= 1 and (difference > 0).float().mean() < 0.01
 
