@@ -40,9 +40,12 @@ constructed directly on the device. Speed does not depend on the weights' values
   model, backend="reference")`` with every CFM on its reference (grouped convolution) backend:
   read, model in float32, reference decode, one image at a time. ``x_eager`` of every row is its
   MP/s over this one's.
-* ``compiled``: ``forward`` and ``stream`` again with ``torch.compile(model, dynamic=False)``
-  (``--compile-backend``) for the ``--compile-configs``, after every uncompiled cell; a failure is
-  recorded and the config's remaining compiled cells are skipped.
+* ``compiled``: ``forward`` and ``stream`` again with the networks through
+  :func:`qgac_fast.engine.compile_networks` (what ``Corrector(compile=MODE)`` runs), once per
+  ``--compile-modes`` mode (``default``; ``reduce-overhead`` adds CUDA graphs), with
+  ``--compile-backend``, for the ``--compile-configs``, after every uncompiled cell; a row's
+  ``compiled`` is its mode (False when eager). A failure is recorded and that config and mode's
+  remaining compiled cells are skipped.
 
 **Timing.** Wall clock around a whole pass, CUDA synchronised at its end; one warm-up pass
 (compilation, autotuning, the engine's memory probe; its time is ``warmup_s``), then passes until
@@ -95,12 +98,14 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
 from conftest import SMOKE, git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py: smoke switch, inputs, commit)
-from plot_results import plot_end_to_end  # noqa: E402  (bench/plot_results.py)
+from plot_results import plot_end_to_end, variant  # noqa: E402  (bench/plot_results.py)
 
 if SMOKE:
     os.environ.setdefault("TRITON_INTERPRET", "1")  # before Triton is first imported
 
 import torch  # noqa: E402
+
+from qgac_fast.engine import COMPILE_MODES  # noqa: E402
 
 PIPELINES = ("forward", "stream", "engine", "files")
 COMPILED_PIPELINES = ("forward", "stream")
@@ -131,6 +136,8 @@ def parse_args(argv):
     parser.add_argument("--batches-per-pass", type=int, help="batches per pass (2, so reading overlaps the "
                         "model; smoke 1)")
     parser.add_argument("--eager-images", type=int, help="images per eager-loop pass (4; smoke 1)")
+    parser.add_argument("--compile-modes", nargs="+", choices=COMPILE_MODES,
+                        help="torch.compile modes of the compiled rows (default reduce-overhead; smoke: default)")
     parser.add_argument("--compile-configs", nargs="+", choices=["default", "paper"],
                         help="configs with torch.compile rows (all of --configs; smoke: default)")
     parser.add_argument("--flops-size", type=int, help="image side of the FLOP count (256; smoke 64)")
@@ -151,7 +158,8 @@ def parse_args(argv):
 
 #: (GPU default, CPU smoke default) of the arguments whose scale depends on the device
 SCALED_DEFAULTS = {"sizes": ([512, 2048], [32, 64]), "batches": ([1, 16], [1, 2]),
-                   "compile_backend": ("inductor", "eager"), "min_images": (8, 1), "eager_images": (4, 1),
+                   "compile_backend": ("inductor", "eager"),
+                   "compile_modes": (["default", "reduce-overhead"], ["default"]), "min_images": (8, 1), "eager_images": (4, 1),
                    "batches_per_pass": (2, 1), "compile_configs": (None, ["default"]), "flops_size": (256, 64),
                    "min_time": (0.5, 0.0), "min_repeats": (2, 1), "max_repeats": (20, 1), "matmul_n": (8192, 128)}
 
@@ -327,16 +335,22 @@ def plain_restore(model):
     return model.restore
 
 
-def compiled_restore(model, backend: str):
-    """``model.restore`` with the forward through ``torch.compile(model, dynamic=False)``."""
-    compiled = torch.compile(model, dynamic=False, backend=backend)
+def compiled_restore(model, mode: str, backend: str):
+    """``model.restore`` with the networks compiled as the engine's ``compile=mode`` does; CUDA
+    graph outputs are cloned before the next replay, as there."""
+    from qgac_fast.engine import compile_networks
+
+    networks = compile_networks(model, mode, backend=backend)
+    graphs = mode in ("reduce-overhead", "max-autotune") and next(model.parameters()).is_cuda
 
     def restore(planes):
-        y = model.normalize(planes.luma, 0)
-        chroma = None if planes.chroma is None else model.normalize(planes.chroma, slice(1, 3))
-        return compiled(y, planes.luma_table, chroma, planes.chroma_table)
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        y, chroma = model.restore(planes, networks=networks)
+        return (y.clone(), None if chroma is None else chroma.clone()) if graphs else (y, chroma)
 
     return restore
+
 
 
 def load_planes(data: bytes, pin: bool):
@@ -457,7 +471,7 @@ class Run:
         self.jpegs: dict[int, list[bytes]] = {}
         self.files: dict[int, list[str]] = {}
         self.eager_first: dict[tuple[str, int], torch.Tensor] = {}
-        self.compile_broken: dict[str, str] = {}
+        self.compile_broken: dict[tuple[str, str], str] = {}  # (config, mode) -> reason
         self.tmp = tempfile.mkdtemp(prefix="bench-e2e-")
         self.out_dir = Path(args.out_dir)
         self.name = args.name or (f"e2e-{_slug(self.meta['hardware'])}" if self.cuda else "e2e-cpu-smoke")
@@ -478,7 +492,7 @@ class Run:
         os.replace(tmp, path)
         return path
 
-    def estimate(self, config: str, size: int, precision: str, images: int, compiled: bool) -> float:
+    def estimate(self, config: str, size: int, precision: str, images: int, compiled: str | bool) -> float:
         """Seconds a row may take: warm-up plus the timed passes, from the best per-image time
         measured so far for this config and size (else from the FLOP count at a quarter of the
         bf16 peak, an eighth in float32), plus a minute for a compilation."""
@@ -500,18 +514,17 @@ class Run:
 
     # ---------------------------------------------------------------- one row
 
-    def row(self, config: str, pipeline: str, size: int, batch: int, precision: str, compiled: bool,
+    def row(self, config: str, pipeline: str, size: int, batch: int, precision: str, compiled: str | bool,
             images: int, make, **extra) -> dict:
         """Time one row; ``make()`` returns ``(run_one_pass, cleanup)``."""
         keep = extra.pop("keep", None)
         row = {"config": config, "pipeline": pipeline, "compiled": compiled, "size": size, "batch": batch,
                "precision": precision, "images": images, "megapixels": images * size * size / 1e6,
                "status": None, **extra}
-        label = (f"{config:7s} {pipeline + (' +compile' if compiled else ''):18s} {size:5d}px b={batch:<3d} "
-                 f"{precision:8s}")
-        if compiled and config in self.compile_broken:
-            row.update(status="skipped", reason=f"torch.compile failed earlier for {config}: "
-                                               f"{self.compile_broken[config]}")
+        label = f"{config:7s} {variant(row):18s} {size:5d}px b={batch:<3d} {precision:8s}"
+        if compiled and (config, compiled) in self.compile_broken:
+            row.update(status="skipped", reason=f"torch.compile({compiled}) failed earlier for {config}: "
+                                               f"{self.compile_broken[config, compiled]}")
         elif not self.budget.allows(self.estimate(config, size, precision, images, compiled)):
             row.update(status="skipped", reason="interrupted" if self.budget.interrupted else "time budget")
         if row["status"] is not None:
@@ -550,7 +563,7 @@ class Run:
             if not oom:
                 traceback.print_exc()
                 if compiled:
-                    self.compile_broken[config] = row["reason"]
+                    self.compile_broken[config, compiled] = row["reason"]
         finally:
             if cleanup is not None:
                 try:
@@ -642,16 +655,18 @@ class Run:
                     self.reader.append({"size": size, "workers": workers, "status": "error", "reason": _short(error)})
         self.save()
 
-    def run_config(self, config: str, model, compiled: bool):
+    def run_config(self, config: str, model, compiled: str | bool):
+        """All rows of one config: eager (``compiled=False``, with the eager loop) or compiled
+        with the mode ``compiled``."""
         from qgac_fast.engine import Corrector
 
         args = self.args
         restore = None
         if compiled:
             try:
-                restore = compiled_restore(model, args.compile_backend)
+                restore = compiled_restore(model, compiled, args.compile_backend)
             except Exception as error:  # noqa: BLE001
-                self.compile_broken[config] = _short(error)
+                self.compile_broken[config, compiled] = _short(error)
         else:
             restore = plain_restore(model)
             if not args.no_eager:
@@ -790,8 +805,9 @@ class Run:
             if self.budget.interrupted:
                 return
             if config in args.compile_configs:
-                self.run_config(config, model, compiled=True)
-            self.save()
+                for mode in args.compile_modes:
+                    self.run_config(config, model, compiled=mode)
+                    self.save()
 
     def _interrupt(self, signum, frame):
         if self.budget.interrupted:  # second signal: stop now
@@ -906,7 +922,7 @@ def markdown(report: dict) -> str:
               "| x eager | vs eager | GB | warm-up s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
-        name = r["pipeline"] + (" +compile" if r.get("compiled") else "")
+        name = variant(r)
         batch = str(r["batch"]) + (f" (runs {r['effective_batch']})" if r.get("effective_batch") not in
                                    (None, r["batch"]) else "")
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('reason', '')}"[:120]
@@ -930,7 +946,7 @@ def markdown(report: dict) -> str:
               "| model | pipeline | size | batch | precision | model ms/image | reader ms/image | keeps up | headroom |",
               "|---|---|---|---|---|---|---|---|---|"]
     for k in report["keep_up"]:
-        name = k["pipeline"] + (" +compile" if k["compiled"] else "")
+        name = variant(k)
         lines.append(f"| {k['config']} | {name} | {k['size']} | {k['batch']} | {k['precision']} | "
                      f"{k['model_s_per_image'] * 1e3:.2f} | {k['reader_s_per_image'] * 1e3:.2f} | "
                      f"{'yes' if k['keeps_up'] else 'no'} | {k['headroom']:.2f} |")

@@ -16,7 +16,10 @@ from the bytes to uint8 pixels on the host:
   ``qgac_fast/engine.py``;
 * ``engine b=B + png``: ``correct_files`` writing PNGs to a temporary folder;
 * ``forward b=B``: the model's ``restore`` alone on a true batch of B images (no reading,
-  constraint or decode): what batching does to the network itself on this device.
+  constraint or decode): what batching does to the network itself on this device;
+* with ``--compile MODE``: ``engine b=B +compile`` and ``forward b=B +compile``, the same with
+  ``Corrector(compile=MODE)`` / the networks through :func:`qgac_fast.engine.compile_networks`.
+  Compilation happens in the warm-up round, whose time is recorded apart (``warmup_s``).
 
 ``--model default`` loads the shipped weights when they exist, else the ``default``
 configuration with seeded non-trivial weights (the time does not depend on the values).
@@ -60,15 +63,12 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=None,
                         help="engine reader/writer threads (default: the engine's; on the CPU 0: the pipeline "
                              "in the calling thread, one writer thread)")
+    parser.add_argument("--compile", metavar="MODE", help="add torch.compile cases with this mode (e.g. default)")
     parser.add_argument("--model", default="default", help="'default' or a .safetensors path")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--name", default=None, help="basename under bench/results/ (default: engine-<device>)")
     parser.add_argument("--no-save", action="store_true", help="print only")
     return parser.parse_args(argv)
-
-
-
-
 
 
 def _model(name: str, device):
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     import torch
 
     import qgac_fast
-    from qgac_fast.engine import Corrector
+    from qgac_fast.engine import Corrector, compile_networks
     from qgac_fast.model import CoefficientPlanes, planes_from_jpeg
 
     device = torch.device(args.device)
@@ -124,6 +124,10 @@ def main(argv=None) -> int:
         cases[f"engine b={b}"] = lambda c=corrector: list(c.correct_many(jpegs))
         pairs = [(data, os.path.join(folder, f"{i}.png")) for i, data in enumerate(jpegs)]
         cases[f"engine b={b} + png"] = lambda c=corrector, p=pairs: list(c.correct_files(p))
+        if args.compile:
+            compiled = Corrector(model, batch_size=b, workers=args.workers, tile=None, compile=args.compile)
+            cases[f"engine b={b} +compile"] = lambda c=compiled: list(c.correct_many(jpegs))
+    networks = compile_networks(model, args.compile) if args.compile else None
     planes = [planes_from_jpeg(qgac_fast.read_coefficients(data)).to(device) for data in jpegs]
     for b in args.batch_sizes:
         batches = []
@@ -132,24 +136,30 @@ def main(argv=None) -> int:
             batches.append(CoefficientPlanes(*(torch.cat([getattr(p, name) for p in part]) for name in
                                                ("luma", "chroma", "luma_table", "chroma_table")), part[0].size))
 
-        def forward(batches=batches):
+        def forward(batches=batches, networks=None):
             with torch.inference_mode():
                 for batch in batches:
-                    model.restore(batch)
+                    model.restore(batch, networks=networks)
 
         cases[f"forward b={b}"] = forward
+        if networks is not None:
+            cases[f"forward b={b} +compile"] = lambda batches=batches: forward(batches, networks)
 
     # round robin over the cases, so a drift in the machine's load affects them alike
     times = {name: [] for name in cases}
+    warmup = {}
     for repeat in range(args.repeats + 1):
         for name, fn in cases.items():
             elapsed = run_once(fn)
-            if repeat:  # the first round is the warm-up
+            if repeat:
                 times[name].append(elapsed)
+            else:  # the warm-up round (torch.compile compiles in it)
+                warmup[name] = elapsed
     rows = []
     for name, runs in times.items():
         median, low, high = statistics.median(runs), min(runs), max(runs)
         rows.append({"case": name, "median_s": median, "min_s": low, "max_s": high, "runs_s": runs,
+                     "warmup_s": warmup[name],
                      "megapixels": megapixels, "mp_per_s": megapixels / median, "images_per_s": args.images / median})
         print(f"{name:22s} {median:8.3f} s  {megapixels / median:7.3f} MP/s  ({low:.3f}..{high:.3f})", flush=True)
     shutil.rmtree(folder, ignore_errors=True)
@@ -162,6 +172,7 @@ def main(argv=None) -> int:
         "hardware": hardware, "device": str(device), "threads": args.threads, "torch": torch.__version__,
         "python": platform.python_version(), "commit": git_commit(), "model": model_note,
         "images": args.images, "size": args.size, "quality": args.quality, "workers": workers,
+        "compile": args.compile,
         "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "command": shlex.join(["python", "bench/bench_engine.py", *(sys.argv[1:] if argv is None else argv)]),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS",) if k in os.environ},
@@ -194,12 +205,15 @@ def markdown(meta: dict, rows: list[dict]) -> str:
         f"4:2:0 as bytes; engine workers {meta['workers']}"
         f"{' (the pipeline in the calling thread, one writer thread)' if meta['workers'] == 0 else ''}. "
         "Median of the rounds after a warm-up round "
-        "(cases run round robin); x loop = MP/s over the plain loop's.", "",
-        "| case | median s | MP/s | images/s | x loop | min..max s |", "|---|---|---|---|---|---|",
+        "(cases run round robin; torch.compile compiles in the warm-up, whose time is the last column); "
+        f"x loop = MP/s over the plain loop's.{' torch.compile mode: ' + meta['compile'] + '.' if meta.get('compile') else ''}",
+        "",
+        "| case | median s | MP/s | images/s | x loop | min..max s | warm-up s |", "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['case']} | {r['median_s']:.3f} | {r['mp_per_s']:.3f} | {r['images_per_s']:.2f} | "
-                     f"{r['mp_per_s'] / loop['mp_per_s']:.2f} | {r['min_s']:.3f}..{r['max_s']:.3f} |")
+                     f"{r['mp_per_s'] / loop['mp_per_s']:.2f} | {r['min_s']:.3f}..{r['max_s']:.3f} | "
+                     f"{r['warmup_s']:.1f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ is measured again. Two kinds of result are drawn:
   fastest round and the ratios to the plain loop in the legend; the loop is the horizontal line
   (it has no batch size; the band is its slowest..fastest round).
 * **end_to_end** (``bench/bench_end_to_end.py``): one panel per (model, image size); MP/s against
-  batch size per pipeline (``+compile``: square markers) and precision (bf16 solid, float32
+  batch size per pipeline (``+compile``, ``+compile:MODE``: square markers) and precision (bf16 solid, float32
   dashed), log scales, the eager loop as the horizontal line.
 
 Other JSON files (the codec benchmark's pytest-benchmark output, evaluation tables) are refused
@@ -41,6 +41,16 @@ def kind(report) -> str:
         if rows and all("case" in r and "mp_per_s" in r for r in rows):
             return "engine"
     raise ValueError("not a result of bench/bench_engine.py or bench/bench_end_to_end.py")
+
+
+def variant(row: dict) -> str:
+    """An end-to-end row's pipeline with its torch.compile mode (``compiled``: False, True in
+    older results, or the mode): ``stream``, ``stream +compile`` (mode default),
+    ``stream +compile:reduce-overhead``."""
+    mode = row.get("compiled")
+    if not mode:
+        return row["pipeline"]
+    return row["pipeline"] + (" +compile" if mode in (True, "default") else f" +compile:{mode}")
 
 
 def _pyplot():
@@ -109,7 +119,7 @@ def plot_end_to_end(report: dict, path: Path) -> Path | None:
     if not configs or not sizes:
         print("no measured rows: no plot")
         return None
-    names = sorted({r["pipeline"] + (" +compile" if r["compiled"] else "") for r in rows})
+    names = sorted({variant(r) for r in rows})
     names = [n for n in names if n != "eager_loop"]
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
@@ -123,12 +133,11 @@ def plot_end_to_end(report: dict, path: Path) -> Path | None:
                 if r["pipeline"] == "eager_loop":
                     ax.axhline(r["mp_per_s"], color="gray", linestyle=":", label="eager loop (fp32, reference)")
                     continue
-                series.setdefault((r["pipeline"], r["compiled"], r["precision"]), []).append((r["batch"], r["mp_per_s"]))
-            for (pipeline, compiled, precision), points in sorted(series.items()):
+                series.setdefault((variant(r), r["precision"]), []).append((r["batch"], r["mp_per_s"]))
+            for (name, precision), points in sorted(series.items()):
                 points.sort()
-                name = pipeline + (" +compile" if compiled else "")
                 ax.plot([p[0] for p in points], [p[1] for p in points], "-" if precision == "bf16" else "--",
-                        marker="s" if compiled else "o", color=colors[name], label=f"{name} {precision}")
+                        marker="s" if "+compile" in name else "o", color=colors[name], label=f"{name} {precision}")
             batches = sorted({r["batch"] for r in cell if r["pipeline"] != "eager_loop"})
             ax.set_xscale("log", base=2)
             if batches:

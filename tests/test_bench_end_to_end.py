@@ -1,5 +1,6 @@
 """The end-to-end GPU benchmark (bench/bench_end_to_end.py) runs in its CPU smoke mode and writes
-a complete report and its plot: a check of the benchmark code, not a measurement (about 10 s)."""
+a complete report and its plot: a check of the benchmark code, not a measurement (about 20 s;
+its compiled rows trace with dynamo only, the smoke's compile backend is ``eager``)."""
 
 import importlib.util
 import json
@@ -15,7 +16,7 @@ def test_end_to_end_benchmark_smoke(tmp_path):
     env = {**os.environ, "QGAC_BENCH_CPU_SMOKE": "1", "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1",
            "CUDA_VISIBLE_DEVICES": ""}
     command = [sys.executable, str(SCRIPT), "--device", "cpu", "--configs", "default", "--sizes", "32",
-               "--batches", "1", "2", "--no-compile", "--workers", "2", "--out-dir", str(tmp_path),
+               "--batches", "1", "2", "--compile-modes", "default", "--workers", "2", "--out-dir", str(tmp_path),
                "--name", "smoke"]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -27,7 +28,11 @@ def test_end_to_end_benchmark_smoke(tmp_path):
     assert report["models"]["default"]["flops_per_mp"] > 1e9
     assert report["peak"]["bf16_tflops"] > 0
 
-    rows = {(r["pipeline"], r["batch"], r["precision"]): r for r in report["results"]}
+    rows = {(r["pipeline"], r["batch"], r["precision"]): r for r in report["results"] if not r["compiled"]}
+    compiled = {(r["pipeline"], r["batch"], r["precision"]): r for r in report["results"] if r["compiled"]}
+    assert set(compiled) == {(p, b, q) for p in ("forward", "stream") for b in (1, 2) for q in ("bf16", "float32")}
+    assert all(r["compiled"] == "default" and r["status"] == "ok" for r in compiled.values())
+    assert compiled[("stream", 1, "float32")]["vs_eager"]["max"] == 0
     assert rows[("eager_loop", 1, "float32")]["status"] == "ok"
     for batch in (1, 2):
         for pipeline in ("forward", "stream", "engine", "files"):
