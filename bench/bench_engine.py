@@ -2,12 +2,13 @@
 
 Usage (from the repository root, inside .venv)::
 
-    OMP_NUM_THREADS=1 python bench/bench_engine.py [--device cpu] [--threads 1] [--images 8] [--size 512]
-        [--batch-sizes 1 4] [--model default] [--name engine-cpu-1thread]
+    OMP_NUM_THREADS=1 python bench/bench_engine.py [--device cpu] [--threads 1] [--images 8] [--sizes 512 1024]
+        [--batch-sizes 1 4] [--compile default] [--model default] [--name engine-cpu-1thread]
 
-Input: ``--images`` distinct ``--size`` x ``--size`` crops of the bundled photos' mosaic
-(``bench/conftest.py``), JPEG quality 30, 4:2:0 (Pillow/libjpeg), held as bytes. Cases, each
-from the bytes to uint8 pixels on the host:
+Input, for each of ``--sizes``: distinct square crops of that side of the bundled photos' mosaic
+(``bench/conftest.py``), JPEG quality 30, 4:2:0 (Pillow/libjpeg), held as bytes: ``--images``
+of them at the first size and as many megapixels (at least 2 images) at the others. Cases, each
+from the bytes to uint8 pixels on the host, for each size:
 
 * ``loop``: ``for data in jpegs: qgac_fast.correct(data, model=model)``;
 * ``engine b=B``: ``list(Corrector(model, batch_size=B, workers=W).correct_many(jpegs))`` (reading,
@@ -25,9 +26,10 @@ from the bytes to uint8 pixels on the host:
 configuration with seeded non-trivial weights (the time does not depend on the values).
 Timing: wall clock (CUDA synchronised); the cases run round robin (so a drift in the machine's
 load hits all of them alike), a warm-up round first, then the median and min/max of
-``--repeats`` rounds; MP/s = images x megapixels / median. Writes ``bench/results/<name>.json``
-(every timing, machine, versions, commit, command), ``.md`` and ``.png`` (MP/s per case against
-batch size, ``bench/plot_results.py``), and prints the table.
+``--repeats`` rounds; MP/s = megapixels of a pass / median. Writes ``<name>.json`` (every timing,
+machine, versions, commit, command), ``.md`` and ``.png`` (MP/s per case against batch size, a
+panel per image size, ``bench/plot_results.py``) in ``--out-dir`` (``bench/results``), and prints
+the table.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def parse_args(argv):
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     parser.add_argument("--images", type=int, default=8)
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--sizes", nargs="+", type=int, default=[512], help="square image sides, pixels")
     parser.add_argument("--quality", type=int, default=30)
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--workers", type=int, default=None,
@@ -67,6 +69,7 @@ def parse_args(argv):
     parser.add_argument("--model", default="default", help="'default' or a .safetensors path")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--name", default=None, help="basename under bench/results/ (default: engine-<device>)")
+    parser.add_argument("--out-dir", default=str(RESULTS), help="folder of the JSON, Markdown and PNG")
     parser.add_argument("--no-save", action="store_true", help="print only")
     return parser.parse_args(argv)
 
@@ -102,8 +105,6 @@ def main(argv=None) -> int:
     if device.type == "cpu":
         torch.set_flush_denormal(True)
     model, model_note = _model(args.model, device)
-    jpegs = mosaic_jpegs(args.size, args.images, args.quality)
-    megapixels = args.images * args.size * args.size / 1e6
 
     def sync():
         if device.type == "cuda":
@@ -115,53 +116,61 @@ def main(argv=None) -> int:
         sync()
         return time.perf_counter() - start
 
-    cases = {"loop": lambda: [qgac_fast.correct(data, model=model, device=device) for data in jpegs]}
     folder = tempfile.mkdtemp(prefix="bench-engine-")
-    workers = None
-    for b in args.batch_sizes:
-        corrector = Corrector(model, batch_size=b, workers=args.workers, tile=None)
-        workers = corrector.workers
-        cases[f"engine b={b}"] = lambda c=corrector: list(c.correct_many(jpegs))
-        pairs = [(data, os.path.join(folder, f"{i}.png")) for i, data in enumerate(jpegs)]
-        cases[f"engine b={b} + png"] = lambda c=corrector, p=pairs: list(c.correct_files(p))
-        if args.compile:
-            compiled = Corrector(model, batch_size=b, workers=args.workers, tile=None, compile=args.compile)
-            cases[f"engine b={b} +compile"] = lambda c=compiled: list(c.correct_many(jpegs))
+    # one compiled callable and one compiled engine per batch size serve every image size, as in use
     networks = compile_networks(model, args.compile) if args.compile else None
-    planes = [planes_from_jpeg(qgac_fast.read_coefficients(data)).to(device) for data in jpegs]
-    for b in args.batch_sizes:
-        batches = []
-        for first in range(0, len(planes), b):
-            part = planes[first:first + b]
-            batches.append(CoefficientPlanes(*(torch.cat([getattr(p, name) for p in part]) for name in
-                                               ("luma", "chroma", "luma_table", "chroma_table")), part[0].size))
+    correctors = {b: Corrector(model, batch_size=b, workers=args.workers, tile=None) for b in args.batch_sizes}
+    compiled = {b: Corrector(model, batch_size=b, workers=args.workers, tile=None, compile=args.compile)
+                for b in args.batch_sizes} if args.compile else {}
+    workers = correctors[args.batch_sizes[0]].workers
+    cases = {}  # (size, case name) -> (images, callable)
+    for size in args.sizes:
+        images = args.images if size == args.sizes[0] else max(2, round(args.images * (args.sizes[0] / size) ** 2))
+        jpegs = mosaic_jpegs(size, images, args.quality)
+        cases[size, "loop"] = images, lambda j=jpegs: [qgac_fast.correct(data, model=model, device=device) for data in j]
+        for b in args.batch_sizes:
+            cases[size, f"engine b={b}"] = images, lambda c=correctors[b], j=jpegs: list(c.correct_many(j))
+            pairs = [(data, os.path.join(folder, f"{i}.png")) for i, data in enumerate(jpegs)]
+            cases[size, f"engine b={b} + png"] = images, lambda c=correctors[b], p=pairs: list(c.correct_files(p))
+            if b in compiled:
+                cases[size, f"engine b={b} +compile"] = images, lambda c=compiled[b], j=jpegs: list(c.correct_many(j))
+        planes = [planes_from_jpeg(qgac_fast.read_coefficients(data)).to(device) for data in jpegs]
+        for b in args.batch_sizes:
+            batches = []
+            for first in range(0, len(planes), b):
+                part = planes[first:first + b]
+                batches.append(CoefficientPlanes(*(torch.cat([getattr(p, name) for p in part]) for name in
+                                                   ("luma", "chroma", "luma_table", "chroma_table")), part[0].size))
 
-        def forward(batches=batches, networks=None):
-            with torch.inference_mode():
-                for batch in batches:
-                    model.restore(batch, networks=networks)
+            def forward(batches=batches, networks=None):
+                with torch.inference_mode():
+                    for batch in batches:
+                        model.restore(batch, networks=networks)
 
-        cases[f"forward b={b}"] = forward
-        if networks is not None:
-            cases[f"forward b={b} +compile"] = lambda batches=batches: forward(batches, networks)
+            cases[size, f"forward b={b}"] = images, forward
+            if networks is not None:
+                cases[size, f"forward b={b} +compile"] = images, lambda batches=batches: forward(batches, networks)
 
     # round robin over the cases, so a drift in the machine's load affects them alike
-    times = {name: [] for name in cases}
+    times = {key: [] for key in cases}
     warmup = {}
     for repeat in range(args.repeats + 1):
-        for name, fn in cases.items():
+        for key, (_, fn) in cases.items():
             elapsed = run_once(fn)
             if repeat:
-                times[name].append(elapsed)
+                times[key].append(elapsed)
             else:  # the warm-up round (torch.compile compiles in it)
-                warmup[name] = elapsed
+                warmup[key] = elapsed
     rows = []
-    for name, runs in times.items():
+    for (size, name), runs in times.items():
+        images = cases[size, name][0]
+        megapixels = images * size * size / 1e6
         median, low, high = statistics.median(runs), min(runs), max(runs)
-        rows.append({"case": name, "median_s": median, "min_s": low, "max_s": high, "runs_s": runs,
-                     "warmup_s": warmup[name],
-                     "megapixels": megapixels, "mp_per_s": megapixels / median, "images_per_s": args.images / median})
-        print(f"{name:22s} {median:8.3f} s  {megapixels / median:7.3f} MP/s  ({low:.3f}..{high:.3f})", flush=True)
+        rows.append({"case": name, "size": size, "images": images, "median_s": median, "min_s": low, "max_s": high,
+                     "runs_s": runs, "warmup_s": warmup[size, name], "megapixels": megapixels,
+                     "mp_per_s": megapixels / median, "images_per_s": images / median})
+        print(f"{size:5d}px {name:22s} {median:8.3f} s  {megapixels / median:7.3f} MP/s  ({low:.3f}..{high:.3f})",
+              flush=True)
     shutil.rmtree(folder, ignore_errors=True)
 
     if device.type == "cuda":
@@ -171,7 +180,7 @@ def main(argv=None) -> int:
     meta = {
         "hardware": hardware, "device": str(device), "threads": args.threads, "torch": torch.__version__,
         "python": platform.python_version(), "commit": git_commit(), "model": model_note,
-        "images": args.images, "size": args.size, "quality": args.quality, "workers": workers,
+        "sizes": args.sizes, "quality": args.quality, "workers": workers,
         "compile": args.compile,
         "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "command": shlex.join(["python", "bench/bench_engine.py", *(sys.argv[1:] if argv is None else argv)]),
@@ -180,40 +189,42 @@ def main(argv=None) -> int:
     table = markdown(meta, rows)
     print(table)
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
         name = args.name or f"engine-{device.type}"
-        (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
-        (RESULTS / f"{name}.md").write_text(table)
+        (out / f"{name}.json").write_text(json.dumps({"meta": meta, "results": rows}, indent=1) + "\n")
+        (out / f"{name}.md").write_text(table)
         written = ".json, .md"
         try:
-            plot_engine({"meta": meta, "results": rows}, RESULTS / f"{name}.png")
+            plot_engine({"meta": meta, "results": rows}, out / f"{name}.png")
             written += " and .png"
         except ImportError:
             print("matplotlib is not installed (requirements.txt pins it): no plot")
-        print(f"wrote {RESULTS / name}{written}")
+        print(f"wrote {out / name}{written}")
     return 0
 
 
 def markdown(meta: dict, rows: list[dict]) -> str:
-    loop = next(r for r in rows if r["case"] == "loop")
+    loops = {r["size"]: r for r in rows if r["case"] == "loop"}
     lines = [
         "# Inference engine throughput", "",
         f"Command: `{meta['command']}` (env {meta['env']})", "",
         f"{meta['hardware']}; device {meta['device']}, {meta['threads']} torch thread(s); torch {meta['torch']}, "
         f"Python {meta['python']}; commit {meta['commit']}; {meta['datetime']}.", "",
-        f"Model: {meta['model']}. Input: {meta['images']} JPEGs {meta['size']}x{meta['size']} q{meta['quality']} "
-        f"4:2:0 as bytes; engine workers {meta['workers']}"
+        f"Model: {meta['model']}. Input: JPEGs q{meta['quality']} 4:2:0 as bytes (count per size in the "
+        f"table); engine workers {meta['workers']}"
         f"{' (the pipeline in the calling thread, one writer thread)' if meta['workers'] == 0 else ''}. "
         "Median of the rounds after a warm-up round "
         "(cases run round robin; torch.compile compiles in the warm-up, whose time is the last column); "
-        f"x loop = MP/s over the plain loop's.{' torch.compile mode: ' + meta['compile'] + '.' if meta.get('compile') else ''}",
+        f"x loop = MP/s over the plain loop's at the same size.{' torch.compile mode: ' + meta['compile'] + '.' if meta.get('compile') else ''}",
         "",
-        "| case | median s | MP/s | images/s | x loop | min..max s | warm-up s |", "|---|---|---|---|---|---|---|",
+        "| size | images | case | median s | MP/s | images/s | x loop | min..max s | warm-up s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['median_s']:.3f} | {r['mp_per_s']:.3f} | {r['images_per_s']:.2f} | "
-                     f"{r['mp_per_s'] / loop['mp_per_s']:.2f} | {r['min_s']:.3f}..{r['max_s']:.3f} | "
-                     f"{r['warmup_s']:.1f} |")
+        lines.append(f"| {r['size']} | {r['images']} | {r['case']} | {r['median_s']:.3f} | {r['mp_per_s']:.3f} | "
+                     f"{r['images_per_s']:.2f} | {r['mp_per_s'] / loops[r['size']]['mp_per_s']:.2f} | "
+                     f"{r['min_s']:.3f}..{r['max_s']:.3f} | {r['warmup_s']:.1f} |")
     return "\n".join(lines) + "\n"
 
 

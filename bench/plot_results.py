@@ -7,8 +7,8 @@ Usage (from the repository root, inside .venv)::
 Writes ``<name>.png`` next to each JSON (or into ``--out-dir``) from the numbers in the file; nothing
 is measured again. Two kinds of result are drawn:
 
-* **engine** (``bench/bench_engine.py``): one panel for the run's image size; MP/s of each case
-  (``engine``, ``engine + png``, ``forward``) against batch size, with bars from the slowest to the
+* **engine** (``bench/bench_engine.py``): one panel per image size; MP/s of each case
+  (``engine``, ``engine + png``, ``forward``, ``+compile``) against batch size, with bars from the slowest to the
   fastest round and the ratios to the plain loop in the legend; the loop is the horizontal line
   (it has no batch size; the band is its slowest..fastest round).
 * **end_to_end** (``bench/bench_end_to_end.py``): one panel per (model, image size); MP/s against
@@ -63,9 +63,28 @@ def _pyplot():
 
 
 def plot_engine(report: dict, path: Path) -> Path:
-    """One panel: MP/s per case against batch size, the plain loop as a line (see the module docstring)."""
+    """One panel per image size: MP/s per case against batch size, the plain loop as a line (see
+    the module docstring)."""
     plt = _pyplot()
     meta, rows = report["meta"], report["results"]
+    sizes = sorted({r.get("size", meta.get("size")) for r in rows})  # older results: one size, in meta
+    fig, axes = plt.subplots(1, len(sizes), figsize=(7 * len(sizes), 4.5), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        cell = [r for r in rows if r.get("size", meta.get("size")) == size]
+        _engine_panel(ax, cell)
+        images = sorted({r.get("images", meta.get("images")) for r in cell})
+        ax.set_title(f"{size}x{size} q{meta['quality']} 4:2:0, {'/'.join(map(str, images))} images; device "
+                     f"{meta['device']}, {meta['threads']} torch thread(s), engine workers {meta['workers']}"
+                     f"{', compile ' + meta['compile'] if meta.get('compile') else ''}", fontsize=9)
+    fig.suptitle(f"qgac_fast engine vs plain loop: {meta['hardware']}, torch {meta['torch']}, commit "
+                 f"{meta['commit']}\nmodel: {meta['model']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _engine_panel(ax, rows: list[dict]) -> None:
     loop = next((r for r in rows if r["case"] == "loop"), None)
     series: dict[str, list[tuple[int, dict]]] = {}
     for r in rows:
@@ -73,7 +92,6 @@ def plot_engine(report: dict, path: Path) -> Path:
         if match:
             name = (match["head"] + match["tail"]).strip()
             series.setdefault(name, []).append((int(match["batch"]), r))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     if loop is not None:
         ax.axhline(loop["mp_per_s"], color="gray", linestyle=":", label=f"plain loop ({loop['mp_per_s']:.3f} MP/s)")
         ax.axhspan(loop["megapixels"] / loop["max_s"], loop["megapixels"] / loop["min_s"], color="gray", alpha=0.12)
@@ -84,7 +102,7 @@ def plot_engine(report: dict, path: Path) -> Path:
         ys = [r["mp_per_s"] for _, r in points]
         low = [r["mp_per_s"] - r["megapixels"] / r["max_s"] for _, r in points]
         high = [r["megapixels"] / r["min_s"] - r["mp_per_s"] for _, r in points]
-        label = name + " (model only)" if name == "forward" else name
+        label = name + " (model only)" if name.startswith("forward") else name
         if loop is not None:
             label += " - x loop: " + ", ".join(f"b={x} {y / loop['mp_per_s']:.2f}" for x, y in zip(xs, ys))
         ax.errorbar(xs, ys, yerr=[low, high], marker=markers[i % len(markers)], capsize=3, label=label)
@@ -98,16 +116,8 @@ def plot_engine(report: dict, path: Path) -> Path:
     ax.set_ylim(0, 1.15 * top)
     ax.set_xlabel("batch size")
     ax.set_ylabel("MP/s (median; bars: slowest..fastest round)")
-    ax.set_title(f"{meta['size']}x{meta['size']} q{meta['quality']} 4:2:0, {meta['images']} images; device "
-                 f"{meta['device']}, {meta['threads']} torch thread(s), engine workers {meta['workers']}", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"qgac_fast engine vs plain loop: {meta['hardware']}, torch {meta['torch']}, commit "
-                 f"{meta['commit']}\nmodel: {meta['model']}", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def plot_end_to_end(report: dict, path: Path) -> Path | None:
