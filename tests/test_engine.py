@@ -321,6 +321,22 @@ def test_compiled_engine_matches_the_eager_one(tiny):
         assert difference.max() <= 1 and (difference > 0).float().mean() < 0.01
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_engine_on_cuda(mode):
+    """On CUDA with batches of 4 and the Triton decode; ``reduce-overhead`` replays CUDA graphs,
+    whose outputs the engine must copy before the next replay (several batches of one shape)."""
+    torch.manual_seed(0)
+    model = QGAC(TINY).cuda().eval()
+    jpegs = _jpegs() * 3
+    eager = [r.image for r in Corrector(model, tile=None, batch_size=4).correct_many(jpegs)]
+    compiled = list(Corrector(model, tile=None, batch_size=4, compile=mode).correct_many(jpegs))
+    for result, expected in zip(compiled, eager):
+        assert result.ok and result.image.shape == expected.shape
+        difference = (result.image.int() - expected.int()).abs()
+        assert difference.max() <= 1 and (difference > 0).float().mean() < 0.01
+
+
 def test_a_failed_compile_warns_once_and_runs_eagerly(tiny, monkeypatch):
     def failing_backend(graph, inputs):
         raise RuntimeError("no compiler here")
