@@ -159,7 +159,8 @@ def parse_args(argv):
 #: (GPU default, CPU smoke default) of the arguments whose scale depends on the device
 SCALED_DEFAULTS = {"sizes": ([512, 2048], [32, 64]), "batches": ([1, 16], [1, 2]),
                    "compile_backend": ("inductor", "eager"),
-                   "compile_modes": (["default", "reduce-overhead"], ["default"]), "min_images": (8, 1), "eager_images": (4, 1),
+                   "compile_modes": (["default", "reduce-overhead"], ["default"]),
+                   "min_images": (8, 1), "eager_images": (4, 1),
                    "batches_per_pass": (2, 1), "compile_configs": (None, ["default"]), "flops_size": (256, 64),
                    "min_time": (0.5, 0.0), "min_repeats": (2, 1), "max_repeats": (20, 1), "matmul_n": (8192, 128)}
 

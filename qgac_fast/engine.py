@@ -587,7 +587,9 @@ class Corrector:
 
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
         files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
-        is the file's path and whose ``index`` counts the files. ``items`` is consumed lazily (at most ``prefetch`` ahead of the model; one at a time with
+        is the file's path and whose ``index`` counts the files.
+
+        ``items`` is consumed lazily (at most ``prefetch`` ahead of the model; one at a time with
         ``workers=0``). A failure of one item is its result's ``error``; an exception raised by the
         iterable itself ends the generator with that exception. Closing the generator early stops
         the pipeline.
@@ -853,8 +855,9 @@ class Corrector:
             y, chroma = self.model.restore(planes, networks=networks)
         except torch._dynamo.exc.TorchDynamoException as error:
             # BackendCompilerFailed, InductorError, Unsupported: the model cannot be compiled here
-            warnings.warn(f"torch.compile(mode={self.compile!r}) failed, running eagerly: {_reason(error)}",
-                          RuntimeWarning, stacklevel=2)
+            reason = _reason(error).splitlines()[0]
+            warnings.warn(f"torch.compile(mode={self.compile!r}) failed, running eagerly: {reason}", RuntimeWarning,
+                          stacklevel=2)
             self._networks = None
             return self.model.restore(planes)
         if self._graphs:  # a CUDA graph's outputs are overwritten by its next replay
