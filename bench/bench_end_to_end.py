@@ -337,21 +337,11 @@ def plain_restore(model):
 
 
 def compiled_restore(model, mode: str, backend: str):
-    """``model.restore`` with the networks compiled as the engine's ``compile=mode`` does; CUDA
-    graph outputs are cloned before the next replay, as there."""
+    """``model.restore`` with the networks compiled as the engine's ``compile=mode`` does."""
     from qgac_fast.engine import compile_networks
 
     networks = compile_networks(model, mode, backend=backend)
-    graphs = mode in ("reduce-overhead", "max-autotune") and next(model.parameters()).is_cuda
-
-    def restore(planes):
-        if graphs:
-            torch.compiler.cudagraph_mark_step_begin()
-        y, chroma = model.restore(planes, networks=networks)
-        return (y.clone(), None if chroma is None else chroma.clone()) if graphs else (y, chroma)
-
-    return restore
-
+    return lambda planes: model.restore(planes, networks=networks)
 
 
 def load_planes(data: bytes, pin: bool):

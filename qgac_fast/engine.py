@@ -159,11 +159,24 @@ def compile_networks(model: QGAC, mode: str = "default", *, backend: str = "indu
         backend: the ``torch.compile`` backend (``"eager"`` traces with dynamo only; for tests).
 
     Shapes are static at first and symbolic after the first recompilation (torch's
-    ``dynamic=None``).
+    ``dynamic=None``). In the CUDA-graph modes (``reduce-overhead``, ``max-autotune``) each call
+    on CUDA starts a new graph step and returns copies of the outputs, which the next replay
+    would overwrite.
     """
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
-    return torch.compile(model.networks, mode=mode, backend=backend)
+    compiled = torch.compile(model.networks, mode=mode, backend=backend)
+    if mode not in ("reduce-overhead", "max-autotune"):
+        return compiled
+
+    def replay(y: torch.Tensor, *args):
+        if not y.is_cuda:
+            return compiled(y, *args)
+        torch.compiler.cudagraph_mark_step_begin()
+        restored_y, chroma = compiled(y, *args)
+        return restored_y.clone(), None if chroma is None else chroma.clone()
+
+    return replay
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,7 +580,6 @@ class Corrector:
         self.constrain, self.backend, self.strict, self.max_pixels = constrain, backend, strict, max_pixels
         self.compile = compile
         self._networks = None if compile is None else compile_networks(self.model, compile)
-        self._graphs = self.cuda and compile in ("reduce-overhead", "max-autotune")  # the CUDA-graph modes
         self._costs: dict[str, tuple[float, float]] = {}
         self._cost_lock = threading.Lock()
 
@@ -849,10 +861,8 @@ class Corrector:
         return y.float(), None if chroma is None else chroma.float()
 
     def _restore_compiled(self, planes: CoefficientPlanes, networks: Callable):
-        if self._graphs:
-            torch.compiler.cudagraph_mark_step_begin()
         try:
-            y, chroma = self.model.restore(planes, networks=networks)
+            return self.model.restore(planes, networks=networks)
         except torch._dynamo.exc.TorchDynamoException as error:
             # BackendCompilerFailed, InductorError, Unsupported: the model cannot be compiled here
             reason = _reason(error).splitlines()[0]
@@ -860,9 +870,6 @@ class Corrector:
                           stacklevel=2)
             self._networks = None
             return self.model.restore(planes)
-        if self._graphs:  # a CUDA graph's outputs are overwritten by its next replay
-            y, chroma = y.clone(), None if chroma is None else chroma.clone()
-        return y, chroma
 
     def _whole(self, items: list[_Loaded]) -> list[CorrectionResult]:
         planes = _cat_planes([self._to_device(item.planes) for item in items])
