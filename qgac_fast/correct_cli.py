@@ -28,13 +28,12 @@ import time
 from pathlib import Path
 
 from .argtypes import jpeg_quality, positive_int
+from .engine import COMPILE_MODES, FORMATS
 from .jpeg_files import find_jpegs
 
 __all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
 
-_FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # = engine.FORMATS (no torch import here)
 _MAGIC = re.compile(r"[*?[]")
-_COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # = engine.COMPILE_MODES
 
 
 def _tile(text: str) -> int | str | None:
@@ -87,11 +86,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="reader and writer threads (default: min(4, CPUs) on CUDA; on the CPU none: reading "
                              "and the model run in the main thread, and one thread writes)")
-    parser.add_argument("--compile", choices=_COMPILE_MODES, metavar="MODE",
-                        help="torch.compile the model with this mode: " + ", ".join(_COMPILE_MODES) +
+    parser.add_argument("--compile", choices=COMPILE_MODES, metavar="MODE",
+                        help="torch.compile the model with this mode: " + ", ".join(COMPILE_MODES) +
                              " (reduce-overhead adds CUDA graphs); each new image shape compiles first "
                              "(about a minute on the CPU), so it pays off on many images (default: eager)")
-    parser.add_argument("--format", choices=tuple(_FORMAT_SUFFIXES), default="png",
+    parser.add_argument("--format", choices=tuple(FORMATS), default="png",
                         help="output format: png, jpeg, or lossless webp (default: %(default)s)")
     parser.add_argument("--jpeg-quality", type=jpeg_quality, default=95, metavar="Q",
                         help="IJG quality of --format jpeg (default: %(default)s)")
@@ -164,7 +163,7 @@ def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tupl
         ``(pairs, refused)``: ``(input, output)`` to correct, and ``(input, output, reason)`` for
         inputs refused because their output is an input file or another input's output.
     """
-    suffix = _FORMAT_SUFFIXES[format]
+    suffix = FORMATS[format]
     inputs = {os.path.realpath(path) for path, _ in found}
     identities = set()
     for path, _ in found:

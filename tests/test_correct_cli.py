@@ -217,10 +217,3 @@ def test_compile_option_reaches_the_engine(weights, tmp_path, monkeypatch):
     written = np.asarray(Image.open(tmp_path / "out" / "a.png")).transpose(2, 0, 1)
     assert np.array_equal(written, expected.numpy())
 
-
-def test_cli_constants_mirror_the_engine():
-    """The CLI keeps copies so that ``--help`` does not import torch."""
-    from qgac_fast import correct_cli
-
-    assert correct_cli._COMPILE_MODES == engine.COMPILE_MODES
-    assert correct_cli._FORMAT_SUFFIXES == engine.FORMATS
