@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from .argtypes import jpeg_quality, positive_int
-from .engine import COMPILE_MODES, FORMATS
+from .engine import COMPILE_MODES, FORMATS, Corrector
 from .jpeg_files import find_jpegs
 
 __all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
@@ -215,7 +215,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .codec import _write_atomic
-    from .engine import Corrector
     from .model import load_model
 
     rank = int(os.environ.get("RANK", "0"))
