@@ -274,9 +274,11 @@ class QGAC(nn.Module):
         given static tables (:func:`~qgac_fast.model.layers.make_tables`)."""
         y = self.normalize(planes.luma, 0)
         chroma = None if planes.chroma is None else self.normalize(planes.chroma, slice(1, 3))
+        if networks is None:  # through the module call, so forward hooks see it as before
+            return self(y, planes.luma_table, chroma, planes.chroma_table)
         luma_tables, chroma_tables = self.prepare_tables(y, planes.luma_table, chroma, planes.chroma_table,
-                                                         static=networks is not None)
-        return (networks or self.networks)(y, luma_tables, chroma, chroma_tables)
+                                                         static=True)
+        return networks(y, luma_tables, chroma, chroma_tables)
 
     def to_pixels(self, y: torch.Tensor, chroma: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
         """Differentiable decode of restored normalised planes to float pixels (training).
