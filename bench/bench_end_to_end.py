@@ -41,7 +41,7 @@ constructed directly on the device. Speed does not depend on the weights' values
   read, model in float32, reference decode, one image at a time. ``x_eager`` of every row is its
   MP/s over this one's.
 * ``compiled``: ``forward`` and ``stream`` again with the networks through
-  :func:`qgac_fast.engine.compile_networks` (what ``Corrector(compile=MODE)`` runs), once per
+  :func:`qgac_fast.inference.compile_networks` (what ``Corrector(compile=MODE)`` runs), once per
   ``--compile-modes`` mode (``default``; ``reduce-overhead`` adds CUDA graphs), with
   ``--compile-backend``, for the ``--compile-configs``, after every uncompiled cell; a row's
   ``compiled`` is its mode (False when eager). A failure is recorded and that config and mode's
@@ -105,7 +105,7 @@ if SMOKE:
 
 import torch  # noqa: E402
 
-from qgac_fast.engine import COMPILE_MODES  # noqa: E402
+from qgac_fast.inference import COMPILE_MODES  # noqa: E402
 
 PIPELINES = ("forward", "stream", "engine", "files")
 COMPILED_PIPELINES = ("forward", "stream")
@@ -316,91 +316,64 @@ class Budget:
 # pipelines: each returns a no-argument function running one pass (synchronised by the caller)
 
 
-def cat_planes(parts):
-    from qgac_fast.model import CoefficientPlanes
+def make_step(model, precision: str, compiled: str | bool, backend: str):
+    """The :class:`~qgac_fast.inference.CorrectionStep` of a row: what the engine runs."""
+    from qgac_fast.inference import CorrectionStep
 
-    if len(parts) == 1:
-        return parts[0]
-    cat = lambda name: None if getattr(parts[0], name) is None else torch.cat(  # noqa: E731
-        [getattr(p, name) for p in parts])
-    return CoefficientPlanes(cat("luma"), cat("chroma"), cat("luma_table"), cat("chroma_table"), parts[0].size)
+    return CorrectionStep(model, precision=precision, compile=compiled or None, compile_backend=backend)
 
 
-def autocast(precision: str, device: torch.device):
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def plain_restore(model):
-    return model.restore
-
-
-def compiled_restore(model, mode: str, backend: str):
-    """``model.restore`` with the networks compiled as the engine's ``compile=mode`` does."""
-    from qgac_fast.engine import compile_networks
-
-    networks = compile_networks(model, mode, backend=backend)
-    return lambda planes: model.restore(planes, networks=networks)
+def checked(step, compiled: str | bool) -> None:
+    """A compiled row whose step fell back to eager is an error, not an eager timing."""
+    if compiled and not step.compiled:
+        raise RuntimeError(f"torch.compile({compiled}) failed; the step fell back to eager (see the warning)")
 
 
 def load_planes(data: bytes, pin: bool):
     import qgac_fast
-    from qgac_fast.model import CoefficientPlanes, planes_from_jpeg
+    from qgac_fast.model import planes_from_jpeg
 
     planes = planes_from_jpeg(qgac_fast.read_coefficients(data))
-    if pin:
-        pin_ = lambda t: None if t is None else t.pin_memory()  # noqa: E731
-        planes = CoefficientPlanes(pin_(planes.luma), pin_(planes.chroma), pin_(planes.luma_table),
-                                   pin_(planes.chroma_table), planes.size)
-    return planes
+    return planes.map(lambda t: t.pin_memory()) if pin else planes
 
 
-def forward_pass(model, restore, jpegs, batch, precision, device):
-    """The model alone on batches already on the device."""
-    batches = []
-    for first in range(0, len(jpegs), batch):
-        batches.append(cat_planes([load_planes(d, False).to(device) for d in jpegs[first:first + batch]]))
+def forward_pass(step, compiled, jpegs, batch, device):
+    """The model alone (``CorrectionStep.restore``) on batches already on the device."""
+    from qgac_fast.model import CoefficientPlanes
+
+    batches = [CoefficientPlanes.cat([load_planes(d, False).to(device) for d in jpegs[first:first + batch]])
+               for first in range(0, len(jpegs), batch)]
 
     def run():
-        with torch.inference_mode(), autocast(precision, device):
-            for planes in batches:
-                restore(planes)
+        for planes in batches:
+            step.restore(planes)
+        checked(step, compiled)
 
     return run, lambda: None
 
 
-def stream_pass(model, restore, jpegs, batch, precision, device, workers, keep):
+def stream_pass(step, compiled, jpegs, batch, device, workers, keep):
     """JPEG bytes in -> uint8 (N, 3, H, W) on the device: threaded reading into pinned memory,
-    non-blocking copies, model, quantization-bin clamp, Triton decode on CUDA."""
-    from qgac_fast.functional.jpeg import decode_normalized
-    from qgac_fast.model.constraint import constrain_luma
+    non-blocking copies, then the engine's ``CorrectionStep`` (model, quantization-bin clamp,
+    Triton decode on CUDA)."""
+    from qgac_fast.model import CoefficientPlanes
 
     cuda = device.type == "cuda"
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="e2e-read")
 
-    def finish(pending):
-        planes = cat_planes(pending)
-        with autocast(precision, device):
-            y, chroma = restore(planes)
-        y = constrain_luma(model, y.float(), planes)
-        chroma = None if chroma is None else chroma.float()
-        mean, std = (model.mean[:1], model.std[:1]) if chroma is None else (model.mean, model.std)
-        return decode_normalized(y, chroma, mean, std, size=planes.size)
-
     def run():
         first = None
-        with torch.inference_mode():
-            pending = []
-            for planes in pool.map(lambda d: load_planes(d, cuda), jpegs):
-                pending.append(planes.to(device, non_blocking=cuda))
-                if len(pending) == batch:
-                    out = finish(pending)
-                    first = out[:1] if first is None else first
-                    pending = []
-            if pending:
-                out = finish(pending)
+        pending = []
+        for planes in pool.map(lambda d: load_planes(d, cuda), jpegs):
+            pending.append(planes.to(device, non_blocking=cuda))
+            if len(pending) == batch:
+                out = step(CoefficientPlanes.cat(pending))
                 first = out[:1] if first is None else first
+                pending = []
+        if pending:
+            out = step(CoefficientPlanes.cat(pending))
+            first = out[:1] if first is None else first
+        checked(step, compiled)
         keep["first"] = first
 
     return run, lambda: pool.shutdown(wait=True)
@@ -418,7 +391,7 @@ def engine_pass(corrector, jpegs, keep):
 
 
 def files_pass(corrector, paths, folder, file_format):
-    from qgac_fast.engine import FORMATS
+    from qgac_fast.inference import FORMATS
 
     pairs = [(p, os.path.join(folder, f"out{i}{FORMATS[file_format]}")) for i, p in enumerate(paths)]
 
@@ -438,7 +411,7 @@ def eager_pass(model, jpegs, keep):
         outs = []
         with reference_cfm(model):
             for data in jpegs:
-                outs.append(qgac_fast.correct(data, model=model, backend="reference"))
+                outs.append(qgac_fast.correct(data, model=model, precision="float32", backend="reference"))
         keep["first"] = outs[0].unsqueeze(0)
 
     return run, lambda: None
@@ -649,26 +622,22 @@ class Run:
     def run_config(self, config: str, model, compiled: str | bool):
         """All rows of one config: eager (``compiled=False``, with the eager loop) or compiled
         with the mode ``compiled``."""
-        from qgac_fast.engine import Corrector
+        from qgac_fast.inference import Corrector
 
         args = self.args
-        restore = None
-        if compiled:
-            try:
-                restore = compiled_restore(model, compiled, args.compile_backend)
-            except Exception as error:  # noqa: BLE001
-                self.compile_broken[config, compiled] = _short(error)
-        else:
-            restore = plain_restore(model)
-            if not args.no_eager:
-                for size in args.sizes:
-                    keep: dict = {}
-                    jpegs = self.jpegs[size][:args.eager_images]
-                    self.row(config, "eager_loop", size, 1, "float32", False, len(jpegs),
-                             lambda j=jpegs, k=keep: eager_pass(model, j, k), keep=keep)
+        if not compiled and not args.no_eager:
+            for size in args.sizes:
+                keep: dict = {}
+                jpegs = self.jpegs[size][:args.eager_images]
+                self.row(config, "eager_loop", size, 1, "float32", False, len(jpegs),
+                         lambda j=jpegs, k=keep: eager_pass(model, j, k), keep=keep)
         pipelines = [p for p in args.pipelines if not compiled or p in COMPILED_PIPELINES]
+        steps = {}  # one step per precision: a compiled step compiles each new shape once
         for size in args.sizes:
             for precision in args.precisions:
+                if precision not in steps:
+                    steps[precision] = make_step(model, precision, compiled, args.compile_backend)
+                step = steps[precision]
                 for batch in args.batches:
                     images = self.images_for(batch)
                     jpegs = self.jpegs[size][:images]
@@ -676,23 +645,15 @@ class Run:
                         keep: dict = {}
                         extra: dict = {"keep": keep}
                         if pipeline == "forward":
-                            make = lambda j=jpegs, b=batch, p=precision: forward_pass(  # noqa: E731
-                                model, restore, j, b, p, self.device)
+                            make = lambda j=jpegs, b=batch, st=step: forward_pass(  # noqa: E731
+                                st, compiled, j, b, self.device)
                         elif pipeline == "stream":
-                            make = lambda j=jpegs, b=batch, p=precision, k=keep: stream_pass(  # noqa: E731
-                                model, restore, j, b, p, self.device, args.workers, k)
+                            make = lambda j=jpegs, b=batch, k=keep, st=step: stream_pass(  # noqa: E731
+                                st, compiled, j, b, self.device, args.workers, k)
                         else:
-                            try:
-                                # CPU (smoke): no tiling, so no memory probe (two CPU forwards per row)
-                                corrector = Corrector(model, batch_size=batch, precision=precision,
-                                                      workers=args.workers, tile="auto" if self.cuda else None)
-                            except ValueError as error:  # bf16 on the CPU
-                                self.rows.append({"config": config, "pipeline": pipeline, "compiled": False,
-                                                  "size": size, "batch": batch, "precision": precision,
-                                                  "images": images, "status": "skipped", "reason": str(error)})
-                                self.log(f"{config:7s} {pipeline:18s} {size:5d}px b={batch:<3d} {precision:8s} "
-                                         f"skipped: {error}")
-                                continue
+                            # CPU (smoke): no tiling, so no memory probe (two CPU forwards per row)
+                            corrector = Corrector(model, batch_size=batch, precision=precision,
+                                                  workers=args.workers, tile="auto" if self.cuda else None)
                             if pipeline == "engine":
                                 make = lambda c=corrector, j=jpegs, k=keep: engine_pass(c, j, k)  # noqa: E731
                             else:
@@ -812,8 +773,7 @@ def effective_batch(corrector, size: int, batch: int) -> int | None:
     if corrector.tile != "auto":
         return batch
     try:
-        a, b = corrector.activation_cost("420")
-        return max(1, min(batch, int((corrector.memory_budget - a) / b) // (size * size)))
+        return max(1, min(batch, corrector.cost.max_pixels("420") // (size * size)))
     except Exception:  # noqa: BLE001
         return None
 

@@ -10,16 +10,17 @@ Input, for each of ``--sizes``: distinct square crops of that side of the bundle
 of them at the first size and as many megapixels (at least 2 images) at the others. Cases, each
 from the bytes to uint8 pixels on the host, for each size:
 
-* ``loop``: ``for data in jpegs: qgac_fast.correct(data, model=model)``;
+* ``loop``: ``for data in jpegs: qgac_fast.correct(data, model=model, precision=P)`` (``--precision``,
+  resolved for the device: ``auto`` is bf16 on CPUs with native bf16);
 * ``engine b=B``: ``list(Corrector(model, batch_size=B, workers=W).correct_many(jpegs))`` (reading,
   batching, in-order delivery); ``W`` is ``--workers``, by default the engine's own: on the CPU
   0, the whole pipeline in the calling thread, and the model runs image by image there, see
-  ``qgac_fast/engine.py``;
+  ``docs/engine.md``;
 * ``engine b=B + png``: ``correct_files`` writing PNGs to a temporary folder;
-* ``forward b=B``: the model's ``restore`` alone on a true batch of B images (no reading,
-  constraint or decode): what batching does to the network itself on this device;
+* ``forward b=B``: the model's ``restore`` alone (in the same precision) on a true batch of B images
+  (no reading, constraint or decode): what batching does to the network itself on this device;
 * with ``--compile MODE``: ``engine b=B +compile`` and ``forward b=B +compile``, the same with
-  ``Corrector(compile=MODE)`` / the networks through :func:`qgac_fast.engine.compile_networks`.
+  ``Corrector(compile=MODE)`` / the networks through :func:`qgac_fast.inference.compile_networks`.
   Compilation happens in the warm-up round, whose time is recorded apart (``warmup_s``).
 
 ``--model default`` loads the shipped weights when they exist, else the ``default``
@@ -65,6 +66,8 @@ def parse_args(argv):
     parser.add_argument("--workers", type=int, default=None,
                         help="engine reader/writer threads (default: the engine's; on the CPU 0: the pipeline "
                              "in the calling thread, one writer thread)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16"),
+                        help="the model's precision in every case (default: auto, bf16 on CPUs with native bf16)")
     parser.add_argument("--compile", metavar="MODE", help="add torch.compile cases with this mode (e.g. default)")
     parser.add_argument("--model", default="default", help="'default' or a .safetensors path")
     parser.add_argument("--repeats", type=int, default=5)
@@ -94,7 +97,8 @@ def main(argv=None) -> int:
     import torch
 
     import qgac_fast
-    from qgac_fast.engine import Corrector, compile_networks
+    from qgac_fast.cpu import flush_denormals
+    from qgac_fast.inference import Corrector, compile_networks, resolve_precision
     from qgac_fast.model import CoefficientPlanes, planes_from_jpeg
 
     device = torch.device(args.device)
@@ -102,8 +106,6 @@ def main(argv=None) -> int:
         print("error: no CUDA device", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)
     model, model_note = _model(args.model, device)
 
     def sync():
@@ -119,15 +121,19 @@ def main(argv=None) -> int:
     folder = tempfile.mkdtemp(prefix="bench-engine-")
     # one compiled callable and one compiled engine per batch size serve every image size, as in use
     networks = compile_networks(model, args.compile) if args.compile else None
-    correctors = {b: Corrector(model, batch_size=b, workers=args.workers, tile=None) for b in args.batch_sizes}
-    compiled = {b: Corrector(model, batch_size=b, workers=args.workers, tile=None, compile=args.compile)
-                for b in args.batch_sizes} if args.compile else {}
+    precision = resolve_precision(args.precision, device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    correctors = {b: Corrector(model, batch_size=b, workers=args.workers, tile=None, precision=precision)
+                  for b in args.batch_sizes}
+    compiled = {b: Corrector(model, batch_size=b, workers=args.workers, tile=None, precision=precision,
+                             compile=args.compile) for b in args.batch_sizes} if args.compile else {}
     workers = correctors[args.batch_sizes[0]].workers
     cases = {}  # (size, case name) -> (images, callable)
     for size in args.sizes:
         images = args.images if size == args.sizes[0] else max(2, round(args.images * (args.sizes[0] / size) ** 2))
         jpegs = mosaic_jpegs(size, images, args.quality)
-        cases[size, "loop"] = images, lambda j=jpegs: [qgac_fast.correct(data, model=model, device=device) for data in j]
+        cases[size, "loop"] = images, lambda j=jpegs: [qgac_fast.correct(data, model=model, precision=precision)
+                                                       for data in j]
         for b in args.batch_sizes:
             cases[size, f"engine b={b}"] = images, lambda c=correctors[b], j=jpegs: list(c.correct_many(j))
             pairs = [(data, os.path.join(folder, f"{i}.png")) for i, data in enumerate(jpegs)]
@@ -136,14 +142,10 @@ def main(argv=None) -> int:
                 cases[size, f"engine b={b} +compile"] = images, lambda c=compiled[b], j=jpegs: list(c.correct_many(j))
         planes = [planes_from_jpeg(qgac_fast.read_coefficients(data)).to(device) for data in jpegs]
         for b in args.batch_sizes:
-            batches = []
-            for first in range(0, len(planes), b):
-                part = planes[first:first + b]
-                batches.append(CoefficientPlanes(*(torch.cat([getattr(p, name) for p in part]) for name in
-                                                   ("luma", "chroma", "luma_table", "chroma_table")), part[0].size))
+            batches = [CoefficientPlanes.cat(planes[first:first + b]) for first in range(0, len(planes), b)]
 
             def forward(batches=batches, networks=None):
-                with torch.inference_mode():
+                with torch.inference_mode(), autocast, flush_denormals():
                     for batch in batches:
                         model.restore(batch, networks=networks)
 
@@ -180,7 +182,7 @@ def main(argv=None) -> int:
     meta = {
         "hardware": hardware, "device": str(device), "threads": args.threads, "torch": torch.__version__,
         "python": platform.python_version(), "commit": git_commit(), "model": model_note,
-        "sizes": args.sizes, "quality": args.quality, "workers": workers,
+        "sizes": args.sizes, "quality": args.quality, "workers": workers, "precision": precision,
         "compile": args.compile,
         "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
         "command": shlex.join(["python", "bench/bench_engine.py", *(sys.argv[1:] if argv is None else argv)]),
@@ -209,7 +211,8 @@ def markdown(meta: dict, rows: list[dict]) -> str:
     lines = [
         "# Inference engine throughput", "",
         f"Command: `{meta['command']}` (env {meta['env']})", "",
-        f"{meta['hardware']}; device {meta['device']}, {meta['threads']} torch thread(s); torch {meta['torch']}, "
+        f"{meta['hardware']}; device {meta['device']}, {meta['threads']} torch thread(s), "
+        f"precision {meta.get('precision', 'float32')}; torch {meta['torch']}, "
         f"Python {meta['python']}; commit {meta['commit']}; {meta['datetime']}.", "",
         f"Model: {meta['model']}. Input: JPEGs q{meta['quality']} 4:2:0 as bytes (count per size in the "
         f"table); engine workers {meta['workers']}"

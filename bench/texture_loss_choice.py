@@ -86,7 +86,7 @@ def main() -> None:
         data = compress(target, quality=args.quality, subsampling="4:2:0")
         images["target"].append(target)
         images["shifted"].append(crop[:, SHIFT:, SHIFT:].contiguous())
-        images["regression"].append(correct(data, model=model))
+        images["regression"].append(correct(data, model=model, precision="float32"))
         images["jpeg"].append(decode(read_coefficients(data)))
     batch = {name: torch.stack(items).float() / 255 for name, items in images.items()}
 

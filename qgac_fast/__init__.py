@@ -25,7 +25,7 @@ from .codec import (
 )
 from .compression import compress
 from .correct import correct
-from .engine import CorrectionResult, Corrector
+from .inference import CorrectionResult, CorrectionStep, Corrector
 from .errors import JPEGError, UnsupportedJPEGError
 from .functional.jpeg import decode, decode_planes, encode
 from .model import QGAC, load_model
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "JPEGCoefficients",
     "CorrectionResult",
+    "CorrectionStep",
     "Corrector",
     "JPEGError",
     "QGAC",

@@ -21,6 +21,7 @@ import sys
 
 from . import __version__, correct_cli
 from .argtypes import jpeg_quality, positive_int
+from .inference.step import PRECISIONS
 from .train import cli as train_cli
 
 __all__ = ["build_parser", "main"]
@@ -138,6 +139,9 @@ def _add_eval(subparsers) -> None:
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="shipped weights (default, default-gan) or a .safetensors path (default: %(default)s)")
     parser.add_argument("--device", help="device to run the model on (default: the model's choice)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="model precision: auto (bf16 autocast on CUDA and on CPUs with native bf16, else "
+                             "float32), float32, bf16, fp16 (CUDA) (default: %(default)s); recorded in --json")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of each folder")
     parser.add_argument("--jpeg-only", action="store_true", help="measure the JPEG only; load no model")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -148,9 +152,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     from .codec import _write_atomic
     from .evaluate import evaluate, format_table, to_json
 
-    corrector = None
+    corrector, precision = None, None
     if not args.jpeg_only:
         from . import correct, load_model
+        from .inference import resolve_precision
 
         try:
             model = load_model(args.model, device=args.device)
@@ -158,9 +163,14 @@ def _run_eval(args: argparse.Namespace) -> int:
             reason = str(error) or type(error).__name__
             print(f"qgac-fast eval: cannot load model {args.model!r}: {reason}", file=sys.stderr)
             return 1
+        try:
+            precision = resolve_precision(args.precision, model.mean.device)
+        except ValueError as error:
+            print(f"qgac-fast eval: {error}", file=sys.stderr)
+            return 2
 
         def corrector(data: bytes):
-            return correct(data, model=model, device=args.device)
+            return correct(data, model=model, precision=precision)
 
     results, failed = [], False
     for folder in args.datasets:
@@ -171,6 +181,8 @@ def _run_eval(args: argparse.Namespace) -> int:
             failed = True
             print(f"{folder}: {error}", file=sys.stderr)
             continue
+        if precision is not None:
+            result["precision"] = precision
         results.append(result)
         print(format_table(result), flush=True)
     if args.json:

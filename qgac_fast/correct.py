@@ -8,9 +8,8 @@ import os
 import torch
 
 from .codec import JPEGCoefficients, read_coefficients
-from .functional.jpeg import decode_normalized
+from .inference.step import CorrectionStep
 from .model import QGAC, load_model, planes_from_jpeg
-from .model.constraint import constrain_luma
 
 __all__ = ["correct"]
 
@@ -27,7 +26,7 @@ def _device(device: torch.device | str | None) -> torch.device:
 
 
 def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | str | None = None,
-            device: torch.device | str | None = None, *, constrain: bool = True,
+            device: torch.device | str | None = None, *, precision: str = "auto", constrain: bool = True,
             backend: str = "auto") -> torch.Tensor:
     """Correct the artifacts of one JPEG.
 
@@ -36,6 +35,9 @@ def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | st
         model: a :class:`~qgac_fast.model.QGAC` (used on the device it is on), a shipped
             weights name or a weights path (loaded once and cached), or None for ``"default"``.
         device: where to run a model given by name; default CUDA when available, else CPU.
+        precision: ``"auto"`` (bf16 autocast on CUDA and on CPUs with native bf16, else
+            float32), ``"float32"``, ``"bf16"`` or ``"fp16"`` (CUDA); see
+            :class:`~qgac_fast.inference.CorrectionStep`.
         constrain: keep the restored luma coefficients inside the file's quantization bins
             (:func:`qgac_fast.model.constraint.constrain_luma`).
         backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
@@ -47,18 +49,7 @@ def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | st
     Raises:
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files).
     """
-    if isinstance(model, QGAC):
-        net = model
-    else:
-        net = _shipped(str(model or "default"), str(_device(device)))
+    net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(_device(device)))
+    step = CorrectionStep(net, precision=precision, constrain=constrain, backend=backend)
     jc = jpeg if isinstance(jpeg, JPEGCoefficients) else read_coefficients(jpeg)
-    planes = planes_from_jpeg(jc).to(net.mean.device)
-    if planes.luma.device.type == "cpu":
-        torch.set_flush_denormal(True)  # denormal activations make CPU convolutions ~20x slower
-    with torch.no_grad():
-        y, chroma = net.restore(planes)
-        if constrain:
-            y = constrain_luma(net, y, planes)
-        mean, std = (net.mean[:1], net.std[:1]) if chroma is None else (net.mean, net.std)
-        pixels = decode_normalized(y, chroma, mean, std, size=planes.size, backend=backend)
-    return pixels[0].cpu()
+    return step(planes_from_jpeg(jc).to(step.device))[0].cpu()

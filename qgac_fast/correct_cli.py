@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 
 from .argtypes import jpeg_quality, positive_int
-from .engine import COMPILE_MODES, FORMATS, Corrector
+from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
+from .inference.tiles import check_overlap, check_tile
 from .jpeg_files import find_jpegs
 
 __all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
@@ -37,26 +38,18 @@ _MAGIC = re.compile(r"[*?[]")
 
 
 def _tile(text: str) -> int | str | None:
-    if text in ("auto", "none"):
-        return None if text == "none" else "auto"
+    value = {"auto": "auto", "none": None}.get(text, text)
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 16 or value % 16:
-        raise argparse.ArgumentTypeError(f"tile must be 'auto', 'none' or a positive multiple of 16 (pixels), "
-                                         f"got {text!r}")
-    return value
+        return check_tile(int(value) if isinstance(value, str) and value.lstrip("-").isdigit() else value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _overlap(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"overlap must be an int >= 0 (8x8 blocks), got {text!r}")
-    return value
+        return check_overlap(int(text) if text.lstrip("-").isdigit() else text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_parser(subparsers) -> None:
@@ -76,8 +69,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda:LOCAL_RANK when CUDA is available)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="images or tiles per model call (default: 8 on CUDA, 1 on the CPU)")
-    parser.add_argument("--precision", choices=("float32", "bf16", "fp16"), default="float32",
-                        help="model precision; bf16 and fp16 are CUDA autocast (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="model precision: auto (bf16 autocast on CUDA and on CPUs with native bf16, else "
+                             "float32), float32, bf16, fp16 (CUDA) (default: %(default)s)")
     parser.add_argument("--tile", type=_tile, default="auto", metavar="auto|none|PIXELS",
                         help="tile core size in pixels (multiple of 16), 'auto' (tile what does not fit "
                              "the memory budget) or 'none' (default: %(default)s)")
@@ -164,32 +158,10 @@ def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tupl
         inputs refused because their output is an input file or another input's output.
     """
     suffix = FORMATS[format]
-    inputs = {os.path.realpath(path) for path, _ in found}
-    identities = set()
-    for path, _ in found:
-        try:
-            st = os.stat(path)
-            identities.add((st.st_dev, st.st_ino))
-        except OSError:
-            pass
-    owners: dict[str, str] = {}
-    pairs, refused = [], []
-    for path, relative in sorted(found):
-        output = os.path.join(outdir, str(Path(relative).with_suffix(suffix)))
-        real = os.path.realpath(output)
-        try:
-            st = os.stat(output)
-            same_file = (st.st_dev, st.st_ino) in identities
-        except OSError:
-            same_file = False
-        if real in inputs or same_file:
-            refused.append((path, output, "refusing to overwrite an input file with the output"))
-        elif real in owners:
-            refused.append((path, output, f"same output path as {owners[real]}"))
-        else:
-            owners[real] = path
-            pairs.append((path, output))
-    return pairs, refused
+    planned = [(path, os.path.join(outdir, str(Path(relative).with_suffix(suffix)))) for path, relative in sorted(found)]
+    refused = refusals(planned)
+    pairs = [pair for i, pair in enumerate(planned) if i not in refused]
+    return pairs, [(*planned[i], why) for i, why in sorted(refused.items())]
 
 
 def shard(items: list, rank: int, world: int) -> list:
@@ -239,10 +211,6 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as error:
         print(f"qgac-fast correct: bad --device {args.device!r}: {error}", file=sys.stderr)
         return 2
-    if args.precision != "float32" and device.type != "cuda":
-        print(f"qgac-fast correct: --precision {args.precision} is CUDA autocast; on {device} use float32",
-              file=sys.stderr)
-        return 2
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
     try:
@@ -251,8 +219,12 @@ def run(args: argparse.Namespace) -> int:
         reason = str(error) or type(error).__name__
         print(f"qgac-fast correct: cannot load model {args.model!r}: {reason}", file=sys.stderr)
         return 1
-    corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
-                          overlap=args.overlap, workers=args.workers, compile=args.compile)
+    try:
+        corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
+                              overlap=args.overlap, workers=args.workers, compile=args.compile)
+    except ValueError as error:
+        print(f"qgac-fast correct: {error}", file=sys.stderr)
+        return 2
 
     from tqdm import tqdm
 
@@ -281,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
     summary = {"corrected": counts["ok"], "skipped": counts["skipped"], "failed": counts["failed"],
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
-               "rank": rank, "world_size": world, "device": str(corrector.device), "model": str(args.model),
+               "rank": rank, "world_size": world, "device": str(corrector.device),
+               "precision": corrector.step.precision, "model": str(args.model),
                "format": args.format}
     if not args.quiet:
         where = f"rank {rank}/{world}: " if world > 1 else ""

@@ -64,13 +64,13 @@ from .codec import read_coefficients
 from .compression import compress
 from .functional import decode
 
-__all__ = ["IMAGE_EXTENSIONS", "Corrector", "evaluate", "format_table", "list_images", "to_json"]
+__all__ = ["IMAGE_EXTENSIONS", "CorrectFn", "evaluate", "format_table", "list_images", "to_json"]
 
 #: File name endings (lower case) that ``evaluate`` reads as images.
 IMAGE_EXTENSIONS = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 #: Restores one JPEG file: its bytes -> uint8 ``(C, H, W)``, the original's shape, any device.
-Corrector = Callable[[bytes], torch.Tensor]
+CorrectFn = Callable[[bytes], torch.Tensor]
 
 _METRICS = ("psnr", "psnr_b", "ssim", "ssim_gaussian", "hf_ratio")
 
@@ -133,7 +133,7 @@ def _check_qualities(qualities: Iterable[int]) -> list[int]:
     return [int(q) for q in qualities]
 
 
-def evaluate(dataset_dir: str | os.PathLike, qualities: Iterable[int], corrector: Corrector | None = None, *,
+def evaluate(dataset_dir: str | os.PathLike, qualities: Iterable[int], corrector: CorrectFn | None = None, *,
              gray: bool = False, limit: int | None = None, progress: bool = True) -> dict:
     """Measure JPEG compression (and optionally its correction) on every image of a folder.
 

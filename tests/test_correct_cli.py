@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from qgac_fast import engine
+from qgac_fast.inference import outputs, step
 from qgac_fast.correct_cli import collect_inputs, main, plan_outputs, shard
-from qgac_fast.engine import Corrector
+from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, load_model, save_model
 
 from images import pillow_jpeg, synthetic_image
@@ -129,14 +129,14 @@ def test_two_inputs_with_one_output_are_refused(weights, tmp_path, capsys):
 
 def test_no_partial_files_after_a_failure(weights, tmp_path, monkeypatch, capsys):
     photos = _tree(tmp_path)
-    real = engine.encode_image
+    real = outputs.encode_image
 
     def failing(image, format="png", **kwargs):
         if tuple(image.shape[1:]) == (33, 47):  # sub/c.jpeg
             raise OSError(28, "No space left on device")
         return real(image, format, **kwargs)
 
-    monkeypatch.setattr(engine, "encode_image", failing)
+    monkeypatch.setattr(outputs, "encode_image", failing)
     out = tmp_path / "out"
     assert _run(weights, photos, "-o", out, "--quiet") == 1
     assert "c.jpeg: No space left on device" in capsys.readouterr().err
@@ -193,10 +193,10 @@ def test_missing_model_is_reported(tmp_path, capsys):
     assert "nope.safetensors" in capsys.readouterr().err
 
 
-def test_half_precision_on_the_cpu_is_a_usage_error(weights, tmp_path, capsys):
+def test_fp16_on_the_cpu_is_a_usage_error(weights, tmp_path, capsys):
     photos = _tree(tmp_path)
-    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--precision", "bf16") == 2
-    assert "CUDA autocast" in capsys.readouterr().err
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--precision", "fp16") == 2
+    assert "autocast on CUDA only" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -205,11 +205,11 @@ def test_compile_option_reaches_the_engine(weights, tmp_path, monkeypatch):
     the inductor path is tested in test_engine.py); the output equals the eager one."""
     modes = []
 
-    def traced(model, mode):
+    def traced(model, mode, backend="inductor"):
         modes.append(mode)
         return torch.compile(model.networks, backend="eager")
 
-    monkeypatch.setattr(engine, "compile_networks", traced)
+    monkeypatch.setattr(step, "compile_networks", traced)
     photos = _tree(tmp_path)
     assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--compile", "reduce-overhead", "--quiet") == 0
     assert modes == ["reduce-overhead"]

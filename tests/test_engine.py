@@ -1,4 +1,4 @@
-"""The inference engine (``qgac_fast.engine``): order, batching, bad inputs, tiles, memory estimate, files."""
+"""The inference engine (``qgac_fast.inference``): order, batching, bad inputs, tiles, memory estimate, files."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 import qgac_fast
-from qgac_fast import engine
+from qgac_fast import inference
 from qgac_fast.codec import read_coefficients
-from qgac_fast.engine import Corrector, plan_tiles, receptive_field
+from qgac_fast.inference import CorrectionStep, Corrector, PeakTracker, plan_tiles, probe_planes, receptive_field
 from qgac_fast.errors import JPEGError, UnsupportedJPEGError
 from qgac_fast.metrics import psnr
 from qgac_fast.model import QGAC, QGACConfig, planes_from_jpeg
@@ -193,18 +193,20 @@ def test_bad_inputs_are_results_and_the_others_go_on(tiny, tmp_path, workers):
         results[1].pil()
 
 
-@WORKERS
-def test_a_failed_batch_is_retried_image_by_image(tiny, monkeypatch, workers):
-    real = Corrector._whole
-    jpegs = [pillow_jpeg(synthetic_image(32, 32, seed=s), quality=30) for s in range(5)]
+class _FlakyStep(CorrectionStep):
+    """Fails on batches of more than one image and on the quality-90 image."""
 
-    def flaky(self, items):
-        if len(items) > 1 or items[0].index == 3:
+    def restore(self, planes, *, eager=False):
+        if planes.batch_size > 1 or planes.luma_table.min() < 10:
             raise RuntimeError("simulated failure")
-        return real(self, items)
+        return super().restore(planes, eager=eager)
 
-    monkeypatch.setattr(Corrector, "_whole", flaky)
-    results = list(Corrector(tiny, batch_size=4, tile=None, workers=workers).correct_many(jpegs))
+
+@WORKERS
+def test_a_failed_batch_is_retried_image_by_image(tiny, workers):
+    jpegs = [pillow_jpeg(synthetic_image(32, 32, seed=s), quality=90 if s == 3 else 30) for s in range(5)]
+    step = _FlakyStep(tiny)
+    results = list(Corrector(step, batch_size=4, tile=None, workers=workers).correct_many(jpegs))
     assert [r.ok for r in results] == [True, True, True, False, True]
     assert results[3].reason == "simulated failure"
 
@@ -236,37 +238,35 @@ def test_closing_early_stops_the_pipeline(tiny, workers):
     assert len(read) == 1 if workers == 0 else len(read) < 20  # inline: read only when the model needs one
 
 
-def test_cpu_default_runs_in_the_callers_thread(tiny, monkeypatch):
+class _ThreadStep(CorrectionStep):
+    """Records the thread each forward runs on, and the largest batch it is given."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, **kwargs)
+        self.threads, self.largest, self.inline = set(), 0, False
+
+    def restore(self, planes, *, eager=False):
+        self.threads.add(threading.current_thread().name)
+        self.largest = max(self.largest, planes.batch_size)
+        if self.inline:
+            assert not any(t.name.startswith(("qgac-engine", "qgac-read")) for t in threading.enumerate())
+        return super().restore(planes, eager=eager)
+
+
+def test_cpu_default_runs_in_the_callers_thread(tiny):
     """On the CPU the default is ``workers=0``: reading, the model and delivery all run in the
     thread that iterates, as a plain loop over ``qgac_fast.correct`` (no reader or compute thread
     beside torch's intra-op threads), with results equal to the threaded pipeline's and correct()'s."""
-    corrector = Corrector(tiny, tile=None)
+    step = _ThreadStep(tiny)
+    corrector = Corrector(step, tile=None)
     assert corrector.workers == 0
-    seen = set()
-    inline = [True]
-    real_load, real_restore = Corrector._load, Corrector._restore
-
-    def load(self, index, source):
-        seen.add(("load", threading.current_thread().name))
-        return real_load(self, index, source)
-
-    def restore(self, planes):
-        seen.add(("restore", threading.current_thread().name))
-        if inline[0]:
-            assert not any(t.name.startswith(("qgac-engine", "qgac-read")) for t in threading.enumerate())
-        return real_restore(self, planes)
-
-    monkeypatch.setattr(Corrector, "_load", load)
-    monkeypatch.setattr(Corrector, "_restore", restore)
+    step.inline = True
     jpegs = _jpegs()
     results = list(corrector.correct_many(jpegs))
-    me = threading.current_thread().name
-    assert seen == {("load", me), ("restore", me)}
-    inline[0] = False
-    seen.clear()
-    threaded = list(Corrector(tiny, tile=None, workers=2).correct_many(jpegs))
-    assert {kind for kind, name in seen if name.startswith("qgac-read")} == {"load"}
-    assert {kind for kind, name in seen if name == "qgac-engine"} == {"restore"}
+    assert step.threads == {threading.current_thread().name}
+    threaded_step = _ThreadStep(tiny)
+    threaded = list(Corrector(threaded_step, tile=None, workers=2).correct_many(jpegs))
+    assert threaded_step.threads == {"qgac-engine"}
     assert [r.index for r in results] == list(range(len(jpegs)))
     for result, other, jpeg in zip(results, threaded, jpegs):
         assert torch.equal(result.image, other.image)
@@ -275,9 +275,11 @@ def test_cpu_default_runs_in_the_callers_thread(tiny, monkeypatch):
 
 def test_argument_checks(tiny):
     with pytest.raises(ValueError, match="CUDA only"):
-        Corrector(tiny, precision="bf16")
+        Corrector(tiny, precision="fp16")
     with pytest.raises(ValueError, match="precision"):
         Corrector(tiny, precision="float16")
+    with pytest.raises(ValueError, match="CorrectionStep"):
+        Corrector(CorrectionStep(tiny), precision="float32")
     with pytest.raises(ValueError, match="multiple of 16"):
         Corrector(tiny, tile=40)
     with pytest.raises(ValueError, match="batch_size"):
@@ -305,15 +307,15 @@ def test_compiled_engine_matches_the_eager_one(tiny):
     """``compile="default"``: inductor on the CPU, a colour shape and a gray one; the images equal
     the eager engine's up to float rounding (compiled kernels sum in another order)."""
     jpegs = [_jpegs()[i] for i in (0, 1, 4)]
-    eager = [r.image for r in Corrector(tiny, tile=None).correct_many(jpegs)]
-    corrector = Corrector(tiny, tile=None, compile="default")
+    eager = [r.image for r in Corrector(tiny, tile=None, precision="float32").correct_many(jpegs)]
+    corrector = Corrector(tiny, tile=None, precision="float32", compile="default")
     graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         compiled = list(corrector.correct_many(jpegs))
     assert not [w for w in caught if "torch.compile" in str(w.message)]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= graphs + 2  # colour and gray
-    threaded = list(Corrector(tiny, tile=None, compile="default", workers=2).correct_many(jpegs))  # compiles in a thread
+    threaded = list(Corrector(tiny, tile=None, precision="float32", compile="default", workers=2).correct_many(jpegs))  # compiles in a thread
     for result, other, expected in zip(compiled, threaded, eager):
         assert result.ok and other.ok and result.image.shape == expected.shape
         assert torch.equal(result.image, other.image)
@@ -329,24 +331,24 @@ def test_compiled_engine_on_cuda(mode):
     torch.manual_seed(0)
     model = QGAC(TINY).cuda().eval()
     jpegs = _jpegs() * 3
-    eager = [r.image for r in Corrector(model, tile=None, batch_size=4).correct_many(jpegs)]
-    compiled = list(Corrector(model, tile=None, batch_size=4, compile=mode).correct_many(jpegs))
+    eager = [r.image for r in Corrector(model, tile=None, batch_size=4, precision="float32").correct_many(jpegs)]
+    compiled = list(Corrector(model, tile=None, batch_size=4, precision="float32", compile=mode).correct_many(jpegs))
     for result, expected in zip(compiled, eager):
         assert result.ok and result.image.shape == expected.shape
         difference = (result.image.int() - expected.int()).abs()
         assert difference.max() <= 1 and (difference > 0).float().mean() < 0.01
 
 
-def test_a_failed_compile_warns_once_and_runs_eagerly(tiny, monkeypatch):
+def test_a_failed_compile_warns_once_and_runs_eagerly(tiny):
     def failing_backend(graph, inputs):
         raise RuntimeError("no compiler here")
 
-    monkeypatch.setattr(engine, "compile_networks",
-                        lambda model, mode: torch.compile(model.networks, backend=failing_backend))
+    step = CorrectionStep(tiny, compile="default", compile_backend=failing_backend)
     jpegs = _jpegs()[:2]
     with pytest.warns(RuntimeWarning, match="running eagerly") as caught:
-        results = list(Corrector(tiny, tile=None, compile="default").correct_many(jpegs))
+        results = list(Corrector(step, tile=None).correct_many(jpegs))
     assert len([w for w in caught if "running eagerly" in str(w.message)]) == 1
+    assert not step.compiled
     for result, jpeg in zip(results, jpegs):
         assert result.ok and torch.equal(result.image, qgac_fast.correct(jpeg, model=tiny))
 
@@ -361,8 +363,8 @@ def test_tiles_match_the_whole_image_without_seams(default_model):
     image = synthetic_image(200, 300)
     target = torch.from_numpy(image).permute(2, 0, 1)
     jpeg = pillow_jpeg(image, quality=20)
-    whole = Corrector(default_model, tile=None).correct(jpeg)
-    result = next(Corrector(default_model, tile=64).correct_many([jpeg]))
+    whole = Corrector(default_model, precision="float32", tile=None).correct(jpeg)
+    result = next(Corrector(default_model, precision="float32", tile=64).correct_many([jpeg]))
     assert result.tiles == 20  # planes 208x304: 4 x 5 cores
     assert abs(psnr(result.image, target).item() - psnr(whole, target).item()) < 0.05
     difference = (result.image.int() - whole.int()).abs().amax(0)
@@ -379,8 +381,8 @@ def test_tiles_match_the_whole_image_without_seams(default_model):
 def test_tiles_with_the_full_receptive_field_equal_the_whole_image(tiny):
     image = synthetic_image(200, 300, seed=3)
     jpeg = pillow_jpeg(image, quality=20)
-    whole = Corrector(tiny, tile=None).correct(jpeg)
-    result = next(Corrector(tiny, tile=32, overlap=receptive_field(TINY)).correct_many([jpeg]))
+    whole = Corrector(tiny, precision="float32", tile=None).correct(jpeg)
+    result = next(Corrector(tiny, precision="float32", tile=32, overlap=receptive_field(TINY)).correct_many([jpeg]))
     assert result.tiles > 1
     assert (result.image.int() - whole.int()).abs().max() <= 1  # float rounding only
 
@@ -390,37 +392,34 @@ def test_tiles_of_other_layouts(tiny, layout):
     image = synthetic_image(40, 400, seed=4)
     jpeg = (pillow_jpeg(image[..., 0], quality=30) if layout == "gray"
             else turbo_jpeg(image, quality=30, subsampling=layout))
-    whole = Corrector(tiny, tile=None).correct(jpeg)
-    result = next(Corrector(tiny, tile=16, overlap=receptive_field(TINY)).correct_many([jpeg]))
+    whole = Corrector(tiny, precision="float32", tile=None).correct(jpeg)
+    result = next(Corrector(tiny, precision="float32", tile=16, overlap=receptive_field(TINY)).correct_many([jpeg]))
     assert result.tiles > 1 and result.image.shape == whole.shape
     assert (result.image.int() - whole.int()).abs().max() <= 1
 
 
 def test_auto_tiles_what_exceeds_the_memory_budget(tiny):
-    corrector = Corrector(tiny, batch_size=4, tile="auto", overlap=receptive_field(TINY))
-    a, b = corrector.activation_cost("420")
+    a, b = Corrector(tiny, precision="float32", tile="auto").cost("420")
     assert a >= 0 and b > 0
     small, large = (pillow_jpeg(synthetic_image(*s, seed=5), quality=30) for s in ((64, 64), (256, 256)))
-    corrector.memory_budget = int(a + b * 64 * 64 * 2.5)  # two 64x64 images per call, never a 256x256
-    assert corrector._batch_limit(_loaded(small)) == 2
-    results = list(corrector.correct_many([small, large]))
-    assert results[0].tiles == 1 and results[1].tiles > 1
-    whole = Corrector(tiny, tile=None).correct(large)
-    assert (results[1].image.int() - whole.int()).abs().max() <= 1
-
-
-def _loaded(jpeg):
-    return engine._Loaded(0, jpeg, planes_from_jpeg(read_coefficients(jpeg)))
+    step = _ThreadStep(tiny, precision="float32")
+    budget = int(a + b * 64 * 64 * 2.5)  # two 64x64 images per call, never a 256x256
+    corrector = Corrector(step, batch_size=4, tile="auto", overlap=receptive_field(TINY), memory_budget=budget)
+    results = list(corrector.correct_many([small] * 4 + [large]))
+    assert step.largest == 2
+    assert [r.tiles for r in results[:4]] == [1] * 4 and results[4].tiles > 1
+    whole = Corrector(tiny, precision="float32", tile=None).correct(large)
+    assert (results[4].image.int() - whole.int()).abs().max() <= 1
 
 
 def test_activation_estimate_covers_a_larger_forward(tiny):
     """The linear estimate from the two probes bounds the tracked peak of a 512x512 forward."""
     corrector = Corrector(tiny, tile="auto")
-    a, b = corrector.activation_cost("420")
-    with engine._PeakTracker() as tracker:
-        corrector._restore(engine._probe_planes("420", 512, torch.device("cpu")))
+    a, b = corrector.cost("420")
+    with PeakTracker() as tracker:
+        corrector.step.restore(probe_planes("420", 512))
     assert tracker.peak <= a + b * 512 * 512
-    assert tracker.peak >= (a + b * 512 * 512) / engine.SAFETY_FACTOR / 1.2
+    assert tracker.peak >= (a + b * 512 * 512) / inference.SAFETY_FACTOR / 1.2
 
 
 # ------------------------------------------------------------------------------------------
@@ -432,8 +431,8 @@ def test_correct_files_formats(tiny, tmp_path, format):
     jpeg = pillow_jpeg(synthetic_image(40, 56), quality=25)
     gray = pillow_jpeg(synthetic_image(24, 40, 1)[..., 0], quality=25)
     corrector = Corrector(tiny, tile=None)
-    pairs = [(jpeg, tmp_path / "out" / f"colour{engine.FORMATS[format]}"),
-             (gray, tmp_path / "out" / "sub" / f"gray{engine.FORMATS[format]}")]
+    pairs = [(jpeg, tmp_path / "out" / f"colour{inference.FORMATS[format]}"),
+             (gray, tmp_path / "out" / "sub" / f"gray{inference.FORMATS[format]}")]
     results = list(corrector.correct_files(pairs, format=format, jpeg_quality=90))
     assert [r.status for r in results] == ["ok", "ok"]
     for (src, dst), result in zip(pairs, results):
@@ -450,20 +449,14 @@ def test_correct_files_formats(tiny, tmp_path, format):
             assert np.array_equal(written, expected.numpy())  # lossless
 
 
-def test_correct_files_leaves_no_partial_file_after_a_failure(tiny, tmp_path, monkeypatch):
-    real = engine.encode_image
-
-    def failing(image, format="png", **kwargs):
-        if image.shape[-1] == 48:
-            raise OSError(28, "No space left on device")
-        return real(image, format, **kwargs)
-
-    monkeypatch.setattr(engine, "encode_image", failing)
+def test_correct_files_leaves_no_partial_file_after_a_failure(tiny, tmp_path):
+    (tmp_path / "blocked").write_bytes(b"a file where the output folder should be")
     pairs = [(pillow_jpeg(synthetic_image(32, w), quality=30), tmp_path / f"{w}.png") for w in (40, 48, 56)]
+    pairs[1] = (pairs[1][0], tmp_path / "blocked" / "48.png")
     results = list(Corrector(tiny, tile=None).correct_files(pairs))
     assert [r.status for r in results] == ["ok", "failed", "ok"]
-    assert results[1].error == "No space left on device"
-    assert sorted(os.listdir(tmp_path)) == ["40.png", "56.png"]
+    assert results[1].error in ("File exists", "Not a directory")
+    assert sorted(os.listdir(tmp_path)) == ["40.png", "56.png", "blocked"]
 
 
 def test_correct_files_refuses_inputs_and_skips_existing(tiny, tmp_path):
@@ -482,6 +475,6 @@ def test_correct_files_refuses_inputs_and_skips_existing(tiny, tmp_path):
 
 def test_encode_image_rejects_unknown_formats():
     with pytest.raises(ValueError, match="format"):
-        engine.encode_image(torch.zeros(3, 8, 8, dtype=torch.uint8), "bmp")
-    data = engine.encode_image(torch.zeros(1, 8, 8, dtype=torch.uint8), "png")
+        inference.encode_image(torch.zeros(3, 8, 8, dtype=torch.uint8), "bmp")
+    data = inference.encode_image(torch.zeros(1, 8, 8, dtype=torch.uint8), "png")
     assert Image.open(io.BytesIO(data)).mode == "L"

@@ -9,6 +9,7 @@ nearest-neighbour upsampling of the samples, forward DCT; the result is treated 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 
@@ -40,10 +41,56 @@ class CoefficientPlanes:
     chroma_table: torch.Tensor | None
     size: tuple[int, int]
 
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> "CoefficientPlanes":
+        """The same batch with ``fn`` applied to each tensor (planes and tables); same ``size``."""
+        apply = lambda t: None if t is None else fn(t)  # noqa: E731
+        return CoefficientPlanes(apply(self.luma), apply(self.chroma), apply(self.luma_table),
+                                 apply(self.chroma_table), self.size)
+
     def to(self, device: torch.device | str | None = None, non_blocking: bool = False) -> "CoefficientPlanes":
-        move = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return CoefficientPlanes(move(self.luma), move(self.chroma), move(self.luma_table), move(self.chroma_table),
-                                 self.size)
+        return self.map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def select(self, index: slice | torch.Tensor) -> "CoefficientPlanes":
+        """The samples ``index`` (a slice or an index tensor) of the batch; same ``size``."""
+        return self.map(lambda t: t[index])
+
+    def crop(self, window: tuple[int, int, int, int]) -> "CoefficientPlanes":
+        """The window ``(top, bottom, left, right)`` in luma pixels (multiples of 8; of 16 for
+        4:2:0 chroma) of every sample, contiguous; ``size`` becomes the window's."""
+        top, bottom, left, right = window
+        chroma = self.chroma
+        if chroma is not None:
+            half = chroma.shape[-1] != self.luma.shape[-1]
+            chroma = (chroma[..., top // 2:bottom // 2, left // 2:right // 2] if half
+                      else chroma[..., top:bottom, left:right]).contiguous()
+        return CoefficientPlanes(self.luma[..., top:bottom, left:right].contiguous(), chroma, self.luma_table,
+                                 self.chroma_table, (bottom - top, right - left))
+
+    @staticmethod
+    def cat(parts: Sequence["CoefficientPlanes"]) -> "CoefficientPlanes":
+        """One batch of ``parts`` (same plane shapes and layout); ``size`` is the first part's."""
+        if len(parts) == 1:
+            return parts[0]
+        join = lambda name: None if getattr(parts[0], name) is None else torch.cat(  # noqa: E731
+            [getattr(p, name) for p in parts])
+        return CoefficientPlanes(join("luma"), join("chroma"), join("luma_table"), join("chroma_table"),
+                                 parts[0].size)
+
+    @property
+    def layout(self) -> str:
+        """``"gray"``, ``"420"`` (half-size chroma) or ``"444"`` (chroma on the luma grid)."""
+        if self.chroma is None:
+            return "gray"
+        return "444" if self.chroma.shape[-2:] == self.luma.shape[-2:] else "420"
+
+    @property
+    def batch_size(self) -> int:
+        return self.luma.shape[0]
+
+    @property
+    def pixels(self) -> int:
+        """Luma pixels of the planes (MCU-padded), summed over the batch."""
+        return self.luma.shape[0] * self.luma.shape[-2] * self.luma.shape[-1]
 
 
 def planes_from_jpeg(jc) -> CoefficientPlanes:

@@ -172,9 +172,7 @@ class TrainingImages(torch.utils.data.Dataset):
 def collate(samples: list[tuple[CoefficientPlanes, torch.Tensor, int]]) -> TrainingBatch:
     """Stack samples of one layout into a :class:`TrainingBatch`."""
     planes = [s[0] for s in samples]
-    cat = lambda name: None if getattr(planes[0], name) is None else torch.cat([getattr(p, name) for p in planes])  # noqa: E731
-    batch = CoefficientPlanes(cat("luma"), cat("chroma"), cat("luma_table"), cat("chroma_table"), planes[0].size)
-    return TrainingBatch(batch, torch.stack([s[1] for s in samples]), torch.tensor([s[2] for s in samples]))
+    return TrainingBatch(CoefficientPlanes.cat(planes), torch.stack([s[1] for s in samples]), torch.tensor([s[2] for s in samples]))
 
 
 def validation_crops(files: Sequence[Path], size: int = 256) -> list[torch.Tensor]:

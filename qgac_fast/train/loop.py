@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..compression import compress
+from ..cpu import flush_denormals
+from ..inference.step import CorrectionStep
 from ..codec import read_coefficients
 from ..functional.color import rgb_to_ycbcr
-from ..functional.jpeg import decode_normalized
 from ..metrics import psnr, ssim
 from ..functional.jpeg import decode
 from ..model import QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg, save_model
@@ -246,16 +247,14 @@ def _trainable(model: QGAC, stage: str) -> list[torch.nn.Parameter]:
 
 @torch.no_grad()
 def validate(model: QGAC, crops: list[torch.Tensor], qualities=(10, 30, 50)) -> dict:
-    """Mean PSNR (dB, RGB) of the JPEG and of the correction over held-back crops at 4:2:0."""
-    model.eval()
-    device = model.mean.device
+    """Mean PSNR (dB, RGB) of the JPEG and of the correction over held-back crops at 4:2:0, corrected
+    as :func:`qgac_fast.correct` does (float32, luma clamped to the quantization bins, reference decode)."""
+    step = CorrectionStep(model, precision="float32", backend="reference")
     jpeg_db, model_db = [], []
     for quality in qualities:
         for crop in crops:
             jc = read_coefficients(compress(crop, quality=quality, subsampling="4:2:0"))
-            planes = planes_from_jpeg(jc).to(device)
-            y, chroma = model.restore(planes)
-            out = decode_normalized(y, chroma, model.mean, model.std, size=planes.size, backend="reference")[0].cpu()
+            out = step(planes_from_jpeg(jc).to(step.device))[0].cpu()
             jpeg_db.append(psnr(decode(jc), crop).item())
             model_db.append(psnr(out, crop).item())
     model.train()
@@ -284,15 +283,18 @@ def train(config: TrainConfig) -> QGAC:
 
     Rank 0 writes ``out/weights.safetensors`` at the end. Returns the trained model (every rank
     holds an identical replica)."""
+    # normalised high frequencies go denormal in the backward pass: 20x slower CPU convolutions
+    with flush_denormals():
+        return _train(config)
+
+
+def _train(config: TrainConfig) -> QGAC:
     rank, world, local_rank = _distributed()
     device = _device(config, local_rank)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    else:
-        # normalised high frequencies go denormal in the backward pass: 20x slower CPU convolutions
-        torch.set_flush_denormal(True)
     out = Path(config.out)
     files = find_images(config.data)
     if config.val_images >= len(files):

@@ -1,0 +1,43 @@
+"""Inference: the correction step and the engine that runs it over many JPEGs.
+
+| module | what it holds |
+|---|---|
+| ``step`` | :class:`CorrectionStep` (model + precision + compile + clamp + decode), :func:`compile_networks` |
+| ``corrector`` | :class:`Corrector` and its :class:`EngineOptions`: the public engine |
+| ``pipeline`` | scheduling: read pool, grouping into batches, input order |
+| ``runner`` | the work of each stage: reading, whole-image batches, tiles, retries |
+| ``tiles`` | receptive field, tile plans, the tiled forward |
+| ``memory`` | the activation-memory estimate behind ``tile="auto"`` |
+| ``results`` | :class:`CorrectionResult`, :class:`FileResult` |
+| ``outputs`` | output formats, encoding, output-path rules, atomic writes |
+"""
+
+from .corrector import Corrector, EngineOptions
+from .memory import SAFETY_FACTOR, ActivationCost, PeakTracker, probe_planes
+from .outputs import FORMATS, encode_image, refusals
+from .results import CorrectionResult, FileResult
+from .step import COMPILE_MODES, PRECISIONS, CorrectionStep, compile_networks, resolve_precision
+from .tiles import Tile, default_overlap, plan_tiles, receptive_field
+
+__all__ = [
+    "COMPILE_MODES",
+    "FORMATS",
+    "PRECISIONS",
+    "SAFETY_FACTOR",
+    "ActivationCost",
+    "CorrectionResult",
+    "CorrectionStep",
+    "Corrector",
+    "EngineOptions",
+    "FileResult",
+    "PeakTracker",
+    "Tile",
+    "compile_networks",
+    "default_overlap",
+    "encode_image",
+    "plan_tiles",
+    "probe_planes",
+    "receptive_field",
+    "refusals",
+    "resolve_precision",
+]

@@ -1,0 +1,230 @@
+"""``Corrector``: correct many JPEGs fast, in input order, with nothing lost on bad files.
+
+The engine is a :class:`~qgac_fast.inference.step.CorrectionStep` (the model, precision,
+compilation, clamp and decode), a :class:`~qgac_fast.inference.runner.Runner` (reading, batches,
+tiles, retries) and the scheduling of :func:`~qgac_fast.inference.pipeline.run_pipeline`; this
+module holds the options and the public entry points. Measurements behind the defaults (threads
+on the CPU, the memory estimate, torch.compile): ``docs/engine.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Iterable, Iterator
+
+import torch
+
+from ..codec import DEFAULT_MAX_PIXELS
+from ..jpeg_files import find_jpegs
+from ..model import QGAC, load_model
+from .memory import ActivationCost, default_budget
+from .outputs import FORMATS, refusals, write_output
+from .pipeline import run_pipeline
+from .results import CorrectionResult, FileResult, display
+from .runner import Runner, Source
+from .step import CorrectionStep
+from .tiles import check_overlap, check_tile, default_overlap
+
+__all__ = ["Corrector", "EngineOptions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineOptions:
+    """How :class:`Corrector` runs; None means the device's default.
+
+    Attributes:
+        batch_size: most images (or tiles) per model call; default 8 on CUDA, 1 on the CPU
+            (where a batch runs image by image anyway: :class:`CorrectionStep`).
+        precision, compile, constrain, backend: the :class:`CorrectionStep` settings
+            (default ``"auto"``: bf16 autocast on CUDA and on CPUs with native bf16).
+        tile: ``"auto"`` (tile only what does not fit ``memory_budget``), a core size in pixels
+            (a multiple of 16, at least 16: images larger than one window are tiled), or None
+            (never tile).
+        overlap: context around each tile core, in 8x8 blocks (rounded up to even); default
+            :func:`~qgac_fast.inference.tiles.default_overlap`.
+        workers: reader threads, and writer threads of :meth:`Corrector.correct_files` (at
+            least one); default ``min(4, os.cpu_count())`` on CUDA and 0 on the CPU (no reader
+            pool and no compute thread: the fastest there, see ``docs/engine.md``).
+        prefetch: most inputs read ahead of the model; default ``4 * max(batch_size, workers)``
+            (not used with ``workers=0``).
+        memory_budget: bytes of activations one model call may use (``tile="auto"``); default
+            half the free CUDA memory at construction, or a quarter of the physical memory.
+        strict, max_pixels: as for :func:`~qgac_fast.read_coefficients` (``max_pixels`` refuses
+            larger images before reading them: a ``JPEGError`` result).
+    """
+
+    batch_size: int | None = None
+    precision: str = "auto"
+    compile: str | None = None
+    constrain: bool = True
+    backend: str = "auto"
+    tile: int | str | None = "auto"
+    overlap: int | None = None
+    workers: int | None = None
+    prefetch: int | None = None
+    memory_budget: int | None = None
+    strict: bool = True
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+
+_STEP_SETTINGS = ("precision", "compile", "constrain", "backend")
+
+
+def _count(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _normalized(device: torch.device) -> torch.device:
+    """``cuda`` as ``cuda:<current index>``; other devices as they are."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+class Corrector:
+    """Correct many JPEGs with a QGAC model.
+
+    Args:
+        model: a :class:`~qgac_fast.model.QGAC` (used on its device, in eval mode), a
+            :class:`CorrectionStep` (its model and settings; ``precision``, ``compile``,
+            ``constrain`` and ``backend`` are then its own), or a shipped weights name or
+            ``.safetensors`` path (loaded on ``device``).
+        device: where the model runs; default: the given model's device, else CUDA when
+            available, else the CPU.
+        options: an :class:`EngineOptions`; keyword arguments override its fields
+            (``Corrector("default", batch_size=4)``).
+
+    The resolved settings are attributes (``batch_size``, ``workers``, ``tile``, ``overlap``,
+    ``prefetch``, ``memory_budget``; ``step`` holds the precision and the rest).
+
+    Example:
+        >>> corrector = Corrector("default", device="cpu")            # doctest: +SKIP
+        >>> for result in corrector.correct_many(["a.jpg", "b.jpg"]):  # doctest: +SKIP
+        ...     print(result.index, result.reason or tuple(result.image.shape))
+    """
+
+    def __init__(self, model: QGAC | CorrectionStep | str | os.PathLike = "default", device: torch.device | str | None = None,
+                 options: EngineOptions | None = None, **overrides):
+        options = dataclasses.replace(options or EngineOptions(), **overrides)
+        step = model if isinstance(model, CorrectionStep) else None
+        if step is not None:
+            if any(getattr(options, name) != getattr(EngineOptions, name) for name in _STEP_SETTINGS):
+                raise ValueError(f"{', '.join(_STEP_SETTINGS)} are the given CorrectionStep's; set them there")
+            model = step.model
+        if isinstance(model, QGAC):
+            if device is not None and _normalized(torch.device(device)) != _normalized(model.mean.device):
+                raise ValueError(f"the model is on {model.mean.device}, not on device={device!r}; move it first "
+                                 "(model.to(device)) or leave device out")
+        else:
+            model = load_model(model, device=torch.device(device) if device is not None else torch.device(
+                "cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = _normalized(model.mean.device)
+        cuda = self.device.type == "cuda"
+        self.step = step or CorrectionStep(model, precision=options.precision, compile=options.compile,
+                                           constrain=options.constrain, backend=options.backend)
+        default = lambda value, fallback: fallback if value is None else value  # noqa: E731
+        self.batch_size = _count(default(options.batch_size, 8 if cuda else 1), "batch_size", 1)
+        self.tile = check_tile(options.tile)
+        self.overlap = check_overlap(default(options.overlap, default_overlap(model.config)))
+        self.workers = _count(default(options.workers, min(4, os.cpu_count() or 1) if cuda else 0), "workers", 0)
+        self.prefetch = _count(default(options.prefetch, 4 * max(self.batch_size, self.workers)), "prefetch", 1)
+        self.memory_budget = default(options.memory_budget, default_budget(self.device))
+        self.cost = ActivationCost(self.step, self.memory_budget)
+        self._runner = Runner(self.step, batch_size=self.batch_size, tile=self.tile, overlap=self.overlap,
+                              cost=self.cost, strict=options.strict, max_pixels=options.max_pixels)
+
+    @property
+    def model(self) -> QGAC:
+        return self.step.model
+
+    def correct(self, item: Source) -> torch.Tensor:
+        """Correct one JPEG: uint8 ``(C, H, W)`` on the CPU; raises what stopped it."""
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
+            raise IsADirectoryError(f"{os.fspath(item)!r} is a folder: correct one file, or use correct_many")
+        result = next(iter(self.correct_many([item])))
+        if result.error is not None:
+            raise result.error
+        return result.image
+
+    def correct_many(self, items: Iterable[Source]) -> Iterator[CorrectionResult]:
+        """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
+
+        A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
+        files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
+        is the file's path and whose ``index`` counts the files.
+
+        ``items`` is consumed lazily (at most ``prefetch`` ahead of the model; one at a time with
+        ``workers=0``). A failure of one item is its result's ``error``; an exception raised by the
+        iterable itself ends the generator with that exception. Closing the generator early stops
+        the pipeline.
+        """
+        return run_pipeline(self._runner, _expand_folders(items), workers=self.workers, prefetch=self.prefetch)
+
+    def correct_files(self, pairs: Iterable[tuple[Source, str | os.PathLike]], *, format: str = "png",
+                      jpeg_quality: int = 95, skip_existing: bool = False) -> Iterator[FileResult]:
+        """Correct JPEG files and write the results; yields a :class:`FileResult` per pair, in order.
+
+        Args:
+            pairs: ``(input, output_path)``; parent folders are created.
+            format: ``"png"``, ``"jpeg"`` (``jpeg_quality``) or ``"webp"`` (lossless); see
+                :func:`~qgac_fast.inference.outputs.encode_image`.
+            skip_existing: an existing output is kept and the input not read (``"skipped"``):
+                writes are atomic, so an existing output is complete.
+
+        Outputs are written atomically: a failure leaves no partial file. An output path that is
+        one of the inputs (same path or same file) is refused (``"failed"``), as is a second input
+        with the same output (:func:`~qgac_fast.inference.outputs.refusals`).
+        """
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+        pairs = [(src, os.fspath(dst)) for src, dst in pairs]
+        decided = {i: FileResult(display(pairs[i][0]), pairs[i][1], "failed", why)
+                   for i, why in refusals(pairs).items()}
+        for i, (src, dst) in enumerate(pairs):
+            if i not in decided and skip_existing and os.path.exists(dst):
+                decided[i] = FileResult(display(src), dst, "skipped")
+        todo = [i for i in range(len(pairs)) if i not in decided]
+        results = self.correct_many(pairs[i][0] for i in todo)
+        pending: deque[FileResult | Future] = deque()
+        writer_count = max(1, self.workers)
+        with ThreadPoolExecutor(max_workers=writer_count, thread_name_prefix="qgac-write") as writers:
+            try:
+                for i, (src, dst) in enumerate(pairs):
+                    if i in decided:
+                        pending.append(decided[i])
+                    else:
+                        result = next(results)
+                        pending.append(writers.submit(write_output, result.image, src, dst, format, jpeg_quality,
+                                                      result.size, result.tiles) if result.error is None
+                                       else FileResult(display(src), dst, "failed", result.reason, result.size))
+                    while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
+                        yield _file_result(pending.popleft())
+                while pending:
+                    yield _file_result(pending.popleft())
+            finally:
+                results.close()
+                for item in pending:
+                    if isinstance(item, Future):
+                        item.cancel()
+
+
+def _expand_folders(items: Iterable[Source]) -> Iterator[Source]:
+    """``items`` with each folder replaced by its JPEG files (lazily)."""
+    for item in items:
+        if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
+            yield from find_jpegs(item)
+        else:
+            yield item
+
+
+def _settled(item) -> bool:
+    return not isinstance(item, Future) or item.done()
+
+
+def _file_result(item) -> FileResult:
+    return item.result() if isinstance(item, Future) else item

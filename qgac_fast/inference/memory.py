@@ -1,0 +1,142 @@
+"""How much memory one model call takes, so that batches and tiles fit a budget.
+
+The activation memory of one forward is estimated as ``a + b * pixels`` (luma pixels, summed over
+the batch) for each layout (``"gray"``, ``"420"``, ``"444"``), measured once per layout by running
+the model on two small probes (128x128 and 256x256): on CUDA the peak of
+``torch.cuda.max_memory_allocated``; on the CPU the peak of the bytes held by live tensors that the
+forward creates, tracked by :class:`PeakTracker` (kernels' internal scratch buffers are not seen,
+hence :data:`SAFETY_FACTOR`). ``b`` is the slope between the probes and ``a`` the intercept; both
+are multiplied by the factor. The estimate against measured peaks: ``docs/engine.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+
+import torch
+import torch.utils._python_dispatch
+import torch.utils._pytree
+
+from ..model import CoefficientPlanes
+from .step import CorrectionStep
+
+__all__ = ["SAFETY_FACTOR", "ActivationCost", "PeakTracker", "default_budget", "probe_planes"]
+
+#: Multiplies the measured activation memory (allocator fragmentation, kernels' scratch buffers).
+SAFETY_FACTOR = 1.5
+#: Probe sides (luma pixels) of the estimate.
+PROBE_SIDES = (128, 256)
+
+
+class PeakTracker(torch.utils._python_dispatch.TorchDispatchMode):
+    """Peak bytes (:attr:`peak`) of the storages created by the ops run under it and still alive.
+
+    Example:
+        >>> with PeakTracker() as tracker:
+        ...     x = torch.zeros(1024)           # 4096 bytes
+        >>> tracker.peak
+        4096
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._seen: set[int] = set()
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._seen.discard(key)
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {id(t.untyped_storage()) for t in torch.utils._pytree.tree_leaves((args, kwargs))
+                  if isinstance(t, torch.Tensor)}
+        for t in torch.utils._pytree.tree_leaves(out):
+            if not isinstance(t, torch.Tensor):
+                continue
+            storage = t.untyped_storage()
+            key = id(storage)
+            if key in self._seen or key in inputs:
+                continue
+            nbytes = storage.nbytes()
+            self._seen.add(key)
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(storage, self._free, key, nbytes)
+        return out
+
+
+def probe_planes(layout: str, side: int, device: torch.device | str = "cpu") -> CoefficientPlanes:
+    """Synthetic planes (a batch of one, ``side`` x ``side`` luma pixels) of one layout
+    (``"gray"``, ``"420"``, ``"444"``), for the memory probes."""
+    generator = torch.Generator().manual_seed(0)
+    luma = torch.randn(1, 1, side, side, generator=generator) * 20
+    table = torch.full((1, 8, 8), 16.0)
+    chroma = chroma_table = None
+    if layout != "gray":
+        c = side // 2 if layout == "420" else side
+        chroma = torch.randn(1, 2, c, c, generator=generator) * 10
+        chroma_table = torch.full((1, 2, 8, 8), 16.0)
+    return CoefficientPlanes(luma, chroma, table, chroma_table, (side, side)).to(device)
+
+
+def default_budget(device: torch.device) -> int:
+    """Default activation budget in bytes: half the free CUDA memory, or a quarter of the physical
+    memory on the CPU."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+class ActivationCost:
+    """Estimated activation memory of :class:`CorrectionStep` calls, per layout, within a budget.
+
+    Args:
+        step: the step whose (eager) forward is probed.
+        budget: bytes one model call may use.
+    """
+
+    def __init__(self, step: CorrectionStep, budget: int):
+        self.step = step
+        self.budget = budget
+        self._costs: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, layout: str) -> tuple[float, float]:
+        """``(a, b)`` for ``a + b * luma_pixels`` bytes of one call on ``layout``, safety factor
+        included (probed on first use)."""
+        with self._lock:
+            if layout not in self._costs:
+                peaks = [self._probe(layout, side) for side in PROBE_SIDES]
+                p1, p2 = (side * side for side in PROBE_SIDES)
+                slope = max((peaks[1] - peaks[0]) / (p2 - p1), 1.0)
+                intercept = max(peaks[0] - slope * p1, 0.0)
+                self._costs[layout] = (SAFETY_FACTOR * intercept, SAFETY_FACTOR * slope)
+            return self._costs[layout]
+
+    def max_pixels(self, layout: str) -> int:
+        """Most luma pixels (summed over a batch) one model call on ``layout`` may take within the
+        budget (at least 16x16)."""
+        a, b = self(layout)
+        return max(int((self.budget - a) / b), 16 * 16)
+
+    def _probe(self, layout: str, side: int) -> float:
+        device = self.step.device
+        planes = probe_planes(layout, side, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            self.step.restore(planes, eager=True)
+            torch.cuda.synchronize(device)
+            return torch.cuda.max_memory_allocated(device) - base
+        with PeakTracker() as tracker:
+            self.step.restore(planes, eager=True)
+        return float(tracker.peak)

@@ -1,0 +1,99 @@
+"""Output files: formats, encoding, the rules for output paths, atomic writes.
+
+The rules are shared by :meth:`qgac_fast.Corrector.correct_files` and ``qgac-fast correct``: an
+output that is one of the inputs (same path or same file) is refused, and so is a second input
+with the same output; writes are atomic (a temporary name in the same folder, then ``os.replace``),
+so a failure leaves no partial file and an existing output is complete.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..codec import _write_atomic
+from .results import FileResult, display, reason
+
+__all__ = ["FORMATS", "encode_image", "refusals", "write_output"]
+
+#: Output file formats and their file suffixes.
+FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+
+
+def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int = 95) -> bytes:
+    """Encode uint8 ``(3, H, W)`` RGB or ``(1, H, W)`` gray as a file's bytes.
+
+    Args:
+        format: ``"png"``, ``"jpeg"`` (libjpeg through :func:`qgac_fast.compress`, IJG quality
+            ``jpeg_quality``, 4:2:0 for colour) or ``"webp"`` (lossless; WebP has no gray mode,
+            so gray is stored as three equal channels).
+    """
+    if format == "jpeg":
+        from ..compression import compress
+
+        return compress(image, jpeg_quality)
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    if format == "png":
+        Image.fromarray(hwc(image)).save(buffer, format="PNG")
+    else:
+        Image.fromarray(hwc(image)).save(buffer, format="WEBP", lossless=True)
+    return buffer.getvalue()
+
+
+def hwc(image: torch.Tensor) -> np.ndarray:
+    """uint8 ``(C, H, W)`` -> numpy ``(H, W, 3)`` or ``(H, W)`` for one channel (Pillow's layout)."""
+    array = image.detach().cpu().numpy()
+    # numpy, not torch, for the HWC copy: a torch copy this large would start an OpenMP team on the
+    # writer thread (docs/engine.md, "Threads on the CPU")
+    return array[0] if array.shape[0] == 1 else np.ascontiguousarray(array.transpose(1, 2, 0))
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
+    """The pairs ``(input, output_path)`` whose output may not be written, by index, with the
+    reason: the output is an input file (same path or same file), or a previous pair's output."""
+    paths = [os.fspath(src) for src, _ in pairs if isinstance(src, (str, os.PathLike))]
+    names = {os.path.realpath(p) for p in paths}
+    identities = {_identity(p) for p in paths} - {None}
+    owners: dict[str, str] = {}
+    refused = {}
+    for i, (src, dst) in enumerate(pairs):
+        real = os.path.realpath(dst)
+        identity = _identity(dst)
+        if real in names or (identity is not None and identity in identities):
+            refused[i] = "refusing to overwrite an input file with the output"
+        elif real in owners:
+            refused[i] = f"same output path as {owners[real]}"
+        else:
+            owners[real] = display(src)
+    return refused
+
+
+def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
+                 size: tuple[int, int] | None = None, tiles: int = 0) -> FileResult:
+    """Encode and write one corrected image atomically (parent folders created); an error is a
+    failed result and leaves no file."""
+    try:
+        data = encode_image(image, format, jpeg_quality=jpeg_quality)
+        folder = os.path.dirname(dst)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        _write_atomic(dst, data)
+    except Exception as error:  # noqa: BLE001
+        return FileResult(display(source), dst, "failed", reason(error), size, tiles)
+    return FileResult(display(source), dst, "ok", None, size, tiles)

@@ -1,0 +1,111 @@
+"""What the engine returns: one :class:`CorrectionResult` per input, one :class:`FileResult` per file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["CorrectionResult", "FileResult", "display", "reason"]
+
+
+@dataclass
+class CorrectionResult:
+    """The correction of one input.
+
+    Attributes:
+        index: position in the input sequence.
+        source: the input as given (path, bytes or coefficients).
+        image: uint8 ``(3, H, W)`` RGB (``(1, H, W)`` gray) on the CPU, or None on failure.
+        error: the exception that stopped this input (``JPEGError``, ``OSError``...), or None.
+        size: ``(height, width)`` when known.
+        tiles: number of model windows the image took (1: whole; 0: not corrected).
+    """
+
+    index: int
+    source: Any
+    image: torch.Tensor | None = None
+    error: BaseException | None = None
+    size: tuple[int, int] | None = None
+    tiles: int = 0
+    ready: Any = field(default=None, repr=False, compare=False)  # CUDA event of the async copy to the host
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def megapixels(self) -> float:
+        return 0.0 if self.size is None else self.size[0] * self.size[1] / 1e6
+
+    @property
+    def reason(self) -> str | None:
+        """The error as a short human-readable reason (``OSError``: its strerror)."""
+        return None if self.error is None else reason(self.error)
+
+    def pil(self):
+        """The image as a ``PIL.Image.Image`` (mode ``"RGB"``, or ``"L"`` for gray).
+
+        Raises:
+            the input's ``error`` when it failed.
+        """
+        if self.error is not None:
+            raise self.error
+        from PIL import Image
+
+        from .outputs import hwc
+
+        return Image.fromarray(hwc(self.image))
+
+    def wait(self) -> None:
+        """Block until ``image`` has arrived on the host (it is copied asynchronously from CUDA)."""
+        if self.ready is not None:
+            self.ready.synchronize()
+            self.ready = None
+
+
+@dataclass
+class FileResult:
+    """What :meth:`Corrector.correct_files` did with one input file.
+
+    Attributes:
+        input, output: the paths.
+        status: ``"ok"`` (written), ``"skipped"`` (output existed, ``skip_existing``) or ``"failed"``.
+        error: the reason of a failure, else None.
+        size: ``(height, width)`` when known.
+        tiles: model windows used (see :class:`CorrectionResult`).
+    """
+
+    input: str
+    output: str
+    status: str
+    error: str | None = None
+    size: tuple[int, int] | None = None
+    tiles: int = 0
+
+    @property
+    def megapixels(self) -> float:
+        return 0.0 if self.size is None else self.size[0] * self.size[1] / 1e6
+
+    def to_json(self) -> dict:
+        return {"input": self.input, "output": self.output, "status": self.status, "error": self.error,
+                "width": None if self.size is None else self.size[1],
+                "height": None if self.size is None else self.size[0], "tiles": self.tiles}
+
+
+
+def reason(error: BaseException) -> str:
+    """An error as a short human-readable reason (``OSError``: its strerror)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error)
+    return text if text else type(error).__name__
+
+
+def display(source: Any) -> str:
+    """How an input is named in reports: its path, or ``<type>`` for bytes and coefficients."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return f"<{type(source).__name__}>"

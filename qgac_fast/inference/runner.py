@@ -1,0 +1,153 @@
+"""From inputs to results: reading, batches of whole images, tiles, and retries after failures.
+
+:class:`Runner` is the engine's work, one call per stage; :mod:`~qgac_fast.inference.pipeline`
+decides when each runs (and on which thread). A bad input or a failed computation becomes a
+:class:`~qgac_fast.inference.results.CorrectionResult` with ``error`` set, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Union
+
+import torch
+
+from ..codec import JPEGCoefficients, read_coefficients
+from ..model import CoefficientPlanes, planes_from_jpeg
+from .memory import ActivationCost
+from .results import CorrectionResult
+from .step import CorrectionStep
+from .tiles import plan_tiles, restore_tiled
+
+__all__ = ["Loaded", "Runner", "Source"]
+
+#: What the engine corrects: a JPEG's bytes, its path, or its coefficients.
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike, JPEGCoefficients]
+_MIN_CORE = 64  # smallest automatic tile core, pixels
+
+
+@dataclass
+class Loaded:
+    """One read input, ready for the model (a batch of one, on the host)."""
+
+    index: int
+    source: Any
+    planes: CoefficientPlanes
+
+    @property
+    def key(self) -> tuple:
+        """Images with equal keys batch together (same plane shapes and layout)."""
+        chroma = None if self.planes.chroma is None else tuple(self.planes.chroma.shape[-2:])
+        return tuple(self.planes.luma.shape[-2:]), chroma
+
+
+class Runner:
+    """Reads inputs and corrects batches of them with a :class:`CorrectionStep`.
+
+    Args:
+        step: the correction step (its device is the engine's).
+        batch_size: most images or tiles per model call.
+        tile: ``"auto"``, None or a core size in pixels (see :class:`qgac_fast.Corrector`).
+        overlap: tile context in 8x8 blocks (even).
+        cost: the activation-memory estimate within the budget (used by ``tile="auto"``).
+        strict, max_pixels: as for :func:`~qgac_fast.read_coefficients`.
+    """
+
+    def __init__(self, step: CorrectionStep, *, batch_size: int, tile: int | str | None, overlap: int,
+                 cost: ActivationCost, strict: bool, max_pixels: int | None):
+        self.step, self.batch_size, self.tile, self.overlap, self.cost = step, batch_size, tile, overlap, cost
+        self.strict, self.max_pixels = strict, max_pixels
+        self.cuda = step.device.type == "cuda"
+
+    def load(self, index: int, source: Source) -> Loaded | CorrectionResult:
+        """Coefficients -> model planes on the host (pinned for CUDA); an error is a result."""
+        try:
+            jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
+                source, strict=self.strict, max_pixels=self.max_pixels)
+            planes = planes_from_jpeg(jc)
+            if self.cuda:
+                planes = planes.map(lambda t: t.pin_memory())
+            return Loaded(index, source, planes)
+        except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
+            return CorrectionResult(index, source, error=error)
+
+    def batch_limit(self, item: Loaded) -> int:
+        """Most images like ``item`` per model call (``tile="auto"``: within the budget)."""
+        if self.tile != "auto":
+            return self.batch_size
+        return max(1, min(self.batch_size, self.cost.max_pixels(item.planes.layout) // item.planes.pixels))
+
+    def tiling(self, item: Loaded) -> tuple[int, int] | None:
+        """``(core, overlap)`` pixels when ``item`` is to be tiled, else None."""
+        h, w = item.planes.luma.shape[-2:]
+        overlap = 8 * self.overlap
+        if self.tile is None:
+            return None
+        if self.tile == "auto":
+            limit = self.cost.max_pixels(item.planes.layout)
+            if h * w <= limit:
+                return None
+            side = max(int(math.isqrt(limit)) // 16 * 16, _MIN_CORE + 2 * overlap)
+            return side - 2 * overlap, overlap
+        if h <= self.tile + 2 * overlap and w <= self.tile + 2 * overlap:
+            return None
+        return self.tile, overlap
+
+    def run_batch(self, items: list[Loaded]) -> list[CorrectionResult]:
+        """Correct whole images of one shape; a failed batch is retried image by image, and an
+        image that runs out of memory alone is tiled (unless ``tile`` is None)."""
+        try:
+            planes = CoefficientPlanes.cat([item.planes.to(self.step.device, non_blocking=self.cuda)
+                                            for item in items])
+            y, chroma = self.step.restore(planes)
+            return self._finish(items, planes, y, chroma, tiles=1)
+        except Exception as error:  # noqa: BLE001
+            if len(items) > 1:
+                self._release()
+                return [result for item in items for result in self.run_batch([item])]
+            if isinstance(error, torch.OutOfMemoryError) and self.tile is not None:
+                self._release()
+                h, w = items[0].planes.luma.shape[-2:]
+                return self.run_tiled(items[0], max(16, (max(h, w) // 2) // 16 * 16), 8 * self.overlap)
+            return [CorrectionResult(items[0].index, items[0].source, error=error, size=items[0].planes.size)]
+
+    def run_tiled(self, item: Loaded, core: int, overlap: int) -> list[CorrectionResult]:
+        """Correct one image in tiles of ``core`` + ``overlap`` pixels; out of memory, the core is halved."""
+        try:
+            planes = item.planes.to(self.step.device, non_blocking=self.cuda)
+            tiles = plan_tiles(*planes.luma.shape[-2:], core, overlap)
+            window = tiles[0].window
+            per_call = self.batch_size
+            if self.tile == "auto":
+                window_pixels = (window[1] - window[0]) * (window[3] - window[2])
+                per_call = max(1, min(per_call, self.cost.max_pixels(planes.layout) // window_pixels))
+            y, chroma = restore_tiled(self.step, planes, tiles, per_call)
+            return self._finish([item], planes, y, chroma, tiles=len(tiles))
+        except Exception as error:  # noqa: BLE001
+            if isinstance(error, torch.OutOfMemoryError) and core > 16:
+                self._release()
+                return self.run_tiled(item, max(16, core // 2 // 16 * 16), overlap)
+            return [CorrectionResult(item.index, item.source, error=error, size=item.planes.size)]
+
+    def _finish(self, items: list[Loaded], planes: CoefficientPlanes, y: torch.Tensor,
+                chroma: torch.Tensor | None, tiles: int) -> list[CorrectionResult]:
+        """Decode each image at its own size; copy to the host (asynchronously from CUDA)."""
+        images = self.step.decode_each(planes, y, chroma, [item.planes.size for item in items])
+        results = []
+        for item, image in zip(items, images):
+            ready = None
+            if self.cuda:
+                host = torch.empty(image.shape, dtype=image.dtype, pin_memory=True)
+                host.copy_(image, non_blocking=True)
+                ready = torch.cuda.Event()
+                ready.record()
+                image = host
+            results.append(CorrectionResult(item.index, item.source, image=image, size=item.planes.size,
+                                            tiles=tiles, ready=ready))
+        return results
+
+    def _release(self) -> None:
+        if self.cuda:
+            torch.cuda.empty_cache()

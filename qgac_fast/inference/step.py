@@ -1,0 +1,187 @@
+"""The correction step: a batch of coefficient planes on the device in, corrected pixels out.
+
+:class:`CorrectionStep` is the one place that runs a QGAC model for correction: the forward in
+the chosen precision (optionally through ``torch.compile``), the quantization-bin clamp of the
+restored luma (:func:`~qgac_fast.model.constraint.constrain_luma`) and the decode of the
+normalised output to pixels (:func:`~qgac_fast.functional.jpeg.decode_normalized`: the Triton
+kernel on CUDA, the reference on the CPU). :func:`qgac_fast.correct`, the
+:class:`~qgac_fast.Corrector` engine, the trainer's validation and the benchmarks all call it.
+
+**Precision.** ``"auto"`` (the default everywhere) is bf16 autocast on CUDA (where the GPU has
+bf16) and on CPUs that compute bf16 natively (:func:`qgac_fast.cpu.has_fast_bf16`), float32
+elsewhere; ``"float32"``, ``"bf16"`` and ``"fp16"`` (CUDA only) on request. Measured accuracy and
+speed of bf16 against float32: ``bench/results/precision-cpu.md``.
+
+**Batches on the CPU** run image by image: oneDNN picks convolution algorithms by batch size, so a
+batched forward differs from a single one in the last bits and is not faster there
+(``bench/results/engine-cpu-1thread.md``); every image is then corrected bit for bit as alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from contextlib import nullcontext
+from typing import Callable
+
+import torch
+
+from ..cpu import flush_denormals, has_fast_bf16
+from ..functional.jpeg import decode_normalized
+from ..model import QGAC, CoefficientPlanes
+from ..model.constraint import constrain_luma
+
+__all__ = ["COMPILE_MODES", "PRECISIONS", "CorrectionStep", "compile_networks", "resolve_precision"]
+
+#: Precisions: ``"auto"`` (see the module docstring), float32, and bf16 / fp16 autocast.
+PRECISIONS = ("auto", "float32", "bf16", "fp16")
+_AUTOCAST = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: ``torch.compile`` modes (``"reduce-overhead"`` and ``"max-autotune"`` add CUDA graphs on CUDA).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The concrete precision (``"float32"``, ``"bf16"`` or ``"fp16"``) for ``precision`` on ``device``.
+
+    Raises:
+        ValueError: an unknown precision, or fp16 off CUDA.
+    """
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "float32"
+        return "bf16" if device.type == "cpu" and has_fast_bf16() else "float32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision='fp16' is autocast on CUDA only; on {device} use 'bf16' or 'float32'")
+    return precision
+
+
+def compile_networks(model: QGAC, mode: str = "default", *, backend: str = "inductor") -> Callable:
+    """``torch.compile`` of ``model.networks``, to pass as ``model.restore(planes, networks=...)``.
+
+    Args:
+        model: the model (its parameters are read at each call, not copied).
+        mode: one of :data:`COMPILE_MODES`.
+        backend: the ``torch.compile`` backend (``"eager"`` traces with dynamo only; for tests).
+
+    The networks are everything but the table deduplication, whose data-dependent size inductor
+    cannot compile. Shapes are static at first and symbolic after the first recompilation
+    (torch's ``dynamic=None``). In the CUDA-graph modes each call on CUDA starts a new graph step
+    and returns copies of the outputs, which the next replay would overwrite.
+    """
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode must be one of {COMPILE_MODES}, got {mode!r}")
+    compiled = torch.compile(model.networks, mode=mode, backend=backend)
+    if mode not in ("reduce-overhead", "max-autotune"):
+        return compiled
+
+    def replay(y: torch.Tensor, *args):
+        if not y.is_cuda:
+            return compiled(y, *args)
+        torch.compiler.cudagraph_mark_step_begin()
+        restored_y, chroma = compiled(y, *args)
+        return restored_y.clone(), None if chroma is None else chroma.clone()
+
+    return replay
+
+
+class CorrectionStep:
+    """A model with its correction settings, applied to batches of planes on its device.
+
+    Args:
+        model: the QGAC model (put in eval mode; it stays on its device).
+        precision: one of :data:`PRECISIONS`; resolved for the model's device at construction
+            (:attr:`precision` holds the concrete one).
+        compile: None (eager) or a :data:`COMPILE_MODES` mode. The first call of each new input
+            shape compiles (about a minute for the default model on 2 CPU cores); if compilation
+            fails, the step warns once and runs eagerly from then on.
+        constrain: clamp the restored luma to the input's quantization bins.
+        backend: the decode's backend, ``"auto"`` (Triton on CUDA), ``"reference"`` or ``"triton"``.
+        compile_backend: the ``torch.compile`` backend (``"eager"``: dynamo tracing only, for tests).
+
+    Example:
+        >>> import qgac_fast
+        >>> from qgac_fast.inference import CorrectionStep
+        >>> from qgac_fast.model import planes_from_jpeg
+        >>> step = CorrectionStep(qgac_fast.load_model("default"), precision="float32")  # doctest: +SKIP
+        >>> planes = planes_from_jpeg(qgac_fast.read_coefficients(jpeg_bytes))  # doctest: +SKIP
+        >>> step(planes).shape                                                  # doctest: +SKIP
+        torch.Size([1, 3, 512, 512])
+    """
+
+    def __init__(self, model: QGAC, *, precision: str = "auto", compile: str | None = None, constrain: bool = True,
+                 backend: str = "auto", compile_backend: str = "inductor"):
+        self.model = model.eval()
+        self.device = model.mean.device
+        self.precision = resolve_precision(precision, self.device)
+        self.compile = compile
+        self.constrain = constrain
+        self.backend = backend
+        self._networks = None if compile is None else compile_networks(model, compile, backend=compile_backend)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the forward runs compiled (False when eager, or after a failed compilation)."""
+        return self._networks is not None
+
+    def __call__(self, planes: CoefficientPlanes) -> torch.Tensor:
+        """Correct a batch: uint8 ``(N, 3, H, W)`` RGB (``(N, 1, H, W)`` gray) on the device, at
+        ``planes.size`` (every sample is decoded at that size)."""
+        return self.decode(planes, *self.restore(planes))
+
+    def restore(self, planes: CoefficientPlanes, *, eager: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The model's forward: normalised float32 Y ``(N, 1, H, W)`` and Cb, Cr on the luma grid
+        ``(N, 2, H, W)`` (None for gray). ``eager``: without ``torch.compile`` (memory probes)."""
+        cpu = self.device.type == "cpu"
+        if cpu and planes.batch_size > 1:
+            parts = [self.restore(planes.select(slice(i, i + 1)), eager=eager) for i in range(planes.batch_size)]
+            return (torch.cat([p[0] for p in parts]),
+                    None if parts[0][1] is None else torch.cat([p[1] for p in parts]))
+        dtype = _AUTOCAST[self.precision]
+        autocast = torch.autocast(self.device.type, dtype=dtype) if dtype is not None else nullcontext()
+        networks = None if eager else self._networks
+        with torch.inference_mode(), autocast, flush_denormals() if cpu else nullcontext():
+            y, chroma = (self.model.restore(planes) if networks is None
+                         else self._restore_compiled(planes, networks))
+        return y.float(), None if chroma is None else chroma.float()
+
+    def decode(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None) -> torch.Tensor:
+        """Clamp (``constrain``) and decode :meth:`restore`'s output for ``planes``: uint8
+        ``(N, C, H, W)`` at ``planes.size``."""
+        net = self.model
+        with torch.inference_mode():
+            if self.constrain:
+                y = constrain_luma(net, y, planes)
+            mean, std = (net.mean[:1], net.std[:1]) if chroma is None else (net.mean, net.std)
+            return decode_normalized(y, chroma, mean, std, size=planes.size, backend=self.backend)
+
+    def decode_each(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None,
+                    sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+        """:meth:`decode` of a batch whose samples have different real ``sizes`` (one per sample,
+        all within the planes): one decode per distinct size on CUDA, per sample on the CPU.
+        Returns uint8 ``(C, h, w)`` per sample, on the device."""
+        groups: dict[tuple, list[int]] = {}
+        for i, size in enumerate(sizes):
+            groups.setdefault(size if self.device.type == "cuda" else (i,), []).append(i)
+        images: list[torch.Tensor | None] = [None] * len(sizes)
+        for members in groups.values():
+            index = (slice(members[0], members[0] + 1) if len(members) == 1
+                     else torch.tensor(members, device=y.device))
+            part = dataclasses.replace(planes.select(index), size=sizes[members[0]])
+            pixels = self.decode(part, y[index], None if chroma is None else chroma[index])
+            for j, i in enumerate(members):
+                images[i] = pixels[j]
+        return images
+
+    def _restore_compiled(self, planes: CoefficientPlanes, networks: Callable):
+        try:
+            return self.model.restore(planes, networks=networks)
+        except torch._dynamo.exc.TorchDynamoException as error:
+            # BackendCompilerFailed, InductorError, Unsupported: the model cannot be compiled here
+            text = str(error) or type(error).__name__
+            warnings.warn(f"torch.compile(mode={self.compile!r}) failed, running eagerly: {text.splitlines()[0]}",
+                          RuntimeWarning, stacklevel=3)
+            self._networks = None
+            return self.model.restore(planes)

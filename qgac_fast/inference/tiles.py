@@ -1,0 +1,152 @@
+"""Large images in tiles: the model's receptive field, tile plans, and the tiled forward.
+
+A tile is a window on the 16-pixel grid: a core plus ``overlap`` 8x8 blocks of context on every
+side that has neighbours, shifted inside the image so that all windows of an image have one size
+(and batch together). The restored normalised planes of the cores are stitched in the coefficient
+domain (:func:`restore_tiled`); the whole image is then clamped and decoded at once, as an untiled
+one, so the decode never sees a tile edge. With an overlap as wide as the model's receptive field
+(:func:`receptive_field`) the tiled result equals the whole-image one up to float rounding; the
+default overlap (:func:`default_overlap`) is narrower, see there.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from ..model import CoefficientPlanes, QGACConfig
+from .step import CorrectionStep
+
+__all__ = ["MAX_DEFAULT_OVERLAP", "Tile", "check_overlap", "check_tile", "default_overlap", "plan_tiles",
+           "receptive_field", "restore_tiled"]
+
+#: Default ceiling on the overlap, in 8x8 blocks (see :func:`default_overlap`).
+MAX_DEFAULT_OVERLAP = 8
+
+
+def receptive_field(config: QGACConfig) -> int:
+    """How far, in 8x8 luma blocks, an output coefficient of the model can see: the radius of the
+    receptive field of the restored Y and Cb, Cr blocks, whichever is larger.
+
+    Counted from the architecture: CFMs are block-local; each 3x3 convolution on the block grid
+    adds one block (an RRDB of ``dense_blocks`` x ``dense_layers`` convolutions adds that many:
+    the dense connections' longest path goes through all of them); the Y network is two
+    BlockNets, a FrequencyNet (RRDBs plus two per-frequency convolutions) and three fusion
+    convolutions; the colour network adds its own RRDBs on the luma grid to the restored Y's
+    field, and on the 4:2:0 chroma grid one chroma block is two luma blocks (plus two for the
+    learned 2x upsampling and the fancy skip path).
+
+    Example:
+        >>> from qgac_fast.model import CONFIGS
+        >>> receptive_field(CONFIGS["default"]), receptive_field(CONFIGS["paper"])
+        (21, 65)
+    """
+    rrdb = config.rrdb_blocks * config.dense_blocks * config.dense_layers
+    color = config.color_rrdb_blocks * config.dense_blocks * config.dense_layers
+    luma = 2 * rrdb + (rrdb + 2) + 3
+    chroma_from_luma = luma + color
+    chroma_from_chroma = 2 * color + 2 + color
+    return max(luma, chroma_from_luma, chroma_from_chroma, 2)
+
+
+def default_overlap(config: QGACConfig) -> int:
+    """The default tile overlap in 8x8 blocks: the receptive field, at most
+    :data:`MAX_DEFAULT_OVERLAP` (64 pixels), rounded up to an even count (the 16-pixel grid).
+
+    A model's influence fades well inside its receptive field (21 blocks for ``default``, 65 for
+    ``paper``): with the ``default`` configuration and non-trivial weights, 8 blocks of overlap
+    change the result by a small fraction of a level (see ``tests/test_engine.py``), while the full
+    field would multiply the work of 512-pixel tiles by up to 2.7 (``paper``: 9). Pass
+    ``overlap=receptive_field(config)`` for a result equal to the whole-image one up to rounding.
+    """
+    blocks = min(receptive_field(config), MAX_DEFAULT_OVERLAP)
+    return blocks + blocks % 2
+
+
+class Tile(NamedTuple):
+    """One window of a tiled image, in luma pixels of the (MCU-padded) planes.
+
+    ``window`` ``(top, bottom, left, right)`` is what the model reads; ``core`` (same form, inside
+    the window) is the part of its result that is kept.
+    """
+
+    window: tuple[int, int, int, int]
+    core: tuple[int, int, int, int]
+
+
+def _spans(length: int, core: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """1-D tiling: ``(window_start, window_end, core_start, core_end)`` per tile."""
+    window = core + 2 * overlap
+    if length <= window:
+        return [(0, length, 0, length)]
+    spans = []
+    for start in range(0, length, core):
+        end = min(start + core, length)
+        first = min(max(start - overlap, 0), length - window)
+        spans.append((first, first + window, start, end))
+    return spans
+
+
+def plan_tiles(height: int, width: int, core: int, overlap: int) -> list[Tile]:
+    """Tiles covering a ``height`` x ``width`` plane (pixels, multiples of 8).
+
+    Cores of ``core`` pixels (the last of a row or column may be shorter) partition the plane;
+    each window adds ``overlap`` pixels on both sides, shifted to stay inside the plane, so every
+    window has the same size, ``min(length, core + 2 * overlap)`` per dimension, and every core
+    edge has at least ``overlap`` pixels of context, or all the plane has on that side.
+
+    Args:
+        core, overlap: pixels, multiples of 16 (``overlap`` may be 0). Every window and core
+            then starts and ends on the 8x8 block grid, and on the 16-pixel grid (that of 4:2:0
+            chroma blocks) when the plane's sides are multiples of 16, as 4:2:0 planes are.
+
+    Example:
+        >>> [(t.window[:2], t.core[:2]) for t in plan_tiles(96, 40, 32, 16)]  # rows; 40 columns fit
+        [((0, 64), (0, 32)), ((16, 80), (32, 64)), ((32, 96), (64, 96))]
+    """
+    if core < 16 or core % 16 or overlap < 0 or overlap % 16:
+        raise ValueError(f"tile core must be a positive multiple of 16 and overlap a multiple of 16 pixels, "
+                         f"got core={core}, overlap={overlap}")
+    if height % 8 or width % 8 or height < 8 or width < 8:
+        raise ValueError(f"plane size must be positive multiples of 8, got {height}x{width}")
+    rows, cols = _spans(height, core, overlap), _spans(width, core, overlap)
+    return [Tile((r[0], r[1], c[0], c[1]), (r[2], r[3], c[2], c[3])) for r in rows for c in cols]
+
+
+def check_tile(tile) -> int | str | None:
+    """``tile`` if it is a valid tile setting: ``"auto"``, None (never tile) or a core size in
+    pixels (a multiple of 16, at least 16); else ValueError."""
+    if tile is None or tile == "auto" or (isinstance(tile, int) and not isinstance(tile, bool) and tile >= 16
+                                          and tile % 16 == 0):
+        return tile
+    raise ValueError(f"tile must be 'auto', None or a positive multiple of 16 (pixels), got {tile!r}")
+
+
+def check_overlap(overlap) -> int:
+    """``overlap`` (8x8 blocks, an int >= 0) rounded up to an even count (the 16-pixel grid);
+    else ValueError."""
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
+        raise ValueError(f"overlap must be an int >= 0 (8x8 blocks), got {overlap!r}")
+    return overlap + overlap % 2
+
+
+def restore_tiled(step: CorrectionStep, planes: CoefficientPlanes, tiles: list[Tile],
+                  per_call: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:meth:`CorrectionStep.restore` of one image (a batch of one) window by window, ``per_call``
+    windows per model call, with the cores stitched into whole planes: normalised float32 Y
+    ``(1, 1, H, W)`` and Cb, Cr ``(1, 2, H, W)`` (None for gray)."""
+    h, w = planes.luma.shape[-2:]
+    with torch.inference_mode():
+        y_out = torch.empty(1, 1, h, w, device=planes.luma.device)
+        chroma_out = None if planes.chroma is None else torch.empty(1, 2, h, w, device=planes.luma.device)
+        for first in range(0, len(tiles), per_call):
+            chunk = tiles[first:first + per_call]
+            y, chroma = step.restore(CoefficientPlanes.cat([planes.crop(tile.window) for tile in chunk]))
+            for j, tile in enumerate(chunk):
+                top, bottom, left, right = tile.core
+                dy, dx = tile.window[0], tile.window[2]
+                y_out[..., top:bottom, left:right] = y[j, :, top - dy:bottom - dy, left - dx:right - dx]
+                if chroma_out is not None:
+                    chroma_out[..., top:bottom, left:right] = chroma[j, :, top - dy:bottom - dy, left - dx:right - dx]
+    return y_out, chroma_out
