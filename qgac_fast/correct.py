@@ -7,9 +7,9 @@ import os
 
 import torch
 
-from .codec import JPEGCoefficients, read_coefficients
-from .inference.step import CorrectionStep
-from .model import QGAC, load_model, planes_from_jpeg
+from .codec import JPEGCoefficients
+from .inference import Corrector
+from .model import QGAC, load_model
 
 __all__ = ["correct"]
 
@@ -43,6 +43,9 @@ def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | st
         backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
             final decode.
 
+    Images whose activations would not fit the engine's memory budget are corrected in tiles, as
+    by :class:`~qgac_fast.Corrector` (``tile="auto"``).
+
     Returns:
         uint8 ``(3, H, W)`` RGB (``(1, H, W)`` for a grayscale JPEG) on the CPU, the JPEG's size.
 
@@ -50,6 +53,5 @@ def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | st
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files).
     """
     net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(_device(device)))
-    step = CorrectionStep(net, precision=precision, constrain=constrain, backend=backend)
-    jc = jpeg if isinstance(jpeg, JPEGCoefficients) else read_coefficients(jpeg)
-    return step(planes_from_jpeg(jc).to(step.device))[0].cpu()
+    corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0)
+    return corrector.correct(jpeg)

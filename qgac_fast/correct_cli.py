@@ -158,7 +158,8 @@ def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tupl
         inputs refused because their output is an input file or another input's output.
     """
     suffix = FORMATS[format]
-    planned = [(path, os.path.join(outdir, str(Path(relative).with_suffix(suffix)))) for path, relative in sorted(found)]
+    planned = [(path, os.path.join(outdir, str(Path(relative).with_suffix(suffix))))
+               for path, relative in sorted(found)]
     refused = refusals(planned)
     pairs = [pair for i, pair in enumerate(planned) if i not in refused]
     return pairs, [(*planned[i], why) for i, why in sorted(refused.items())]

@@ -315,7 +315,8 @@ def test_compiled_engine_matches_the_eager_one(tiny):
         compiled = list(corrector.correct_many(jpegs))
     assert not [w for w in caught if "torch.compile" in str(w.message)]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= graphs + 2  # colour and gray
-    threaded = list(Corrector(tiny, tile=None, precision="float32", compile="default", workers=2).correct_many(jpegs))  # compiles in a thread
+    threaded = list(Corrector(tiny, tile=None, precision="float32", compile="default",  # compiles in a thread
+                              workers=2).correct_many(jpegs))
     for result, other, expected in zip(compiled, threaded, eager):
         assert result.ok and other.ok and result.image.shape == expected.shape
         assert torch.equal(result.image, other.image)

@@ -51,7 +51,8 @@ class EngineOptions:
         prefetch: most inputs read ahead of the model; default ``4 * max(batch_size, workers)``
             (not used with ``workers=0``).
         memory_budget: bytes of activations one model call may use (``tile="auto"``); default
-            half the free CUDA memory at construction, or a quarter of the physical memory.
+            half the free CUDA memory at construction, or a quarter of the physical memory, at
+            most 2 GiB (:func:`~qgac_fast.inference.memory.default_budget`).
         strict, max_pixels: as for :func:`~qgac_fast.read_coefficients` (``max_pixels`` refuses
             larger images before reading them: a ``JPEGError`` result).
     """
@@ -108,7 +109,8 @@ class Corrector:
         ...     print(result.index, result.reason or tuple(result.image.shape))
     """
 
-    def __init__(self, model: QGAC | CorrectionStep | str | os.PathLike = "default", device: torch.device | str | None = None,
+    def __init__(self, model: QGAC | CorrectionStep | str | os.PathLike = "default",
+                 device: torch.device | str | None = None,
                  options: EngineOptions | None = None, **overrides):
         options = dataclasses.replace(options or EngineOptions(), **overrides)
         step = model if isinstance(model, CorrectionStep) else None

@@ -22,7 +22,7 @@ import torch.utils._pytree
 from ..model import CoefficientPlanes
 from .step import CorrectionStep
 
-__all__ = ["SAFETY_FACTOR", "ActivationCost", "PeakTracker", "default_budget", "probe_planes"]
+__all__ = ["MAX_CPU_BUDGET", "SAFETY_FACTOR", "ActivationCost", "PeakTracker", "default_budget", "probe_planes"]
 
 #: Multiplies the measured activation memory (allocator fragmentation, kernels' scratch buffers).
 SAFETY_FACTOR = 1.5
@@ -83,43 +83,54 @@ def probe_planes(layout: str, side: int, device: torch.device | str = "cpu") -> 
     return CoefficientPlanes(luma, chroma, table, chroma_table, (side, side)).to(device)
 
 
+#: Ceiling of the default CPU budget: tiles of about 2 MP for the default model, so that a 48 MP
+#: photo is corrected within 4 GB of resident memory (``tests/test_memory.py``).
+MAX_CPU_BUDGET = 2 << 30
+
+
 def default_budget(device: torch.device) -> int:
-    """Default activation budget in bytes: half the free CUDA memory, or a quarter of the physical
-    memory on the CPU."""
+    """Default activation budget in bytes: half the free CUDA memory, or on the CPU a quarter of
+    the physical memory, at most :data:`MAX_CPU_BUDGET`."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free // 2
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+        return min(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4, MAX_CPU_BUDGET)
     except (ValueError, OSError, AttributeError):
-        return 8 << 30
+        return MAX_CPU_BUDGET
 
 
 class ActivationCost:
     """Estimated activation memory of :class:`CorrectionStep` calls, per layout, within a budget.
+
+    The probes depend on the model's configuration, device and precision only (not on its
+    weights), so their results are shared by every estimate in the process: each layout is probed
+    once per configuration, device and precision.
 
     Args:
         step: the step whose (eager) forward is probed.
         budget: bytes one model call may use.
     """
 
+    _measured: dict[tuple, tuple[float, float]] = {}
+    _lock = threading.Lock()
+
     def __init__(self, step: CorrectionStep, budget: int):
         self.step = step
         self.budget = budget
-        self._costs: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, layout: str) -> tuple[float, float]:
         """``(a, b)`` for ``a + b * luma_pixels`` bytes of one call on ``layout``, safety factor
         included (probed on first use)."""
+        key = (self.step.model.config, self.step.device, self.step.precision, type(self.step), layout)
         with self._lock:
-            if layout not in self._costs:
+            if key not in self._measured:
                 peaks = [self._probe(layout, side) for side in PROBE_SIDES]
                 p1, p2 = (side * side for side in PROBE_SIDES)
                 slope = max((peaks[1] - peaks[0]) / (p2 - p1), 1.0)
                 intercept = max(peaks[0] - slope * p1, 0.0)
-                self._costs[layout] = (SAFETY_FACTOR * intercept, SAFETY_FACTOR * slope)
-            return self._costs[layout]
+                self._measured[key] = (SAFETY_FACTOR * intercept, SAFETY_FACTOR * slope)
+            return self._measured[key]
 
     def max_pixels(self, layout: str) -> int:
         """Most luma pixels (summed over a batch) one model call on ``layout`` may take within the

@@ -111,6 +111,9 @@ class CorrectionStep:
         torch.Size([1, 3, 512, 512])
     """
 
+    #: Most luma pixels per image that one decode call takes (see :meth:`decode`).
+    decode_strip_pixels = 1 << 20
+
     def __init__(self, model: QGAC, *, precision: str = "auto", compile: str | None = None, constrain: bool = True,
                  backend: str = "auto", compile_backend: str = "inductor"):
         self.model = model.eval()
@@ -149,7 +152,25 @@ class CorrectionStep:
 
     def decode(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None) -> torch.Tensor:
         """Clamp (``constrain``) and decode :meth:`restore`'s output for ``planes``: uint8
-        ``(N, C, H, W)`` at ``planes.size``."""
+        ``(N, C, H, W)`` at ``planes.size``.
+
+        Images above :attr:`decode_strip_pixels` are decoded in strips of rows: with Cb, Cr on the
+        luma grid the decode is local to each 8x8 block, so the pixels are the same, and the
+        decode's float temporaries stay the size of one strip."""
+        height, width = planes.size
+        rows = max(16, self.decode_strip_pixels // y.shape[-1] // 16 * 16)
+        if rows >= y.shape[-2]:
+            return self._decode(planes, y, chroma)
+        out = torch.empty(y.shape[0], 1 if chroma is None else 3, height, width, dtype=torch.uint8, device=y.device)
+        for top in range(0, height, rows):
+            bottom = min(top + rows, y.shape[-2])
+            strip = dataclasses.replace(planes.crop((top, bottom, 0, y.shape[-1])),
+                                        size=(min(bottom, height) - top, width))
+            out[..., top:top + strip.size[0], :] = self._decode(
+                strip, y[..., top:bottom, :], None if chroma is None else chroma[..., top:bottom, :])
+        return out
+
+    def _decode(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None) -> torch.Tensor:
         net = self.model
         with torch.inference_mode():
             if self.constrain:
