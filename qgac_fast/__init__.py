@@ -4,7 +4,8 @@ The package reads and writes JPEG DCT coefficients through a libjpeg-turbo exten
 (:mod:`qgac_fast.codec`), holds the pure-PyTorch reference path for every JPEG operation
 (:mod:`qgac_fast.functional`, the ground truth for the Triton kernels in ``qgac_fast.kernels``)
 the image-quality metrics of the JPEG artifact correction literature (:mod:`qgac_fast.metrics`),
-the QGAC model (:mod:`qgac_fast.model`) and its training (:mod:`qgac_fast.train`).
+the QGAC model (:mod:`qgac_fast.model`), its training (:mod:`qgac_fast.train`), and inference:
+the correction step and the :class:`Corrector` engine (:mod:`qgac_fast.inference`).
 
 Example:
     >>> import qgac_fast
