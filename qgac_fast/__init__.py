@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 from . import functional, metrics
 from .codec import (
     DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_PIXELS_PER_BYTE,
     JPEGCoefficients,
     read_coefficients,
     read_coefficients_many,
@@ -33,6 +34,7 @@ from .quality import closest_quality, ijg_table
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_PIXELS_PER_BYTE",
     "JPEGCoefficients",
     "CorrectionResult",
     "Corrector",
