@@ -27,7 +27,7 @@ from .codec import (
 from .compression import compress
 from .correct import correct
 from .engine import CorrectionResult, Corrector
-from .errors import JPEGError, UnsupportedJPEGError
+from .errors import JPEGError, UnsupportedJPEGError, WeightsError
 from .functional.jpeg import decode, decode_planes, encode
 from .model import QGAC, load_model
 from .quality import closest_quality, ijg_table
@@ -41,6 +41,7 @@ __all__ = [
     "JPEGError",
     "QGAC",
     "UnsupportedJPEGError",
+    "WeightsError",
     "__version__",
     "closest_quality",
     "compress",
