@@ -12,7 +12,8 @@ __all__ = ["JPEGError", "UnsupportedJPEGError", "WeightsError"]
 
 class JPEGError(ValueError):
     """libjpeg rejected the data: not a JPEG, truncated, corrupt (or, in strict mode, data that
-    libjpeg could only recover with a warning), or above the caller's pixel limit. ``str(error)``
+    libjpeg could only recover with a warning), or above the caller's pixel limits (``max_pixels``,
+    ``max_pixels_per_byte``: a likely decompression bomb). ``str(error)``
     is libjpeg's own formatted message, e.g. ``"Not a JPEG file: starts with 0x89 0x50"``."""
 
 
