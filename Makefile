@@ -7,7 +7,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 BUILD_STAMP := $(VENV)/.qgac-built
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench setup system-deps clean
+.PHONY: demo test bench fuzz setup system-deps clean
 
 demo: $(BUILD_STAMP)
 	$(BIN)/python -m qgac_fast.demo
@@ -17,6 +17,13 @@ test: $(BUILD_STAMP)
 
 bench: $(BUILD_STAMP)
 	$(BIN)/python bench/run.py
+
+# The long fuzz campaign (tools/fuzz.py; needs cjpeg/jpegtran): prints its table, saves any input
+# that crashes, hangs or raises unexpectedly under fuzz-findings/, and fails if there was one.
+FUZZ_TARGETS ?= read-strict=100000 read-lax=100000 decode=5000 correct=1000 info=5000
+fuzz: $(BUILD_STAMP)
+	nice -n 10 $(BIN)/python tools/fuzz.py --seed 0 $(addprefix --target ,$(FUZZ_TARGETS)) \
+		--json bench/results/fuzz-campaign.json --markdown bench/results/fuzz-campaign.md
 
 setup: $(BUILD_STAMP)
 

@@ -102,16 +102,18 @@ class BufferView {
   Py_buffer view_;
 };
 
-qgac::ReadOptions read_options(bool strict, uint64_t max_pixels) {
+qgac::ReadOptions read_options(bool strict, uint64_t max_pixels, uint64_t max_pixels_per_byte) {
   qgac::ReadOptions options;
   options.strict = strict;
   options.max_pixels = max_pixels;
+  options.max_pixels_per_byte = max_pixels_per_byte;
   return options;
 }
 
-py::tuple read_buffer(const py::object& src, bool strict, uint64_t max_pixels) {
+py::tuple read_buffer(const py::object& src, bool strict, uint64_t max_pixels,
+                      uint64_t max_pixels_per_byte) {
   BufferView buffer(src);
-  const qgac::ReadOptions options = read_options(strict, max_pixels);
+  const qgac::ReadOptions options = read_options(strict, max_pixels, max_pixels_per_byte);
   qgac::JPEGData data;
   qgac::Result result;
   {
@@ -122,10 +124,11 @@ py::tuple read_buffer(const py::object& src, bool strict, uint64_t max_pixels) {
   return to_python(data);
 }
 
-py::tuple read_path(const py::bytes& path, bool strict, uint64_t max_pixels) {
+py::tuple read_path(const py::bytes& path, bool strict, uint64_t max_pixels,
+                    uint64_t max_pixels_per_byte) {
   const std::string native = path;
   if (native.find('\0') != std::string::npos) throw py::value_error("embedded null byte in path");
-  const qgac::ReadOptions options = read_options(strict, max_pixels);
+  const qgac::ReadOptions options = read_options(strict, max_pixels, max_pixels_per_byte);
   qgac::JPEGData data;
   qgac::Result result;
   {
@@ -191,8 +194,9 @@ py::bytes write_jpeg(int width, int height, const std::string& color_space, cons
 PYBIND11_MODULE(_jpeg, m) {
   m.doc() = "libjpeg-turbo coefficient codec (private; use qgac_fast.codec).";
   m.def("read_buffer", &read_buffer, py::arg("src"), py::arg("strict"), py::arg("max_pixels"),
-        "Read a JPEG held in a contiguous buffer; max_pixels 0 disables the limit.");
-  m.def("read_path", &read_path, py::arg("path"), py::arg("strict"), py::arg("max_pixels"),
+        py::arg("max_pixels_per_byte"),
+        "Read a JPEG held in a contiguous buffer; a limit of 0 disables that limit.");
+  m.def("read_path", &read_path, py::arg("path"), py::arg("strict"), py::arg("max_pixels"), py::arg("max_pixels_per_byte"),
         "Read the JPEG file at an os.fsencode()d path.");
   m.def("write", &write_jpeg, py::arg("width"), py::arg("height"), py::arg("color_space"), py::arg("coefficients"),
         py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("optimize"),

@@ -218,6 +218,19 @@ void decode(ReadContext& ctx) {
     set_error(result, Status::kTooLarge, message);
     return;
   }
+  // pixels <= 2**32, so a size above that divided by the ratio passes without the product
+  // overflowing.
+  const uint64_t ratio = ctx.options->max_pixels_per_byte;
+  if (ratio != 0 && ctx.size <= UINT64_MAX / ratio && pixels > ratio * ctx.size) {
+    char message[256];
+    std::snprintf(message, sizeof message,
+                  "image of %ux%u = %llu pixels in %zu bytes exceeds the limit of %llu pixels per byte of "
+                  "input (max_pixels_per_byte): a likely decompression bomb",
+                  cinfo.image_width, cinfo.image_height, static_cast<unsigned long long>(pixels), ctx.size,
+                  static_cast<unsigned long long>(ratio));
+    set_error(result, Status::kTooLarge, message);
+    return;
+  }
   if (const char* message = color_space_unsupported(cinfo.jpeg_color_space)) {
     set_error(result, Status::kUnsupported, message);
     return;

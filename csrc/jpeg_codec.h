@@ -64,6 +64,10 @@ struct Result {
 struct ReadOptions {
   bool strict = true;       // abort on libjpeg's recoverable warnings instead of accepting them
   uint64_t max_pixels = 0;  // width * height limit checked right after the header; 0 = none
+  // Limit on width * height per byte of input, checked with max_pixels; 0 = none. Bounds the
+  // arrays (and the work downstream) a small input can demand: see DEFAULT_MAX_PIXELS_PER_BYTE
+  // in qgac_fast/codec.py for the reasoning behind the default.
+  uint64_t max_pixels_per_byte = 0;
 };
 
 // Reads `size` bytes of JPEG data into `out`. Thread-safe: every call owns its libjpeg objects.

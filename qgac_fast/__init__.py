@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 from . import functional, metrics
 from .codec import (
     DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_PIXELS_PER_BYTE,
     JPEGCoefficients,
     read_coefficients,
     read_coefficients_many,
@@ -26,14 +27,15 @@ from .codec import (
 )
 from .compression import compress
 from .correct import correct
+from .errors import JPEGError, UnsupportedJPEGError, WeightsError
 from .inference import CorrectionResult, CorrectionStep, Corrector
-from .errors import JPEGError, UnsupportedJPEGError
 from .functional.jpeg import decode, decode_planes, encode
 from .model import QGAC, load_model
 from .quality import closest_quality, ijg_table
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_PIXELS_PER_BYTE",
     "JPEGCoefficients",
     "CorrectionResult",
     "CorrectionStep",
@@ -41,6 +43,7 @@ __all__ = [
     "JPEGError",
     "QGAC",
     "UnsupportedJPEGError",
+    "WeightsError",
     "__version__",
     "closest_quality",
     "compress",

@@ -6,7 +6,8 @@ with ``add_parser`` / ``run`` (``correct_cli``, ``train.cli``). Register new sub
 ``_SUBCOMMANDS``; heavy imports stay inside the run functions.
 
 Subcommands:
-    info FILE...   layout and quantization tables of JPEG files, with the closest IJG quality.
+    info FILE...   layout and quantization tables of JPEG files, with the closest IJG quality
+                   (baseline tables, and cjpeg's non-baseline ones above 255).
     eval DIR...    JPEG (and corrected) PSNR, PSNR-B and SSIM of image folders, the literature's protocol.
     correct INPUT... -o OUTDIR   correct JPEG files, folders and globs with a QGAC model.
     train --out DIR   train QGAC weights (also under torchrun).
@@ -51,6 +52,7 @@ def _describe(path: str) -> dict:
             "exact": match.exact,
             "distance": match.distance,
             "compared_with": "chroma" if match.chroma else "luma",
+            "baseline": match.baseline,
         })
     return {
         "path": path,
@@ -72,10 +74,11 @@ def _format_info(info: dict) -> str:
     for table in info["tables"]:
         users = table["components"]
         label = f"component{'s' if len(users) > 1 else ''} {', '.join(map(str, users))}"
+        kind = table["compared_with"] + ("" if table["baseline"] else ", non-baseline")
         if table["exact"]:
-            quality = f"IJG quality {table['quality']} (exact {table['compared_with']} table)"
+            quality = f"IJG quality {table['quality']} (exact {kind} table)"
         else:
-            quality = (f"closest IJG quality {table['quality']} (approximate {table['compared_with']} table, "
+            quality = (f"closest IJG quality {table['quality']} (approximate {kind} table, "
                        f"sum of |differences| {table['distance']:g})")
         lines.append(f"  table {table['slot']} ({label}): {quality}")
         lines.extend("    " + " ".join(f"{v:3d}" for v in row) for row in table["values"])

@@ -28,6 +28,7 @@ from .errors import JPEGError, UnsupportedJPEGError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MAX_PIXELS_PER_BYTE",
     "JPEGCoefficients",
     "JPEGError",
     "UnsupportedJPEGError",
@@ -40,6 +41,20 @@ __all__ = [
 #: right after the JPEG header is parsed, before the coefficient arrays (2 bytes per pixel and
 #: component at 4:4:4) are allocated. Pass ``max_pixels=None`` to read anything libjpeg accepts.
 DEFAULT_MAX_PIXELS = 2**28
+
+#: Default guard on declared pixels (width x height) per byte of input, checked with
+#: ``max_pixels``: a small file cannot declare a huge frame. Arithmetic coding can legally code a
+#: flat image in almost nothing (a flat 2048x2048 gray image is 125 bytes, 33,554 pixels per byte)
+#: and libjpeg fills blocks missing at the end of an arithmetic-coded scan with zeros without a
+#: warning, so a truncated or crafted file cannot be told from a compact one; what the guard bounds
+#: is the memory and work a given number of input bytes can demand (at 2048, one kilobyte of input
+#: allocates at most 2 MP of coefficients, 12 MB at 4:4:4). Measured with cjpeg on 2048x2048 and
+#: sample images: photos 2 to 50 pixels per byte, screenshots 6 to 31, a flat image 254 (the most
+#: Huffman coding allows is about 512: at least one bit per 8x8 luma block), a photo at quality 1,
+#: grayscale, arithmetic-coded 410. The default passes all of these, Huffman-coded files by a wide
+#: margin; ``max_pixels_per_byte=None`` lifts it to read compact arithmetic-coded files such as
+#: large flat images.
+DEFAULT_MAX_PIXELS_PER_BYTE = 2048
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike]
 
@@ -101,12 +116,13 @@ class JPEGCoefficients:
                 f"progressive={self.progressive}, table_indices={self.table_indices}, blocks=[{shapes}])")
 
 
-def _pixel_limit(max_pixels: int | None) -> int:
-    if max_pixels is None:
-        return 0  # the extension's "no limit"
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
-    return max_pixels
+def _limit(name: str, value: int | None) -> int:
+    """A pixel limit argument as the extension takes it: a positive int, or 0 for None (no limit)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+    return value
 
 
 def _wrap(raw: tuple) -> JPEGCoefficients:
@@ -125,7 +141,8 @@ def _wrap(raw: tuple) -> JPEGCoefficients:
     )
 
 
-def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JPEGCoefficients:
+def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                      max_pixels_per_byte: int | None = DEFAULT_MAX_PIXELS_PER_BYTE) -> JPEGCoefficients:
     """Read a JPEG's quantized DCT coefficients, quantization tables and layout.
 
     Args:
@@ -137,20 +154,24 @@ def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | Non
             could not decode are zero).
         max_pixels: refuse images whose declared width x height exceeds this, before any large
             allocation; ``None`` disables the check.
+        max_pixels_per_byte: refuse images whose declared width x height exceeds this many
+            pixels per byte of ``src`` (the decompression-bomb guard, see
+            ``DEFAULT_MAX_PIXELS_PER_BYTE``); ``None`` disables the check.
 
     Returns:
         ``JPEGCoefficients``; see its attributes for shapes and dtypes.
 
     Raises:
-        JPEGError: not a JPEG, corrupt or truncated data (strict), or above ``max_pixels``.
+        JPEGError: not a JPEG, corrupt or truncated data (strict), or above ``max_pixels`` or
+            ``max_pixels_per_byte``.
         UnsupportedJPEGError: CMYK/YCCK, 12-bit, lossless or hierarchical JPEGs.
         OSError: the path cannot be read (``FileNotFoundError``, ``IsADirectoryError``...).
         MemoryError: the arrays cannot be allocated.
     """
-    limit = _pixel_limit(max_pixels)
+    limits = _limit("max_pixels", max_pixels), _limit("max_pixels_per_byte", max_pixels_per_byte)
     if isinstance(src, (str, os.PathLike)):
-        return _wrap(_jpeg.read_path(os.fsencode(src), bool(strict), limit))
-    return _wrap(_jpeg.read_buffer(src, bool(strict), limit))
+        return _wrap(_jpeg.read_path(os.fsencode(src), bool(strict), *limits))
+    return _wrap(_jpeg.read_buffer(src, bool(strict), *limits))
 
 
 def read_coefficients_many(
@@ -159,6 +180,7 @@ def read_coefficients_many(
     workers: int | None = None,
     strict: bool = True,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_pixels_per_byte: int | None = DEFAULT_MAX_PIXELS_PER_BYTE,
     return_exceptions: bool = False,
 ) -> list:
     """Read many JPEGs in parallel threads; results come in input order.
@@ -167,7 +189,7 @@ def read_coefficients_many(
         srcs: bytes-like objects and/or paths, as for ``read_coefficients``.
         workers: number of threads; default ``min(len(srcs), os.cpu_count())``. ``1`` reads in
             the calling thread.
-        strict, max_pixels: as for ``read_coefficients``.
+        strict, max_pixels, max_pixels_per_byte: as for ``read_coefficients``.
         return_exceptions: if True, an item that fails with ``JPEGError`` or ``OSError`` yields
             that exception object in its place; otherwise the first failure (in input order)
             is raised and reads not yet started are cancelled.
@@ -180,11 +202,13 @@ def read_coefficients_many(
         workers = min(len(srcs), os.cpu_count() or 1)
     elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int or None, got {workers!r}")
-    _pixel_limit(max_pixels)  # a bad argument fails here, not once per item
+    # a bad argument fails here, not once per item
+    _limit("max_pixels", max_pixels)
+    _limit("max_pixels_per_byte", max_pixels_per_byte)
 
     def read_one(src):
         try:
-            return read_coefficients(src, strict=strict, max_pixels=max_pixels)
+            return read_coefficients(src, strict=strict, max_pixels=max_pixels, max_pixels_per_byte=max_pixels_per_byte)
         except (JPEGError, OSError) as error:
             if return_exceptions:
                 return error

@@ -2,15 +2,19 @@
 
 Every table here is an int32 ``(8, 8)`` tensor in natural (row-major) order: row = vertical
 frequency, ``[0, 0]`` the DC step. ``ijg_table`` reproduces libjpeg's ``jpeg_set_quality(cinfo,
-quality, force_baseline=TRUE)`` bit for bit, which is what Pillow, PyTurboJPEG and cjpeg use, so
-``closest_quality`` recovers the ``quality`` a file was saved with.
+quality, force_baseline)`` bit for bit. Pillow and PyTurboJPEG force baseline (steps clamped to
+255); cjpeg does not unless given ``-baseline``, so below quality 24 (luma) and 20 (chroma) its
+steps go above 255 (clamped to 32767). ``closest_quality`` is the one matcher that recognises
+both, so it recovers the ``quality`` a file was saved with by any of these encoders.
 
 Example:
     >>> from qgac_fast.quality import ijg_table, closest_quality
     >>> int(ijg_table(50)[0, 0]), int(ijg_table(50, chroma=True)[0, 0])
     (16, 17)
     >>> closest_quality(ijg_table(75))
-    QualityMatch(quality=75, exact=True, distance=0.0, chroma=False)
+    QualityMatch(quality=75, exact=True, distance=0.0, chroma=False, baseline=True)
+    >>> closest_quality(ijg_table(5, baseline=False)).baseline
+    False
 """
 
 from __future__ import annotations
@@ -55,12 +59,17 @@ class QualityMatch(NamedTuple):
         exact: whether that table equals the given one element for element.
         distance: sum of absolute differences to that table (0.0 when exact).
         chroma: whether the match is against the chrominance base table.
+        baseline: whether the matched table is the baseline one (steps clamped to 255, as Pillow
+            and PyTurboJPEG write) rather than cjpeg's default non-baseline one (clamped to
+            32767). At qualities where no step exceeds 255 the two are the same table and this
+            is True.
     """
 
     quality: int
     exact: bool
     distance: float
     chroma: bool
+    baseline: bool
 
 
 def _check_quality(quality: int) -> int:
@@ -79,36 +88,41 @@ def quality_scale(quality: int) -> int:
     return 5000 // quality if quality < 50 else 200 - 2 * quality
 
 
-def ijg_table(quality: int, chroma: bool = False) -> torch.Tensor:
-    """The table libjpeg uses at ``quality`` (baseline: steps clamped to 1..255).
+def ijg_table(quality: int, chroma: bool = False, baseline: bool = True) -> torch.Tensor:
+    """The table libjpeg uses at ``quality``.
 
     Args:
         quality: IJG quality, int 1..100.
         chroma: False for the luminance table, True for the chrominance one.
+        baseline: steps clamped to 1..255 (``force_baseline=TRUE``: Pillow, PyTurboJPEG,
+            ``cjpeg -baseline``) if True, else to 1..32767 (cjpeg's default).
 
     Returns:
         int32 ``(8, 8)`` tensor, natural order (a fresh tensor; modifying it is safe).
     """
-    return _all_tables(bool(chroma))[_check_quality(quality) - 1].clone()
+    return _all_tables(bool(chroma), bool(baseline))[_check_quality(quality) - 1].clone()
 
 
-@lru_cache(maxsize=2)
-def _all_tables(chroma: bool) -> torch.Tensor:
+@lru_cache(maxsize=4)
+def _all_tables(chroma: bool, baseline: bool) -> torch.Tensor:
     """int32 ``(100, 8, 8)``: the tables of qualities 1..100 (index = quality - 1)."""
     base = (IJG_CHROMA if chroma else IJG_LUMA).to(torch.int64)
     scales = torch.tensor([quality_scale(q) for q in range(1, 101)], dtype=torch.int64)
     # jpeg_add_quant_table: (base * scale + 50) / 100 in integer arithmetic (all terms are
-    # non-negative, so floor division equals C's truncation), then clamp to the baseline range.
+    # non-negative, so floor division equals C's truncation), then clamp to 1..32767, and to
+    # 1..255 when forcing baseline.
     tables = (base[None] * scales[:, None, None] + 50) // 100
-    return tables.clamp_(1, 255).to(torch.int32)
+    return tables.clamp_(1, 255 if baseline else 32767).to(torch.int32)
 
 
 def closest_quality(table: torch.Tensor, chroma: bool | None = None) -> QualityMatch:
-    """The IJG quality whose table is closest to ``table`` (sum of absolute differences).
+    """The IJG quality whose table is closest to ``table`` (sum of absolute differences), among
+    the baseline tables and the non-baseline ones (see ``ijg_table``).
 
-    Ties go to the highest quality. Distinct qualities can give the same table once the clamp to
-    255 bites: the chrominance tables of qualities 1, 2 and 3 are all 255 (the 100 luminance
-    tables are distinct), so a q1 chroma table is reported as quality 3.
+    Ties go to luminance, then to the highest quality, then to the baseline table. Distinct
+    qualities can give the same baseline table once the clamp to 255 bites: the baseline
+    chrominance tables of qualities 1, 2 and 3 are all 255 (the 100 luminance tables are
+    distinct), so a q1 baseline chroma table is reported as quality 3.
 
     Args:
         table: ``(8, 8)`` (or 64 values) quantization steps, natural order, any integer or float
@@ -117,7 +131,7 @@ def closest_quality(table: torch.Tensor, chroma: bool | None = None) -> QualityM
             both and takes the closer (luminance on a tie).
 
     Returns:
-        ``QualityMatch(quality, exact, distance, chroma)``.
+        ``QualityMatch(quality, exact, distance, chroma, baseline)``.
     """
     table = torch.as_tensor(table)
     if table.numel() != 64:
@@ -126,10 +140,14 @@ def closest_quality(table: torch.Tensor, chroma: bool | None = None) -> QualityM
     kinds = (False, True) if chroma is None else (bool(chroma),)
     best = None
     for kind in kinds:
-        distances = (_all_tables(kind).to(torch.float64) - table).abs().sum(dim=(1, 2))
-        # Highest quality among the minima: flip so that argmin's first hit is the highest.
-        index = 99 - int(torch.argmin(distances.flip(0)))
-        distance = float(distances[index])
-        if best is None or distance < best.distance:
-            best = QualityMatch(index + 1, distance == 0, distance, kind)
+        kind_best = None
+        for baseline in (True, False):
+            distances = (_all_tables(kind, baseline).to(torch.float64) - table).abs().sum(dim=(1, 2))
+            # Highest quality among the minima: flip so that argmin's first hit is the highest.
+            index = 99 - int(torch.argmin(distances.flip(0)))
+            distance = float(distances[index])
+            if kind_best is None or (distance, -index) < (kind_best.distance, 1 - kind_best.quality):
+                kind_best = QualityMatch(index + 1, distance == 0, distance, kind, baseline)
+        if best is None or kind_best.distance < best.distance:
+            best = kind_best
     return best

@@ -2,11 +2,30 @@
 
 Without a GPU, Triton kernels run in Triton's CPU interpreter; the switch has to be set before
 Triton is first imported, so it happens here, before any test module imports qgac_fast.
+The package-free helpers in ``tools/`` (the JPEG corpus, the fuzz harness) are importable from
+every test module.
 """
 
 import os
+import sys
+from pathlib import Path
 
+import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> list[Path]:
+    """The real-file JPEG corpus of tools/jpeg_corpus.py (cjpeg, jpegtran), made once per session;
+    tests using it skip when the tools are missing."""
+    import jpeg_corpus
+
+    missing = jpeg_corpus.missing_tools()
+    if missing:
+        pytest.skip(f"the JPEG corpus needs {', '.join(missing)} (Debian package libjpeg-turbo-progs)")
+    return jpeg_corpus.make_corpus(tmp_path_factory.mktemp("corpus"))

@@ -1,6 +1,6 @@
 """Synthetic and bundled test images, and JPEG files made from them by independent encoders.
 
-The encoders here are Pillow and PyTurboJPEG (both libjpeg-turbo), never qgac_fast itself, so
+The encoders here are Pillow, PyTurboJPEG and cjpeg (all libjpeg-turbo), never qgac_fast itself, so
 tests that read these files check qgac_fast against an outside oracle.
 """
 
@@ -10,6 +10,7 @@ import io
 from importlib import resources
 
 import numpy as np
+import pytest
 from PIL import Image
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1")
@@ -68,6 +69,16 @@ def turbo_jpeg(image: np.ndarray, quality: int = 75, subsampling: str = "4:2:0",
             "4:4:0": turbojpeg.TJSAMP_440, "4:1:1": turbojpeg.TJSAMP_411}[subsampling]
     return tj.encode(np.ascontiguousarray(image), quality=quality, pixel_format=turbojpeg.TJPF_RGB,
                      jpeg_subsample=samp, flags=flags)
+
+
+def cjpeg(image: np.ndarray, *args: str) -> bytes:
+    """Encode uint8 (H, W, 3) or (H, W) with libjpeg-turbo's cjpeg and ``args``; skips the test when
+    the tools (Debian libjpeg-turbo-progs) are missing."""
+    import jpeg_corpus
+
+    if jpeg_corpus.missing_tools():
+        pytest.skip(f"needs {', '.join(jpeg_corpus.missing_tools())} (Debian package libjpeg-turbo-progs)")
+    return jpeg_corpus.cjpeg(image, *args)
 
 
 def pillow_decode(data: bytes) -> np.ndarray:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from images import pillow_jpeg, sample_image, synthetic_image, turbo_jpeg
+from images import cjpeg, pillow_jpeg, sample_image, synthetic_image, turbo_jpeg
 from qgac_fast.cli import main
 from qgac_fast.compression import compress
 
@@ -41,6 +41,18 @@ def test_info_gray_and_progressive(files, capsys):
     assert f"{files['gray-q30.jpg']}: 17x24, gray, gray, sequential\n" in out
     assert "  table 0 (component 0): IJG quality 30 (exact luma table)\n" in out
     assert f"{files['progressive-440.jpg']}: 21x33, ycbcr, 4:4:0, progressive\n" in out
+
+
+def test_info_recognises_cjpeg_non_baseline_tables(tmp_path, capsys):
+    path = tmp_path / "q5.jpg"
+    path.write_bytes(cjpeg(synthetic_image(16, 16), "-quality", "5"))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "  table 0 (component 0): IJG quality 5 (exact luma, non-baseline table)\n" in out
+    assert "  table 1 (components 1, 2): IJG quality 5 (exact chroma, non-baseline table)\n" in out
+    assert " 1210 " in out and " 990" in out  # steps above 255
+    assert main(["info", "--json", str(path)]) == 0
+    assert [t["baseline"] for t in json.loads(capsys.readouterr().out)[0]["tables"]] == [False, False]
 
 
 def test_info_non_ijg_table_is_approximate(files, capsys):

@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from images import pillow_jpeg, sample_image, synthetic_image
-from qgac_fast.codec import read_coefficients
+from images import cjpeg, pillow_jpeg, sample_image, synthetic_image
+from qgac_fast.codec import DEFAULT_MAX_PIXELS_PER_BYTE, read_coefficients, read_coefficients_many
 from qgac_fast.errors import JPEGError, UnsupportedJPEGError
 
 
@@ -254,6 +254,66 @@ def test_pixel_limit_is_checked_before_decoding(base):
     start, _ = first_scan(base)
     with pytest.raises(JPEGError, match="exceeds the pixel limit of 100"):
         read_coefficients(base[:start], max_pixels=100)
+
+
+@pytest.fixture(scope="module")
+def flat_arithmetic() -> bytes:
+    """A valid, compact file: a flat 2048x2048 gray image, arithmetic-coded in ~125 bytes."""
+    return cjpeg(np.full((2048, 2048), 128, np.uint8), "-arithmetic", "-grayscale")
+
+
+def test_compact_arithmetic_file_needs_the_per_byte_guard_lifted(flat_arithmetic):
+    assert 2048 * 2048 / len(flat_arithmetic) > DEFAULT_MAX_PIXELS_PER_BYTE
+    with pytest.raises(JPEGError, match=r"2048x2048 = 4194304 pixels in \d+ bytes exceeds the limit of 2048 pixels "
+                                        r"per byte of input \(max_pixels_per_byte\)"):
+        read_coefficients(flat_arithmetic)
+    jc = read_coefficients(flat_arithmetic, max_pixels_per_byte=None)
+    assert (jc.width, jc.height) == (2048, 2048) and not jc.coefficients[0][..., 1:].any()
+    read_coefficients(flat_arithmetic, max_pixels_per_byte=-(-2048 * 2048 // len(flat_arithmetic)))
+    [error] = read_coefficients_many([flat_arithmetic], return_exceptions=True)
+    assert isinstance(error, JPEGError)
+    assert read_coefficients_many([flat_arithmetic], max_pixels_per_byte=None)[0].width == 2048
+
+
+def test_arithmetic_file_without_entropy_data_is_refused(flat_arithmetic):
+    # SOS directly followed by EOI: libjpeg zero-fills an arithmetic scan without a warning, so even
+    # strict mode accepts it once the guard is lifted; by default the guard refuses it.
+    sos = marker_offset(flat_arithmetic, 0xDA)
+    empty = flat_arithmetic[: sos + 2 + int.from_bytes(flat_arithmetic[sos + 2 : sos + 4], "big")] + b"\xff\xd9"
+    with pytest.raises(JPEGError, match="max_pixels_per_byte"):
+        read_coefficients(empty)
+    assert read_coefficients(empty, max_pixels_per_byte=None).width == 2048
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "lax"])
+def test_small_file_declaring_a_large_frame_is_refused_before_allocating(base, strict):
+    # 16383x16383 stays under max_pixels (2**28); lax mode would allocate ~1.2 GB of arrays.
+    data = patched(base, marker_offset(base, 0xC0) + 5, (16383).to_bytes(2, "big") * 2)
+    process = psutil.Process()
+    before = process.memory_info().rss
+    started = time.perf_counter()
+    with pytest.raises(JPEGError, match="max_pixels_per_byte"):
+        read_coefficients(data, strict=strict)
+    assert time.perf_counter() - started < 0.05
+    assert process.memory_info().rss - before < 4 * 2**20
+
+
+def test_pixels_per_byte_guard_passes_dense_legitimate_files():
+    # A flat image is the densest Huffman coding gets (~254 pixels per byte at 4:4:4 gray,
+    # optimized); photos are far below.
+    flat = np.full((512, 512), 255, np.uint8)
+    for args in (("-optimize",), ("-progressive",), ("-quality", "1", "-optimize", "-grayscale")):
+        read_coefficients(cjpeg(flat, *args))
+    read_coefficients(cjpeg(sample_image(), "-quality", "1", "-progressive"))
+
+
+def test_pixel_limit_arguments_are_validated(base):
+    for name in ("max_pixels", "max_pixels_per_byte"):
+        for bad in (0, -1, 1.5, True, "10"):
+            with pytest.raises(ValueError, match=name):
+                read_coefficients(base, **{name: bad})
+            with pytest.raises(ValueError, match=name):
+                read_coefficients_many([base], **{name: bad})
 
 
 # --- leaks -------------------------------------------------------------------------------------

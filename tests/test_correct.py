@@ -16,7 +16,7 @@ from qgac_fast.functional.jpeg import decode
 from qgac_fast.model import QGAC, coefficient_statistics, planes_from_jpeg
 from qgac_fast.model.config import CONFIGS
 
-from images import pillow_jpeg, synthetic_image, turbo_jpeg
+from images import cjpeg, pillow_jpeg, synthetic_image, turbo_jpeg
 
 SIZES = [(48, 64), (33, 17), (17, 33), (8, 8)]
 SAMPLINGS = ["4:2:0", "4:4:4", "4:2:2", "4:4:0", "4:1:1"]
@@ -64,6 +64,24 @@ def test_identity_model_reproduces_the_jpeg(identity_model, sampling):
     reference = decode(read_coefficients(jpeg), upsampling="fancy" if sampling == "4:2:0" else "nearest")
     # same coefficients and filters; float vs integer rounding and edge padding differ
     assert (out.int() - reference.int()).abs().float().mean() < 1.0
+
+
+@pytest.mark.parametrize("sampling", ["2x2,2x1,1x1", "2x2,1x2,2x1", "4x1,2x1,1x1"])
+def test_cb_and_cr_sampled_differently_are_brought_to_the_luma_grid_each(identity_model, sampling):
+    image = synthetic_image(33, 47)
+    jpeg = cjpeg(image, "-quality", "40", "-sample", sampling)
+    planes = planes_from_jpeg(read_coefficients(jpeg))
+    assert planes.chroma.shape[-2:] == planes.luma.shape[-2:]
+    out = qgac_fast.correct(jpeg, model=identity_model, backend="reference")
+    assert out.shape == (3, 33, 47) and out.dtype == torch.uint8
+    reference = decode(read_coefficients(jpeg), upsampling="nearest")
+    assert (out.int() - reference.int()).abs().float().mean() < 1.0
+
+
+def test_chroma_sampled_finer_than_luma_is_unsupported(identity_model):
+    jpeg = cjpeg(synthetic_image(33, 47), "-quality", "40", "-sample", "1x1,2x2,1x1")
+    with pytest.raises(UnsupportedJPEGError, match="chroma grid to divide the luma grid"):
+        qgac_fast.correct(jpeg, model=identity_model)
 
 
 def test_correct_accepts_bytes_path_and_coefficients(identity_model, tmp_path):

@@ -42,8 +42,12 @@ def test_default_configuration_size_and_cost():
 
 def test_config_json_round_trip_and_validation():
     assert QGACConfig.from_json(CONFIGS["default"].to_json()) == CONFIGS["default"]
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match=r"block_channels must be an int in 1\.\.512"):
         QGACConfig(block_channels=0)
+    with pytest.raises(ValueError, match=r"block_channels must be an int in 1\.\.512, got 1000000000"):
+        QGACConfig(block_channels=10**9)
+    with pytest.raises(ValueError, match="init_scale must be a finite positive number"):
+        QGACConfig(init_scale=float("inf"))
     with pytest.raises(ValueError, match="unknown QGACConfig fields"):
         QGACConfig.from_json('{"widths": 3}')
     with pytest.raises(ValueError, match="unknown model configuration"):

@@ -1,15 +1,20 @@
-"""Weights files: safetensors round trip, metadata, no unpickling, the shipped weights."""
+"""Weights files: safetensors round trip, metadata, no unpickling, the shipped weights, and one
+WeightsError naming the file and the cause for every file that cannot be used."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pickle
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save, save_file
 
+import qgac_fast
+from qgac_fast.errors import WeightsError
 from qgac_fast.model import QGAC, SHIPPED, load_model, read_metadata, save_model
 from qgac_fast.model.config import CONFIGS
 from qgac_fast.model.weights import weights_path
@@ -70,7 +75,7 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
 def test_foreign_and_missing_files_are_refused(tmp_path):
     foreign = tmp_path / "other.safetensors"
     save_file({"x": torch.zeros(2)}, str(foreign))
-    with pytest.raises(ValueError, match="not a qgac_fast weights file"):
+    with pytest.raises(WeightsError, match=r"other\.safetensors.*not a qgac_fast weights file"):
         load_model(foreign)
     with pytest.raises(FileNotFoundError, match="shipped weights: default"):
         load_model(tmp_path / "missing.safetensors")
@@ -93,3 +98,78 @@ def test_gan_weights_are_a_fine_tuning_of_the_regression_weights():
     assert regression.keys() == gan.keys()
     assert torch.equal(regression["mean"], gan["mean"])  # same normalisation statistics
     assert any(not torch.equal(regression[k], gan[k]) for k in regression)
+
+
+def _edited(tmp_path, state_edit=None, config_edit=None, metadata_edit=None):
+    """A copy of a saved SMALL model with its tensors, config or metadata edited."""
+    path = tmp_path / "good.safetensors"
+    save_model(_model(), path)
+    state = load_file(str(path))
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    if state_edit:
+        state_edit(state)
+    if config_edit:
+        config = json.loads(metadata["config"])
+        config_edit(config)
+        metadata["config"] = json.dumps(config)
+    if metadata_edit:
+        metadata_edit(metadata)
+    out = tmp_path / "bad.safetensors"
+    out.write_bytes(save(state, metadata=metadata))
+    return out
+
+
+def _set_first(value):
+    def edit(state):
+        name = sorted(state)[0]
+        state[name] = state[name].clone()
+        state[name].view(-1)[0] = value
+    return edit
+
+
+def _cast_first(state):
+    name = sorted(state)[0]
+    state[name] = state[name].double()
+
+
+def _drop_first(state):
+    del state[sorted(state)[0]]
+
+
+@pytest.mark.parametrize("edit, cause", [
+    (dict(config_edit=lambda c: c.update(block_channels=10**9)), r"block_channels must be an int in 1\.\.512"),
+    (dict(config_edit=lambda c: c.update(manifold="wide")), r"manifold must be an int"),
+    (dict(config_edit=lambda c: c.update(init_scale=float("nan"))), r"init_scale must be a finite positive"),
+    (dict(config_edit=lambda c: c.update(block_channels=9)), r"tensor '.*' is F32 \(.*\); its config needs F32"),
+    (dict(metadata_edit=lambda m: m.update(config="{")), r"bad metadata: Expecting property name"),
+    (dict(metadata_edit=lambda m: m.update(config="[1]")), r"a QGACConfig is a JSON object"),
+    (dict(metadata_edit=lambda m: m.pop("config")), r"no config metadata"),
+    (dict(state_edit=_set_first(float("nan"))), r"holds NaN or infinite values"),
+    (dict(state_edit=_set_first(float("inf"))), r"holds NaN or infinite values"),
+    (dict(state_edit=_cast_first), r"is F64 .*; its config needs F32"),
+    (dict(state_edit=_drop_first), r"missing tensors"),
+    (dict(state_edit=lambda s: s.update(extra=torch.zeros(1))), r"unexpected tensors extra"),
+], ids=["huge-config", "config-type", "nan-config", "config-shape-mismatch", "bad-json", "json-list",
+        "no-config", "nan-weight", "inf-weight", "float64", "missing-tensor", "extra-tensor"])
+def test_unusable_weights_raise_one_error_naming_file_and_cause(tmp_path, edit, cause):
+    path = _edited(tmp_path, **edit)
+    with pytest.raises(WeightsError, match=f"weights file '{path}': .*{cause}"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("data", [b"", b"not weights at all", b"\xff" * 8 + b"{}"], ids=["empty", "text", "header"])
+def test_non_safetensors_files_raise_weights_error(tmp_path, data):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(data)
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_model(path)
+    good = tmp_path / "good.safetensors"
+    save_model(_model(), good)
+    path.write_bytes(good.read_bytes()[:-100])  # truncated
+    with pytest.raises(WeightsError, match="not a safetensors file"):
+        load_model(path)
+
+
+def test_weights_error_is_a_value_error_exported_by_the_package():
+    assert issubclass(WeightsError, ValueError) and qgac_fast.WeightsError is WeightsError

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
-__all__ = ["CONFIGS", "QGACConfig", "get_config"]
+__all__ = ["CONFIGS", "LIMITS", "QGACConfig", "get_config"]
+
+#: Upper bounds of the integer fields: twice the paper's widths and up to twice its depths, so that
+#: a configuration read from a weights file cannot make the model ask for terabytes. At these
+#: bounds the model has 3.0 billion parameters (12 GB in float32; the paper's has 0.26 billion).
+LIMITS = {"manifold": 128, "block_channels": 512, "tile_channels": 128, "frequency_channels": 8,
+          "fusion_channels": 8, "rrdb_blocks": 2, "dense_blocks": 4, "dense_layers": 8, "color_channels": 64,
+          "color_rrdb_blocks": 2}
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,13 @@ class QGACConfig:
             raise ValueError(f"QGACConfig.chroma_skip must be 'nearest' or 'fancy', got {self.chroma_skip!r}")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type == "int" and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"QGACConfig.{field.name} must be a positive int, got {value!r}")
-            if field.type == "float" and not (value > 0 or field.name == "output_init_scale" and value == 0):
-                raise ValueError(f"QGACConfig.{field.name} must be positive, got {value!r}")
+            if field.type == "int" and (isinstance(value, bool) or not isinstance(value, int)
+                                        or not 1 <= value <= LIMITS[field.name]):
+                raise ValueError(f"QGACConfig.{field.name} must be an int in 1..{LIMITS[field.name]}, got {value!r}")
+            if field.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                          or not math.isfinite(value)
+                                          or not (value > 0 or field.name == "output_init_scale" and value == 0)):
+                raise ValueError(f"QGACConfig.{field.name} must be a finite positive number, got {value!r}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -72,6 +83,8 @@ class QGACConfig:
     @classmethod
     def from_json(cls, text: str) -> "QGACConfig":
         values = json.loads(text)
+        if not isinstance(values, dict):
+            raise ValueError(f"a QGACConfig is a JSON object, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:

@@ -97,8 +97,10 @@ def planes_from_jpeg(jc) -> CoefficientPlanes:
     """One JPEG (:class:`qgac_fast.JPEGCoefficients`) as a batch of one in the model's layout.
 
     Raises:
-        UnsupportedJPEGError: an RGB-coded JPEG (the model works on YCbCr), or a component
-            layout other than 1 or 3 components.
+        UnsupportedJPEGError: an RGB-coded JPEG (the model works on YCbCr), a component
+            layout other than 1 or 3 components, or a chroma component whose grid does not
+            divide the luma grid (chroma sampled more finely than luma, or by a factor that is
+            not a whole number).
     """
     if jc.color_space == "rgb":
         raise UnsupportedJPEGError("the model corrects YCbCr and grayscale JPEGs; this file stores RGB components")
@@ -109,12 +111,19 @@ def planes_from_jpeg(jc) -> CoefficientPlanes:
     luma = dequantize(planes[0], tables[0], dtype=torch.float32)[None, None]
     if jc.num_components == 1:
         return CoefficientPlanes(luma, None, tables[0][None], None, (jc.height, jc.width))
-    chroma = torch.stack([dequantize(p, t, dtype=torch.float32) for p, t in zip(planes[1:], tables[1:])])[None]
+    chroma = [dequantize(p, t, dtype=torch.float32)[None, None] for p, t in zip(planes[1:], tables[1:])]
     h, w = luma.shape[-2:]
-    hc, wc = chroma.shape[-2:]
-    if (hc, wc) not in ((h, w), (h // 2, w // 2)) or (hc, wc) == (h // 2, w // 2) and (h % 16 or w % 16):
-        factor = (h // hc, w // wc)
-        # to the luma grid through pixels: IDCT, nearest upsampling, DCT (documented above)
-        samples = upsample(idct(chroma, backend="reference"), factor, method="nearest")
-        chroma = dct(samples[..., :h, :w], backend="reference")
-    return CoefficientPlanes(luma, chroma, tables[0][None], torch.stack(tables[1:])[None], (jc.height, jc.width))
+    native = ((h, w), (h // 2, w // 2)) if h % 16 == 0 and w % 16 == 0 else ((h, w),)
+    if chroma[0].shape != chroma[1].shape or chroma[0].shape[-2:] not in native:
+        # Each plane to the luma grid on its own (Cb and Cr may be sampled differently), through
+        # pixels: IDCT, nearest upsampling, DCT (documented above).
+        for c, plane in enumerate(chroma):
+            hc, wc = plane.shape[-2:]
+            if h % hc or w % wc:
+                raise UnsupportedJPEGError(
+                    f"the model needs each chroma grid to divide the luma grid; component {c + 1} has "
+                    f"{hc}x{wc} coefficients for the luma's {h}x{w} (sampling factors {jc.sampling})")
+            samples = upsample(idct(plane, backend="reference"), (h // hc, w // wc), method="nearest")
+            chroma[c] = dct(samples, backend="reference")
+    return CoefficientPlanes(luma, torch.cat(chroma, dim=1), tables[0][None], torch.stack(tables[1:])[None],
+                             (jc.height, jc.width))

@@ -160,7 +160,10 @@ class QGAC(nn.Module):
     def reset_parameters(self) -> None:
         """Kaiming-normal initialisation scaled by ``config.init_scale`` for every convolution
         (the CFM heads included), ``config.output_init_scale`` for the residual branches' last
-        layers; zero biases."""
+        layers; zero biases. A model on the meta device (shapes only, as ``load_model`` builds
+        it before the weights arrive) is left as it is: there is nothing to initialise."""
+        if self.mean.is_meta:
+            return
         unblock = self.color_net.unblock
         outputs = {self.y_net.fusion.net[-1], unblock.weight_head, unblock.bias_head}
         for module in self.modules():

@@ -4,6 +4,11 @@ A weights file holds the model's state dict (parameters and the ``mean``/``std``
 buffers) and string metadata: ``format`` (``"qgac_fast"``), ``config`` (the
 :class:`~qgac_fast.model.config.QGACConfig` as JSON) and ``training`` (free-form JSON: command,
 steps, wall time, hardware). Named weights ship inside the package (``qgac_fast/weights``).
+
+Loading trusts nothing in the file: the configuration is checked against ``QGACConfig``'s limits,
+the model is built on the meta device (shapes only, nothing allocated) and every tensor's name,
+shape and dtype compared with it before any tensor data is read, and non-finite values are
+refused. Every such failure is one ``WeightsError`` naming the file and the cause.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from .. import __version__
+from ..errors import WeightsError
 from .config import QGACConfig
 from .networks import QGAC
 
@@ -68,15 +74,44 @@ def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = Non
         raise
 
 
-def read_metadata(name_or_path: str | os.PathLike) -> dict:
-    """The metadata of a weights file: ``config`` and ``training`` decoded from JSON."""
-    path = weights_path(name_or_path)
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
+def _bad(path: Path, cause: str) -> WeightsError:
+    return WeightsError(f"weights file {str(path)!r}: {cause}")
+
+
+def _read_header(path: Path) -> tuple[dict, QGACConfig]:
+    """The file's metadata (config and training decoded from JSON) and its checked configuration."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except SafetensorError as error:
+        raise _bad(path, f"not a safetensors file ({error})") from None
     if metadata.get("format") != _FORMAT:
-        raise ValueError(f"{str(path)!r} is not a qgac_fast weights file (no format={_FORMAT!r} metadata)")
-    return {"path": str(path), "qgac_fast_version": metadata.get("qgac_fast_version"),
-            "config": json.loads(metadata["config"]), "training": json.loads(metadata.get("training", "{}"))}
+        raise _bad(path, f"not a qgac_fast weights file (no format={_FORMAT!r} metadata)")
+    try:
+        config = json.loads(metadata["config"])
+        training = json.loads(metadata.get("training", "{}"))
+        checked = QGACConfig.from_json(json.dumps(config))
+    except KeyError:
+        raise _bad(path, "no config metadata") from None
+    except (ValueError, TypeError) as error:  # bad JSON, unknown fields, values outside the limits
+        raise _bad(path, f"bad metadata: {error}") from None
+    return {"path": str(path), "qgac_fast_version": metadata.get("qgac_fast_version"), "config": config,
+            "training": training}, checked
+
+
+def read_metadata(name_or_path: str | os.PathLike) -> dict:
+    """The metadata of a weights file: ``path``, ``qgac_fast_version``, and ``config`` and
+    ``training`` decoded from JSON (the config checked against ``QGACConfig``'s limits).
+
+    Raises:
+        FileNotFoundError: neither a shipped name nor an existing file.
+        WeightsError: not a qgac_fast weights file, or a bad configuration.
+    """
+    return _read_header(weights_path(name_or_path))[0]
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ")"
 
 
 def load_model(name_or_path: str | os.PathLike = "default", device: torch.device | str | None = None) -> QGAC:
@@ -89,10 +124,37 @@ def load_model(name_or_path: str | os.PathLike = "default", device: torch.device
 
     Returns:
         :class:`~qgac_fast.model.networks.QGAC` in ``eval()`` mode with gradients disabled.
+
+    Raises:
+        FileNotFoundError: neither a shipped name nor an existing file.
+        WeightsError: the file cannot be used (see the module docstring); the message names the
+            file and the cause.
     """
-    metadata = read_metadata(name_or_path)
-    model = QGAC(QGACConfig.from_json(json.dumps(metadata["config"])))
-    state = load_file(metadata["path"])
-    model.load_state_dict(state, strict=True)
+    path = weights_path(name_or_path)
+    _, config = _read_header(path)
+    with torch.device("meta"):
+        model = QGAC(config)
+    expected = model.state_dict()
+    with safe_open(str(path), framework="pt") as f:
+        names = set(f.keys())
+        missing, unexpected = sorted(set(expected) - names), sorted(names - set(expected))
+        if missing or unexpected:
+            parts = [f"{label} tensors {', '.join(found[:3])}{' ...' if len(found) > 3 else ''} ({len(found)})"
+                     for label, found in (("missing", missing), ("unexpected", unexpected)) if found]
+            raise _bad(path, f"{'; '.join(parts)} for its config")
+        for name, want in expected.items():
+            # the header alone: no tensor data is read before every shape is known to fit
+            info = f.get_slice(name)
+            shape, dtype = tuple(info.get_shape()), info.get_dtype()
+            if shape != tuple(want.shape) or dtype != "F32":
+                raise _bad(path, f"tensor {name!r} is {dtype} {_shape_text(shape)}; its config needs "
+                                 f"F32 {_shape_text(want.shape)}")
+        state = {}
+        for name in expected:
+            tensor = f.get_tensor(name)
+            if not torch.isfinite(tensor).all():
+                raise _bad(path, f"tensor {name!r} holds NaN or infinite values")
+            state[name] = tensor
+    model.load_state_dict(state, strict=True, assign=True)
     model.requires_grad_(False)
     return model.eval().to(device)

@@ -1,0 +1,541 @@
+"""Fuzz harness: mutated real JPEGs through the reader, the reference decode, correction and
+``qgac-fast info``, each in a child process so that a crash or a hang is caught and its input kept.
+
+The seeds are the real-file corpus of ``tools/jpeg_corpus.py`` (cjpeg / jpegtran). Each input is a
+seed with one to three mutations (see ``MUTATORS``: byte and bit flips, insertions, deletions,
+truncation, segment swaps and duplicates, SOF/SOS field extremes, DHT/DQT corruption, DRI/RST
+changes, length fields, splicing of two seeds), drawn from a seeded generator so a run is
+reproducible. A target may only succeed or fail with the exceptions it documents (``EXPECTED``);
+anything else is an *unexpected* outcome, a dead child is a *crash*, a child over the time limit a
+*hang*. One child serves many inputs (importing torch costs seconds) and is restarted after a
+crash or hang; it reports its resident set size (RSS) after each input so growth shows.
+
+Usage:
+    python tools/fuzz.py --seed 0 --target read-strict=100000 --target decode=5000 \\
+        [--findings DIR] [--json FILE] [--markdown FILE]
+
+prints a table (inputs, ok, rejected, crashes, hangs, unexpected, exception types, RSS at the
+start and the end, seconds) and exits 1 if any crash, hang or unexpected exception occurred.
+``make fuzz`` runs the long campaign; tests/test_fuzz.py a short one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import select
+import shlex
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+__all__ = ["EXPECTED", "MUTATORS", "TARGETS", "Campaign", "mutate", "run_campaign", "segments"]
+
+# --- mutators ------------------------------------------------------------------------------------
+# Each takes the input bytes, a random.Random and the list of all seeds, and returns new bytes.
+# Those that need a structure the input lacks (no SOF, no DHT...) fall back to a byte flip.
+
+_STANDALONE = set(range(0xD0, 0xDA))  # RSTn, SOI, EOI: no length field
+
+
+def segments(data: bytes) -> list[tuple[int, int, int]]:
+    """The marker segments of ``data`` as ``(start, end, marker)``: ``start`` at the 0xFF, ``end``
+    past the segment (for SOS, past its entropy-coded data). Stops quietly at the first thing that
+    is not a well-formed segment."""
+    out, pos, n = [], 2 if data[:2] == b"\xff\xd8" else 0, len(data)
+    while pos + 1 < n and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            out.append((pos, pos + 2, marker))
+            if marker == 0xD9:
+                break
+            pos += 2
+            continue
+        if pos + 4 > n:
+            break
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if end > n or end < pos + 4:
+            break
+        if marker == 0xDA:  # entropy-coded data up to the next marker that is not RSTn or stuffing
+            while end + 1 < n and not (data[end] == 0xFF and data[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+                end += 1
+        out.append((pos, end, marker))
+        pos = end
+    return out
+
+
+def _find(data: bytes, markers) -> list[tuple[int, int, int]]:
+    return [s for s in segments(data) if s[2] in markers]
+
+
+def _put(data: bytes, offset: int, value: bytes) -> bytes:
+    return data[:offset] + value + data[offset + len(value) :]
+
+
+def byte_set(data, rng, seeds):
+    if not data:
+        return bytes([rng.randrange(256)])
+    return _put(data, rng.randrange(len(data)), bytes([rng.randrange(256)]))
+
+
+def bit_flip(data, rng, seeds):
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        if out:
+            out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
+    return bytes(out)
+
+
+def insert(data, rng, seeds):
+    pos = rng.randrange(len(data) + 1)
+    payload = rng.choice([bytes(rng.randrange(256) for _ in range(rng.randint(1, 16))),
+                          bytes([0xFF, rng.randrange(256)]), b"\xff" * rng.randint(1, 8)])
+    return data[:pos] + payload + data[pos:]
+
+
+def delete(data, rng, seeds):
+    pos = rng.randrange(len(data) + 1)
+    return data[:pos] + data[pos + rng.randint(1, 64) :]
+
+
+def truncate(data, rng, seeds):
+    return data[: rng.randrange(len(data) + 1)]
+
+
+def segment_swap(data, rng, seeds):
+    found = segments(data)
+    if len(found) < 2:
+        return byte_set(data, rng, seeds)
+    (a0, a1, _), (b0, b1, _) = sorted(rng.sample(found, 2))
+    return data[:a0] + data[b0:b1] + data[a1:b0] + data[a0:a1] + data[b1:]
+
+
+def segment_duplicate(data, rng, seeds):
+    found = segments(data)
+    if not found:
+        return byte_set(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    at = rng.choice([end, start, rng.randrange(len(data) + 1)])
+    return data[:at] + data[start:end] + data[at:]
+
+
+def segment_delete(data, rng, seeds):
+    found = segments(data)
+    if not found:
+        return byte_set(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    return data[:start] + data[end:]
+
+
+def length_field(data, rng, seeds):
+    found = [s for s in segments(data) if s[2] not in _STANDALONE]
+    if not found:
+        return byte_set(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    length = int.from_bytes(data[start + 2 : start + 4], "big")
+    value = rng.choice([0, 1, 2, 3, length - 1, length + 1, length + rng.randint(2, 300), 0xFFFF])
+    return _put(data, start + 2, (value & 0xFFFF).to_bytes(2, "big"))
+
+
+_SOF = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+
+
+def sof_extreme(data, rng, seeds):
+    found = _find(data, _SOF)
+    if not found:
+        return byte_set(data, rng, seeds)
+    start, end, _ = found[0]
+    field = rng.choice(["marker", "precision", "height", "width", "count", "id", "sampling", "table"])
+    if field == "marker":
+        return _put(data, start + 1, bytes([rng.choice(_SOF)]))
+    if field == "precision":
+        return _put(data, start + 4, bytes([rng.choice([0, 1, 7, 9, 12, 16, 255])]))
+    if field in ("height", "width"):
+        value = rng.choice([0, 1, 2, 7, 8, 9, 15, 16, 17, 4096, 16383, 16384, 65500, 65535])
+        return _put(data, start + (5 if field == "height" else 7), value.to_bytes(2, "big"))
+    if field == "count":
+        return _put(data, start + 9, bytes([rng.choice([0, 1, 2, 3, 4, 5, 10, 255])]))
+    components = max(1, min(data[start + 9] if start + 9 < len(data) else 1, (end - start - 10) // 3))
+    offset = start + 10 + 3 * rng.randrange(components) + {"id": 0, "sampling": 1, "table": 2}[field]
+    choices = {"id": [0, 1, 2, 3, 255], "sampling": [0x00, 0x01, 0x10, 0x11, 0x12, 0x21, 0x22, 0x14, 0x41,
+                                                     0x44, 0x45, 0x54, 0x33, 0xFF],
+               "table": [0, 1, 2, 3, 4, 255]}[field]
+    return _put(data, offset, bytes([rng.choice(choices)]))
+
+
+def sos_extreme(data, rng, seeds):
+    found = _find(data, (0xDA,))
+    if not found:
+        return byte_set(data, rng, seeds)
+    start, _, _ = rng.choice(found)
+    length = int.from_bytes(data[start + 2 : start + 4], "big")
+    field = rng.choice(["count", "selector", "tables", "ss", "se", "ahal"])
+    if field == "count":
+        return _put(data, start + 4, bytes([rng.choice([0, 1, 2, 3, 4, 5, 255])]))
+    if field in ("selector", "tables"):
+        count = max(1, (length - 6) // 2)
+        offset = start + 5 + 2 * rng.randrange(count) + (field == "tables")
+        return _put(data, offset, bytes([rng.choice([0, 1, 2, 3, 4, 0x11, 0x44, 0xFF])]))
+    offset = start + 2 + length - {"ss": 3, "se": 2, "ahal": 1}[field]
+    return _put(data, offset, bytes([rng.choice([0, 1, 5, 62, 63, 64, 0x10, 0x0D, 0xE0, 0xFF])]))
+
+
+def dht_corrupt(data, rng, seeds):
+    found = _find(data, (0xC4,))
+    if not found:
+        return byte_set(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    choice = rng.choice(["class", "counts", "values"])
+    if choice == "class":
+        return _put(data, start + 4, bytes([rng.choice([0x00, 0x01, 0x04, 0x10, 0x13, 0x20, 0xFF])]))
+    if choice == "counts":
+        return _put(data, start + 5 + rng.randrange(16), bytes([rng.choice([0, 1, 2, 128, 255])]))
+    if end - start <= 21:
+        return byte_set(data, rng, seeds)
+    return _put(data, rng.randrange(start + 21, end), bytes([rng.randrange(256)]))
+
+
+def dqt_corrupt(data, rng, seeds):
+    found = _find(data, (0xDB,))
+    if not found:
+        return byte_set(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    if rng.random() < 0.4:
+        return _put(data, start + 4, bytes([rng.choice([0x00, 0x01, 0x03, 0x04, 0x10, 0x11, 0x20, 0xF0])]))
+    if end - start <= 5:
+        return byte_set(data, rng, seeds)
+    value = rng.choice([b"\x00", b"\x01", b"\xff", b"\x00\x00", b"\xff\xff"])
+    return _put(data, rng.randrange(start + 5, end), value)
+
+
+def dri_rst(data, rng, seeds):
+    found = segments(data)
+    scans = [s for s in found if s[2] == 0xDA]
+    choice = rng.choice(["insert-dri", "rst-insert", "rst-renumber", "rst-delete"])
+    if choice == "insert-dri" or not scans:
+        interval = rng.choice([0, 1, 2, 3, 7, 255, 65535])
+        at = scans[0][0] if scans else min(len(data), 2)
+        return data[:at] + b"\xff\xdd\x00\x04" + interval.to_bytes(2, "big") + data[at:]
+    start, end, _ = rng.choice(scans)
+    body = start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    rsts = [i for i in range(body, end - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
+    if choice == "rst-insert" or not rsts:
+        at = rng.randrange(body, max(body, end) + 1)
+        return data[:at] + bytes([0xFF, 0xD0 + rng.randrange(8)]) + data[at:]
+    at = rng.choice(rsts)
+    if choice == "rst-renumber":
+        return _put(data, at + 1, bytes([0xD0 + rng.randrange(8)]))
+    return data[:at] + data[at + 2 :]
+
+
+def splice(data, rng, seeds):
+    other = rng.choice(seeds)
+    return data[: rng.randrange(len(data) + 1)] + other[rng.randrange(len(other) + 1) :]
+
+
+MUTATORS = {f.__name__.replace("_", "-"): f for f in (
+    byte_set, bit_flip, insert, delete, truncate, segment_swap, segment_duplicate, segment_delete, length_field,
+    sof_extreme, sos_extreme, dht_corrupt, dqt_corrupt, dri_rst, splice)}
+
+
+def mutate(seeds: list[bytes], rng: random.Random) -> tuple[bytes, list[str]]:
+    """One fuzz input: a random seed with one to three random mutations, and their names."""
+    data, names = rng.choice(seeds), []
+    for _ in range(rng.choice([1, 1, 2, 3])):
+        name = rng.choice(list(MUTATORS))
+        data = MUTATORS[name](data, rng, seeds)
+        names.append(name)
+    return data, names
+
+
+# --- targets (run in the child) -----------------------------------------------------------------
+
+#: Per target: seconds one input may take before the child counts as hung.
+TARGETS = {"read-strict": 10.0, "read-lax": 10.0, "decode": 30.0, "correct": 60.0, "info": 30.0}
+#: Exception class names each target may raise (anything else is unexpected). ``info`` reports
+#: bad files itself as ``path: reason`` and exits 1, which counts as ``exit status 1``.
+EXPECTED = {"read-strict": ("JPEGError", "UnsupportedJPEGError"), "read-lax": ("JPEGError", "UnsupportedJPEGError"),
+            "decode": ("JPEGError", "UnsupportedJPEGError"), "correct": ("JPEGError", "UnsupportedJPEGError"),
+            "info": ("exit status 1",)}
+#: Pixel limit for the decode and correct targets, so mutated headers cannot make the run slow.
+SMALL_PIXELS = {"decode": 2**20, "correct": 2**16}
+#: Targets that exist to check the harness itself: a crash, a hang and an unexpected exception.
+SELFTEST = {"selftest-crash": 10.0, "selftest-hang": 1.0, "selftest-raise": 10.0}
+
+
+def _child() -> None:
+    """Serve inputs from stdin: frames ``(target length, data length, target, data)``; after each,
+    one line of JSON ``{"error": exception class name, "exit status 1" or null, "rss": bytes}`` on
+    stdout."""
+    import contextlib
+    import io
+
+    model = None
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    page = os.sysconf("SC_PAGE_SIZE")
+    scratch = tempfile.TemporaryDirectory(prefix="qgac-fuzz-")
+
+    def run(target: str, data: bytes) -> str | None:
+        nonlocal model
+        if target == "selftest-crash":
+            os.abort()
+        if target == "selftest-hang":
+            time.sleep(3600)
+        if target == "selftest-raise":
+            raise KeyError(len(data))
+        import qgac_fast  # here, not at the top: the self-test targets start without torch
+        from qgac_fast.cli import main as cli_main
+
+        if target in ("read-strict", "read-lax"):
+            qgac_fast.read_coefficients(data, strict=target == "read-strict")
+        elif target == "decode":
+            qgac_fast.decode(qgac_fast.read_coefficients(data, strict=False, max_pixels=SMALL_PIXELS[target]))
+        elif target == "correct":
+            model = model or qgac_fast.load_model("default")
+            jc = qgac_fast.read_coefficients(data, strict=False, max_pixels=SMALL_PIXELS[target])
+            qgac_fast.correct(jc, model=model)
+        elif target == "info":
+            path = Path(scratch.name) / "input.jpg"
+            path.write_bytes(data)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                return None if cli_main(["info", str(path)]) == 0 else "exit status 1"
+        else:
+            raise SystemExit(f"unknown target {target!r}")
+        return None
+
+    while True:
+        header = stdin.read(8)
+        if len(header) < 8:
+            scratch.cleanup()
+            return
+        target_length, data_length = struct.unpack("<II", header)
+        target = stdin.read(target_length).decode()
+        data = stdin.read(data_length)
+        try:
+            error = run(target, data)
+        except Exception as exc:  # noqa: BLE001 - the parent judges which types are expected
+            error = type(exc).__name__
+        with open("/proc/self/statm") as statm:
+            rss = int(statm.read().split()[1]) * page
+        stdout.write(json.dumps({"error": error, "rss": rss}).encode() + b"\n")
+        stdout.flush()
+
+
+class _Child:
+    """A child process running ``_child``, restarted by the caller after a crash or hang."""
+
+    def __init__(self):
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen([sys.executable, __file__, "--child"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=env)
+
+    def run(self, target: str, data: bytes, timeout: float) -> dict | str:
+        """The child's report for one input, or ``"crash"`` / ``"hang"``."""
+        name = target.encode()
+        try:
+            self.process.stdin.write(struct.pack("<II", len(name), len(data)) + name + data)
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            return "crash"
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            return "hang"
+        line = self.process.stdout.readline()
+        return json.loads(line) if line else "crash"
+
+    def close(self) -> int | None:
+        """Stop the child; returns its exit status (negative: the signal that killed it)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except BrokenPipeError:
+                pass
+        return self.process.returncode
+
+
+# --- the campaign (parent) -----------------------------------------------------------------------
+
+
+class Campaign:
+    """Counts for one target. ``rss_start`` is the child's RSS after its first input of this target
+    (libraries and, for correct, the model loaded), ``rss_peak`` the highest after any input,
+    ``rss_end`` after the last, ``rss_tenths`` after each tenth of the inputs (growth shows as a
+    trend there)."""
+
+    def __init__(self, target: str):
+        self.target, self.inputs, self.ok, self.rejected = target, 0, 0, 0
+        self.crashes, self.hangs, self.unexpected = 0, 0, 0
+        self.crash_statuses: Counter = Counter()  # exit status of crashed children (-6: SIGABRT)
+        self.exceptions: Counter = Counter()
+        self.rss_start = self.rss_end = None
+        self.rss_peak = 0
+        self.rss_tenths: list[int] = []
+        self.seconds = 0.0
+        self.findings: list[str] = []
+
+    def as_dict(self) -> dict:
+        return {"target": self.target, "inputs": self.inputs, "ok": self.ok, "rejected": self.rejected,
+                "crashes": self.crashes, "crash_statuses": dict(self.crash_statuses), "hangs": self.hangs,
+                "unexpected": self.unexpected, "exceptions": dict(self.exceptions.most_common()),
+                "rss_start_mb": _mb(self.rss_start), "rss_peak_mb": _mb(self.rss_peak),
+                "rss_end_mb": _mb(self.rss_end), "rss_tenths_mb": [_mb(r) for r in self.rss_tenths],
+                "seconds": round(self.seconds, 1), "findings": self.findings}
+
+
+def _mb(value: int | None) -> float | None:
+    return None if value is None else round(value / 2**20, 1)
+
+
+def run_campaign(counts: dict[str, int], seeds: list[bytes], seed: int = 0, findings: Path | None = None,
+                 timeouts: dict[str, float] | None = None, progress=None) -> list[Campaign]:
+    """Run ``counts[target]`` mutated inputs through each target, in one child process restarted
+    after every crash or hang; inputs that crash, hang or raise an unexpected exception are saved
+    to ``findings`` (when given) as ``<target>-<kind>-<index>.jpg``.
+
+    Args:
+        counts: target name (``TARGETS`` or ``SELFTEST``) -> number of inputs.
+        seeds: real JPEG files to mutate.
+        seed: seeds the generator; the same arguments give the same inputs.
+        timeouts: per-target seconds overriding ``TARGETS``.
+        progress: optional callable ``(campaign)`` called after each tenth of a target's inputs.
+    """
+    limits = {**TARGETS, **SELFTEST, **(timeouts or {})}
+    unknown = set(counts) - set(limits)
+    if unknown:
+        raise ValueError(f"unknown targets {sorted(unknown)}; choose from {sorted(TARGETS)}")
+    results, child = [], _Child()
+    try:
+        for target, count in counts.items():
+            rng = random.Random(f"{seed}:{target}")
+            campaign = Campaign(target)
+            results.append(campaign)
+            started = time.perf_counter()
+            for index in range(count):
+                data, _ = mutate(seeds, rng)
+                report = child.run(target, data, limits[target])
+                campaign.inputs += 1
+                kind = None
+                if isinstance(report, str):
+                    kind = report
+                    status = child.close()
+                    child = _Child()
+                    if report == "crash":
+                        campaign.crashes += 1
+                        campaign.crash_statuses[status] += 1
+                    else:
+                        campaign.hangs += 1
+                else:
+                    campaign.rss_start = campaign.rss_start or report["rss"]
+                    campaign.rss_end = report["rss"]
+                    campaign.rss_peak = max(campaign.rss_peak, report["rss"])
+                    if report["error"] is None:
+                        campaign.ok += 1
+                    else:
+                        campaign.exceptions[report["error"]] += 1
+                        if report["error"] in EXPECTED.get(target, ()):
+                            campaign.rejected += 1
+                        else:
+                            campaign.unexpected += 1
+                            kind = "unexpected"
+                if kind is not None and findings is not None:
+                    findings.mkdir(parents=True, exist_ok=True)
+                    path = findings / f"{target}-{kind}-{index}.jpg"
+                    path.write_bytes(data)
+                    campaign.findings.append(str(path))
+                if (index + 1) % max(1, count // 10) == 0:
+                    campaign.rss_tenths.append(campaign.rss_end)
+                    campaign.seconds = time.perf_counter() - started
+                    if progress is not None:
+                        progress(campaign)
+            campaign.seconds = time.perf_counter() - started
+    finally:
+        child.close()
+    return results
+
+
+def format_table(results: list[Campaign]) -> str:
+    """The campaign as a Markdown table."""
+    lines = ["| target | inputs | ok | rejected | crashes | hangs | unexpected | exception types | "
+             "RSS start MB | RSS peak MB | RSS end MB | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for c in (r.as_dict() for r in results):
+        types = ", ".join(f"{name} {n}" for name, n in c["exceptions"].items()) or "-"
+        lines.append(f"| {c['target']} | {c['inputs']} | {c['ok']} | {c['rejected']} | {c['crashes']} | "
+                     f"{c['hangs']} | {c['unexpected']} | {types} | {c['rss_start_mb']} | {c['rss_peak_mb']} | "
+                     f"{c['rss_end_mb']} | {c['seconds']} |")
+    return "\n".join(lines)
+
+
+def corpus_seeds() -> list[bytes]:
+    """The corpus files (tools/jpeg_corpus.py) as bytes, made in a temporary folder."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import jpeg_corpus
+
+    with tempfile.TemporaryDirectory() as folder:
+        return [path.read_bytes() for path in jpeg_corpus.make_corpus(folder)]
+
+
+def _parse_target(text: str) -> tuple[str, int]:
+    name, _, count = text.partition("=")
+    if name not in TARGETS or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"expected TARGET=COUNT with TARGET in {', '.join(TARGETS)}, got {text!r}")
+    return name, int(count)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--target", action="append", type=_parse_target, metavar="TARGET=COUNT",
+                        help=f"inputs per target ({', '.join(TARGETS)}); repeatable")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    parser.add_argument("--findings", type=Path, default=Path("fuzz-findings"),
+                        help="where inputs that crash, hang or raise unexpectedly are saved (default %(default)s)")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--markdown", type=Path, help="also write the table, with the command, as Markdown")
+    args = parser.parse_args(argv)
+    if args.child:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+        _child()
+        return 0
+    if not args.target:
+        parser.error("give at least one --target TARGET=COUNT")
+    command = "python tools/fuzz.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    seeds = corpus_seeds()
+
+    def progress(c: Campaign) -> None:
+        print(f"  {c.target}: {c.inputs} inputs, {c.crashes} crashes, {c.hangs} hangs, {c.unexpected} unexpected, "
+              f"RSS {_mb(c.rss_end)} MB, {c.seconds:.0f} s", file=sys.stderr, flush=True)
+
+    results = run_campaign(dict(args.target), seeds, seed=args.seed, findings=args.findings, progress=progress)
+    table = format_table(results)
+    print(table)
+    import qgac_fast
+
+    facts = {"command": command, "seed": args.seed, "seeds": len(seeds), "mutators": list(MUTATORS),
+             "qgac_fast": qgac_fast.__version__, "libjpeg": qgac_fast.codec._jpeg.LIBJPEG_VERSION,
+             "python": sys.version.split()[0], "results": [r.as_dict() for r in results]}
+    if args.json:
+        args.json.write_text(json.dumps(facts, indent=2) + "\n")
+    if args.markdown:
+        series = "\n".join(f"- {r.target}: {', '.join(str(_mb(v)) for v in r.rss_tenths)}" for r in results)
+        args.markdown.write_text(f"Command: `{command}`\n\n{table}\n\nRSS (MB) after each tenth of the inputs:\n\n"
+                                 f"{series}\n")
+    failed = any(r.crashes or r.hangs or r.unexpected for r in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
