@@ -18,6 +18,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def limit(text: str) -> int | None:
+    """A positive int, or ``none`` (no limit) as None."""
+    return None if text.lower() == "none" else positive_int(text)
+
+
 def jpeg_quality(text: str) -> int:
     """An IJG quality, int 1..100."""
     try:

@@ -27,7 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from .argtypes import jpeg_quality, positive_int
+from .argtypes import jpeg_quality, limit, positive_int
+from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
 from .inference.tiles import check_overlap, check_tile
 from .jpeg_files import find_jpegs
@@ -88,6 +89,11 @@ def add_parser(subparsers) -> None:
                         help="output format: png, jpeg, or lossless webp (default: %(default)s)")
     parser.add_argument("--jpeg-quality", type=jpeg_quality, default=95, metavar="Q",
                         help="IJG quality of --format jpeg (default: %(default)s)")
+    parser.add_argument("--max-pixels", type=limit, default=DEFAULT_MAX_PIXELS, metavar="N|none",
+                        help="refuse JPEGs declaring more pixels (default: %(default)s)")
+    parser.add_argument("--max-pixels-per-byte", type=limit, default=DEFAULT_MAX_PIXELS_PER_BYTE, metavar="N|none",
+                        help="refuse JPEGs declaring more pixels per byte of file, a decompression-bomb guard; "
+                             "'none' reads very compact (arithmetic-coded) files (default: %(default)s)")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep outputs that already exist (resume an interrupted run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -222,7 +228,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
-                              overlap=args.overlap, workers=args.workers, compile=args.compile)
+                              overlap=args.overlap, workers=args.workers, compile=args.compile,
+                              max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte)
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from qgac_fast.correct_cli import collect_inputs, main, plan_outputs, shard
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, load_model, save_model
 
-from images import pillow_jpeg, synthetic_image
+from images import cjpeg, pillow_jpeg, synthetic_image
 
 TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
                   dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0,
@@ -217,3 +217,17 @@ def test_compile_option_reaches_the_engine(weights, tmp_path, monkeypatch):
     written = np.asarray(Image.open(tmp_path / "out" / "a.png")).transpose(2, 0, 1)
     assert np.array_equal(written, expected.numpy())
 
+
+
+def test_read_limits_are_options(weights, tmp_path, capsys):
+    """A compact arithmetic-coded file trips the decompression-bomb guard by default; the options
+    lift it (``none``) or tighten the pixel limit."""
+    flat = tmp_path / "flat.jpg"
+    flat.write_bytes(cjpeg(np.full((512, 512), 128, np.uint8), "-arithmetic", "-grayscale"))
+    assert _run(weights, flat, "-o", tmp_path / "out", "--quiet") == 1
+    assert "max_pixels_per_byte" in capsys.readouterr().err
+    assert _run(weights, flat, "-o", tmp_path / "out", "--quiet", "--max-pixels-per-byte", "none") == 0
+    assert np.asarray(Image.open(tmp_path / "out" / "flat.png")).shape == (512, 512)
+    assert _run(weights, flat, "-o", tmp_path / "small", "--quiet", "--max-pixels-per-byte", "none",
+                "--max-pixels", "1000") == 1
+    assert "pixel limit" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from ..codec import DEFAULT_MAX_PIXELS
+from ..codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
 from .memory import ActivationCost, default_budget
@@ -53,8 +53,8 @@ class EngineOptions:
         memory_budget: bytes of activations one model call may use (``tile="auto"``); default
             half the free CUDA memory at construction, or a quarter of the physical memory, at
             most 2 GiB (:func:`~qgac_fast.inference.memory.default_budget`).
-        strict, max_pixels: as for :func:`~qgac_fast.read_coefficients` (``max_pixels`` refuses
-            larger images before reading them: a ``JPEGError`` result).
+        strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`
+            (the limits refuse an image before reading it: a ``JPEGError`` result).
     """
 
     batch_size: int | None = None
@@ -69,6 +69,7 @@ class EngineOptions:
     memory_budget: int | None = None
     strict: bool = True
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_pixels_per_byte: int | None = DEFAULT_MAX_PIXELS_PER_BYTE
 
 
 _STEP_SETTINGS = ("precision", "compile", "constrain", "backend")
@@ -138,7 +139,8 @@ class Corrector:
         self.memory_budget = default(options.memory_budget, default_budget(self.device))
         self.cost = ActivationCost(self.step, self.memory_budget)
         self._runner = Runner(self.step, batch_size=self.batch_size, tile=self.tile, overlap=self.overlap,
-                              cost=self.cost, strict=options.strict, max_pixels=options.max_pixels)
+                              cost=self.cost, strict=options.strict, max_pixels=options.max_pixels,
+                              max_pixels_per_byte=options.max_pixels_per_byte)
 
     @property
     def model(self) -> QGAC:

@@ -52,20 +52,20 @@ class Runner:
         tile: ``"auto"``, None or a core size in pixels (see :class:`qgac_fast.Corrector`).
         overlap: tile context in 8x8 blocks (even).
         cost: the activation-memory estimate within the budget (used by ``tile="auto"``).
-        strict, max_pixels: as for :func:`~qgac_fast.read_coefficients`.
+        strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`.
     """
 
     def __init__(self, step: CorrectionStep, *, batch_size: int, tile: int | str | None, overlap: int,
-                 cost: ActivationCost, strict: bool, max_pixels: int | None):
+                 cost: ActivationCost, strict: bool, max_pixels: int | None, max_pixels_per_byte: int | None):
         self.step, self.batch_size, self.tile, self.overlap, self.cost = step, batch_size, tile, overlap, cost
-        self.strict, self.max_pixels = strict, max_pixels
+        self.strict, self.max_pixels, self.max_pixels_per_byte = strict, max_pixels, max_pixels_per_byte
         self.cuda = step.device.type == "cuda"
 
     def load(self, index: int, source: Source) -> Loaded | CorrectionResult:
         """Coefficients -> model planes on the host (pinned for CUDA); an error is a result."""
         try:
             jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
-                source, strict=self.strict, max_pixels=self.max_pixels)
+                source, strict=self.strict, max_pixels=self.max_pixels, max_pixels_per_byte=self.max_pixels_per_byte)
             planes = planes_from_jpeg(jc)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
