@@ -13,9 +13,8 @@ Example:
     >>> fixed = qgac_fast.correct("photo.jpg")          # doctest: +SKIP  uint8 (3, H, W), shipped weights
 """
 
-__version__ = "0.1.0"
-
 from . import functional, metrics
+from ._version import __version__
 from .codec import (
     DEFAULT_MAX_PIXELS,
     JPEGCoefficients,

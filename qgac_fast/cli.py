@@ -19,7 +19,8 @@ import json
 import os
 import sys
 
-from . import __version__, correct_cli
+from . import correct_cli
+from ._version import __version__
 from .argtypes import jpeg_quality, positive_int
 from .train import cli as train_cli
 
@@ -145,7 +146,7 @@ def _add_eval(subparsers) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .codec import _write_atomic
+    from .codec import write_atomic
     from .evaluate import evaluate, format_table, to_json
 
     corrector = None
@@ -174,7 +175,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         results.append(result)
         print(format_table(result), flush=True)
     if args.json:
-        _write_atomic(args.json, to_json(results).encode())
+        write_atomic(args.json, to_json(results).encode())
     return 1 if failed else 0
 
 

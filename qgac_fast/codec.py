@@ -33,6 +33,7 @@ __all__ = [
     "UnsupportedJPEGError",
     "read_coefficients",
     "read_coefficients_many",
+    "write_atomic",
     "write_coefficients",
 ]
 
@@ -220,7 +221,7 @@ def _table_array(value, index: int):
     return tensor.to(torch.int32).contiguous().numpy()
 
 
-def _write_atomic(dst: str | os.PathLike, data: bytes) -> None:
+def write_atomic(dst: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``dst`` through a temporary file in the same folder and ``os.replace``,
     so ``dst`` is either its old self or the complete new file, never a partial one."""
     path = os.fspath(dst)
@@ -281,5 +282,5 @@ def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = Non
     data = _jpeg.write(jc.width, jc.height, jc.color_space, coefficients, tables, list(jc.table_indices),
                        [tuple(s) for s in jc.sampling], bool(optimize))
     if dst is not None:
-        _write_atomic(dst, data)
+        write_atomic(dst, data)
     return data

@@ -107,7 +107,7 @@ import torch
 import torch.utils._python_dispatch
 import torch.utils._pytree
 
-from .codec import DEFAULT_MAX_PIXELS, JPEGCoefficients, _write_atomic, read_coefficients
+from .codec import DEFAULT_MAX_PIXELS, JPEGCoefficients, read_coefficients, write_atomic
 from .functional.jpeg import decode_normalized
 from .jpeg_files import find_jpegs
 from .model import QGAC, CoefficientPlanes, QGACConfig, load_model, planes_from_jpeg
@@ -1051,7 +1051,7 @@ def _write_output(result: CorrectionResult, source: Any, dst: str, format: str, 
         folder = os.path.dirname(dst)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        _write_atomic(dst, data)
+        write_atomic(dst, data)
     except Exception as error:  # noqa: BLE001
         return FileResult(_display(source), dst, "failed", _reason(error), result.size, result.tiles)
     return FileResult(_display(source), dst, "ok", None, result.size, result.tiles)

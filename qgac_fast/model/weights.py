@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
-from .. import __version__
+from .._version import __version__
 from .config import QGACConfig
 from .networks import QGAC
 
