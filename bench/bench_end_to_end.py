@@ -373,7 +373,7 @@ def forward_pass(model, restore, jpegs, batch, precision, device):
 def stream_pass(model, restore, jpegs, batch, precision, device, workers, keep):
     """JPEG bytes in -> uint8 (N, 3, H, W) on the device: threaded reading into pinned memory,
     non-blocking copies, model, quantization-bin clamp, Triton decode on CUDA."""
-    from qgac_fast.functional.jpeg import decode_normalized
+    from qgac_fast.ops import decode_normalized
     from qgac_fast.model.constraint import constrain_luma
 
     cuda = device.type == "cuda"

@@ -8,7 +8,7 @@ import os
 import torch
 
 from .codec import JPEGCoefficients, read_coefficients
-from .functional.jpeg import decode_normalized
+from .ops import decode_normalized
 from .model import QGAC, load_model, planes_from_jpeg
 from .model.constraint import constrain_luma
 

@@ -108,7 +108,7 @@ import torch.utils._python_dispatch
 import torch.utils._pytree
 
 from .codec import DEFAULT_MAX_PIXELS, JPEGCoefficients, read_coefficients, write_atomic
-from .functional.jpeg import decode_normalized
+from .ops import decode_normalized
 from .jpeg_files import find_jpegs
 from .model import QGAC, CoefficientPlanes, QGACConfig, load_model, planes_from_jpeg
 from .model.constraint import constrain_luma

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UnsupportedJPEGError
-from ..functional.dct import dct, idct
+from ..functional.transform import dct, idct
 from ..functional.jpeg import coefficient_planes
-from ..functional.quantize import dequantize
+from ..functional.quantization import dequantize
 from ..functional.sampling import upsample
 
 __all__ = ["CoefficientPlanes", "planes_from_jpeg"]
@@ -68,6 +68,6 @@ def planes_from_jpeg(jc) -> CoefficientPlanes:
     if (hc, wc) not in ((h, w), (h // 2, w // 2)) or (hc, wc) == (h // 2, w // 2) and (h % 16 or w % 16):
         factor = (h // hc, w // wc)
         # to the luma grid through pixels: IDCT, nearest upsampling, DCT (documented above)
-        samples = upsample(idct(chroma, backend="reference"), factor, method="nearest")
-        chroma = dct(samples[..., :h, :w], backend="reference")
+        samples = upsample(idct(chroma), factor, method="nearest")
+        chroma = dct(samples[..., :h, :w])
     return CoefficientPlanes(luma, chroma, tables[0][None], torch.stack(tables[1:])[None], (jc.height, jc.width))

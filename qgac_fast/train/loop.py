@@ -255,7 +255,7 @@ def validate(model: QGAC, crops: list[torch.Tensor], qualities=(10, 30, 50)) -> 
             jc = read_coefficients(compress(crop, quality=quality, subsampling="4:2:0"))
             planes = planes_from_jpeg(jc).to(device)
             y, chroma = model.restore(planes)
-            out = decode_normalized(y, chroma, model.mean, model.std, size=planes.size, backend="reference")[0].cpu()
+            out = decode_normalized(y, chroma, model.mean, model.std, size=planes.size)[0].cpu()
             jpeg_db.append(psnr(decode(jc), crop).item())
             model_db.append(psnr(out, crop).item())
     model.train()
