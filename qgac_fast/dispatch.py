@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["BACKENDS", "OPS", "Twins", "choose", "implementation", "needs_grad"]
+__all__ = ["BACKENDS", "OPS", "Twins", "choose", "implementation", "needs_grad", "table"]
 
 #: What ``backend=`` accepts.
 BACKENDS = ("auto", "reference", "triton", "libjpeg")
@@ -60,7 +60,7 @@ def _pair(module: str, name: str, differentiable: bool = False) -> Twins:
     return Twins(f"qgac_fast.functional.{module}.{name}", (_triton(module, name),), differentiable)
 
 
-#: Every public op: its reference and its twins (``python -m qgac_fast.dispatch`` prints it).
+#: Every public op: its reference and its twins (:func:`table` formats it).
 OPS: dict[str, Twins] = {
     "dct": _pair("transform", "dct", differentiable=True),
     "idct": _pair("transform", "idct", differentiable=True),
@@ -156,14 +156,11 @@ def choose(op: str, backend: str, *tensors: torch.Tensor, device: torch.device |
     return "reference"
 
 
-def _table() -> str:
+def table() -> str:
+    """:data:`OPS` as aligned text, one op a line: its reference and its twins."""
     rows = [("op", "reference (qgac_fast.functional)", "twins")]
     for op, twins in OPS.items():
         rows.append((op, twins.reference.removeprefix("qgac_fast.functional."),
                      ", ".join(f"{name}: {path}" for name, path in twins.twins)))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}" for a, b, c in rows)
-
-
-if __name__ == "__main__":
-    print(_table())

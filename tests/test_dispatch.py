@@ -125,3 +125,9 @@ def test_no_function_shadows_its_module():
 
     for info in pkgutil.iter_modules(functional.__path__):
         assert not callable(getattr(functional, info.name, None)) or info.name.startswith("_"), info.name
+
+
+def test_table_lists_every_op():
+    lines = dispatch.table().splitlines()
+    assert len(lines) == len(OPS) + 1
+    assert any(line.startswith("decode ") and "libjpeg: qgac_fast.codec.decode_pixels" in line for line in lines)
