@@ -151,7 +151,8 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     corrector = None
     if not args.jpeg_only:
-        from . import correct, load_model
+        from .correct import correct
+        from .model import load_model
 
         try:
             model = load_model(args.model, device=args.device)
