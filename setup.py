@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent
 
 
 def _version() -> str:
-    text = (ROOT / "qgac_fast" / "__init__.py").read_text()
+    text = (ROOT / "qgac_fast" / "_version.py").read_text()
     return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
 
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import SMOKE  # bench/conftest.py (pytest puts bench/ on sys.path)
 import torch
 
-from qgac_fast.functional.cfm import cfm_conv, cfm_conv_transpose
+from qgac_fast.ops import cfm_conv, cfm_conv_transpose
 
 # name: (transposed, Cin, Cout)
 LAYERS = {"cfm_1_256": (False, 1, 256), "cfm_t_256_64": (True, 256, 64), "cfm_64_256": (False, 64, 256)}

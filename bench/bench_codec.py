@@ -3,6 +3,11 @@
 Every benchmark records ``extra_info["megapixels"]`` so ``bench/run.py`` can report megapixels per
 second and ratios. Pillow and PyTurboJPEG do a full decode (IDCT, upsampling, colour conversion),
 which a coefficient reader skips; jpeglib and torchjpeg read coefficients like qgac_fast does.
+
+The ``decode-pixels`` group times file bytes to RGB pixels: ``qgac_fast.decode`` after
+``read_coefficients`` (on the CPU "auto" runs libjpeg; ``reference`` is the pure-PyTorch decode;
+``cuda`` the fused Triton decode) against Pillow and PyTurboJPEG on the CPU and, when a GPU is
+there and torchvision is installed, ``torchvision.io.decode_jpeg(device="cuda")`` (nvJPEG).
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import torch
 from PIL import Image
 
+import qgac_fast
 import qgac_fast.codec as codec
 
 BATCH = 16  # files per threaded-batch benchmark
@@ -84,4 +91,43 @@ def bench_read_batch(benchmark, jpeg_file, tool):
 
     benchmark.extra_info.update(tool=tool, megapixels=megapixels * BATCH, file=path.name,
                                 threads=1 if tool == "qgac_fast.sequential" else WORKERS)
+    benchmark(run)
+
+
+def _cuda_runner(run):
+    """``run`` followed by a device synchronisation, so the time covers the GPU's work."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+
+    def timed():
+        out = run()
+        torch.cuda.synchronize()
+        return out
+
+    return timed
+
+
+def _decode_runner(tool: str, data: bytes):
+    """A no-argument callable decoding ``data`` to RGB pixels with ``tool``."""
+    if tool == "qgac_fast.decode(cpu)":
+        return lambda: qgac_fast.decode(codec.read_coefficients(data))
+    if tool == "qgac_fast.decode(cpu, reference)":
+        return lambda: qgac_fast.decode(codec.read_coefficients(data), backend="reference")
+    if tool == "qgac_fast.decode(cuda)":
+        return _cuda_runner(lambda: qgac_fast.decode(codec.read_coefficients(data), device="cuda"))
+    if tool == "torchvision.decode_jpeg(cuda)":
+        torchvision_io = pytest.importorskip("torchvision.io", reason="torchvision is not installed (optional)")
+        encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        return _cuda_runner(lambda: torchvision_io.decode_jpeg(encoded, device="cuda"))
+    return _single_runner(tool, None, data)
+
+
+@pytest.mark.benchmark(group="decode-pixels")
+@pytest.mark.parametrize("tool", ["qgac_fast.decode(cpu)", "qgac_fast.decode(cpu, reference)", "pillow.decode",
+                                  "turbojpeg.decode", "qgac_fast.decode(cuda)", "torchvision.decode_jpeg(cuda)"])
+def bench_decode_pixels(benchmark, jpeg_file, tool):
+    path, data, megapixels = jpeg_file
+    run = _decode_runner(tool, data)
+    run()  # warm-up: CUDA context, Triton compilation
+    benchmark.extra_info.update(tool=tool, megapixels=megapixels, file=path.name, threads=1)
     benchmark(run)

@@ -10,7 +10,7 @@ uint8 pixels) and ``dct_quantize`` (uint8 pixels with the level shift -> int16).
 
 Timing: ``triton.testing.do_bench`` (CUDA events around each call, L2 flushed before each; the
 median and the 20th/80th percentiles over ~100 ms of calls). Each call goes through the public
-functional API (``backend="triton"`` / ``"reference"``), so per-call Python overhead is included
+ops of :mod:`qgac_fast.ops` (``backend="triton"`` / ``"reference"``), so per-call Python overhead is included
 as a caller sees it. GB/s counts the bytes each op must move (input read + output written +
 tables); "copy %" is the time of a device-to-device copy of that many bytes (measured the same
 way, ``dst.copy_(src)`` on uint8 buffers of half the bytes each) over the op's time: 100% means
@@ -71,10 +71,9 @@ def main(argv=None) -> int:
     import triton
     import triton.testing
 
-    import qgac_fast.functional.dct  # noqa: F401
+    from qgac_fast import ops as F
     from qgac_fast.quality import ijg_table
 
-    F = sys.modules["qgac_fast.functional.dct"]
     device = torch.device(args.device)
 
     def timer(fn):

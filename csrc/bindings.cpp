@@ -189,6 +189,50 @@ py::bytes write_jpeg(int width, int height, const std::string& color_space, cons
   return py::bytes(reinterpret_cast<const char*>(out.get()), size);
 }
 
+// uint8 (channels, height, width) pixels of the frame, decoded by libjpeg (see decode_pixels).
+py::array_t<uint8_t> decode_pixels(int width, int height, const std::string& color_space,
+                                   const std::vector<CoefficientArray>& coefficients,
+                                   const std::vector<TableArray>& tables, const std::vector<int>& slots,
+                                   const std::vector<std::pair<int, int>>& sampling, bool fancy) {
+  const size_t n = coefficients.size();
+  if (tables.size() != n || slots.size() != n || sampling.size() != n) {
+    throw py::value_error("coefficients, tables, slots and sampling need one entry per component");
+  }
+  qgac::WriteRequest request;
+  request.width = width;
+  request.height = height;
+  request.color_space = parse_color_space(color_space);
+  for (size_t ci = 0; ci < n; ++ci) {
+    const CoefficientArray& coef = coefficients[ci];
+    if (coef.ndim() != 4 || coef.shape(2) != 8 || coef.shape(3) != 8) {
+      throw py::value_error("component " + std::to_string(ci) + ": coefficients must have shape (blocks_h, blocks_w, 8, 8)");
+    }
+    if (tables[ci].size() != 64) {
+      throw py::value_error("component " + std::to_string(ci) + ": quantization table must have 64 entries");
+    }
+    qgac::WriteComponent comp;
+    comp.h_samp = sampling[ci].first;
+    comp.v_samp = sampling[ci].second;
+    comp.table_slot = slots[ci];
+    comp.blocks_h = static_cast<int>(coef.shape(0));
+    comp.blocks_w = static_cast<int>(coef.shape(1));
+    comp.coefficients = coef.data();
+    comp.table = tables[ci].data();
+    request.components.push_back(comp);
+  }
+  if (width < 1 || height < 1) throw py::value_error("image size must be positive");
+  const py::ssize_t channels = request.color_space == qgac::ColorSpace::kGray ? 1 : 3;
+  py::array_t<uint8_t> out({channels, static_cast<py::ssize_t>(height), static_cast<py::ssize_t>(width)});
+  uint8_t* pixels = out.mutable_data();
+  qgac::Result result;
+  {
+    py::gil_scoped_release release;
+    result = qgac::decode_pixels(request, fancy, pixels);
+  }
+  if (result.status != qgac::Status::kOk) raise_error(result);
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_jpeg, m) {
@@ -201,5 +245,8 @@ PYBIND11_MODULE(_jpeg, m) {
   m.def("write", &write_jpeg, py::arg("width"), py::arg("height"), py::arg("color_space"), py::arg("coefficients"),
         py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("optimize"),
         "Encode coefficient arrays losslessly; returns the JPEG file as bytes.");
+  m.def("decode_pixels", &decode_pixels, py::arg("width"), py::arg("height"), py::arg("color_space"),
+        py::arg("coefficients"), py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("fancy"),
+        "Decode coefficient arrays to uint8 (channels, height, width) pixels with libjpeg.");
   m.attr("LIBJPEG_VERSION") = qgac::libjpeg_version();
 }

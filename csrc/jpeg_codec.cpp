@@ -452,6 +452,59 @@ void encode(WriteContext& ctx) {
   jpeg_finish_compress(&cinfo);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Decoding to pixels
+
+struct PixelContext {
+  jpeg_decompress_struct cinfo;
+  ErrorManager err;
+  const unsigned char* data;
+  size_t size;
+  bool fancy;
+  int channels, width, height;  // the expected output, checked against libjpeg's
+  uint8_t* out;
+  Result* result;
+};
+
+// Guarded: see the file comment. Returns with ctx.result set; on success ctx.out holds the pixels.
+void decompress_pixels(PixelContext& ctx) {
+  jpeg_decompress_struct& cinfo = ctx.cinfo;
+  if (setjmp(ctx.err.jump)) {
+    set_error(*ctx.result, classify(ctx.err.pub.msg_code), ctx.err.message);
+    return;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, ctx.data, static_cast<unsigned long>(ctx.size));
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : JCS_RGB;
+  cinfo.dct_method = JDCT_ISLOW;
+  cinfo.do_fancy_upsampling = ctx.fancy ? TRUE : FALSE;
+  jpeg_start_decompress(&cinfo);
+  if (cinfo.output_components != ctx.channels || static_cast<int>(cinfo.output_width) != ctx.width ||
+      static_cast<int>(cinfo.output_height) != ctx.height) {
+    set_error(*ctx.result, Status::kInvalidArgument, "libjpeg's output does not have the frame's size");
+    return;
+  }
+  // From libjpeg's pool, so a longjmp leaks nothing: jpeg_destroy_decompress frees it.
+  const JDIMENSION stride = cinfo.output_width * static_cast<JDIMENSION>(ctx.channels);
+  JSAMPARRAY rows = (*cinfo.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&cinfo), JPOOL_IMAGE, stride,
+                                               static_cast<JDIMENSION>(cinfo.rec_outbuf_height));
+  const size_t width = cinfo.output_width;
+  const size_t plane = width * cinfo.output_height;
+  while (cinfo.output_scanline < cinfo.output_height) {
+    const size_t first = cinfo.output_scanline;
+    const JDIMENSION got = jpeg_read_scanlines(&cinfo, rows, static_cast<JDIMENSION>(cinfo.rec_outbuf_height));
+    for (JDIMENSION r = 0; r < got; ++r) {
+      const JSAMPLE* src = rows[r];
+      for (int c = 0; c < ctx.channels; ++c) {  // interleaved scanline -> one row of each plane
+        uint8_t* dst = ctx.out + c * plane + (first + r) * width;
+        for (size_t x = 0; x < width; ++x) dst[x] = src[x * ctx.channels + c];
+      }
+    }
+  }
+  jpeg_finish_decompress(&cinfo);
+}
+
 }  // namespace
 
 Result read_coefficients(const uint8_t* data, size_t size, const ReadOptions& options, JPEGData& out) {
@@ -492,6 +545,28 @@ Result write_coefficients(const WriteRequest& request, MallocBuffer& out, size_t
     out = std::move(buffer);
     out_size = ctx.size;
   }
+  return result;
+}
+
+Result decode_pixels(const WriteRequest& request, bool fancy, uint8_t* out) {
+  MallocBuffer file;
+  size_t file_size = 0;
+  Result result = write_coefficients(request, file, file_size);
+  if (result.status != Status::kOk) return result;
+  PixelContext ctx;
+  std::memset(&ctx.cinfo, 0, sizeof ctx.cinfo);
+  install_error_manager(ctx.err, true);
+  ctx.cinfo.err = &ctx.err.pub;
+  ctx.data = file.get();
+  ctx.size = file_size;
+  ctx.fancy = fancy;
+  ctx.channels = request.color_space == ColorSpace::kGray ? 1 : 3;
+  ctx.width = request.width;
+  ctx.height = request.height;
+  ctx.out = out;
+  ctx.result = &result;
+  decompress_pixels(ctx);
+  jpeg_destroy_decompress(&ctx.cinfo);
   return result;
 }
 

@@ -98,6 +98,13 @@ using MallocBuffer = std::unique_ptr<unsigned char[], FreeDeleter>;
 // `out` / `out_size`. Shapes, sampling factors and tables are validated first (kInvalidArgument).
 Result write_coefficients(const WriteRequest& request, MallocBuffer& out, size_t& out_size);
 
+// Decodes the frame `request` describes to 8-bit pixels with libjpeg itself, as a file of those
+// coefficients would decode: a lossless in-memory transcode (write_coefficients) read back by
+// libjpeg's decompressor with its accurate integer IDCT and, when `fancy`, its default fancy
+// upsampling (otherwise sample replication). `out` must hold channels * height * width bytes; it
+// receives planar channel-major samples: R, G, B for YCbCr and RGB frames, one plane for gray.
+Result decode_pixels(const WriteRequest& request, bool fancy, uint8_t* out);
+
 // The libjpeg-turbo version the extension was compiled against, e.g. "libjpeg-turbo 2.1.5 (API 62)".
 std::string libjpeg_version();
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from qgac_fast.functional.cfm import check_conv_args, check_conv_transpose_args, result_dtype
+from qgac_fast.functional.checks import cfm_result_dtype, check_conv_args, check_conv_transpose_args
 
 from ._triton import interpreting, tl, triton, unavailable_reason
 
@@ -243,7 +243,8 @@ def _launch_conv_transpose(x, weight, bias, table_index, slope, out) -> None:
 def _cfm_conv_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                  table_index: torch.Tensor | None, slope: torch.Tensor | None) -> torch.Tensor:
     n, _, h, w = x.shape
-    out = torch.empty((n, weight.shape[1], h // _BLOCK, w // _BLOCK), dtype=result_dtype(x, weight), device=x.device)
+    out = torch.empty((n, weight.shape[1], h // _BLOCK, w // _BLOCK), dtype=cfm_result_dtype(x, weight),
+                      device=x.device)
     _launch_conv(x, weight, bias, table_index, slope, out)
     return out
 
@@ -251,14 +252,14 @@ def _cfm_conv_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
 @_cfm_conv_op.register_fake
 def _(x, weight, bias, table_index, slope):
     n, _, h, w = x.shape
-    return x.new_empty((n, weight.shape[1], h // _BLOCK, w // _BLOCK), dtype=result_dtype(x, weight))
+    return x.new_empty((n, weight.shape[1], h // _BLOCK, w // _BLOCK), dtype=cfm_result_dtype(x, weight))
 
 
 @torch.library.custom_op("qgac_fast::cfm_conv_transpose", mutates_args=())
 def _cfm_conv_transpose_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                            table_index: torch.Tensor | None, slope: torch.Tensor | None) -> torch.Tensor:
     n, _, h, w = x.shape
-    out = torch.empty((n, weight.shape[2], h * _BLOCK, w * _BLOCK), dtype=result_dtype(x, weight), device=x.device)
+    out = torch.empty((n, weight.shape[2], h * _BLOCK, w * _BLOCK), dtype=cfm_result_dtype(x, weight), device=x.device)
     _launch_conv_transpose(x, weight, bias, table_index, slope, out)
     return out
 
@@ -266,7 +267,7 @@ def _cfm_conv_transpose_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
 @_cfm_conv_transpose_op.register_fake
 def _(x, weight, bias, table_index, slope):
     n, _, h, w = x.shape
-    return x.new_empty((n, weight.shape[2], h * _BLOCK, w * _BLOCK), dtype=result_dtype(x, weight))
+    return x.new_empty((n, weight.shape[2], h * _BLOCK, w * _BLOCK), dtype=cfm_result_dtype(x, weight))
 
 
 def cfm_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
@@ -288,7 +289,7 @@ def cfm_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = 
     _check_kernel_inputs("cfm_conv", x, weight, bias, table_index, slope, integer_ok=True)
     if out is None:
         return torch.ops.qgac_fast.cfm_conv(x, weight, bias, table_index, slope)
-    _check_out("cfm_conv", out, (n, cout, bh, bw), result_dtype(x, weight), x.device)
+    _check_out("cfm_conv", out, (n, cout, bh, bw), cfm_result_dtype(x, weight), x.device)
     _launch_conv(x, weight, bias, table_index, slope, out)
     return out
 
@@ -311,7 +312,7 @@ def cfm_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     _check_kernel_inputs("cfm_conv_transpose", x, weight, bias, table_index, slope, integer_ok=False)
     if out is None:
         return torch.ops.qgac_fast.cfm_conv_transpose(x, weight, bias, table_index, slope)
-    _check_out("cfm_conv_transpose", out, (n, cout, h * _BLOCK, w * _BLOCK), result_dtype(x, weight), x.device)
+    _check_out("cfm_conv_transpose", out, (n, cout, h * _BLOCK, w * _BLOCK), cfm_result_dtype(x, weight), x.device)
     _launch_conv_transpose(x, weight, bias, table_index, slope, out)
     return out
 

@@ -1,16 +1,17 @@
 """Fused JPEG decode (coefficients -> uint8 RGB) and encode (uint8 RGB -> int16 coefficients).
 
-Reference twins (the specification): :func:`qgac_fast.functional.jpeg.decode_planes` with
-``dtype=torch.uint8`` (its default ``idct="islow"``: libjpeg's integer IDCT, bit-exact),
-:func:`~qgac_fast.functional.jpeg.decode_normalized` and
-:func:`~qgac_fast.functional.jpeg.encode_planes` with ``dct="float"``.
+Reference twins (the specification), same names in :mod:`qgac_fast.functional.jpeg`:
+:func:`~qgac_fast.functional.jpeg.decode_planes` with ``dtype=torch.uint8`` (its default
+``idct="islow"``: libjpeg's integer IDCT, bit-exact), :func:`~qgac_fast.functional.jpeg.decode`
+(one file's coefficients, through ``decode_planes``), :func:`~qgac_fast.functional.jpeg.decode_normalized`
+and :func:`~qgac_fast.functional.jpeg.encode_planes` with ``dct="float"``.
 
-Exact integer IDCT (``decode_jpeg``, EXACT=True): libjpeg's jidctint is two linear integer
+Exact integer IDCT (``decode_planes``, EXACT=True): libjpeg's jidctint is two linear integer
 passes, each followed by a rounding right shift (``DESCALE``): pass 1 (columns)
 ``ws = (x @ K1 + 2**10) >> 11``, pass 2 (rows) ``(ws @ K2 + 2**17) >> 18``, then +128 and
 range-limit to 0..255. ``K1 = kron(M^T, I8)`` and ``K2 = kron(I8, M^T)`` act on flattened
 ``(BLOCKS, 64)`` tiles, ``M`` being the 1-D butterfly of
-:func:`qgac_fast.functional.dct._islow_inverse_1d` applied to unit vectors with no descale
+:func:`qgac_fast.functional.transform.islow_inverse_pass` applied to unit vectors with no descale
 (integers up to 11363, row L1 norms <= 61214; its DC-only results equal libjpeg's DC shortcuts).
 A float32 ``tl.dot(..., input_precision="ieee")`` is exact while every product and partial sum
 is an integer within 2**24, so pass 1 splits ``K1 = 256 * K1_hi + K1_lo`` (digits in
@@ -19,7 +20,7 @@ recombined in int32 with arithmetic shifts (floor, as libjpeg's RIGHT_SHIFT); pa
 ``(hi @ K2 + ((lo @ K2 + 2**17) >> 9)) >> 9`` (the same floor) to stay within int32. Exact for
 dequantized coefficients within +-4096 (``_ISLOW_RANGE``; a valid 8-bit JPEG's are within
 +-2048: ``|DCT| <= 1024`` and ``|q * table| <= 2 |DCT|``); larger ones, only from corrupt data,
-are clamped to +-4096 first. The float path (``decode_coefficients_float``) keeps one float32
+are clamped to +-4096 first. The float path (``decode_normalized``) keeps one float32
 Kronecker IDCT dot.
 
 Layout: every kernel works on groups of 8x8 blocks held as ``(BLOCKS, 64)`` tiles (one block per
@@ -58,12 +59,12 @@ from __future__ import annotations
 
 import torch
 
-from qgac_fast.functional.dct import _islow_inverse_1d, dct_kron_matrix
-from qgac_fast.functional.jpeg import SUBSAMPLING_FACTORS
+from qgac_fast.functional.checks import SUBSAMPLING_FACTORS
+from qgac_fast.functional.transform import dct_kron_matrix, deblockify, islow_inverse_pass
 
 from ._triton import tl, triton
 
-__all__ = ["decode_jpeg", "decode_coefficients_float", "encode_jpeg"]
+__all__ = ["decode", "decode_planes", "decode_normalized", "encode_planes", "unsupported_layout"]
 
 #: Upsampling modes of the decode kernel (chosen on the host from the ratio and the real width).
 _NEAREST, _FANCY_H2V2, _FANCY_H2V1, _FANCY_H1V2 = 0, 1, 2, 3
@@ -428,7 +429,7 @@ def _islow_matrices(device: torch.device) -> torch.Tensor:
     key = str(device)
     if key not in _ISLOW_CACHE:
         eye = torch.eye(8, dtype=torch.int64)
-        m = torch.stack(_islow_inverse_1d([eye[i] for i in range(8)], lambda t: t))  # M[k, i]
+        m = torch.stack(islow_inverse_pass([eye[i] for i in range(8)], lambda t: t))  # M[k, i]
         i8 = torch.eye(8, dtype=torch.int64)
         k1 = torch.kron(m.T.contiguous(), i8)
         k1_lo = (k1 + 128) % 256 - 128
@@ -556,9 +557,10 @@ def _launch_decode(luma, chroma, scale, tsn, offset, size, upsampling, exact, ou
     return out
 
 
-def decode_jpeg(luma: torch.Tensor, chroma: torch.Tensor | None = None, luma_table: torch.Tensor | None = None,
-                chroma_table: torch.Tensor | None = None, *, size: tuple[int, int] | None = None,
-                upsampling: str = "fancy", out: torch.Tensor | None = None) -> torch.Tensor:
+def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None, luma_table: torch.Tensor | None = None,
+                  chroma_table: torch.Tensor | None = None, *, size: tuple[int, int] | None = None,
+                  upsampling: str = "fancy", dtype: torch.dtype = torch.uint8, idct: str = "islow",
+                  out: torch.Tensor | None = None) -> torch.Tensor:
     """Fused libjpeg-style decode of quantized coefficient planes to uint8 pixels.
 
     Twin of ``decode_planes(..., dtype=torch.uint8)`` (``idct="islow"``), identical to it:
@@ -577,11 +579,24 @@ def decode_jpeg(luma: torch.Tensor, chroma: torch.Tensor | None = None, luma_tab
             already dequantized.
         size: ``(height, width)`` of the real image (default ``(H, W)``).
         upsampling: ``"fancy"`` (libjpeg's default) or ``"nearest"``.
-        out: optional uint8 ``(N, 3 or 1, height, width)`` to write into (any strides).
+        dtype, idct: the reference's options; only ``torch.uint8`` and ``"islow"`` are computed
+            here (ValueError otherwise).
+        out: optional uint8 ``(N, 3 or 1, height, width)`` to write into (any strides); without
+            it the call goes through the custom op ``qgac_fast::decode_planes``.
 
     Returns:
         uint8 ``(N, 3, height, width)`` RGB, or ``(N, 1, height, width)`` gray.
     """
+    if dtype != torch.uint8 or idct != "islow":
+        raise ValueError(f"the Triton decode computes only dtype=torch.uint8 with idct='islow' (got dtype={dtype}, "
+                         f"idct={idct!r}); use backend='reference'")
+    if out is None:
+        height, width = size or (0, 0)  # the op's "planes' size"
+        return torch.ops.qgac_fast.decode_planes(luma, chroma, luma_table, chroma_table, height, width, upsampling)
+    return _decode_planes(luma, chroma, luma_table, chroma_table, size, upsampling, out)
+
+
+def _decode_planes(luma, chroma, luma_table, chroma_table, size, upsampling, out) -> torch.Tensor:
     _check_planes(luma, chroma, (torch.int16,))
     n = luma.shape[0]
     rows = [_table_rows(luma_table, n, 1, "luma_table", luma.device)]
@@ -592,10 +607,10 @@ def decode_jpeg(luma: torch.Tensor, chroma: torch.Tensor | None = None, luma_tab
     return _launch_decode(luma, chroma, scale, tsn, offset, size, upsampling, True, out)
 
 
-def decode_coefficients_float(luma: torch.Tensor, chroma: torch.Tensor | None = None,
-                              mean: torch.Tensor | None = None, std: torch.Tensor | None = None, *,
-                              size: tuple[int, int] | None = None, upsampling: str = "fancy",
-                              out: torch.Tensor | None = None) -> torch.Tensor:
+def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None,
+                      mean: torch.Tensor | None = None, std: torch.Tensor | None = None, *,
+                      size: tuple[int, int] | None = None, upsampling: str = "fancy",
+                      out: torch.Tensor | None = None) -> torch.Tensor:
     """Fused decode of the model's float coefficient planes to uint8 pixels.
 
     Twin of :func:`qgac_fast.functional.jpeg.decode_normalized`: ``coef = x * std + mean`` ->
@@ -608,11 +623,19 @@ def decode_coefficients_float(luma: torch.Tensor, chroma: torch.Tensor | None = 
         chroma: ``(N, 2, Hc, Wc)`` Cb, Cr of the same dtype (``Hc`` in ``(H, H/2)``, ``Wc`` in
             ``(W, W/2)``), or None for gray.
         mean, std: ``(C, 8, 8)`` per channel and frequency (C = 3, or 1 for gray), or both None.
-        size, upsampling, out: as in :func:`decode_jpeg`.
+        size, upsampling: as in :func:`decode_planes`.
+        out: as in :func:`decode_planes` (the custom op is ``qgac_fast::decode_normalized``).
 
     Returns:
         uint8 ``(N, 3, height, width)`` RGB, or ``(N, 1, height, width)`` gray.
     """
+    if out is None:
+        height, width = size or (0, 0)  # the op's "planes' size"
+        return torch.ops.qgac_fast.decode_normalized(luma, chroma, mean, std, height, width, upsampling)
+    return _decode_normalized(luma, chroma, mean, std, size, upsampling, out)
+
+
+def _decode_normalized(luma, chroma, mean, std, size, upsampling, out) -> torch.Tensor:
     _check_planes(luma, chroma, (torch.float32, torch.float16, torch.bfloat16))
     channels = 1 if chroma is None else 3
     if (mean is None) != (std is None):
@@ -630,9 +653,59 @@ def decode_coefficients_float(luma: torch.Tensor, chroma: torch.Tensor | None = 
     return _launch_decode(luma, chroma, scale, 0, offset, size, upsampling, False, out)
 
 
-def encode_jpeg(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor,
-                subsampling: str = "4:2:0", *,
-                out: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def unsupported_layout(jc) -> str | None:
+    """None if :func:`decode` takes the layout of ``jc`` (a
+    :class:`~qgac_fast.codec.JPEGCoefficients`), else a sentence saying why not: the kernels
+    decode gray and YCbCr frames whose chroma is the luma's size or half of it each way
+    (4:4:4, 4:2:2, 4:2:0, 4:4:0)."""
+    if jc.num_components == 1:
+        return None
+    if jc.num_components != 3 or jc.color_space != "ycbcr":
+        return f"the Triton decode takes gray or YCbCr frames, not {jc.num_components}-component {jc.color_space}"
+    hmax = max(h for h, _ in jc.sampling)
+    vmax = max(v for _, v in jc.sampling)
+    luma, *chroma = jc.sampling
+    ratios = {(vmax / v, hmax / h) for h, v in chroma}
+    if luma != (hmax, vmax) or len(ratios) != 1 or not ratios <= {(fy, fx) for fy in (1, 2) for fx in (1, 2)}:
+        return f"the Triton decode takes chroma ratios of 1 or 2 only, not the sampling {jc.subsampling}"
+    return None
+
+
+def decode(jc, *, device: torch.device | str | None = None, upsampling: str = "fancy",
+           dtype: torch.dtype = torch.uint8, idct: str = "islow") -> torch.Tensor:
+    """Decode one JPEG's coefficients to uint8 pixels with the fused kernel (:func:`decode_planes`).
+
+    Twin of :func:`qgac_fast.functional.jpeg.decode` with ``dtype=torch.uint8`` and
+    ``idct="islow"``, identical to it (and so to libjpeg).
+
+    Args:
+        jc: :class:`~qgac_fast.codec.JPEGCoefficients` with a layout :func:`unsupported_layout`
+            accepts (ValueError otherwise).
+        device: where to decode (CUDA, or the CPU under Triton's interpreter); default: the
+            coefficients' device. The int16 block grids and tables are copied there.
+        upsampling: ``"fancy"`` (libjpeg's default) or ``"nearest"``.
+        dtype, idct: as in :func:`decode_planes` (only ``torch.uint8`` and ``"islow"``).
+
+    Returns:
+        uint8 ``(3, height, width)`` RGB, or ``(1, height, width)`` gray, on ``device``.
+    """
+    reason = unsupported_layout(jc)
+    if reason is not None:
+        raise ValueError(f"{reason}; use backend='reference'")
+    device = jc.coefficients[0].device if device is None else torch.device(device)
+    planes = [deblockify(c.to(device)) for c in jc.coefficients]  # tiled (H_c, W_c), one copy each
+    tables = [q.to(device) for q in jc.quantization]
+    chroma = chroma_table = None
+    if len(planes) == 3:
+        chroma, chroma_table = torch.stack(planes[1:])[None], torch.stack(tables[1:])[None]
+    out = decode_planes(planes[0][None, None], chroma, tables[0], chroma_table, size=(jc.height, jc.width),
+                        upsampling=upsampling, dtype=dtype, idct=idct)
+    return out[0]
+
+
+def encode_planes(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor,
+                  subsampling: str = "4:2:0", *, dct: str = "float",
+                  out: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused libjpeg-style encode of uint8 RGB to quantized coefficient planes.
 
     Twin of ``encode_planes(..., dct="float")``: fixed-point RGB to YCbCr -> edge replication to
@@ -644,12 +717,22 @@ def encode_jpeg(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch
         luma_table, chroma_table: integer-valued tables ``(8, 8)`` or ``(N, 8, 8)``, entries
             1..32767 (``chroma_table`` shared by Cb and Cr).
         subsampling: ``"4:4:4"``, ``"4:2:0"``, ``"4:2:2"`` or ``"4:4:0"``.
-        out: optional ``(luma, chroma)`` int16 contiguous planes of the result's shapes.
+        dct: the reference's option; only ``"float"`` is computed here (ValueError otherwise).
+        out: optional ``(luma, chroma)`` int16 contiguous planes of the result's shapes; without
+            it the call goes through the custom op ``qgac_fast::encode_planes``.
 
     Returns:
         ``(luma, chroma)``: int16 ``(N, 1, Hp, Wp)`` and ``(N, 2, Hp / fy, Wp / fx)``, padded to
         whole MCUs (``Hp = ceil(H / (8 fy)) * 8 fy``).
     """
+    if dct != "float":
+        raise ValueError(f"the Triton encode computes only dct='float' (got dct={dct!r}); use backend='reference'")
+    if out is None:
+        return torch.ops.qgac_fast.encode_planes(rgb, luma_table, chroma_table, subsampling)
+    return _encode_planes(rgb, luma_table, chroma_table, subsampling, out)
+
+
+def _encode_planes(rgb, luma_table, chroma_table, subsampling, out) -> tuple[torch.Tensor, torch.Tensor]:
     _check_tensor(rgb, "rgb", 4, (torch.uint8,), rgb.device)
     n, three, height, width = rgb.shape
     if three != 3 or 0 in rgb.shape:
@@ -695,42 +778,42 @@ def _out_size(luma: torch.Tensor, height: int, width: int) -> tuple[int, int]:
     return (height, width) if height > 0 else (luma.shape[2], luma.shape[3])
 
 
-@torch.library.custom_op("qgac_fast::decode_jpeg", mutates_args=())
-def _decode_jpeg_op(luma: torch.Tensor, chroma: torch.Tensor | None, luma_table: torch.Tensor | None,
-                    chroma_table: torch.Tensor | None, height: int, width: int, upsampling: str) -> torch.Tensor:
-    """``decode_jpeg`` as a custom op (``height = 0``: the planes' size)."""
-    return decode_jpeg(luma, chroma, luma_table, chroma_table, size=_out_size(luma, height, width),
-                       upsampling=upsampling)
+@torch.library.custom_op("qgac_fast::decode_planes", mutates_args=())
+def _decode_planes_op(luma: torch.Tensor, chroma: torch.Tensor | None, luma_table: torch.Tensor | None,
+                      chroma_table: torch.Tensor | None, height: int, width: int, upsampling: str) -> torch.Tensor:
+    """``decode_planes`` as a custom op (``height = 0``: the planes' size)."""
+    size = (height, width) if height > 0 else None  # checked by the launcher, with the planes
+    return _decode_planes(luma, chroma, luma_table, chroma_table, size, upsampling, None)
 
 
-@_decode_jpeg_op.register_fake
+@_decode_planes_op.register_fake
 def _(luma, chroma, luma_table, chroma_table, height, width, upsampling):
     h, w = _out_size(luma, height, width)
     return luma.new_empty((luma.shape[0], 1 if chroma is None else 3, h, w), dtype=torch.uint8)
 
 
-@torch.library.custom_op("qgac_fast::decode_coefficients_float", mutates_args=())
-def _decode_float_op(luma: torch.Tensor, chroma: torch.Tensor | None, mean: torch.Tensor | None,
-                     std: torch.Tensor | None, height: int, width: int, upsampling: str) -> torch.Tensor:
-    """``decode_coefficients_float`` as a custom op (``height = 0``: the planes' size)."""
-    return decode_coefficients_float(luma, chroma, mean, std, size=_out_size(luma, height, width),
-                                     upsampling=upsampling)
+@torch.library.custom_op("qgac_fast::decode_normalized", mutates_args=())
+def _decode_normalized_op(luma: torch.Tensor, chroma: torch.Tensor | None, mean: torch.Tensor | None,
+                          std: torch.Tensor | None, height: int, width: int, upsampling: str) -> torch.Tensor:
+    """``decode_normalized`` as a custom op (``height = 0``: the planes' size)."""
+    size = (height, width) if height > 0 else None
+    return _decode_normalized(luma, chroma, mean, std, size, upsampling, None)
 
 
-@_decode_float_op.register_fake
+@_decode_normalized_op.register_fake
 def _(luma, chroma, mean, std, height, width, upsampling):
     h, w = _out_size(luma, height, width)
     return luma.new_empty((luma.shape[0], 1 if chroma is None else 3, h, w), dtype=torch.uint8)
 
 
-@torch.library.custom_op("qgac_fast::encode_jpeg", mutates_args=())
-def _encode_jpeg_op(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor,
-                    subsampling: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """``encode_jpeg`` as a custom op."""
-    return encode_jpeg(rgb, luma_table, chroma_table, subsampling)
+@torch.library.custom_op("qgac_fast::encode_planes", mutates_args=())
+def _encode_planes_op(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor,
+                      subsampling: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``encode_planes`` as a custom op."""
+    return _encode_planes(rgb, luma_table, chroma_table, subsampling, None)
 
 
-@_encode_jpeg_op.register_fake
+@_encode_planes_op.register_fake
 def _(rgb, luma_table, chroma_table, subsampling):
     hs, vs = SUBSAMPLING_FACTORS[subsampling]
     n, _, height, width = rgb.shape

@@ -2,7 +2,8 @@
 
 The package reads and writes JPEG DCT coefficients through a libjpeg-turbo extension
 (:mod:`qgac_fast.codec`), holds the pure-PyTorch reference path for every JPEG operation
-(:mod:`qgac_fast.functional`, the ground truth for the Triton kernels in ``qgac_fast.kernels``)
+(:mod:`qgac_fast.functional`, the ground truth for the Triton kernels in ``qgac_fast.kernels``),
+the public ops that dispatch between them (:mod:`qgac_fast.ops`, rule in :mod:`qgac_fast.dispatch`),
 the image-quality metrics of the JPEG artifact correction literature (:mod:`qgac_fast.metrics`),
 the QGAC model (:mod:`qgac_fast.model`), its training (:mod:`qgac_fast.train`), and inference:
 the correction step and the :class:`Corrector` engine (:mod:`qgac_fast.inference`).
@@ -14,9 +15,8 @@ Example:
     >>> fixed = qgac_fast.correct("photo.jpg")          # doctest: +SKIP  uint8 (3, H, W), shipped weights
 """
 
-__version__ = "0.1.0"
-
-from . import functional, metrics
+from . import functional, metrics, ops
+from ._version import __version__
 from .codec import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_PIXELS_PER_BYTE,
@@ -29,8 +29,9 @@ from .compression import compress
 from .correct import correct
 from .errors import JPEGError, UnsupportedJPEGError, WeightsError
 from .inference import CorrectionResult, CorrectionStep, Corrector
-from .functional.jpeg import decode, decode_planes, encode
+from .functional.jpeg import encode
 from .model import QGAC, load_model
+from .ops import decode, decode_planes
 from .quality import closest_quality, ijg_table
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "ijg_table",
     "load_model",
     "metrics",
+    "ops",
     "read_coefficients",
     "read_coefficients_many",
     "write_coefficients",

@@ -20,7 +20,8 @@ import json
 import os
 import sys
 
-from . import __version__, correct_cli
+from . import correct_cli
+from ._version import __version__
 from .argtypes import jpeg_quality, positive_int
 from .inference.step import PRECISIONS
 from .train import cli as train_cli
@@ -152,13 +153,14 @@ def _add_eval(subparsers) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .codec import _write_atomic
+    from .codec import write_atomic
     from .evaluate import evaluate, format_table, to_json
 
     corrector, precision = None, None
     if not args.jpeg_only:
-        from . import correct, load_model
+        from .correct import correct
         from .inference import resolve_precision
+        from .model import load_model
 
         try:
             model = load_model(args.model, device=args.device)
@@ -189,7 +191,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         results.append(result)
         print(format_table(result), flush=True)
     if args.json:
-        _write_atomic(args.json, to_json(results).encode())
+        write_atomic(args.json, to_json(results).encode())
     return 1 if failed else 0
 
 

@@ -32,8 +32,10 @@ __all__ = [
     "JPEGCoefficients",
     "JPEGError",
     "UnsupportedJPEGError",
+    "decode_pixels",
     "read_coefficients",
     "read_coefficients_many",
+    "write_atomic",
     "write_coefficients",
 ]
 
@@ -244,7 +246,7 @@ def _table_array(value, index: int):
     return tensor.to(torch.int32).contiguous().numpy()
 
 
-def _write_atomic(dst: str | os.PathLike, data: bytes) -> None:
+def write_atomic(dst: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``dst`` through a temporary file in the same folder and ``os.replace``,
     so ``dst`` is either its old self or the complete new file, never a partial one."""
     path = os.fspath(dst)
@@ -305,5 +307,48 @@ def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = Non
     data = _jpeg.write(jc.width, jc.height, jc.color_space, coefficients, tables, list(jc.table_indices),
                        [tuple(s) for s in jc.sampling], bool(optimize))
     if dst is not None:
-        _write_atomic(dst, data)
+        write_atomic(dst, data)
     return data
+
+
+def decode_pixels(jc: JPEGCoefficients, *, upsampling: str = "fancy", dtype: torch.dtype = torch.uint8,
+                  idct: str = "islow") -> torch.Tensor:
+    """Decode coefficients to pixels with libjpeg itself, as a file of them would decode.
+
+    One native call without the GIL: a lossless in-memory transcode of the coefficients (as
+    :func:`write_coefficients`, baseline) read back by libjpeg's decompressor with its accurate
+    integer IDCT and fancy upsampling (``"nearest"``: sample replication), so the result is what
+    Pillow or any libjpeg-based decoder gives for the original file, and what the reference
+    :func:`qgac_fast.functional.jpeg.decode` computes.
+
+    Args:
+        jc: coefficients to the contract of :func:`write_coefficients` (int16, the padded block
+            grid libjpeg derives, tables 1..65535); every coefficient codable by 8-bit JPEG.
+        upsampling: ``"fancy"`` (libjpeg's default) or ``"nearest"``.
+        dtype, idct: the reference's options; only ``torch.uint8`` and ``"islow"`` are
+            computed here (ValueError otherwise).
+
+    Returns:
+        uint8 ``(3, height, width)`` RGB (YCbCr and RGB files) or ``(1, height, width)`` gray,
+        contiguous, on the CPU.
+
+    Raises:
+        ValueError: options, arrays or parameters libjpeg cannot take (see
+            :func:`write_coefficients`).
+        JPEGError: libjpeg refused the coefficients.
+    """
+    if dtype != torch.uint8 or idct != "islow":
+        raise ValueError(f"libjpeg decodes only to dtype=torch.uint8 with idct='islow' (got dtype={dtype}, "
+                         f"idct={idct!r}); use backend='reference'")
+    if upsampling not in ("fancy", "nearest"):
+        raise ValueError(f"upsampling must be 'fancy' or 'nearest', got {upsampling!r}")
+    if not isinstance(jc, JPEGCoefficients):
+        raise TypeError(f"decode_pixels needs a JPEGCoefficients, got {type(jc).__name__}")
+    counts = {len(jc.coefficients), len(jc.quantization), len(jc.table_indices), len(jc.sampling)}
+    if len(counts) != 1:
+        raise ValueError("coefficients, quantization, table_indices and sampling need one entry per component")
+    coefficients = [_coefficient_array(c, i) for i, c in enumerate(jc.coefficients)]
+    tables = [_table_array(q, i) for i, q in enumerate(jc.quantization)]
+    pixels = _jpeg.decode_pixels(jc.width, jc.height, jc.color_space, coefficients, tables,
+                                 list(jc.table_indices), [tuple(s) for s in jc.sampling], upsampling == "fancy")
+    return torch.from_numpy(pixels)

@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``correct``; returns the exit status (1 if any file failed or nothing could run)."""
     import torch
 
-    from .codec import _write_atomic
+    from .codec import write_atomic
     from .model import load_model
 
     rank = int(os.environ.get("RANK", "0"))
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
               f"{counts['failed']} failed -> {args.output}", file=sys.stderr)
     if args.json:
         document = {"summary": summary, "files": records}
-        _write_atomic(_json_path(args.json, rank, world), (json.dumps(document, indent=2) + "\n").encode())
+        write_atomic(_json_path(args.json, rank, world), (json.dumps(document, indent=2) + "\n").encode())
     return 1 if counts["failed"] else 0
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 from qgac_fast.codec import read_coefficients
 from qgac_fast.compression import compress
 from qgac_fast.correct import correct
-from qgac_fast.functional.jpeg import decode
+from qgac_fast.ops import decode
 from qgac_fast.metrics import psnr, psnr_b, ssim
 from qgac_fast.model import load_model, read_metadata
 

@@ -18,11 +18,11 @@ def report() -> dict[str, str]:
     """Versions of qgac_fast, its dependencies, libjpeg and the accelerator, as strings."""
     import torch
 
-    import qgac_fast
-    from qgac_fast import _jpeg
+    from . import _jpeg
+    from ._version import __version__
 
     info = {
-        "qgac_fast": qgac_fast.__version__,
+        "qgac_fast": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,

@@ -62,7 +62,7 @@ from tqdm import tqdm
 from . import metrics
 from .codec import read_coefficients
 from .compression import compress
-from .functional import decode
+from .ops import decode
 
 __all__ = ["IMAGE_EXTENSIONS", "CorrectFn", "evaluate", "format_table", "list_images", "to_json"]
 

@@ -34,7 +34,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .functional.dct import blockify, dct_matrix
+from .functional.transform import blockify, dct_matrix
 
 __all__ = ["blocking_effect_factor", "high_frequency_ratio", "psnr", "psnr_b", "rgb_to_y", "ssim"]
 

@@ -7,8 +7,8 @@ import torch
 from qgac_fast.functional.cfm import (
     TableWeightCache, cfm_conv, cfm_conv_transpose, fold_dequantize_normalize, unique_tables,
 )
-from qgac_fast.functional.dct import blockify
-from qgac_fast.functional.quantize import tile_table
+from qgac_fast.functional.transform import blockify
+from qgac_fast.functional.quantization import tile_table
 
 
 def _randn(*shape, seed, dtype=torch.float64):
@@ -26,14 +26,14 @@ def _conv_by_blocks(x, weight, bias, index, slope):
 def test_conv_equals_per_block_formula():
     x, weight, bias = _randn(3, 2, 56, 72, seed=0), _randn(2, 5, 2, 8, 8, seed=1), _randn(2, 5, seed=2)
     index, slope = torch.tensor([0, 1, 0]), torch.rand(5, dtype=torch.float64)
-    y = cfm_conv(x, weight, bias, table_index=index, prelu=slope, backend="reference")
+    y = cfm_conv(x, weight, bias, table_index=index, prelu=slope)
     assert y.shape == (3, 5, 7, 9) and y.dtype == torch.float64
     torch.testing.assert_close(y, _conv_by_blocks(x, weight, bias, index, slope), rtol=1e-12, atol=1e-12)
 
 
 def test_transpose_equals_per_block_formula():
     x, weight, bias = _randn(2, 4, 3, 5, seed=3), _randn(2, 4, 3, 8, 8, seed=4), _randn(2, 3, seed=5)
-    y = cfm_conv_transpose(x, weight, bias, prelu=0.25, backend="reference")
+    y = cfm_conv_transpose(x, weight, bias, prelu=0.25)
     tiles = torch.einsum("ncij,ncouv->noijuv", x, weight) + bias[:, :, None, None, None, None]
     tiles = torch.where(tiles >= 0, tiles, 0.25 * tiles)
     assert y.shape == (2, 3, 24, 40)
@@ -44,22 +44,22 @@ def test_transpose_is_adjoint_of_conv():
     x, weight = _randn(3, 2, 24, 40, seed=6), _randn(2, 5, 2, 8, 8, seed=7)
     features = _randn(3, 5, 3, 5, seed=8)
     index = torch.tensor([1, 0, 1])
-    lhs = (features * cfm_conv(x, weight, table_index=index, backend="reference")).sum()
-    rhs = (cfm_conv_transpose(features, weight, table_index=index, backend="reference") * x).sum()
+    lhs = (features * cfm_conv(x, weight, table_index=index)).sum()
+    rhs = (cfm_conv_transpose(features, weight, table_index=index) * x).sum()
     torch.testing.assert_close(lhs, rhs, rtol=1e-12, atol=0)
 
 
 def test_batch_equals_items_one_by_one():
     x, weight, bias = _randn(3, 1, 16, 24, seed=9), _randn(2, 4, 1, 8, 8, seed=10), _randn(2, 4, seed=11)
     index = torch.tensor([0, 1, 0])
-    y = cfm_conv(x, weight, bias, table_index=index, prelu=0.1, backend="reference")
+    y = cfm_conv(x, weight, bias, table_index=index, prelu=0.1)
     features = _randn(3, 4, 2, 3, seed=12)
     weight_t = _randn(2, 4, 1, 8, 8, seed=13)
-    z = cfm_conv_transpose(features, weight_t, bias[:, :1], table_index=index, backend="reference")
+    z = cfm_conv_transpose(features, weight_t, bias[:, :1], table_index=index)
     for n, t in enumerate(index.tolist()):
-        one = cfm_conv(x[n:n + 1], weight[t:t + 1], bias[t:t + 1], prelu=0.1, backend="reference")
+        one = cfm_conv(x[n:n + 1], weight[t:t + 1], bias[t:t + 1], prelu=0.1)
         torch.testing.assert_close(y[n:n + 1], one, rtol=1e-12, atol=1e-12)
-        one_t = cfm_conv_transpose(features[n:n + 1], weight_t[t:t + 1], bias[t:t + 1, :1], backend="reference")
+        one_t = cfm_conv_transpose(features[n:n + 1], weight_t[t:t + 1], bias[t:t + 1, :1])
         torch.testing.assert_close(z[n:n + 1], one_t, rtol=1e-12, atol=1e-12)
 
 
@@ -70,7 +70,7 @@ def test_gradcheck_conv():
     slope = torch.rand(3, dtype=torch.float64).requires_grad_()
     index = torch.tensor([0, 0])
     assert torch.autograd.gradcheck(
-        lambda *a: cfm_conv(a[0], a[1], a[2], table_index=index, prelu=a[3], backend="reference"),
+        lambda *a: cfm_conv(a[0], a[1], a[2], table_index=index, prelu=a[3]),
         (x, weight, bias, slope))
 
 
@@ -78,7 +78,7 @@ def test_gradcheck_conv_transpose():
     x = _randn(2, 3, 1, 2, seed=17).requires_grad_()
     weight = _randn(2, 3, 2, 8, 8, seed=18).requires_grad_()
     bias = _randn(2, 2, seed=19).requires_grad_()
-    assert torch.autograd.gradcheck(lambda *a: cfm_conv_transpose(*a, prelu=0.2, backend="reference"),
+    assert torch.autograd.gradcheck(lambda *a: cfm_conv_transpose(*a, prelu=0.2),
                                     (x, weight, bias))
 
 
@@ -118,10 +118,9 @@ def normalized(raw, tables, index, mean, std):
 def test_fold_dequantize_normalize_equals_unfolded_path():
     raw, tables, mean, std, weight, bias, index = _fold_case(21)
     folded = fold_dequantize_normalize(weight, bias, tables, mean, std)
-    direct = cfm_conv(raw, *folded, table_index=index, backend="reference")
+    direct = cfm_conv(raw, *folded, table_index=index)
     assert direct.dtype == torch.float64
-    expected = cfm_conv(normalized(raw, tables, index, mean, std), weight, bias, table_index=index,
-                        backend="reference")
+    expected = cfm_conv(normalized(raw, tables, index, mean, std), weight, bias, table_index=index)
     torch.testing.assert_close(direct, expected, rtol=1e-11, atol=1e-9)
 
 
@@ -129,10 +128,9 @@ def test_fold_without_bias_and_int16_gives_float32():
     raw, tables, mean, std, weight, _, index = _fold_case(22)
     w, b = fold_dequantize_normalize(weight.float(), None, tables, mean, std)
     assert w.dtype == b.dtype == torch.float32 and b.shape == (2, 4)
-    y = cfm_conv(raw, w, b, table_index=index, backend="reference")
+    y = cfm_conv(raw, w, b, table_index=index)
     assert y.dtype == torch.float32
-    expected = cfm_conv(normalized(raw, tables, index, mean, std), weight.float().double(), table_index=index,
-                        backend="reference")
+    expected = cfm_conv(normalized(raw, tables, index, mean, std), weight.float().double(), table_index=index)
     torch.testing.assert_close(y.double(), expected, rtol=1e-4, atol=1e-3 * expected.abs().max().item())
 
 
@@ -172,12 +170,12 @@ def test_conv_argument_errors(kwargs, message):
     args.update(kwargs)
     x, weight, bias = args.pop("x"), args.pop("weight"), args.pop("bias")
     with pytest.raises(ValueError, match=message):
-        cfm_conv(x, weight, bias, backend="reference", **args)
+        cfm_conv(x, weight, bias, **args)
 
 
 def test_errors_transpose_and_fold():
     with pytest.raises(ValueError, match=r"\(T, Cin, Cout, 8, 8\) with Cin = 3"):
-        cfm_conv_transpose(torch.zeros(1, 3, 2, 2), torch.zeros(1, 4, 1, 8, 8), backend="reference")
+        cfm_conv_transpose(torch.zeros(1, 3, 2, 2), torch.zeros(1, 4, 1, 8, 8))
     with pytest.raises(ValueError, match="one per weight set"):
         fold_dequantize_normalize(torch.zeros(2, 4, 1, 8, 8), None, torch.ones(1, 8, 8), torch.zeros(1, 8, 8),
                                   torch.ones(1, 8, 8))

@@ -428,3 +428,34 @@ def test_many_empty_and_bad_workers():
     assert read_coefficients_many([]) == []
     with pytest.raises(ValueError, match="workers must be a positive int"):
         read_coefficients_many([b""], workers=0)
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_decode_pixels_is_libjpegs_decode_of_the_file(layout, progressive):
+    """decode_pixels (transcode + libjpeg's decompressor in one call) gives Pillow's pixels, planar;
+    nearest upsampling gives TurboJPEG's fast upsampling."""
+    from qgac_fast.codec import decode_pixels
+
+    data = encode(layout, 60, size=(37, 29), progressive=progressive, seed=3)
+    jc = read_coefficients(data)
+    got = decode_pixels(jc)
+    assert got.dtype == torch.uint8 and got.is_contiguous()
+    expected = pillow_decode(data)
+    np.testing.assert_array_equal(got[0].numpy() if layout == "gray" else got.permute(1, 2, 0).numpy(), expected)
+    if layout in ("4:2:0", "4:2:2"):
+        turbojpeg = pytest.importorskip("turbojpeg")
+        fast = turbojpeg.TurboJPEG().decode(data, pixel_format=turbojpeg.TJPF_RGB, flags=turbojpeg.TJFLAG_FASTUPSAMPLE)
+        np.testing.assert_array_equal(decode_pixels(jc, upsampling="nearest").permute(1, 2, 0).numpy(), fast)
+
+
+def test_decode_pixels_errors():
+    from qgac_fast.codec import decode_pixels
+
+    jc = read_coefficients(encode("4:2:0"))
+    wrong = JPEGCoefficients(jc.width + 16, jc.height, jc.color_space, False, jc.coefficients, jc.quantization,
+                             jc.table_indices, jc.sampling)
+    with pytest.raises(ValueError, match="blocks"):
+        decode_pixels(wrong)
+    with pytest.raises(ValueError, match="uint8"):
+        decode_pixels(jc, dtype=torch.float32)

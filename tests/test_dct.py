@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from qgac_fast.functional.dct import (
+from qgac_fast.functional.transform import (
     block_dct, block_idct, blockify, dct, dct_kron_matrix, dct_matrix, deblockify, fdct_islow, idct,
     idct_islow,
 )
@@ -88,11 +88,6 @@ def test_gradient_flows():
 def test_bad_shape_raises(shape):
     with pytest.raises(ValueError, match="multiples of 8"):
         dct(torch.ones(shape))
-
-
-def test_bad_backend_raises():
-    with pytest.raises(ValueError, match="backend"):
-        dct(torch.ones(8, 8), backend="cuda-magic")
 
 
 def test_fdct_islow_close_to_float():

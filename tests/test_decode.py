@@ -10,7 +10,7 @@ import torch
 
 from images import SUBSAMPLINGS, pillow_decode, sample_image, synthetic_image, turbo_jpeg
 from qgac_fast.codec import read_coefficients
-from qgac_fast.functional.dct import deblockify
+from qgac_fast.functional.transform import deblockify
 from qgac_fast.functional.jpeg import coefficient_planes, decode, decode_planes
 
 MODES = ("gray",) + SUBSAMPLINGS

@@ -10,10 +10,11 @@ on CUDA), float16 2e-3, bfloat16 1e-2.
 import pytest
 import torch
 
+from qgac_fast import ops
 from qgac_fast.functional.cfm import cfm_conv as ref_conv
 from qgac_fast.functional.cfm import cfm_conv_transpose as ref_conv_transpose
 from qgac_fast.functional.cfm import fold_dequantize_normalize
-from qgac_fast.functional.quantize import tile_table
+from qgac_fast.functional.quantization import tile_table
 from qgac_fast.kernels import cfm as kernels
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -69,9 +70,8 @@ def _check_against_reference(kernel, reference, x, weight, bias, index, slope, o
     y = kernel(x, weight, bias, table_index=index, prelu=slope, out=out)
     assert y is out and not torch.isnan(y).any()
     double = lambda t: None if t is None else t.double()  # noqa: E731
-    truth = reference(x.double(), weight.double(), double(bias), table_index=index, prelu=double(slope),
-                      backend="reference")
-    in_dtype = reference(x, weight, bias, table_index=index, prelu=slope, backend="reference")
+    truth = reference(x.double(), weight.double(), double(bias), table_index=index, prelu=double(slope))
+    in_dtype = reference(x, weight, bias, table_index=index, prelu=slope)
     err, ref_err = _rel_error(y, truth), _rel_error(in_dtype, truth)
     eps = torch.finfo(y.dtype).eps
     assert err <= 2 * ref_err + eps, f"kernel error {err:.3g} vs reference-in-{y.dtype} error {ref_err:.3g}"
@@ -110,7 +110,7 @@ def test_epilogue_variants(transpose, with_bias, with_prelu, device):
                                             with_bias=with_bias, with_prelu=with_prelu)
     kernel, reference = ((kernels.cfm_conv_transpose, ref_conv_transpose) if transpose
                          else (kernels.cfm_conv, ref_conv))
-    out = _poisoned(reference(x, weight, bias, table_index=index, backend="reference").shape, torch.float32, device)
+    out = _poisoned(reference(x, weight, bias, table_index=index).shape, torch.float32, device)
     _check_against_reference(kernel, reference, x, weight, bias, index, slope, out)
 
 
@@ -118,8 +118,8 @@ def test_epilogue_variants(transpose, with_bias, with_prelu, device):
 def test_scalar_prelu_and_functional_dispatch(device):
     x, weight, bias, index, _ = _inputs((2, 1, 16, 8, 4, [0, 0]), False, torch.float32, device, seed=4,
                                         with_bias=True, with_prelu=False)
-    y = ref_conv(x, weight, bias, table_index=index, prelu=0.2, backend="triton")
-    expected = ref_conv(x.double(), weight.double(), bias.double(), table_index=index, prelu=0.2, backend="reference")
+    y = ops.cfm_conv(x, weight, bias, table_index=index, prelu=0.2, backend="triton")
+    expected = ref_conv(x.double(), weight.double(), bias.double(), table_index=index, prelu=0.2)
     assert _rel_error(y, expected) <= _relative_bound(torch.float32, device)
 
 
@@ -141,7 +141,7 @@ def test_non_contiguous_inputs(transpose, layout, device):
     kernel, reference = ((kernels.cfm_conv_transpose, ref_conv_transpose) if transpose
                          else (kernels.cfm_conv, ref_conv))
     assert not x.is_contiguous()
-    out = _poisoned(reference(x, weight, backend="reference").shape, torch.float32, device)
+    out = _poisoned(reference(x, weight).shape, torch.float32, device)
     _check_against_reference(kernel, reference, x, weight, None, None, slope, out)
 
 
@@ -162,7 +162,7 @@ def test_int16_with_folded_first_layer_equals_float_path(device):
     y = kernels.cfm_conv(raw.to(device), folded_w, folded_b, table_index=index.to(device), prelu=0.1, out=out)
     q = tile_table(tables[index][:, None], 56, 72)
     normalized = (raw.double() * q - tile_table(mean, 56, 72)) / tile_table(std, 56, 72)
-    truth = ref_conv(normalized, weight, bias, table_index=index, prelu=0.1, backend="reference")
+    truth = ref_conv(normalized, weight, bias, table_index=index, prelu=0.1)
     # float32 weights W*q/std and bias carry one rounding each; cancellation against the bias is
     # what the bound covers (sum |terms| / max |y| ~ 10 here)
     assert y.dtype == torch.float32
@@ -218,5 +218,5 @@ def test_paper_widths_on_cuda(layer, dtype):
     x, weight, bias, index, slope = _inputs(shape, transpose, dtype, "cuda", seed=7, with_bias=True, with_prelu=True)
     kernel, reference = ((kernels.cfm_conv_transpose, ref_conv_transpose) if transpose
                          else (kernels.cfm_conv, ref_conv))
-    out = _poisoned(reference(x, weight, bias, table_index=index, backend="reference").shape, dtype, "cuda")
+    out = _poisoned(reference(x, weight, bias, table_index=index).shape, dtype, "cuda")
     _check_against_reference(kernel, reference, x, weight, bias, index, slope, out)

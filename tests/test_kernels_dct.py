@@ -23,17 +23,15 @@ float64 oracle therefore takes values within 1e-9 of a tie as exact ties (~0.03%
 coefficients).
 """
 
-import sys
-
 import pytest
 import torch
 
-import qgac_fast.functional.dct  # noqa: F401  (the module, not the function re-exported by the package)
-from qgac_fast.functional.quantize import dequantize, round_half_away_from_zero, tile_table
+from qgac_fast import ops as F
+from qgac_fast.functional.quantization import dequantize, round_half_away_from_zero, tile_table
+from qgac_fast.functional.transform import blockify, dct_kron_matrix, deblockify
 from qgac_fast.quality import ijg_table
 from images import sample_image
 
-F = sys.modules["qgac_fast.functional.dct"]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 FLOATS = [torch.float32, torch.float16, torch.bfloat16]
 BOUNDS = {torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 8e-3}
@@ -103,10 +101,10 @@ def _near_tie(v64, magnitude_bound):
 def _dot_error_bound(x64, inverse, scale):
     """gamma_66 * (|x| @ |M|) per output, blockwise on tiled planes, divided by ``scale``."""
     gamma = 66 * U / (1 - 66 * U)
-    k = F.dct_kron_matrix(torch.float64).abs()
-    blocks = F.blockify(x64.abs())
+    k = dct_kron_matrix(torch.float64).abs()
+    blocks = blockify(x64.abs())
     flat = blocks.reshape(*blocks.shape[:-2], 64) @ (k if inverse else k.T)
-    return gamma * F.deblockify(flat.reshape(blocks.shape)) / scale
+    return gamma * deblockify(flat.reshape(blocks.shape)) / scale
 
 
 def _assert_mostly_equal(y, expected, allowed):
@@ -161,11 +159,11 @@ def test_strided_views_equal_contiguous(view):
 
 def test_block_grids_match_tiled_planes():
     x = _pixels((2, 3, 24, 40), 5).float().to(DEVICE)
-    blocks = F.blockify(x)  # a non-contiguous (2, 3, 3, 5, 8, 8) view
+    blocks = blockify(x)  # a non-contiguous (2, 3, 3, 5, 8, 8) view
     y = F.block_dct(blocks, backend="triton")
     assert y.shape == blocks.shape and y.is_contiguous()
-    assert torch.equal(y, F.blockify(F.dct(x, backend="triton")))
-    assert torch.equal(F.block_idct(y, backend="triton"), F.blockify(F.idct(F.deblockify(y), backend="triton")))
+    assert torch.equal(y, blockify(F.dct(x, backend="triton")))
+    assert torch.equal(F.block_idct(y, backend="triton"), blockify(F.idct(deblockify(y), backend="triton")))
     one = F.block_dct(blocks[0, 0, 0, 0], backend="triton")  # a single (8, 8) block
     assert torch.equal(one, y[0, 0, 0, 0])
     listed = F.block_dct(blocks[1, 2].reshape(-1, 8, 8), backend="triton")  # a (B, 8, 8) list
@@ -173,7 +171,7 @@ def test_block_grids_match_tiled_planes():
 
 
 def test_64_bit_offsets_give_the_same_result(monkeypatch):
-    from qgac_fast.kernels import dct as kernels
+    from qgac_fast.kernels import transform as kernels
 
     x = _pixels((2, 3, 16, 24), 31).float().to(DEVICE)
     table = _tables(2, 3, 32).to(DEVICE)
@@ -212,7 +210,7 @@ def test_gradient_equals_reference(op):
     shape = (2, 1, 16, 24)
     x = _pixels(shape, 8).float()
     if op == "block_dct":
-        x = F.blockify(x).contiguous()
+        x = blockify(x).contiguous()
     w = torch.randn(x.shape, generator=_gen(9))
     grads = []
     for backend, device in (("triton", DEVICE), ("reference", "cpu")):
@@ -223,7 +221,7 @@ def test_gradient_equals_reference(op):
 
 
 def test_custom_ops_pass_opcheck():
-    from qgac_fast.kernels import dct as kernels  # noqa: F401  (registers the ops)
+    from qgac_fast.kernels import transform as kernels  # noqa: F401  (registers the ops)
 
     x = _pixels((2, 2, 16, 8), 10).float().to(DEVICE)
     q = torch.randint(-20, 20, (2, 2, 16, 8), generator=_gen(11), dtype=torch.int16).to(DEVICE)
@@ -231,7 +229,7 @@ def test_custom_ops_pass_opcheck():
     cases = [
         (torch.ops.qgac_fast.block_dct.default, (x.requires_grad_(), torch.float32, True)),
         (torch.ops.qgac_fast.block_idct.default, (x, torch.float32, True)),
-        (torch.ops.qgac_fast.block_dct.default, (F.blockify(x), torch.float32, False)),
+        (torch.ops.qgac_fast.block_dct.default, (blockify(x), torch.float32, False)),
         (torch.ops.qgac_fast.dequantize_idct.default, (q, table, torch.float32, False)),
         (torch.ops.qgac_fast.dequantize_idct.default, (q, table[:, 0], torch.float32, True)),
         (torch.ops.qgac_fast.dct_quantize.default, (x.detach(), table, True)),
@@ -370,7 +368,7 @@ def test_dct_quantize_exact_ties_round_away_from_zero():
     q = F.dct_quantize(x.to(DEVICE), table.to(DEVICE), level_shift=True, backend="triton").cpu()
     ref = F.dct_quantize(x, table, level_shift=True, backend="reference")
     assert torch.equal(q, ref)
-    blocks = F.blockify(q)[0, 0, 0]
+    blocks = blockify(q)[0, 0, 0]
     exact = round_half_away_from_zero((values.double() - 128) / 2)
     assert torch.equal(blocks[:, 0, 0].double(), exact)
     assert blocks.flatten(1)[:, 1:].abs().max().item() == 0
@@ -399,7 +397,7 @@ def test_quantize_then_dequantize_roundtrip_is_close_to_the_image():
 def test_auto_uses_the_reference_on_cpu(monkeypatch):
     if DEVICE == "cuda":
         pytest.skip("CPU inputs on a CUDA machine: nothing to dispatch")
-    from qgac_fast.kernels import dct as kernels
+    from qgac_fast.kernels import transform as kernels
 
     def boom(*args, **kwargs):
         raise AssertionError("kernel called")
@@ -414,7 +412,7 @@ def test_auto_uses_the_reference_on_cpu(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_auto_uses_the_kernels_on_cuda_and_the_reference_for_float64(monkeypatch):
-    from qgac_fast.kernels import dct as kernels
+    from qgac_fast.kernels import transform as kernels
 
     calls = []
     original = kernels.dct

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from qgac_fast.functional.dct import blockify
-from qgac_fast.functional.quantize import (
+from qgac_fast.functional.transform import blockify
+from qgac_fast.functional.quantization import (
     dequantize, quantize, quantize_scaled, round_half_away_from_zero, tile_table,
 )
 

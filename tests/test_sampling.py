@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from qgac_fast.functional.dct import dct, idct
+from qgac_fast.functional.transform import dct, idct
 from qgac_fast.functional.sampling import (
     dct_upsample_matrix, dct_upsample_nearest, downsample, pad_edges, upsample,
 )

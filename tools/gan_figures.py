@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 from qgac_fast import correct, load_model  # noqa: E402
 from qgac_fast.codec import read_coefficients  # noqa: E402
 from qgac_fast.compression import compress  # noqa: E402
-from qgac_fast.functional.jpeg import decode  # noqa: E402
+from qgac_fast.ops import decode  # noqa: E402
 from qgac_fast.metrics import psnr  # noqa: E402
 
 

@@ -168,12 +168,12 @@ stage_tests() {  # the CUDA tests
     if [ -n "${GPU_TESTS_ARGS:-}" ]; then
         read -r -a test_args <<<"$GPU_TESTS_ARGS"
     elif [ "$SMOKE" = 1 ]; then
-        test_args=(tests/test_backend.py)
+        test_args=(tests/test_dispatch.py)
     else
         # test_kernels_dct runs every test on CUDA when present; jpeg/cfm parametrize by device (their
         # "cpu-..." cases run Triton in the interpreter, which a GPU machine does not use)
-        test_args=(tests/test_kernels_dct.py tests/test_kernels_jpeg.py tests/test_kernels_cfm.py tests/test_backend.py
-                   -k "cuda or test_kernels_dct or test_backend")
+        test_args=(tests/test_kernels_dct.py tests/test_kernels_jpeg.py tests/test_kernels_cfm.py tests/test_dispatch.py
+                   -k "cuda or test_kernels_dct or test_dispatch")
     fi
     run_stage tests "$limit" tests.log "$PY" -P -m pytest -q -p no:cacheprovider -rfEs --durations=15 \
         --junitxml="bench/results/tests-$GPU_SLUG.xml" "${test_args[@]}"

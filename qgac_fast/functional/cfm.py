@@ -2,7 +2,7 @@
 
 A CFM layer's hypernetwork maps a quantization table to a convolution weight; the weight is
 applied with kernel 8, stride 8 and no padding on a tiled coefficient plane (see
-:mod:`qgac_fast.functional.dct`), i.e. as a per-block linear map from ``Cin * 64`` coefficients to
+:mod:`qgac_fast.functional.transform`), i.e. as a per-block linear map from ``Cin * 64`` coefficients to
 ``Cout`` features on the ``(H/8, W/8)`` block grid. The transposed CFM maps block features back to
 8x8 coefficient tiles. This module is the reference (plain PyTorch, differentiable, float64
 capable); the Triton twins live in ``qgac_fast.kernels.cfm``.
@@ -11,10 +11,11 @@ Weights come in *sets*: ``weight[t]`` is the weight generated for the ``t``-th d
 ``table_index[n]`` says which set sample ``n`` uses, so a batch whose files share a table
 generates (and reads) the weight once (:func:`unique_tables`, :class:`TableWeightCache`).
 
-Dtype rule (shared by both backends): the result has the activation's dtype when it is floating;
-for integer activations (raw int16 coefficients with a folded first layer, see
-:func:`fold_dequantize_normalize`) it is float32 (float64 when the weight is float64: the
-reference's exact path). Weight and bias are cast to that dtype before use.
+Dtype rule (:func:`~qgac_fast.functional.checks.cfm_result_dtype`, shared with the kernels): the
+result has the activation's dtype when it is floating; for integer activations (raw int16
+coefficients with a folded first layer, see :func:`fold_dequantize_normalize`) it is float32
+(float64 when the weight is float64: the reference's exact path). Weight and bias are cast to that
+dtype before use.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..backend import resolve_backend
+from .checks import BLOCK, cfm_result_dtype, check_conv_args, check_conv_transpose_args
 
 __all__ = [
     "TableWeightCache",
@@ -34,64 +35,6 @@ __all__ = [
     "fold_dequantize_normalize",
     "unique_tables",
 ]
-
-BLOCK = 8
-
-
-def result_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype:
-    """The dtype rule of the module docstring."""
-    if not weight.dtype.is_floating_point:
-        raise TypeError(f"weight must be floating point, got {weight.dtype}")
-    if x.dtype.is_floating_point:
-        return x.dtype
-    return torch.float64 if weight.dtype == torch.float64 else torch.float32
-
-
-def _check_common(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                  table_index: torch.Tensor | None, prelu, cout: int) -> None:
-    """Checks shared by the conv and its transpose (``weight`` already known to be 5-D)."""
-    n, t = x.shape[0], weight.shape[0]
-    if table_index is None:
-        if t != n:
-            raise ValueError(f"without table_index the weight needs one set per sample: got {t} sets for a "
-                             f"batch of {n}; pass table_index (N,) to share sets")
-    else:
-        if table_index.shape != (n,) or table_index.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"table_index must be an int32/int64 tensor of shape ({n},), got "
-                             f"{table_index.dtype} {tuple(table_index.shape)}")
-    if bias is not None and bias.shape != (t, cout):
-        raise ValueError(f"bias must have shape (T, Cout) = ({t}, {cout}), got {tuple(bias.shape)}")
-    if isinstance(prelu, torch.Tensor) and prelu.numel() not in (1, cout):
-        raise ValueError(f"prelu slope must be a scalar or have {cout} entries (one per output channel), "
-                         f"got shape {tuple(prelu.shape)}")
-    if x.dtype.is_complex or x.dtype == torch.bool:
-        raise TypeError(f"x must be a float or integer tensor, got {x.dtype}")
-
-
-def check_conv_args(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                    table_index: torch.Tensor | None, prelu) -> tuple[int, int, int, int, int]:
-    """Validate :func:`cfm_conv`'s arguments; return ``(N, Cin, H/8, W/8, Cout)``."""
-    if x.dim() != 4 or x.shape[-2] % BLOCK or x.shape[-1] % BLOCK:
-        raise ValueError(f"x must be a tiled plane (N, Cin, H, W) with H, W multiples of 8, got {tuple(x.shape)}")
-    n, cin, h, w = x.shape
-    if weight.dim() != 5 or weight.shape[2:] != (cin, BLOCK, BLOCK):
-        raise ValueError(f"weight must have shape (T, Cout, Cin, 8, 8) with Cin = {cin}, got {tuple(weight.shape)}")
-    cout = weight.shape[1]
-    _check_common(x, weight, bias, table_index, prelu, cout)
-    return n, cin, h // BLOCK, w // BLOCK, cout
-
-
-def check_conv_transpose_args(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                              table_index: torch.Tensor | None, prelu) -> tuple[int, int, int, int, int]:
-    """Validate :func:`cfm_conv_transpose`'s arguments; return ``(N, Cin, h, w, Cout)``."""
-    if x.dim() != 4:
-        raise ValueError(f"x must be block features (N, Cin, h, w), got {tuple(x.shape)}")
-    n, cin, h, w = x.shape
-    if weight.dim() != 5 or weight.shape[1] != cin or weight.shape[3:] != (BLOCK, BLOCK):
-        raise ValueError(f"weight must have shape (T, Cin, Cout, 8, 8) with Cin = {cin}, got {tuple(weight.shape)}")
-    cout = weight.shape[2]
-    _check_common(x, weight, bias, table_index, prelu, cout)
-    return n, cin, h, w, cout
 
 
 def _gather(weight: torch.Tensor, bias: torch.Tensor | None, table_index: torch.Tensor | None,
@@ -111,8 +54,7 @@ def _prelu(y: torch.Tensor, slope) -> torch.Tensor:
 
 
 def cfm_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
-             table_index: torch.Tensor | None = None, prelu: torch.Tensor | float | None = None,
-             backend: str = "auto") -> torch.Tensor:
+             table_index: torch.Tensor | None = None, prelu: torch.Tensor | float | None = None) -> torch.Tensor:
     """Apply a per-sample 8x8, stride-8 convolution (a CFM) to a tiled coefficient plane.
 
     ``y[n, o, i, j] = bias[t, o] + sum_{c,u,v} weight[t, o, c, u, v] * x[n, c, 8i+u, 8j+v]`` with
@@ -124,27 +66,21 @@ def cfm_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = 
         weight: ``(T, Cout, Cin, 8, 8)`` weight sets.
         bias: ``(T, Cout)`` or None.
         table_index: ``(N,)`` int64 index of each sample's weight set in ``[0, T)``; None means
-            ``T == N``, one set per sample. Not range-checked on the Triton path (that would
-            synchronise with the GPU).
+            ``T == N``, one set per sample.
         prelu: PReLU slope fused as the epilogue: a scalar or ``(Cout,)``; None for no activation.
-        backend: ``"auto"`` (Triton on CUDA), ``"reference"`` or ``"triton"``.
 
     Returns:
-        ``(N, Cout, H/8, W/8)`` block features, dtype per the module's dtype rule. The reference
-        is differentiable in ``x``, ``weight``, ``bias`` and ``prelu``; the Triton path is forward only.
+        ``(N, Cout, H/8, W/8)`` block features, dtype per the module's dtype rule;
+        differentiable in ``x``, ``weight``, ``bias`` and ``prelu``.
 
     Example:
         >>> x = torch.ones(2, 1, 16, 8, dtype=torch.float64)
         >>> w = torch.ones(2, 3, 1, 8, 8, dtype=torch.float64)
-        >>> cfm_conv(x, w, backend="reference").shape
+        >>> cfm_conv(x, w).shape
         torch.Size([2, 3, 2, 1])
     """
     n, cin, _, _, cout = check_conv_args(x, weight, bias, table_index, prelu)
-    if resolve_backend(backend, x, weight) == "triton":
-        from qgac_fast.kernels import cfm as kernels
-
-        return kernels.cfm_conv(x, weight, bias, table_index=table_index, prelu=prelu)
-    dtype = result_dtype(x, weight)
+    dtype = cfm_result_dtype(x, weight)
     w, b = _gather(weight, bias, table_index, dtype)
     # the grouped convolution (groups = N) is the baseline the kernels are measured against
     y = F.conv2d(x.to(dtype).reshape(1, n * cin, *x.shape[2:]), w.reshape(n * cout, cin, BLOCK, BLOCK),
@@ -153,8 +89,8 @@ def cfm_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = 
 
 
 def cfm_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
-                       table_index: torch.Tensor | None = None, prelu: torch.Tensor | float | None = None,
-                       backend: str = "auto") -> torch.Tensor:
+                       table_index: torch.Tensor | None = None,
+                       prelu: torch.Tensor | float | None = None) -> torch.Tensor:
     """Transposed CFM: map block features to 8x8 coefficient tiles with per-sample weights.
 
     ``y[n, o, 8i+u, 8j+v] = bias[t, o] + sum_c weight[t, c, o, u, v] * x[n, c, i, j]``
@@ -164,17 +100,13 @@ def cfm_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         x: ``(N, Cin, h, w)`` float block features.
         weight: ``(T, Cin, Cout, 8, 8)`` weight sets.
         bias: ``(T, Cout)`` or None (one value per output channel, added to all 64 positions).
-        table_index, prelu, backend: as in :func:`cfm_conv`.
+        table_index, prelu: as in :func:`cfm_conv`.
 
     Returns:
         ``(N, Cout, 8h, 8w)`` tiled planes, dtype per the module's dtype rule.
     """
     n, cin, _, _, cout = check_conv_transpose_args(x, weight, bias, table_index, prelu)
-    if resolve_backend(backend, x, weight) == "triton":
-        from qgac_fast.kernels import cfm as kernels
-
-        return kernels.cfm_conv_transpose(x, weight, bias, table_index=table_index, prelu=prelu)
-    dtype = result_dtype(x, weight)
+    dtype = cfm_result_dtype(x, weight)
     w, b = _gather(weight, bias, table_index, dtype)
     y = F.conv_transpose2d(x.to(dtype).reshape(1, n * cin, *x.shape[2:]), w.reshape(n * cin, cout, BLOCK, BLOCK),
                            None if b is None else b.reshape(n * cout), stride=BLOCK, groups=n)

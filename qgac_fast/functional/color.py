@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from ..backend import resolve_backend
 from ._dtypes import float_dtype
 
 __all__ = [
@@ -44,7 +43,7 @@ def _mix(x: torch.Tensor, matrix) -> torch.Tensor:
     return torch.einsum("ij,...jhw->...ihw", m, x)
 
 
-def rgb_to_ycbcr(rgb: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def rgb_to_ycbcr(rgb: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """JFIF RGB -> YCbCr.
 
     Args:
@@ -55,14 +54,13 @@ def rgb_to_ycbcr(rgb: torch.Tensor, *, dtype: torch.dtype | None = None, backend
         ``(..., 3, H, W)`` float Y, Cb, Cr on the 0..255 scale (Cb, Cr offset by +128), not
         rounded or clamped; differentiable.
     """
-    resolve_backend(backend, rgb, has_kernel=False)
     _check(rgb, "rgb")
     x = rgb.to(float_dtype(rgb, dtype))
     offset = torch.tensor([0.0, 128.0, 128.0], dtype=x.dtype, device=x.device).view(3, 1, 1)
     return _mix(x, RGB_TO_YCBCR) + offset
 
 
-def ycbcr_to_rgb(ycbcr: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def ycbcr_to_rgb(ycbcr: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """JFIF YCbCr -> RGB: inverse of :func:`rgb_to_ycbcr`.
 
     Args:
@@ -71,7 +69,6 @@ def ycbcr_to_rgb(ycbcr: torch.Tensor, *, dtype: torch.dtype | None = None, backe
     Returns:
         ``(..., 3, H, W)`` float RGB on the 0..255 scale, not rounded or clamped; differentiable.
     """
-    resolve_backend(backend, ycbcr, has_kernel=False)
     _check(ycbcr, "ycbcr")
     x = ycbcr.to(float_dtype(ycbcr, dtype))
     offset = torch.tensor([0.0, 128.0, 128.0], dtype=x.dtype, device=x.device).view(3, 1, 1)

@@ -28,15 +28,14 @@ from typing import Sequence
 
 import torch
 
-from ..backend import resolve_backend
 from ._dtypes import float_dtype
+from .checks import BLOCK, SUBSAMPLING_FACTORS
 from .color import rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
-from .dct import BLOCK, blockify, block_dct, deblockify, fdct_islow, idct, idct_islow
-from .quantize import dequantize, quantize_scaled, round_half_away_from_zero, tile_table
+from .transform import blockify, block_dct, deblockify, fdct_islow, idct, idct_islow
+from .quantization import dequantize, quantize_scaled, round_half_away_from_zero, tile_table
 from .sampling import downsample, pad_edges, upsample
 
 __all__ = [
-    "SUBSAMPLING_FACTORS",
     "coefficient_planes",
     "decode",
     "decode_normalized",
@@ -44,9 +43,6 @@ __all__ = [
     "encode",
     "encode_planes",
 ]
-
-#: Luma (h, v) sampling factors of each named subsampling; chroma is always (1, 1).
-SUBSAMPLING_FACTORS = {"4:4:4": (1, 1), "4:2:2": (2, 1), "4:2:0": (2, 2), "4:4:0": (1, 2), "4:1:1": (4, 1)}
 
 _UPSAMPLING = ("fancy", "nearest")
 
@@ -83,7 +79,7 @@ def _decode_components(planes: Sequence[torch.Tensor], tables: Sequence[torch.Te
             pix = deblockify(idct_islow(blockify(coef)))
         else:
             coef = plane.to(compute) if table is None else dequantize(plane, table, dtype=compute)
-            pix = idct(coef, backend="reference") + 128.0
+            pix = idct(coef) + 128.0
         ch, cw = -(-height // fy), -(-width // fx)
         if ch > pix.shape[-2] or cw > pix.shape[-1]:
             raise ValueError(f"component plane {tuple(pix.shape[-2:])} is smaller than its real size {(ch, cw)}")
@@ -113,7 +109,7 @@ def _component_factors(sampling: Sequence[tuple[int, int]]) -> list[tuple[int, i
 
 
 def decode(jc, *, upsampling: str = "fancy", dtype: torch.dtype = torch.uint8, clamp: bool = False,
-           idct: str = "islow", backend: str = "auto") -> torch.Tensor:
+           idct: str = "islow") -> torch.Tensor:
     """Decode a JPEG's coefficients to pixels, like libjpeg's default output.
 
     Args:
@@ -125,7 +121,6 @@ def decode(jc, *, upsampling: str = "fancy", dtype: torch.dtype = torch.uint8, c
         clamp: float decode only: clamp to [0, 255] (kills gradients outside).
         idct: uint8 decode only: ``"islow"`` (libjpeg's integer IDCT, bit-exact) or ``"float"``
             (orthonormal float IDCT, then rounded). The float decode always uses the float IDCT.
-        backend: ``"auto"`` or ``"reference"``.
 
     Returns:
         ``(C, H, W)`` with C = 3 (RGB, or the file's RGB) or 1 (gray), on the 0..255 scale; uint8,
@@ -135,7 +130,6 @@ def decode(jc, *, upsampling: str = "fancy", dtype: torch.dtype = torch.uint8, c
         >>> from qgac_fast.codec import read_coefficients            # doctest: +SKIP
         >>> rgb = decode(read_coefficients("photo.jpg"))              # doctest: +SKIP
     """
-    resolve_backend(backend, *jc.coefficients, has_kernel=False)
     if jc.num_components not in (1, 3):
         raise ValueError(f"decode supports 1 or 3 components, got {jc.num_components}")
     planes = coefficient_planes(jc)
@@ -159,8 +153,7 @@ def _batch_table(table: torch.Tensor | None, channels: int, name: str) -> torch.
 def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
                   luma_table: torch.Tensor | None = None, chroma_table: torch.Tensor | None = None, *,
                   size: tuple[int, int] | None = None, upsampling: str = "fancy",
-                  dtype: torch.dtype | None = None, clamp: bool = False, idct: str = "islow",
-                  backend: str = "auto") -> torch.Tensor:
+                  dtype: torch.dtype | None = None, clamp: bool = False, idct: str = "islow") -> torch.Tensor:
     """Batched decode of tiled coefficient planes: what the model and the Triton kernels use.
 
     Args:
@@ -175,26 +168,13 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
         dtype: float dtype (default: the planes' if floating, else float32) for the
             differentiable decode, or ``torch.uint8`` for libjpeg-like rounded output.
         clamp: float decode only: clamp to [0, 255].
-        idct: uint8 decode only: ``"islow"`` (libjpeg's integer IDCT, bit-exact; the Triton
-            kernel computes it too) or ``"float"`` (float IDCT, then rounded; reference only).
-        backend: ``"auto"``, ``"reference"`` or ``"triton"``. The fused Triton kernel
-            (``qgac_fast::decode_jpeg``) covers ``dtype=torch.uint8`` with ``idct="islow"`` and
-            1x1 or 2x chroma ratios; "auto" picks it for CUDA tensors in that case.
+        idct: uint8 decode only: ``"islow"`` (libjpeg's integer IDCT, bit-exact) or
+            ``"float"`` (float IDCT, then rounded).
 
     Returns:
         ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray) on the 0..255 scale; float,
         differentiable and unclamped by default.
     """
-    tensors = [t for t in (luma, chroma, luma_table, chroma_table) if t is not None]
-    fused = dtype == torch.uint8 and idct == "islow" and _kernel_factors(luma, chroma)
-    if backend == "triton" and not fused:
-        raise ValueError("backend='triton' decodes only dtype=torch.uint8 with idct='islow' and chroma ratios "
-                         f"of 1 or 2 (got dtype={dtype}, idct={idct!r}); use backend='reference'")
-    if resolve_backend(backend, *tensors, has_kernel=fused) == "triton":
-        from qgac_fast.kernels import jpeg  # noqa: F401  (registers the custom op)
-
-        height, width = size or (0, 0)  # the op's "planes' size"
-        return torch.ops.qgac_fast.decode_jpeg(luma, chroma, luma_table, chroma_table, height, width, upsampling)
     if luma.dim() != 4 or luma.shape[1] != 1:
         raise ValueError(f"luma must be (N, 1, H, W), got {tuple(luma.shape)}")
     n, _, h, w = luma.shape
@@ -216,18 +196,9 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
     return x.squeeze(-4)  # components (N, 1, H, W) were stacked on dim -3: (N, 1, C, H, W)
 
 
-def _kernel_factors(luma: torch.Tensor, chroma: torch.Tensor | None) -> bool:
-    """Whether the fused kernels handle this plane geometry: gray, or chroma ratios 1 or 2."""
-    if chroma is None:
-        return True
-    if luma.dim() != 4 or chroma.dim() != 4 or 0 in chroma.shape[-2:]:
-        return False
-    return all(full in (part, 2 * part) for full, part in zip(luma.shape[-2:], chroma.shape[-2:]))
-
-
 def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, mean: torch.Tensor | None = None,
                       std: torch.Tensor | None = None, *, size: tuple[int, int] | None = None,
-                      upsampling: str = "fancy", backend: str = "auto") -> torch.Tensor:
+                      upsampling: str = "fancy") -> torch.Tensor:
     """Decode the model's float coefficient planes to uint8 pixels (the model's output path).
 
     De-normalises per channel and frequency (``coef = x * std + mean``), then runs the float
@@ -241,17 +212,10 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
         mean, std: ``(C, 8, 8)`` per channel (Y, Cb, Cr; C = 1 for gray), per frequency
             statistics of the dequantized coefficients, or both None.
         size, upsampling: as in :func:`decode_planes`.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"`` (``qgac_fast::decode_coefficients_float``).
 
     Returns:
         uint8 ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray). Not differentiable.
     """
-    tensors = [t for t in (luma, chroma, mean, std) if t is not None]
-    if resolve_backend(backend, *tensors, has_kernel=_kernel_factors(luma, chroma)) == "triton":
-        from qgac_fast.kernels import jpeg  # noqa: F401  (registers the custom op)
-
-        height, width = size or (0, 0)  # the op's "planes' size"
-        return torch.ops.qgac_fast.decode_coefficients_float(luma, chroma, mean, std, height, width, upsampling)
     if (mean is None) != (std is None):
         raise ValueError("mean and std must both be given or both be None")
     channels = 1 if chroma is None else 3
@@ -267,8 +231,7 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
             m = tile_table(mean[first:first + c].to(torch.float32), *plane.shape[-2:])
             out.append(plane.to(torch.float32) * s + m)
         luma, chroma = out[0], (out[1] if chroma is not None else None)
-    x = decode_planes(luma, chroma, size=size, upsampling=upsampling, dtype=torch.float32, clamp=True,
-                      backend="reference")
+    x = decode_planes(luma, chroma, size=size, upsampling=upsampling, dtype=torch.float32, clamp=True)
     return torch.floor(x + 0.5).to(torch.uint8)
 
 
@@ -335,7 +298,7 @@ def _encode_components(samples: torch.Tensor, tables: Sequence[torch.Tensor],
         if dct == "islow":
             q = quantize_scaled(fdct_islow(blockify(shifted)), table, scale=8)
         else:
-            coef = block_dct(blockify(shifted), dtype=torch.float64, backend="reference")
+            coef = block_dct(blockify(shifted), dtype=torch.float64)
             q = round_half_away_from_zero(coef / table.double())
         if len(sampling) > 1:
             q = _pad_dummy_blocks(q, h_samp, v_samp)
@@ -343,8 +306,7 @@ def _encode_components(samples: torch.Tensor, tables: Sequence[torch.Tensor],
     return coefficients
 
 
-def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct: str = "islow",
-           backend: str = "auto"):
+def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct: str = "islow"):
     """Encode pixels to quantized DCT coefficients as libjpeg does (accurate DCT).
 
     Args:
@@ -357,7 +319,6 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
         dct: ``"islow"`` (libjpeg's integer DCT, bit-exact) or ``"float"`` (orthonormal float
             DCT of the same integer samples; differs from libjpeg in a small fraction of
             coefficients at fine quantization).
-        backend: ``"auto"`` or ``"reference"``.
 
     Returns:
         :class:`qgac_fast.codec.JPEGCoefficients` with int16 coefficients padded to whole MCUs
@@ -366,7 +327,6 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
     """
     from ..codec import JPEGCoefficients  # the extension is only needed to build the result
 
-    resolve_backend(backend, image, has_kernel=False)
     if dct not in ("islow", "float"):
         raise ValueError(f"dct must be 'islow' or 'float', got {dct!r}")
     img = torch.as_tensor(image)
@@ -412,10 +372,6 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
     )
 
 
-#: Subsamplings the fused encode kernel covers (chroma ratios 1 or 2).
-_KERNEL_SUBSAMPLINGS = ("4:4:4", "4:2:0", "4:2:2", "4:4:0")
-
-
 def _batch_quant_table(table: torch.Tensor, n: int, name: str) -> torch.Tensor:
     """Validate an ``(8, 8)`` or ``(N, 8, 8)`` quantization table; int64, broadcastable against a
     block grid ``(N, hb, wb, 8, 8)``."""
@@ -431,8 +387,7 @@ def _batch_quant_table(table: torch.Tensor, n: int, name: str) -> torch.Tensor:
 
 
 def encode_planes(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: torch.Tensor | None = None,
-                  subsampling: str = "4:2:0", *, dct: str = "islow",
-                  backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor | None]:
+                  subsampling: str = "4:2:0", *, dct: str = "islow") -> tuple[torch.Tensor, torch.Tensor | None]:
     """Batched JPEG encode to tiled quantized coefficient planes (training pairs on the GPU).
 
     The same libjpeg steps as :func:`encode` (fixed-point colour conversion, edge replication,
@@ -447,23 +402,11 @@ def encode_planes(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: tor
             ``"gray"`` (Y only).
         dct: ``"islow"`` (libjpeg's integer DCT, bit-exact) or ``"float"`` (orthonormal float
             DCT: what the Triton kernel computes).
-        backend: ``"auto"``, ``"reference"`` or ``"triton"``. The fused Triton kernel
-            (``qgac_fast::encode_jpeg``) covers ``dct="float"`` with 4:4:4, 4:2:0, 4:2:2, 4:4:0;
-            "auto" picks it for CUDA tensors in that case.
 
     Returns:
         ``(luma, chroma)``: int16 ``(N, 1, Hp, Wp)`` Y and ``(N, 2, Hp / fy, Wp / fx)`` Cb, Cr
         tiled planes padded to whole MCUs (``chroma`` is None for gray). Not differentiable.
     """
-    fused = dct == "float" and subsampling in _KERNEL_SUBSAMPLINGS
-    if backend == "triton" and not fused:
-        raise ValueError(f"backend='triton' encodes only dct='float' with subsampling in {_KERNEL_SUBSAMPLINGS} "
-                         f"(got dct={dct!r}, subsampling={subsampling!r}); use backend='reference'")
-    tensors = [t for t in (rgb, luma_table, chroma_table) if isinstance(t, torch.Tensor)]
-    if resolve_backend(backend, *tensors, has_kernel=fused) == "triton":
-        from qgac_fast.kernels import jpeg  # noqa: F401  (registers the custom op)
-
-        return torch.ops.qgac_fast.encode_jpeg(rgb, luma_table, chroma_table, subsampling)
     if dct not in ("islow", "float"):
         raise ValueError(f"dct must be 'islow' or 'float', got {dct!r}")
     if rgb.dtype != torch.uint8:

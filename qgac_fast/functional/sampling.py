@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from ..backend import resolve_backend
 from ._dtypes import float_dtype
-from .dct import BLOCK, blockify, dct_matrix
+from .transform import BLOCK, blockify, dct_matrix
 
 __all__ = [
     "pad_edges",
@@ -114,8 +113,7 @@ def _samples(x: torch.Tensor, rounding: bool, op: str) -> torch.Tensor:
 
 
 def upsample(x: torch.Tensor, factor: tuple[int, int], *, method: str = "fancy",
-             size: tuple[int, int] | None = None, rounding: bool = False,
-             backend: str = "auto") -> torch.Tensor:
+             size: tuple[int, int] | None = None, rounding: bool = False) -> torch.Tensor:
     """Upsample a chroma component as libjpeg's decoder does.
 
     Args:
@@ -132,7 +130,6 @@ def upsample(x: torch.Tensor, factor: tuple[int, int], *, method: str = "fancy",
     Returns:
         ``(..., h * fy, w * fx)`` (or ``size``); int64 when ``rounding``, else float.
     """
-    resolve_backend(backend, x, has_kernel=False)
     fy, fx = _check_factor(factor)
     if method not in ("fancy", "nearest"):
         raise ValueError(f"method must be 'fancy' or 'nearest', got {method!r}")
@@ -156,8 +153,7 @@ def upsample(x: torch.Tensor, factor: tuple[int, int], *, method: str = "fancy",
     return out
 
 
-def downsample(x: torch.Tensor, factor: tuple[int, int], *, rounding: bool = False,
-               backend: str = "auto") -> torch.Tensor:
+def downsample(x: torch.Tensor, factor: tuple[int, int], *, rounding: bool = False) -> torch.Tensor:
     """Box-filter downsampling as libjpeg's encoder (jcsample.c).
 
     Args:
@@ -172,7 +168,6 @@ def downsample(x: torch.Tensor, factor: tuple[int, int], *, rounding: bool = Fal
     Returns:
         ``(..., H / fy, W / fx)``: int64 when ``rounding``, else float.
     """
-    resolve_backend(backend, x, has_kernel=False)
     fy, fx = _check_factor(factor)
     *lead, h, w = x.shape
     if h % fy or w % fx:
@@ -216,8 +211,7 @@ def dct_upsample_matrix(dtype: torch.dtype = torch.float64,
     return m.to(dtype=dtype, device=device)
 
 
-def dct_upsample_nearest(plane: torch.Tensor, *, dtype: torch.dtype | None = None,
-                         backend: str = "auto") -> torch.Tensor:
+def dct_upsample_nearest(plane: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Double a tiled coefficient plane by nearest neighbour, exactly, in the DCT domain.
 
     ``dct_upsample_nearest(x) == dct(nearest_2x(idct(x)))`` to float rounding, computed per block
@@ -230,7 +224,6 @@ def dct_upsample_nearest(plane: torch.Tensor, *, dtype: torch.dtype | None = Non
     Returns:
         ``(..., 2H, 2W)`` tiled coefficients of the doubled plane; linear and differentiable.
     """
-    resolve_backend(backend, plane, has_kernel=False)
     dtype = float_dtype(plane, dtype)
     x = blockify(plane.to(dtype))  # (..., bh, bw, 8, 8)
     a = dct_upsample_operator(dtype, x.device)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..codec import _write_atomic
+from ..codec import write_atomic
 from .results import FileResult, display, reason
 
 __all__ = ["FORMATS", "encode_image", "refusals", "write_output"]
@@ -93,7 +93,7 @@ def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_q
         folder = os.path.dirname(dst)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        _write_atomic(dst, data)
+        write_atomic(dst, data)
     except Exception as error:  # noqa: BLE001
         return FileResult(display(source), dst, "failed", reason(error), size, tiles)
     return FileResult(display(source), dst, "ok", None, size, tiles)

@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from ..cpu import flush_denormals, has_fast_bf16
-from ..functional.jpeg import decode_normalized
+from ..ops import decode_normalized
 from ..model import QGAC, CoefficientPlanes
 from ..model.constraint import constrain_luma
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..functional.quantize import tile_table
+from ..functional.quantization import tile_table
 from .inputs import CoefficientPlanes
 from .networks import QGAC
 

@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import UnsupportedJPEGError
-from ..functional.dct import dct, idct
+from ..functional.transform import dct, idct
 from ..functional.jpeg import coefficient_planes
-from ..functional.quantize import dequantize
+from ..functional.quantization import dequantize
 from ..functional.sampling import upsample
 
 __all__ = ["CoefficientPlanes", "planes_from_jpeg"]
@@ -123,7 +123,7 @@ def planes_from_jpeg(jc) -> CoefficientPlanes:
                 raise UnsupportedJPEGError(
                     f"the model needs each chroma grid to divide the luma grid; component {c + 1} has "
                     f"{hc}x{wc} coefficients for the luma's {h}x{w} (sampling factors {jc.sampling})")
-            samples = upsample(idct(plane, backend="reference"), (h // hc, w // wc), method="nearest")
-            chroma[c] = dct(samples, backend="reference")
+            samples = upsample(idct(plane), (h // hc, w // wc), method="nearest")
+            chroma[c] = dct(samples)
     return CoefficientPlanes(luma, torch.cat(chroma, dim=1), tables[0][None], torch.stack(tables[1:])[None],
                              (jc.height, jc.width))

@@ -15,7 +15,8 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from ..functional.cfm import cfm_conv, cfm_conv_transpose, unique_tables
+from ..functional.cfm import unique_tables
+from ..ops import cfm_conv, cfm_conv_transpose
 
 __all__ = ["CFM", "RRDB", "Tables", "frequencies_to_tiles", "make_tables", "tiles_to_frequencies"]
 
@@ -75,16 +76,16 @@ class CFM(nn.Module):
     Hypernetwork: table ``(T, 1, 8, 8)`` -> Conv 8x8 (1 -> M) -> PReLU -> Conv 1x1 (M -> M) ->
     PReLU -> a transposed-conv head (M -> Cout * Cin, kernel 8) giving one ``(Cout, Cin, 8, 8)``
     kernel per table and a 1x1 head (M -> Cout) giving its bias. The kernel is applied with
-    kernel 8 / stride 8 (:func:`qgac_fast.functional.cfm_conv`), or transposed
-    (:func:`~qgac_fast.functional.cfm_conv_transpose`) to map block features back to tiles,
+    kernel 8 / stride 8 (:func:`qgac_fast.ops.cfm_conv`), or transposed
+    (:func:`~qgac_fast.ops.cfm_conv_transpose`) to map block features back to tiles,
     followed by a PReLU (one slope).
 
     Args:
         in_channels, out_channels: ``Cin``, ``Cout``.
         manifold: the hypernetwork's width ``M``.
         transposed: block grid -> tiles instead of tiles -> block grid.
-        backend: the CFM op's backend (``"auto"``, ``"reference"``, ``"triton"``); the
-            reference is used whenever gradients are needed.
+        backend: the CFM op's backend (``"auto"``, ``"reference"``, ``"triton"``); "auto" uses
+            the reference whenever gradients are needed (:mod:`qgac_fast.dispatch`).
 
     Shape:
         forward(x, tables): ``(N, Cin, H, W)`` tiled -> ``(N, Cout, H/8, W/8)``, or transposed
@@ -125,8 +126,7 @@ class CFM(nn.Module):
     def _convolve(self, x: torch.Tensor, tables: Tables) -> torch.Tensor:
         weight, bias = self.generate(tables.values.to(x.dtype))
         op = cfm_conv_transpose if self.transposed else cfm_conv
-        backend = "reference" if torch.is_grad_enabled() else self.backend
-        return op(x, weight, bias, table_index=tables.index, prelu=self.activation.weight, backend=backend)
+        return op(x, weight, bias, table_index=tables.index, prelu=self.activation.weight, backend=self.backend)
 
 
 def _cat_per_group(tensors: list[torch.Tensor], groups: int) -> torch.Tensor:

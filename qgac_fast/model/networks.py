@@ -13,9 +13,9 @@ import torch
 import torch.nn as nn
 
 from ..functional.jpeg import decode_planes
-from ..functional.quantize import tile_table
-from ..functional.dct import dct, idct
+from ..functional.quantization import tile_table
 from ..functional.sampling import dct_upsample_nearest, upsample
+from ..functional.transform import dct, idct
 from .config import QGACConfig, get_config
 from .inputs import CoefficientPlanes
 from .layers import CFM, FREQUENCIES, RRDB, Tables, frequencies_to_tiles, make_tables, tiles_to_frequencies
@@ -264,8 +264,8 @@ class QGAC(nn.Module):
         if self.config.chroma_skip == "nearest":
             doubled = dct_upsample_nearest(coefficients)
         else:
-            pixels = idct(coefficients, backend="reference")
-            doubled = dct(upsample(pixels, (2, 2), method="fancy"), backend="reference")
+            pixels = idct(coefficients)
+            doubled = dct(upsample(pixels, (2, 2), method="fancy"))
         return self.normalize(doubled, slice(1, 3))
 
     def restore(self, planes: CoefficientPlanes, *, networks: Callable | None = None
@@ -291,7 +291,7 @@ class QGAC(nn.Module):
         """
         luma = self.denormalize(y, 0)
         chroma = None if chroma is None else self.denormalize(chroma, slice(1, 3))
-        return decode_planes(luma, chroma, size=size, dtype=y.dtype, backend="reference")
+        return decode_planes(luma, chroma, size=size, dtype=y.dtype)
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import torch
 
 from ..functional.color import rgb_to_ycbcr
-from ..functional.dct import blockify, dct
 from ..functional.sampling import downsample
+from ..functional.transform import blockify, dct
 
 __all__ = ["coefficient_statistics"]
 
@@ -43,7 +43,7 @@ def coefficient_statistics(images: Iterable[torch.Tensor]) -> tuple[torch.Tensor
             raise ValueError(f"images must be at least 16x16, got {tuple(image.shape[-2:])}")
         planes = [ycbcr[0, :h, :w], *downsample(ycbcr[1:, :h, :w], (2, 2))]
         for c, plane in enumerate(planes):
-            blocks = blockify(dct(plane, backend="reference")).reshape(-1, 8, 8)
+            blocks = blockify(dct(plane)).reshape(-1, 8, 8)
             total[c] += blocks.sum(0)
             square[c] += (blocks * blocks).sum(0)
             count[c] += blocks.shape[0]

@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from .. import __version__
+from .._version import __version__
 from ..errors import WeightsError
 from .config import QGACConfig
 from .networks import QGAC

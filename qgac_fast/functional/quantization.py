@@ -1,6 +1,6 @@
 """Quantization and dequantization of DCT coefficients with per-sample 8x8 tables.
 
-Coefficients are tiled planes ``(..., H, W)`` (see :mod:`qgac_fast.functional.dct`); a table is
+Coefficients are tiled planes ``(..., H, W)`` (see :mod:`qgac_fast.functional.transform`); a table is
 ``(..., 8, 8)`` in natural order whose leading dims broadcast against the plane's leading dims,
 and is repeated over the block grid. Rounding is half away from zero, as libjpeg's quantizer.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from ..backend import resolve_backend
 from ._dtypes import float_dtype
 
 __all__ = [
@@ -37,8 +36,7 @@ def tile_table(table: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return table.repeat(*reps)
 
 
-def quantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dtype | None = None,
-             backend: str = "auto") -> torch.Tensor:
+def quantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Quantize a tiled coefficient plane: ``round_half_away(coefficients / table)``.
 
     Args:
@@ -47,33 +45,28 @@ def quantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dt
         table: ``(..., 8, 8)`` positive quantization steps (any numeric dtype), broadcast over
             the leading dims and repeated over the block grid.
         dtype: output float dtype; default: the coefficients' if floating, else float32.
-        backend: ``"auto"`` or ``"reference"``.
 
     Returns:
         ``(..., H, W)`` float tensor of integers (the quantized coefficients). The rounding has
         zero gradient; convert with ``.to(torch.int16)`` for storage.
     """
-    resolve_backend(backend, coefficients, table, has_kernel=False)
     x = coefficients.to(float_dtype(coefficients, dtype))
     q = tile_table(table, *x.shape[-2:]).to(x.dtype)
     return round_half_away_from_zero(x / q)
 
 
-def dequantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dtype | None = None,
-               backend: str = "auto") -> torch.Tensor:
+def dequantize(coefficients: torch.Tensor, table: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Multiply a tiled plane of quantized coefficients by its table.
 
     Args:
         coefficients: ``(..., H, W)`` quantized coefficients (int16 from a file, or float).
         table: ``(..., 8, 8)`` quantization steps, broadcast as in :func:`quantize`.
         dtype: output float dtype; default: the coefficients' if floating, else float32.
-        backend: ``"auto"`` or ``"reference"``.
 
     Returns:
         ``(..., H, W)`` dequantized coefficients on libjpeg's scale; differentiable in
         ``coefficients`` (and ``table``).
     """
-    resolve_backend(backend, coefficients, table, has_kernel=False)
     x = coefficients.to(float_dtype(coefficients, dtype))
     return x * tile_table(table, *x.shape[-2:]).to(x.dtype)
 
@@ -82,7 +75,7 @@ def quantize_scaled(values: torch.Tensor, table: torch.Tensor, scale: int = 8) -
     """libjpeg's integer quantizer: ``sign(v) * ((|v| + d // 2) // d)`` with ``d = scale * table``.
 
     ``values`` is an integer block grid ``(..., 8, 8)`` scaled up by ``scale`` (the output of
-    :func:`qgac_fast.functional.dct.fdct_islow`, ``scale = 8``); ``table`` is ``(..., 8, 8)``
+    :func:`qgac_fast.functional.transform.fdct_islow`, ``scale = 8``); ``table`` is ``(..., 8, 8)``
     broadcastable to it. Returns int64 quantized coefficients.
     """
     if values.dtype.is_floating_point:

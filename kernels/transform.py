@@ -3,7 +3,7 @@
 Each program reads ``BM`` consecutive 8x8 blocks (raster order over one plane's block grid)
 straight from the strided input as a ``(BM, 64)`` tile, multiplies it by the ``(64, 64)``
 Kronecker DCT matrix (``K.T`` forward, ``K`` inverse, see
-:func:`qgac_fast.functional.dct.dct_kron_matrix`) with a float32 accumulator, and writes the
+:func:`qgac_fast.functional.transform.dct_kron_matrix`) with a float32 accumulator, and writes the
 ``(BM, 64)`` result back to the blocks' places. The fused variants scale the tile by the plane's
 quantization table before the product (dequantize + IDCT) or divide and round after it
 (DCT + quantize).
@@ -22,7 +22,7 @@ Precision:
   libjpeg does; the fused ops always compute in float32.
 
 Every public function here is the Triton twin of a reference op in
-:mod:`qgac_fast.functional.dct`. The kernels are registered as ``torch.library`` custom ops
+:mod:`qgac_fast.functional.transform` (same name). The kernels are registered as ``torch.library`` custom ops
 (``qgac_fast::block_dct``, ``block_idct``, ``dequantize_idct``, ``dct_quantize``, with fake
 implementations) so that ``torch.compile`` and ``torch.export`` see one opaque call; the two plain
 transforms have autograd formulas (each is the other's adjoint). Plain eager calls that record
@@ -33,15 +33,13 @@ from __future__ import annotations
 
 import torch
 
-from qgac_fast.functional.dct import (
-    BLOCK, check_fused_coefficients, dct_kron_matrix, normalize_table,
-)
-from qgac_fast.functional.dct import _check_plane as _check_plane_shape
+from qgac_fast.functional.checks import BLOCK, check_fused_coefficients, check_plane, normalize_table
+from qgac_fast.functional.transform import dct_kron_matrix
 
 from ._triton import AVAILABLE, interpreting, tl, triton
 
 if not AVAILABLE:  # pragma: no cover - triton is a pinned dependency
-    raise ImportError("qgac_fast.kernels.dct needs Triton")
+    raise ImportError("qgac_fast.kernels.transform needs Triton")
 
 __all__ = [
     "dct",
@@ -415,17 +413,13 @@ def _eager(*tensors: torch.Tensor) -> bool:
     return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
-def _check_plane(x: torch.Tensor) -> None:
-    _check_plane_shape(x, "plane")  # the reference's check and message
-
-
 def _check_blocks(x: torch.Tensor) -> None:
     if x.dim() < 2 or x.shape[-2:] != (BLOCK, BLOCK):
         raise ValueError(f"blocks must have shape (..., 8, 8), got {tuple(x.shape)}")
 
 
 def dct(plane: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Triton twin of :func:`qgac_fast.functional.dct.dct`: blockwise forward DCT of a tiled plane.
+    """Triton twin of :func:`qgac_fast.functional.transform.dct`: blockwise forward DCT of a tiled plane.
 
     Args:
         plane: ``(..., H, W)`` samples (H, W multiples of 8), any strides; float32, float16,
@@ -436,7 +430,7 @@ def dct(plane: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor
     Returns:
         ``(..., H, W)`` contiguous coefficients of ``dtype``; differentiable.
     """
-    _check_plane(plane)
+    check_plane(plane, "plane")
     _require("dct", plane, dtype=dtype)
     if _eager(plane):
         return _transform(plane, dtype, True, inverse=False)
@@ -444,8 +438,8 @@ def dct(plane: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor
 
 
 def idct(plane: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Triton twin of :func:`qgac_fast.functional.dct.idct` (arguments as :func:`dct`)."""
-    _check_plane(plane)
+    """Triton twin of :func:`qgac_fast.functional.transform.idct` (arguments as :func:`dct`)."""
+    check_plane(plane, "plane")
     _require("dct", plane, dtype=dtype)
     if _eager(plane):
         return _transform(plane, dtype, True, inverse=True)
@@ -453,7 +447,7 @@ def idct(plane: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tenso
 
 
 def block_dct(blocks: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Triton twin of :func:`qgac_fast.functional.dct.block_dct` on ``(..., 8, 8)`` blocks."""
+    """Triton twin of :func:`qgac_fast.functional.transform.block_dct` on ``(..., 8, 8)`` blocks."""
     _check_blocks(blocks)
     _require("dct", blocks, dtype=dtype)
     if _eager(blocks):
@@ -462,7 +456,7 @@ def block_dct(blocks: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
 
 
 def block_idct(blocks: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Triton twin of :func:`qgac_fast.functional.dct.block_idct` on ``(..., 8, 8)`` blocks."""
+    """Triton twin of :func:`qgac_fast.functional.transform.block_idct` on ``(..., 8, 8)`` blocks."""
     _check_blocks(blocks)
     _require("dct", blocks, dtype=dtype)
     if _eager(blocks):
@@ -472,7 +466,7 @@ def block_idct(blocks: torch.Tensor, dtype: torch.dtype = torch.float32) -> torc
 
 def dequantize_idct(coefficients: torch.Tensor, table: torch.Tensor, dtype: torch.dtype = torch.float32,
                     pixels: bool = False) -> torch.Tensor:
-    """Triton twin of :func:`qgac_fast.functional.dct.dequantize_idct`.
+    """Triton twin of :func:`qgac_fast.functional.transform.dequantize_idct`.
 
     Args:
         coefficients: ``(N, C, H, W)`` quantized coefficients, any strides (int16 from a file;
@@ -495,20 +489,22 @@ def dequantize_idct(coefficients: torch.Tensor, table: torch.Tensor, dtype: torc
     return torch.ops.qgac_fast.dequantize_idct(coefficients, table, dtype, pixels)
 
 
-def dct_quantize(x: torch.Tensor, table: torch.Tensor, level_shift: bool = False) -> torch.Tensor:
-    """Triton twin of :func:`qgac_fast.functional.dct.dct_quantize` (float32 compute).
+def dct_quantize(x: torch.Tensor, table: torch.Tensor, level_shift: bool = False,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Triton twin of :func:`qgac_fast.functional.transform.dct_quantize` (float32 compute).
 
     Args:
         x: ``(N, C, H, W)`` samples, any strides: level-shifted floats, or with ``level_shift``
             pixels 0..255 (uint8 or float), from which 128 is subtracted first.
         table: as in :func:`dequantize_idct`; positive steps.
+        dtype: the compute dtype; only float32 (TypeError otherwise).
 
     Returns:
         ``(N, C, H, W)`` contiguous int16 quantized coefficients, rounded half away from zero and
         saturated to the int16 range.
     """
     check_fused_coefficients(x, table, name="x")
-    _require("dct_quantize", x, table, dtype=torch.float32)
+    _require("dct_quantize", x, table, dtype=dtype)
     if _eager():
         return _dct_quantize_impl(x, table, level_shift)
     return torch.ops.qgac_fast.dct_quantize(x, table, level_shift)

@@ -12,14 +12,10 @@ Conventions used throughout ``qgac_fast``:
 
 The float transforms are expressed as ``(blocks, 64) @ (64, 64)`` with the Kronecker product of
 the 8x8 DCT matrix with itself, which is exactly how the Triton kernels compute them
-(:mod:`qgac_fast.kernels.dct`). :func:`dequantize_idct` and :func:`dct_quantize` are the
+(:mod:`qgac_fast.kernels.transform`). :func:`dequantize_idct` and :func:`dct_quantize` are the
 references of the fused kernels, defined as compositions of :func:`idct` / :func:`dct` with
-:func:`qgac_fast.functional.quantize.dequantize` / :func:`~qgac_fast.functional.quantize.quantize`.
-
-Backends: ``backend="triton"`` runs the kernels (CUDA tensors, or CPU under Triton's
-interpreter; float32/float16/bfloat16 compute) and raises when they cannot take the inputs;
-``"auto"`` runs them on CUDA tensors they can take and falls back to the reference otherwise
-(float64, other dtypes, CPU, or gradients through the fused ops).
+:func:`qgac_fast.functional.quantization.dequantize` / :func:`~qgac_fast.functional.quantization.quantize`.
+These are the reference maths only; :mod:`qgac_fast.ops` chooses between them and the kernels.
 :func:`fdct_islow` and :func:`idct_islow` are integer twins of libjpeg's accurate integer DCTs
 (jfdctint, jidctint), used by the reference encoder and the uint8 decode to reproduce libjpeg
 bit for bit.
@@ -31,9 +27,9 @@ import math
 
 import torch
 
-from ..backend import resolve_backend
 from ._dtypes import float_dtype
-from .quantize import dequantize, quantize
+from .checks import BLOCK, check_fused_coefficients, check_plane, normalize_table
+from .quantization import dequantize, quantize
 
 __all__ = [
     "BLOCK",
@@ -47,12 +43,10 @@ __all__ = [
     "idct",
     "dequantize_idct",
     "dct_quantize",
-    "normalize_table",
     "fdct_islow",
     "idct_islow",
+    "islow_inverse_pass",
 ]
-
-BLOCK = 8
 
 
 def dct_matrix(dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
@@ -87,31 +81,10 @@ def dct_kron_matrix(dtype: torch.dtype = torch.float64, device: torch.device | s
     return k.to(dtype=dtype, device=device)
 
 
-def _check_plane(x: torch.Tensor, name: str = "input") -> None:
-    if x.dim() < 2:
-        raise ValueError(f"{name} must have shape (..., H, W), got {tuple(x.shape)}")
-    h, w = x.shape[-2:]
-    if h % BLOCK or w % BLOCK:
-        raise ValueError(f"{name} height and width must be multiples of 8, got {h}x{w}; pad the plane first")
-
-
-def _use_kernel(backend: str, op: str, *tensors: torch.Tensor, dtype: torch.dtype | None,
-                needs_grad: bool = False) -> bool:
-    """True to run the Triton twin: ``backend`` resolved to "triton" and, for "auto", the kernel
-    takes these inputs (an explicit "triton" lets the twin raise on inputs it cannot take)."""
-    if resolve_backend(backend, *tensors) != "triton":
-        return False
-    if backend == "triton":
-        return True
-    from qgac_fast.kernels.dct import unsupported_reason
-
-    return not needs_grad and unsupported_reason(op, *tensors, dtype=dtype) is None
-
-
 def blockify(plane: torch.Tensor) -> torch.Tensor:
     """Split a tiled plane ``(..., H, W)`` into a block grid ``(..., H/8, W/8, 8, 8)`` (a copy
     only if needed; dtype kept)."""
-    _check_plane(plane, "plane")
+    check_plane(plane, "plane")
     *lead, h, w = plane.shape
     x = plane.reshape(*lead, h // BLOCK, BLOCK, w // BLOCK, BLOCK)
     return x.transpose(-3, -2)
@@ -135,79 +108,56 @@ def _apply_kron(blocks: torch.Tensor, inverse: bool, dtype: torch.dtype | None) 
     return out.reshape(x.shape)
 
 
-def block_dct(blocks: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def block_dct(blocks: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Forward 2-D DCT of each block of ``(..., 8, 8)``.
 
     Args:
         blocks: ``(..., 8, 8)`` samples, typically level-shifted pixels in [-128, 127].
         dtype: compute/output dtype; default: the input's if floating, else float32.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
 
     Returns:
         ``(..., 8, 8)`` coefficients on libjpeg's scale (DC = 8 x mean); differentiable.
     """
-    dt = float_dtype(blocks, dtype)
-    if _use_kernel(backend, "dct", blocks, dtype=dt):
-        from qgac_fast.kernels import dct as kernels
-
-        return kernels.block_dct(blocks, dt)
     if blocks.dim() < 2 or blocks.shape[-2:] != (BLOCK, BLOCK):
         raise ValueError(f"blocks must have shape (..., 8, 8), got {tuple(blocks.shape)}")
     return _apply_kron(blocks, False, dtype)
 
 
-def block_idct(coefficients: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def block_idct(coefficients: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Inverse 2-D DCT of each block of ``(..., 8, 8)`` (dequantized coefficients, libjpeg's
-    scale) into samples (level-shifted, i.e. add 128 for pixels). Differentiable; ``dtype`` and
-    ``backend`` as in :func:`block_dct`."""
-    dt = float_dtype(coefficients, dtype)
-    if _use_kernel(backend, "dct", coefficients, dtype=dt):
-        from qgac_fast.kernels import dct as kernels
-
-        return kernels.block_idct(coefficients, dt)
+    scale) into samples (level-shifted, i.e. add 128 for pixels). Differentiable; ``dtype`` as
+    in :func:`block_dct`."""
     if coefficients.dim() < 2 or coefficients.shape[-2:] != (BLOCK, BLOCK):
         raise ValueError(f"coefficients must have shape (..., 8, 8), got {tuple(coefficients.shape)}")
     return _apply_kron(coefficients, True, dtype)
 
 
-def dct(plane: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def dct(plane: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Blockwise forward DCT of a tiled plane.
 
     Args:
         plane: ``(..., H, W)`` samples, H and W multiples of 8; level-shifted pixels
             ([-128, 127]) give libjpeg-scaled coefficients.
         dtype: compute/output dtype; default: the input's if floating, else float32.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"`` (float32/float16/bfloat16 compute,
-            float32 accumulation; a contiguous result).
 
     Returns:
         ``(..., H, W)`` tiled coefficients (each 8x8 tile one block, natural order);
-        differentiable with either backend.
+        differentiable.
 
     Example:
         >>> x = torch.full((8, 8), 10.0, dtype=torch.float64)
         >>> round(dct(x)[0, 0].item(), 6)  # DC = 8 x mean
         80.0
     """
-    dt = float_dtype(plane, dtype)
-    if _use_kernel(backend, "dct", plane, dtype=dt):
-        from qgac_fast.kernels import dct as kernels
-
-        return kernels.dct(plane, dt)
-    _check_plane(plane, "plane")
+    check_plane(plane, "plane")
     return deblockify(_apply_kron(blockify(plane), False, dtype))
 
 
-def idct(plane: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+def idct(plane: torch.Tensor, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Blockwise inverse DCT of a tiled coefficient plane ``(..., H, W)`` (dequantized,
     libjpeg's scale) into level-shifted samples ``(..., H, W)`` (add 128 for pixels); ``dtype``
-    and ``backend`` as in :func:`dct`."""
-    dt = float_dtype(plane, dtype)
-    if _use_kernel(backend, "dct", plane, dtype=dt):
-        from qgac_fast.kernels import dct as kernels
-
-        return kernels.idct(plane, dt)
-    _check_plane(plane, "plane")
+    as in :func:`dct`."""
+    check_plane(plane, "plane")
     return deblockify(_apply_kron(blockify(plane), True, dtype))
 
 
@@ -215,43 +165,8 @@ def idct(plane: torch.Tensor, *, dtype: torch.dtype | None = None, backend: str 
 # Fused (de)quantization: the references of the fused kernels, as compositions of the ops above
 
 
-def normalize_table(table: torch.Tensor, n: int, c: int, name: str = "table") -> torch.Tensor:
-    """A quantization table for ``(N, C, H, W)`` planes as a 4-D view broadcastable to
-    ``(n, c, 8, 8)``: ``(8, 8)`` (one table), ``(N, 8, 8)`` (one per sample, shared by its
-    channels), ``(N, 1, 8, 8)`` or ``(N, C, 8, 8)``; a leading 1 broadcasts.
-
-    Raises:
-        ValueError: any other shape, or N / C that do not match the planes'.
-    """
-    if table.dim() == 2:
-        table = table.reshape(1, 1, *table.shape)
-    elif table.dim() == 3:
-        table = table.unsqueeze(1)
-    if (table.dim() != 4 or table.shape[-2:] != (BLOCK, BLOCK) or table.shape[0] not in (1, n)
-            or table.shape[1] not in (1, c)):
-        raise ValueError(f"{name} must be (8, 8), (N, 8, 8) or (N, C, 8, 8) with N = {n}, C = {c} "
-                         f"(or 1 in either), got {tuple(table.shape)}")
-    return table
-
-
-def check_fused_coefficients(x: torch.Tensor, table: torch.Tensor, name: str = "coefficients") -> None:
-    """Shape, dtype and device checks shared by both backends of the fused ops."""
-    if not isinstance(table, torch.Tensor):
-        raise TypeError(f"table must be a tensor, got {type(table).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"{name} must have shape (N, C, H, W), got {tuple(x.shape)}")
-    _check_plane(x, name)
-    if x.dtype == torch.bool or x.dtype.is_complex:
-        raise TypeError(f"{name} must be a real number tensor, got {x.dtype}")
-    if table.dtype == torch.bool or table.dtype.is_complex:
-        raise TypeError(f"table must be a real number tensor, got {table.dtype}")
-    if table.device != x.device:
-        raise ValueError(f"inputs are on different devices: {name} on {x.device}, table on {table.device}")
-    normalize_table(table, x.shape[0], x.shape[1])
-
-
 def dequantize_idct(coefficients: torch.Tensor, table: torch.Tensor, *, pixels: bool = False,
-                    dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+                    dtype: torch.dtype | None = None) -> torch.Tensor:
     """Dequantize and inverse-DCT tiled planes: ``idct(dequantize(coefficients, table))``.
 
     Args:
@@ -263,12 +178,9 @@ def dequantize_idct(coefficients: torch.Tensor, table: torch.Tensor, *, pixels: 
             IDCT writes them, ``floor(y + 128 + 0.5)`` clamped to 0..255 (computed in ``dtype``).
         dtype: compute dtype (the output's when ``pixels`` is False); default: the
             coefficients' if floating, else float32.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"``. The kernel computes in float32
-            whatever ``dtype`` (float32, float16 or bfloat16) and rounds once to it; it is
-            forward only ("auto" uses the reference when a gradient is needed).
 
     Returns:
-        ``(N, C, H, W)`` float samples (differentiable with the reference), or uint8 pixels.
+        ``(N, C, H, W)`` float samples (differentiable), or uint8 pixels.
 
     Example:
         >>> q = torch.zeros(1, 1, 8, 8, dtype=torch.int16); q[..., 0, 0] = 2
@@ -276,30 +188,23 @@ def dequantize_idct(coefficients: torch.Tensor, table: torch.Tensor, *, pixels: 
         132
     """
     dt = float_dtype(coefficients, dtype)
-    needs_grad = torch.is_grad_enabled() and (coefficients.requires_grad or table.requires_grad)
-    if _use_kernel(backend, "dequantize_idct", coefficients, table, dtype=dt, needs_grad=needs_grad):
-        from qgac_fast.kernels import dct as kernels
-
-        return kernels.dequantize_idct(coefficients, table, dt, pixels)
     check_fused_coefficients(coefficients, table)
     t = normalize_table(table, *coefficients.shape[:2])
-    y = idct(dequantize(coefficients, t, dtype=dt, backend="reference"), backend="reference")
+    y = idct(dequantize(coefficients, t, dtype=dt))
     if pixels:
         y = torch.floor((y + 128.0) + 0.5).clamp_(0, 255).to(torch.uint8)
     return y
 
 
 def dct_quantize(x: torch.Tensor, table: torch.Tensor, *, level_shift: bool = False,
-                 dtype: torch.dtype | None = None, backend: str = "auto") -> torch.Tensor:
+                 dtype: torch.dtype | None = None) -> torch.Tensor:
     """Forward DCT and quantize tiled planes: ``quantize(dct(x [- 128]), table)`` as int16.
 
     Args:
         x: ``(N, C, H, W)`` samples, H and W multiples of 8: level-shifted ([-128, 127]), or
             pixels (0..255, uint8 or float) with ``level_shift=True``, which subtracts 128 first.
         table: quantization steps, shapes as in :func:`dequantize_idct`; positive.
-        dtype: compute dtype; default float32 (float64 for float64 input). The Triton kernel
-            computes in float32 only.
-        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
+        dtype: compute dtype; default float32 (float64 for float64 input).
 
     Returns:
         ``(N, C, H, W)`` int16 quantized coefficients, rounded half away from zero (libjpeg's
@@ -308,18 +213,12 @@ def dct_quantize(x: torch.Tensor, table: torch.Tensor, *, level_shift: bool = Fa
     dt = dtype if dtype is not None else (torch.float64 if x.dtype == torch.float64 else torch.float32)
     if not dt.is_floating_point:
         raise ValueError(f"dtype must be a floating point dtype, got {dt}")
-    if _use_kernel(backend, "dct_quantize", x, table, dtype=dt):
-        from qgac_fast.kernels import dct as kernels
-
-        if dt != torch.float32:
-            raise TypeError(f"dct_quantize: the Triton kernel computes in float32, not {dt}; use backend='reference'")
-        return kernels.dct_quantize(x, table, level_shift)
     check_fused_coefficients(x, table, name="x")
     t = normalize_table(table, *x.shape[:2])
     v = x.to(dt)
     if level_shift:
         v = v - 128.0
-    q = quantize(dct(v, backend="reference"), t, backend="reference")
+    q = quantize(dct(v), t)
     return q.clamp_(-32768, 32767).to(torch.int16)
 
 
@@ -413,8 +312,10 @@ def fdct_islow(blocks: torch.Tensor) -> torch.Tensor:
     return torch.stack(cols, dim=-2)
 
 
-def _islow_inverse_1d(v: list[torch.Tensor], shift) -> list[torch.Tensor]:
-    """One 1-D pass of libjpeg's accurate integer inverse DCT over ``v[0..7]`` (frequencies)."""
+def islow_inverse_pass(v: list[torch.Tensor], shift) -> list[torch.Tensor]:
+    """One 1-D pass of libjpeg's accurate integer inverse DCT (jidctint) over ``v[0..7]``
+    (integer tensors, frequencies in order); ``shift`` descales each of the 8 outputs (the
+    pass is linear up to there, which the exact Triton decode builds its matrices from)."""
     # even part
     z1 = (v[2] + v[6]) * _F["0_541196100"]
     e2 = z1 - v[6] * _F["1_847759065"]
@@ -458,10 +359,10 @@ def idct_islow(coefficients: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"coefficients must have shape (..., 8, 8), got {tuple(coefficients.shape)}")
     x = coefficients.to(torch.int64)
     # pass 1: columns (vertical frequencies -> rows), keeping PASS1_BITS fraction bits
-    cols = _islow_inverse_1d([x[..., i, :] for i in range(BLOCK)],
+    cols = islow_inverse_pass([x[..., i, :] for i in range(BLOCK)],
                              lambda t: _descale(t, _CONST_BITS - _PASS1_BITS))
     x = torch.stack(cols, dim=-2)
     # pass 2: rows; removes PASS1_BITS and the factor 8
-    rows = _islow_inverse_1d([x[..., i] for i in range(BLOCK)],
+    rows = islow_inverse_pass([x[..., i] for i in range(BLOCK)],
                              lambda t: _descale(t, _CONST_BITS + _PASS1_BITS + 3))
     return (torch.stack(rows, dim=-1) + 128).clamp_(0, 255)
