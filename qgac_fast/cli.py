@@ -153,7 +153,7 @@ def _add_eval(subparsers) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from .codec import write_atomic
+    from .atomic import write_atomic
     from .evaluate import evaluate, format_table, to_json
 
     corrector, precision = None, None

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import os
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Union
@@ -24,6 +23,7 @@ from typing import Iterable, Union
 import torch
 
 from . import _jpeg
+from .atomic import write_atomic
 from .errors import JPEGError, UnsupportedJPEGError
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "decode_pixels",
     "read_coefficients",
     "read_coefficients_many",
-    "write_atomic",
     "write_coefficients",
 ]
 
@@ -244,29 +243,6 @@ def _table_array(value, index: int):
     if low < 1 or high > 65535:
         raise ValueError(f"quantization[{index}] values must lie in 1..65535, got {low}..{high}")
     return tensor.to(torch.int32).contiguous().numpy()
-
-
-def write_atomic(dst: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``dst`` through a temporary file in the same folder and ``os.replace``,
-    so ``dst`` is either its old self or the complete new file, never a partial one."""
-    path = os.fspath(dst)
-    folder, name = os.path.split(path)
-    # Not tempfile.mkstemp: its 0o600 mode would stick to the final file; 0o666 minus the umask
-    # is what a plain open() would give.
-    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = None, *, optimize: bool = False) -> bytes:

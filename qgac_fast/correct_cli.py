@@ -24,6 +24,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -151,7 +152,12 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple
                 for path in paths:
                     add(path, os.path.relpath(path, base))
         else:
-            errors.append((arg, os.strerror(2)))  # "No such file or directory"
+            try:
+                os.stat(arg)
+                reason = "not a file or folder"
+            except OSError as error:  # e.g. "No such file or directory", "Too many levels of symbolic links"
+                reason = error.strerror or str(error)
+            errors.append((arg, reason))
     return found, errors
 
 
@@ -193,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``correct``; returns the exit status (1 if any file failed or nothing could run)."""
     import torch
 
-    from .codec import write_atomic
+    from .atomic import write_atomic
     from .model import load_model
 
     rank = int(os.environ.get("RANK", "0"))
@@ -210,6 +216,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {reason}", file=sys.stderr)
     if not found and not errors:
         print("no JPEG files found in the inputs", file=sys.stderr)
+        return 1
+    try:  # an unusable OUTDIR stops the run before any file is read
+        os.makedirs(args.output, exist_ok=True)
+        tempfile.TemporaryFile(dir=args.output).close()
+    except OSError as error:
+        print(f"qgac-fast correct: cannot write to -o {args.output}: {error.strerror or error}", file=sys.stderr)
         return 1
 
     try:
@@ -238,7 +250,8 @@ def run(args: argparse.Namespace) -> int:
 
     records = [{"input": path, "output": output, "status": "failed", "error": reason, "width": None,
                 "height": None, "tiles": 0} for path, output, reason in my_refused]
-    counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0)}
+    counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0), "not_done": 0}
+    stopped = None
     megapixels = 0.0
     start = time.perf_counter()
     bar = tqdm(total=len(mine), unit="file", disable=True if args.quiet or rank != 0 else None, dynamic_ncols=True,
@@ -252,6 +265,9 @@ def run(args: argparse.Namespace) -> int:
                 megapixels += result.megapixels
             elif result.status == "failed":
                 bar.write(f"{result.input}: {result.error}", file=sys.stderr)
+            elif result.status == "not_done" and stopped is None:
+                stopped = result.error
+                bar.write(f"qgac-fast correct: stopping, the remaining files are {result.error}", file=sys.stderr)
             bar.update(1)
             elapsed = max(time.perf_counter() - start, 1e-9)
             bar.set_postfix_str(f"{megapixels / elapsed:.2f} MP/s", refresh=False)
@@ -259,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
         bar.close()
     elapsed = time.perf_counter() - start
     summary = {"corrected": counts["ok"], "skipped": counts["skipped"], "failed": counts["failed"],
+               "not_done": counts["not_done"],
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
                "rank": rank, "world_size": world, "device": str(corrector.device),
@@ -268,11 +285,17 @@ def run(args: argparse.Namespace) -> int:
         where = f"rank {rank}/{world}: " if world > 1 else ""
         print(f"{where}{counts['ok']} corrected ({megapixels:.1f} MP in {elapsed:.1f} s, "
               f"{summary['megapixels_per_second'] or 0:.2f} MP/s), {counts['skipped']} skipped, "
-              f"{counts['failed']} failed -> {args.output}", file=sys.stderr)
+              f"{counts['failed']} failed" + (f", {counts['not_done']} not done" if counts["not_done"] else "") +
+              f" -> {args.output}", file=sys.stderr)
     if args.json:
         document = {"summary": summary, "files": records}
-        write_atomic(_json_path(args.json, rank, world), (json.dumps(document, indent=2) + "\n").encode())
-    return 1 if counts["failed"] else 0
+        path = _json_path(args.json, rank, world)
+        try:
+            write_atomic(path, (json.dumps(document, indent=2) + "\n").encode())
+        except OSError as error:
+            print(f"qgac-fast correct: cannot write --json {path}: {error.strerror or error}", file=sys.stderr)
+            return 1
+    return 1 if counts["failed"] or counts["not_done"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:

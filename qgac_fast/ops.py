@@ -195,6 +195,9 @@ def _libjpeg_refusal(jc) -> str | None:
         low, high = torch.aminmax(c)
         if int(low) < -1023 or int(high) > 1023:
             return "coefficients outside what 8-bit JPEG codes"
+    for q in jc.quantization:
+        if int(q.min()) < 1 or int(q.max()) > 65535:  # a damaged table, read with strict=False
+            return "quantization steps outside 1..65535"
     return None
 
 

@@ -127,21 +127,83 @@ def test_two_inputs_with_one_output_are_refused(weights, tmp_path, capsys):
     assert (tmp_path / "out" / "x.png").is_file()
 
 
-def test_no_partial_files_after_a_failure(weights, tmp_path, monkeypatch, capsys):
-    photos = _tree(tmp_path)
-    real = outputs.encode_image
+def test_a_full_disk_stops_the_run(weights, tmp_path, monkeypatch, capsys):
+    """The write of 02.png meets ENOSPC: it fails naming the output, and the files after it are no
+    longer read (``not_done``; a few already in flight when the writer thread failed may finish),
+    nothing partial is left, and the exit status is 1."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(14):
+        (photos / f"{i:02d}.jpg").write_bytes(pillow_jpeg(synthetic_image(16, 24, seed=i), quality=30))
+    real = outputs.write_atomic
 
-    def failing(image, format="png", **kwargs):
-        if tuple(image.shape[1:]) == (33, 47):  # sub/c.jpeg
+    def full(dst, data):
+        if dst.endswith("02.png"):
             raise OSError(28, "No space left on device")
-        return real(image, format, **kwargs)
+        return real(dst, data)
 
-    monkeypatch.setattr(outputs, "encode_image", failing)
+    monkeypatch.setattr(outputs, "write_atomic", full)
     out = tmp_path / "out"
+    assert _run(weights, photos, "-o", out, "--quiet", "--json", tmp_path / "r.json") == 1
+    err = capsys.readouterr().err
+    assert f"02.jpg: cannot write {out / '02.png'}: No space left on device" in err
+    assert "stopping, the remaining files are not done: cannot write" in err
+    statuses = [f["status"] for f in json.loads((tmp_path / "r.json").read_text())["files"]]
+    assert statuses[:3] == ["ok", "ok", "failed"]
+    after = statuses[3:]
+    stop = after.index("not_done")  # at most the in-flight window (2 writers' worth + prefetch) ran on
+    assert stop <= 6 and set(after[:stop]) <= {"ok"} and set(after[stop:]) == {"not_done"}
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [f"{i:02d}.png" for i in range(14) if i != 2 and statuses[i] == "ok"]  # no temporaries
+
+
+def test_write_failures_name_the_output(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    out = tmp_path / "out"
+    (out / "a.png").mkdir(parents=True)  # the output path is taken by a folder
     assert _run(weights, photos, "-o", out, "--quiet") == 1
-    assert "c.jpeg: No space left on device" in capsys.readouterr().err
-    leftovers = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert leftovers == ["B.png", "a.png", "sub/deeper/d.png"]  # no c.png, no temporary file
+    assert f"a.jpg: cannot write {out / 'a.png'}: Is a directory" in capsys.readouterr().err
+    assert (out / "B.png").is_file() and (out / "sub" / "c.png").is_file()  # not fatal: the others go on
+
+
+def test_unusable_output_folder_is_one_line(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert _run(weights, photos, "-o", blocker, "--quiet") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"qgac-fast correct: cannot write to -o {blocker}: ") and "Traceback" not in "".join(err)
+
+
+def test_unwritable_json_is_one_line(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--quiet", "--json",
+                tmp_path / "missing" / "r.json") == 1
+    assert capsys.readouterr().err.strip() == (f"qgac-fast correct: cannot write --json {tmp_path / 'missing' / 'r.json'}: "
+                                               "No such file or directory")
+    assert (tmp_path / "out" / "a.png").is_file()
+
+
+def test_a_symlink_loop_says_so(weights, tmp_path, capsys):
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    assert _run(weights, loop, "-o", tmp_path / "out", "--quiet") == 1
+    assert f"{loop}: Too many levels of symbolic links" in capsys.readouterr().err
+
+
+def test_resume_removes_stale_temporary_files(weights, tmp_path):
+    """--skip-existing removes what a killed run left (``.NAME.<hex>.tmp`` older than this run)
+    beside the outputs, and keeps newer ones (another rank writing now) and other files."""
+    photos = _tree(tmp_path)
+    out = tmp_path / "out"
+    assert _run(weights, photos / "a.jpg", "-o", out, "--quiet") == 0
+    stale, fresh, other = out / ".a.png.0123456789abcdef.tmp", out / ".B.png.fedcba9876543210.tmp", out / ".x.tmp"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"partial")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    os.utime(fresh, (4_000_000_000, 4_000_000_000))  # "now" for a writer whose run began after ours
+    _run(weights, photos, "-o", out, "--quiet", "--skip-existing")
+    assert not stale.exists() and fresh.exists() and other.exists()
 
 
 def test_two_ranks_correct_every_file_exactly_once(weights, tmp_path, monkeypatch):

@@ -74,6 +74,10 @@ def test_auto_uses_libjpeg_on_the_cpu(monkeypatch):
                                reference_decode(floats, dtype=torch.float64))
     big = dataclasses.replace(jc, coefficients=(jc.coefficients[0] * 40,) + jc.coefficients[1:])  # not codable
     assert torch.equal(qgac_fast.decode(big), reference_decode(big))
+    zero = jc.quantization[0].clone()
+    zero[7, 7] = 0  # a damaged table that strict=False lets through (found by tools/fuzz.py)
+    damaged = dataclasses.replace(jc, quantization=(zero,) + jc.quantization[1:])
+    assert torch.equal(qgac_fast.decode(damaged), reference_decode(damaged))
     assert calls == [1]
 
 

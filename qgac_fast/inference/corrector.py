@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import torch
 
+from ..atomic import remove_stale_temporaries
 from ..codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
@@ -178,36 +180,48 @@ class Corrector:
             format: ``"png"``, ``"jpeg"`` (``jpeg_quality``) or ``"webp"`` (lossless); see
                 :func:`~qgac_fast.inference.outputs.encode_image`.
             skip_existing: an existing output is kept and the input not read (``"skipped"``):
-                writes are atomic, so an existing output is complete.
+                writes are atomic, so an existing output is complete. The temporary files that a
+                killed earlier run left beside the outputs (:mod:`qgac_fast.atomic`) are removed.
 
         Outputs are written atomically: a failure leaves no partial file. An output path that is
         one of the inputs (same path or same file) is refused (``"failed"``), as is a second input
-        with the same output (:func:`~qgac_fast.inference.outputs.refusals`).
+        with the same output (:func:`~qgac_fast.inference.outputs.refusals`). After a write fails
+        in a way every write would (a full disk, a read-only file system), the remaining inputs are
+        neither read nor corrected: their status is ``"not_done"``.
         """
         if format not in FORMATS:
             raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+        started = time.time()
         pairs = [(src, os.fspath(dst)) for src, dst in pairs]
         decided = {i: FileResult(display(pairs[i][0]), pairs[i][1], "failed", why)
                    for i, why in refusals(pairs).items()}
+        if skip_existing:  # resuming: what a killed earlier run left half-written goes
+            remove_stale_temporaries((dst for _, dst in pairs), before=started)
         for i, (src, dst) in enumerate(pairs):
             if i not in decided and skip_existing and os.path.exists(dst):
                 decided[i] = FileResult(display(src), dst, "skipped")
         todo = [i for i in range(len(pairs)) if i not in decided]
         results = self.correct_many(pairs[i][0] for i in todo)
         pending: deque[FileResult | Future] = deque()
+        stop: str | None = None  # why the remaining files are not done
         writer_count = max(1, self.workers)
         with ThreadPoolExecutor(max_workers=writer_count, thread_name_prefix="qgac-write") as writers:
             try:
                 for i, (src, dst) in enumerate(pairs):
+                    stop = stop or _fatal(pending)
                     if i in decided:
                         pending.append(decided[i])
+                    elif stop is not None:
+                        pending.append(FileResult(display(src), dst, "not_done", f"not done: {stop}"))
                     else:
                         result = next(results)
                         pending.append(writers.submit(write_output, result.image, src, dst, format, jpeg_quality,
                                                       result.size, result.tiles) if result.error is None
                                        else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
-                        yield _file_result(pending.popleft())
+                        done = _file_result(pending.popleft())
+                        stop = stop or (done.error if done.fatal else None)
+                        yield done
                 while pending:
                     yield _file_result(pending.popleft())
             finally:
@@ -215,6 +229,14 @@ class Corrector:
                 for item in pending:
                     if isinstance(item, Future):
                         item.cancel()
+
+
+def _fatal(pending) -> str | None:
+    """The error of a finished write in ``pending`` that every later write would meet, if any."""
+    for item in pending:
+        if _settled(item) and _file_result(item).fatal:
+            return _file_result(item).error
+    return None
 
 
 def _expand_folders(items: Iterable[Source]) -> Iterator[Source]:

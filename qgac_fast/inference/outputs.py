@@ -8,6 +8,7 @@ so a failure leaves no partial file and an existing output is complete.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from typing import Any, Sequence
@@ -15,13 +16,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..codec import write_atomic
+from ..atomic import write_atomic
 from .results import FileResult, display, reason
 
-__all__ = ["FORMATS", "encode_image", "refusals", "write_output"]
+__all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "encode_image", "refusals", "write_output"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+#: errno values of a failed write that every later write would meet too (full disk, quota,
+#: read-only file system): the run stops instead of correcting each file to fail at its write.
+FATAL_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int = 95) -> bytes:
@@ -87,13 +91,17 @@ def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
 def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
                  size: tuple[int, int] | None = None, tiles: int = 0) -> FileResult:
     """Encode and write one corrected image atomically (parent folders created); an error is a
-    failed result and leaves no file."""
+    failed result that names the output (``cannot write OUTPUT: reason``) and leaves no file."""
     try:
         data = encode_image(image, format, jpeg_quality=jpeg_quality)
+    except Exception as error:  # noqa: BLE001
+        return FileResult(display(source), dst, "failed", f"cannot encode {format}: {reason(error)}", size, tiles)
+    try:
         folder = os.path.dirname(dst)
         if folder:
             os.makedirs(folder, exist_ok=True)
         write_atomic(dst, data)
-    except Exception as error:  # noqa: BLE001
-        return FileResult(display(source), dst, "failed", reason(error), size, tiles)
+    except OSError as error:
+        return FileResult(display(source), dst, "failed", f"cannot write {dst}: {reason(error)}", size, tiles,
+                          fatal=error.errno in FATAL_WRITE_ERRORS)
     return FileResult(display(source), dst, "ok", None, size, tiles)

@@ -72,10 +72,13 @@ class FileResult:
 
     Attributes:
         input, output: the paths.
-        status: ``"ok"`` (written), ``"skipped"`` (output existed, ``skip_existing``) or ``"failed"``.
-        error: the reason of a failure, else None.
+        status: ``"ok"`` (written), ``"skipped"`` (output existed, ``skip_existing``),
+            ``"failed"``, or ``"not_done"`` (not attempted: an earlier write failed in a way every
+            write would, such as a full disk).
+        error: the reason of a failure (or why it was not done), else None.
         size: ``(height, width)`` when known.
         tiles: model windows used (see :class:`CorrectionResult`).
+        fatal: the failure stops the run (:data:`~qgac_fast.inference.outputs.FATAL_WRITE_ERRORS`).
     """
 
     input: str
@@ -84,6 +87,7 @@ class FileResult:
     error: str | None = None
     size: tuple[int, int] | None = None
     tiles: int = 0
+    fatal: bool = field(default=False, compare=False)
 
     @property
     def megapixels(self) -> float:
