@@ -217,12 +217,6 @@ def run(args: argparse.Namespace) -> int:
     if not found and not errors:
         print("no JPEG files found in the inputs", file=sys.stderr)
         return 1
-    try:  # an unusable OUTDIR stops the run before any file is read
-        os.makedirs(args.output, exist_ok=True)
-        tempfile.TemporaryFile(dir=args.output).close()
-    except OSError as error:
-        print(f"qgac-fast correct: cannot write to -o {args.output}: {error.strerror or error}", file=sys.stderr)
-        return 1
 
     try:
         device = torch.device(args.device) if args.device else torch.device(
@@ -245,6 +239,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
         return 2
+    try:  # an unusable OUTDIR stops the run before any file is read
+        os.makedirs(args.output, exist_ok=True)
+        tempfile.TemporaryFile(dir=args.output).close()
+    except OSError as error:
+        print(f"qgac-fast correct: cannot write to -o {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 1
 
     from tqdm import tqdm
 

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from .functional.transform import blockify, dct_matrix
 
-__all__ = ["blocking_effect_factor", "high_frequency_ratio", "psnr", "psnr_b", "rgb_to_y", "ssim"]
+__all__ = ["blocking_effect_factor", "boundary_differences", "high_frequency_ratio", "psnr", "psnr_b", "rgb_to_y",
+           "ssim"]
 
 _BLOCK = 8  # JPEG's block grid, which PSNR-B measures blocking on
 
@@ -123,7 +124,7 @@ def _boundary_sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, in
     return boundary_sum, other_sum, boundary_count, other_count
 
 
-def _boundary_differences(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def boundary_differences(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean squared difference of adjacent pixels across and away from 8x8 block boundaries.
 
     Args:

@@ -9,7 +9,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from images import pillow_decode, pillow_jpeg, sample_image, synthetic_image
-from qgac_fast.metrics import (_boundary_differences, blocking_effect_factor, high_frequency_ratio, psnr, psnr_b,
+from qgac_fast.metrics import (boundary_differences, blocking_effect_factor, high_frequency_ratio, psnr, psnr_b,
                                rgb_to_y, ssim)
 
 
@@ -160,7 +160,7 @@ def test_hand_computed_step_at_column_8():
     # inner pairs (0). Vertical pairs: 16 columns x 1 boundary pair (4) and 16 x 14 inner (4).
     rows, cols = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
     test = (100 + 10 * (cols >= 8) + 2 * rows)[None]
-    d_b, d_bc = _boundary_differences(test[None])
+    d_b, d_bc = boundary_differences(test[None])
     assert float(d_b) == (16 * 100 + 16 * 4) / 32  # 52
     assert float(d_bc) == (16 * 14 * 4) / (2 * 16 * 14)  # 2
     eta = math.log2(8) / math.log2(16)  # 0.75
@@ -184,7 +184,7 @@ def test_inner_texture_stronger_than_boundaries_gives_zero_bef():
     # steps lie inside blocks and the boundary pairs (7, 8) are flat.
     cols = torch.arange(32)
     test = (50.0 * ((cols % 8 >= 1) & (cols % 8 <= 6))).expand(1, 24, 32)
-    d_b, d_bc = _boundary_differences(test[None])
+    d_b, d_bc = boundary_differences(test[None])
     assert float(d_b) == 0 and float(d_bc) > 0
     assert float(blocking_effect_factor(test)) == 0
 

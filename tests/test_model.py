@@ -215,7 +215,7 @@ def test_fancy_chroma_skip_is_libjpeg_upsampling_through_pixels():
     c = torch.randn(1, 2, 8, 16, dtype=torch.float64)
     coefficients = model.denormalize(c, slice(1, 3))
     expected = dct(upsample(idct(coefficients) + 128, (2, 2), method="fancy") - 128)
-    torch.testing.assert_close(model.denormalize(model._chroma_skip(c, (16, 32)), slice(1, 3)), expected)
+    torch.testing.assert_close(model.denormalize(model.chroma_skip(c, (16, 32)), slice(1, 3)), expected)
     with pytest.raises(ValueError, match="chroma_skip"):
         QGACConfig(chroma_skip="bilinear")
 

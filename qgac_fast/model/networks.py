@@ -250,9 +250,9 @@ class QGAC(nn.Module):
         planes = chroma.transpose(0, 1).reshape(2 * n, 1, *chroma.shape[-2:])
         residual = self.color_net(planes, restored_y.repeat(2, 1, 1, 1), chroma_tables, both_luma)
         residual = residual.reshape(2, n, *residual.shape[-2:]).transpose(0, 1)
-        return restored_y, residual + self._chroma_skip(chroma, y.shape[-2:])
+        return restored_y, residual + self.chroma_skip(chroma, y.shape[-2:])
 
-    def _chroma_skip(self, chroma: torch.Tensor, luma_size) -> torch.Tensor:
+    def chroma_skip(self, chroma: torch.Tensor, luma_size) -> torch.Tensor:
         """The chroma on the luma grid (``config.chroma_skip``), or as is when already there.
 
         Works on de-normalised coefficients: both upsamplings mix frequencies. ``"fancy"`` goes
