@@ -84,6 +84,7 @@ class CFM(nn.Module):
         in_channels, out_channels: ``Cin``, ``Cout``.
         manifold: the hypernetwork's width ``M``.
         transposed: block grid -> tiles instead of tiles -> block grid.
+        float32: run in float32 even under autocast (see :class:`~qgac_fast.model.networks.YNet`).
         backend: the CFM op's backend (``"auto"``, ``"reference"``, ``"triton"``); "auto" uses
             the reference whenever gradients are needed (:mod:`qgac_fast.dispatch`).
 
@@ -93,9 +94,10 @@ class CFM(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, manifold: int, *, transposed: bool = False,
-                 backend: str = "auto"):
+                 float32: bool = False, backend: str = "auto"):
         super().__init__()
         self.in_channels, self.out_channels, self.transposed = in_channels, out_channels, transposed
+        self.float32 = float32
         self.backend = backend
         self.manifold = nn.Sequential(
             nn.Conv2d(1, manifold, BLOCK), nn.PReLU(), nn.Conv2d(manifold, manifold, 1), nn.PReLU())
@@ -115,11 +117,8 @@ class CFM(nn.Module):
         return weight, self.bias_head(h).reshape(t, self.out_channels)
 
     def forward(self, x: torch.Tensor, tables: Tables) -> torch.Tensor:
-        if self.transposed or not torch.is_autocast_enabled(x.device.type):
+        if not self.float32 or not torch.is_autocast_enabled(x.device.type):
             return self._convolve(x, tables)
-        # A CFM reading coefficient tiles (the JPEG's, or the restored Y guiding the colour net)
-        # runs in float32 under autocast: in bf16 the rounded coefficients cost the default model
-        # 0.15 dB (6 training images, q10); every other layer keeps the autocast dtype.
         with torch.autocast(x.device.type, enabled=False):
             return self._convolve(x.float(), tables)
 
