@@ -148,9 +148,12 @@ py::tuple read_path(const py::bytes& path, bool strict, uint64_t max_pixels,
 using CoefficientArray = py::array_t<int16_t, py::array::c_style>;
 using TableArray = py::array_t<int32_t, py::array::c_style>;
 
-py::bytes write_jpeg(int width, int height, const std::string& color_space, const std::vector<CoefficientArray>& coefficients,
-                const std::vector<TableArray>& tables, const std::vector<int>& slots,
-                const std::vector<std::pair<int, int>>& sampling, bool optimize) {
+// The frame of a write or decode request: size, colour space and each component's arrays
+// (borrowed: the arrays must outlive the request).
+qgac::WriteRequest frame_request(int width, int height, const std::string& color_space,
+                                 const std::vector<CoefficientArray>& coefficients,
+                                 const std::vector<TableArray>& tables, const std::vector<int>& slots,
+                                 const std::vector<std::pair<int, int>>& sampling) {
   const size_t n = coefficients.size();
   if (tables.size() != n || slots.size() != n || sampling.size() != n) {
     throw py::value_error("coefficients, tables, slots and sampling need one entry per component");
@@ -159,7 +162,6 @@ py::bytes write_jpeg(int width, int height, const std::string& color_space, cons
   request.width = width;
   request.height = height;
   request.color_space = parse_color_space(color_space);
-  request.optimize = optimize;
   for (size_t ci = 0; ci < n; ++ci) {
     const CoefficientArray& coef = coefficients[ci];
     if (coef.ndim() != 4 || coef.shape(2) != 8 || coef.shape(3) != 8) {
@@ -178,6 +180,14 @@ py::bytes write_jpeg(int width, int height, const std::string& color_space, cons
     comp.table = tables[ci].data();
     request.components.push_back(comp);
   }
+  return request;
+}
+
+py::bytes write_jpeg(int width, int height, const std::string& color_space, const std::vector<CoefficientArray>& coefficients,
+                const std::vector<TableArray>& tables, const std::vector<int>& slots,
+                const std::vector<std::pair<int, int>>& sampling, bool optimize) {
+  qgac::WriteRequest request = frame_request(width, height, color_space, coefficients, tables, slots, sampling);
+  request.optimize = optimize;
   qgac::MallocBuffer out;
   size_t size = 0;
   qgac::Result result;
@@ -194,32 +204,7 @@ py::array_t<uint8_t> decode_pixels(int width, int height, const std::string& col
                                    const std::vector<CoefficientArray>& coefficients,
                                    const std::vector<TableArray>& tables, const std::vector<int>& slots,
                                    const std::vector<std::pair<int, int>>& sampling, bool fancy) {
-  const size_t n = coefficients.size();
-  if (tables.size() != n || slots.size() != n || sampling.size() != n) {
-    throw py::value_error("coefficients, tables, slots and sampling need one entry per component");
-  }
-  qgac::WriteRequest request;
-  request.width = width;
-  request.height = height;
-  request.color_space = parse_color_space(color_space);
-  for (size_t ci = 0; ci < n; ++ci) {
-    const CoefficientArray& coef = coefficients[ci];
-    if (coef.ndim() != 4 || coef.shape(2) != 8 || coef.shape(3) != 8) {
-      throw py::value_error("component " + std::to_string(ci) + ": coefficients must have shape (blocks_h, blocks_w, 8, 8)");
-    }
-    if (tables[ci].size() != 64) {
-      throw py::value_error("component " + std::to_string(ci) + ": quantization table must have 64 entries");
-    }
-    qgac::WriteComponent comp;
-    comp.h_samp = sampling[ci].first;
-    comp.v_samp = sampling[ci].second;
-    comp.table_slot = slots[ci];
-    comp.blocks_h = static_cast<int>(coef.shape(0));
-    comp.blocks_w = static_cast<int>(coef.shape(1));
-    comp.coefficients = coef.data();
-    comp.table = tables[ci].data();
-    request.components.push_back(comp);
-  }
+  qgac::WriteRequest request = frame_request(width, height, color_space, coefficients, tables, slots, sampling);
   if (width < 1 || height < 1) throw py::value_error("image size must be positive");
   const py::ssize_t channels = request.color_space == qgac::ColorSpace::kGray ? 1 : 3;
   py::array_t<uint8_t> out({channels, static_cast<py::ssize_t>(height), static_cast<py::ssize_t>(width)});

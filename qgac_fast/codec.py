@@ -225,6 +225,18 @@ def read_coefficients_many(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _frame(jc: JPEGCoefficients) -> tuple:
+    """The extension's frame arguments of ``jc`` (size, colour space, per-component arrays, table
+    slots and sampling), checked as :func:`write_coefficients` documents."""
+    counts = {len(jc.coefficients), len(jc.quantization), len(jc.table_indices), len(jc.sampling)}
+    if len(counts) != 1:
+        raise ValueError("coefficients, quantization, table_indices and sampling need one entry per component")
+    coefficients = [_coefficient_array(c, i) for i, c in enumerate(jc.coefficients)]
+    tables = [_table_array(q, i) for i, q in enumerate(jc.quantization)]
+    return (jc.width, jc.height, jc.color_space, coefficients, tables, list(jc.table_indices),
+            [tuple(s) for s in jc.sampling])
+
+
 def _coefficient_array(value, index: int):
     tensor = torch.as_tensor(value)
     if tensor.dtype != torch.int16 or tensor.dim() != 4 or tuple(tensor.shape[2:]) != (8, 8):
@@ -275,13 +287,7 @@ def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = Non
     """
     if not isinstance(jc, JPEGCoefficients):
         raise TypeError(f"write_coefficients needs a JPEGCoefficients, got {type(jc).__name__}")
-    counts = {len(jc.coefficients), len(jc.quantization), len(jc.table_indices), len(jc.sampling)}
-    if len(counts) != 1:
-        raise ValueError("coefficients, quantization, table_indices and sampling need one entry per component")
-    coefficients = [_coefficient_array(c, i) for i, c in enumerate(jc.coefficients)]
-    tables = [_table_array(q, i) for i, q in enumerate(jc.quantization)]
-    data = _jpeg.write(jc.width, jc.height, jc.color_space, coefficients, tables, list(jc.table_indices),
-                       [tuple(s) for s in jc.sampling], bool(optimize))
+    data = _jpeg.write(*_frame(jc), bool(optimize))
     if dst is not None:
         write_atomic(dst, data)
     return data
@@ -320,11 +326,5 @@ def decode_pixels(jc: JPEGCoefficients, *, upsampling: str = "fancy", dtype: tor
         raise ValueError(f"upsampling must be 'fancy' or 'nearest', got {upsampling!r}")
     if not isinstance(jc, JPEGCoefficients):
         raise TypeError(f"decode_pixels needs a JPEGCoefficients, got {type(jc).__name__}")
-    counts = {len(jc.coefficients), len(jc.quantization), len(jc.table_indices), len(jc.sampling)}
-    if len(counts) != 1:
-        raise ValueError("coefficients, quantization, table_indices and sampling need one entry per component")
-    coefficients = [_coefficient_array(c, i) for i, c in enumerate(jc.coefficients)]
-    tables = [_table_array(q, i) for i, q in enumerate(jc.quantization)]
-    pixels = _jpeg.decode_pixels(jc.width, jc.height, jc.color_space, coefficients, tables,
-                                 list(jc.table_indices), [tuple(s) for s in jc.sampling], upsampling == "fancy")
+    pixels = _jpeg.decode_pixels(*_frame(jc), upsampling == "fancy")
     return torch.from_numpy(pixels)

@@ -84,3 +84,18 @@ def cjpeg(image: np.ndarray, *args: str) -> bytes:
 def pillow_decode(data: bytes) -> np.ndarray:
     """libjpeg's default decode (fancy upsampling, islow IDCT) as uint8 (H, W, 3) or (H, W)."""
     return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def layout_jpeg(mode: str, quality: int, size: tuple[int, int], progressive: bool = False, seed: int = 0) -> bytes:
+    """A libjpeg-turbo JPEG of a synthetic image: ``mode`` "gray" or a subsampling ("4:2:0"...)."""
+    h, w = size
+    img = synthetic_image(h, w, 3, seed=seed + h * 131 + w)
+    if mode == "gray":
+        img = np.ascontiguousarray(img[..., 0])
+    return turbo_jpeg(img, quality, "4:2:0" if mode == "gray" else mode, progressive=progressive)
+
+
+def hwc(t) -> np.ndarray:
+    """uint8 (C, H, W) tensor -> numpy (H, W, 3), or (H, W) for one channel (Pillow's layout)."""
+    a = t.numpy()
+    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)

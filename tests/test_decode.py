@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from images import SUBSAMPLINGS, pillow_decode, sample_image, synthetic_image, turbo_jpeg
+from images import SUBSAMPLINGS, hwc, layout_jpeg, pillow_decode, sample_image, turbo_jpeg
 from qgac_fast.codec import read_coefficients
 from qgac_fast.functional.transform import deblockify
 from qgac_fast.functional.jpeg import coefficient_planes, decode, decode_planes
@@ -18,17 +18,6 @@ QUALITIES = (10, 50, 90, 100)
 SIZES = ((1, 1), (7, 9), (17, 33), (33, 17))
 
 
-def _jpeg(mode, quality, size, progressive=False, seed=0):
-    h, w = size
-    img = synthetic_image(h, w, 3, seed=seed + h * 131 + w)
-    if mode == "gray":
-        img = np.ascontiguousarray(img[..., 0])
-    return turbo_jpeg(img, quality, "4:2:0" if mode == "gray" else mode, progressive=progressive)
-
-
-def _hwc(t):
-    a = t.numpy()
-    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
 
 
 def _errors(got, ref):
@@ -40,10 +29,10 @@ def _errors(got, ref):
 @pytest.mark.parametrize("quality", QUALITIES, ids=[f"q{q}" for q in QUALITIES])
 @pytest.mark.parametrize("mode", MODES)
 def test_matches_libjpeg_exactly(mode, quality, size):
-    data = _jpeg(mode, quality, size)
+    data = layout_jpeg(mode, quality, size)
     got = decode(read_coefficients(data))
     assert got.dtype == torch.uint8 and got.shape == ((1,) if mode == "gray" else (3,)) + size
-    np.testing.assert_array_equal(_hwc(got), pillow_decode(data))
+    np.testing.assert_array_equal(hwc(got), pillow_decode(data))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -54,7 +43,7 @@ def test_progressive_photo_matches_libjpeg(mode):
     data = turbo_jpeg(img, 75, "4:2:0" if mode == "gray" else mode, progressive=True)
     jc = read_coefficients(data)
     assert jc.progressive
-    np.testing.assert_array_equal(_hwc(decode(jc)), pillow_decode(data))
+    np.testing.assert_array_equal(hwc(decode(jc)), pillow_decode(data))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -63,8 +52,8 @@ def test_float_idct_variant_within_bounds(mode):
     within = total = worst = 0
     for quality in QUALITIES:
         for size in SIZES + ((48, 64),):
-            data = _jpeg(mode, quality, size, seed=1)
-            got = _hwc(decode(read_coefficients(data), idct="float")).astype(np.int64)
+            data = layout_jpeg(mode, quality, size, seed=1)
+            got = hwc(decode(read_coefficients(data), idct="float")).astype(np.int64)
             d = np.abs(got - pillow_decode(data).astype(np.int64))
             within += int((d <= 1).sum())
             total += d.size
@@ -75,24 +64,24 @@ def test_float_idct_variant_within_bounds(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_float_decode_close_to_libjpeg(mode):
-    data = _jpeg(mode, 75, (40, 56), seed=2)
+    data = layout_jpeg(mode, 75, (40, 56), seed=2)
     f = decode(read_coefficients(data), dtype=torch.float64)
     assert f.dtype == torch.float64
-    rounded = np.clip(np.floor(_hwc(f) + 0.5), 0, 255)
+    rounded = np.clip(np.floor(hwc(f) + 0.5), 0, 255)
     frac, mx = _errors(rounded, pillow_decode(data))
     assert frac >= 0.97 and mx <= 3  # libjpeg rounds after IDCT, upsampling and colour conversion
 
 
 def test_nearest_upsampling_matches_turbojpeg_fast_upsample():
     turbojpeg = pytest.importorskip("turbojpeg")
-    data = _jpeg("4:2:0", 50, (17, 33), seed=3)
+    data = layout_jpeg("4:2:0", 50, (17, 33), seed=3)
     fast = turbojpeg.TurboJPEG().decode(data, pixel_format=turbojpeg.TJPF_RGB, flags=turbojpeg.TJFLAG_FASTUPSAMPLE)
-    np.testing.assert_array_equal(_hwc(decode(read_coefficients(data), upsampling="nearest")), fast)
+    np.testing.assert_array_equal(hwc(decode(read_coefficients(data), upsampling="nearest")), fast)
 
 
 @pytest.mark.parametrize("mode", ["4:2:0", "4:4:4"])
 def test_decode_planes_equals_decode(mode):
-    jcs = [read_coefficients(_jpeg(mode, q, (24, 40), seed=4)) for q in (20, 60, 95)]
+    jcs = [read_coefficients(layout_jpeg(mode, q, (24, 40), seed=4)) for q in (20, 60, 95)]
     planes = [coefficient_planes(jc) for jc in jcs]
     luma = torch.stack([p[0] for p in planes]).unsqueeze(1)
     chroma = torch.stack([torch.stack(p[1:]) for p in planes])
@@ -108,7 +97,7 @@ def test_decode_planes_equals_decode(mode):
 
 
 def test_decode_planes_dequantized_input_and_gray():
-    jc = read_coefficients(_jpeg("gray", 50, (16, 16), seed=5))
+    jc = read_coefficients(layout_jpeg("gray", 50, (16, 16), seed=5))
     luma = coefficient_planes(jc)[0][None, None]
     deq = luma.double() * jc.quantization[0].double().repeat(2, 2)
     out = decode_planes(deq)
@@ -127,7 +116,7 @@ def test_float_decode_gradcheck(upsampling):
 
 
 def test_float32_default_and_clamp():
-    jc = read_coefficients(_jpeg("4:2:0", 10, (16, 16), seed=7))
+    jc = read_coefficients(layout_jpeg("4:2:0", 10, (16, 16), seed=7))
     out = decode(jc, dtype=torch.float32, clamp=True)
     assert out.dtype == torch.float32 and out.min() >= 0 and out.max() <= 255
     planes = coefficient_planes(jc)
@@ -136,7 +125,7 @@ def test_float32_default_and_clamp():
 
 
 def test_errors():
-    jc = read_coefficients(_jpeg("4:2:0", 50, (8, 8)))
+    jc = read_coefficients(layout_jpeg("4:2:0", 50, (8, 8)))
     with pytest.raises(ValueError, match="upsampling"):
         decode(jc, upsampling="bilinear")
     with pytest.raises(ValueError, match="dtype"):
@@ -148,7 +137,7 @@ def test_errors():
 
 
 def test_blocks_layout_round_trip():
-    jc = read_coefficients(_jpeg("4:2:0", 50, (17, 33)))
+    jc = read_coefficients(layout_jpeg("4:2:0", 50, (17, 33)))
     planes = coefficient_planes(jc)
     # luma: 3 x 5 blocks padded to whole 2x2 MCUs; chroma: ceil(17/2) x ceil(33/2) = 9 x 17 -> 2 x 3 blocks
     assert planes[0].shape == (32, 48) and planes[1].shape == (16, 24)

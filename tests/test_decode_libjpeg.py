@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import qgac_fast
-from images import SUBSAMPLINGS, pillow_decode, sample_image, synthetic_image, turbo_jpeg
+from images import SUBSAMPLINGS, hwc, layout_jpeg, pillow_decode, sample_image, synthetic_image, turbo_jpeg
 from qgac_fast.codec import decode_pixels, read_coefficients
 from qgac_fast.functional.jpeg import decode as reference_decode
 from qgac_fast.functional.jpeg import encode
@@ -18,15 +18,7 @@ SIZES = ((1, 1), (7, 9), (17, 33), (33, 17), (45, 77))
 
 
 def _jpeg(mode, size, quality=75, progressive=False, seed=0):
-    img = synthetic_image(*size, 3, seed=seed + 131 * size[0] + size[1])
-    if mode == "gray":
-        img = np.ascontiguousarray(img[..., 0])
-    return turbo_jpeg(img, quality, "4:2:0" if mode == "gray" else mode, progressive=progressive)
-
-
-def _hwc(t):
-    a = t.numpy()
-    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    return layout_jpeg(mode, quality, size, progressive=progressive, seed=seed)
 
 
 @pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
@@ -40,7 +32,7 @@ def test_libjpeg_backend_is_the_reference_and_pillow(mode, size, progressive):
         want = reference_decode(jc, upsampling=upsampling)
         assert got.dtype == torch.uint8 and got.is_contiguous() and got.shape == want.shape
         assert torch.equal(got, want), upsampling
-    np.testing.assert_array_equal(_hwc(qgac_fast.decode(jc, backend="libjpeg")), pillow_decode(data))
+    np.testing.assert_array_equal(hwc(qgac_fast.decode(jc, backend="libjpeg")), pillow_decode(data))
 
 
 @pytest.mark.parametrize("quality", [5, 50, 100])
