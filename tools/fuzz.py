@@ -7,7 +7,8 @@ truncation, segment swaps and duplicates, SOF/SOS field extremes, DHT/DQT corrup
 changes, length fields, splicing of two seeds), drawn from a seeded generator so a run is
 reproducible. A target may only succeed or fail with the exceptions it documents (``EXPECTED``);
 anything else is an *unexpected* outcome, a dead child is a *crash*, a child over the time limit a
-*hang*. One child serves many inputs (importing torch costs seconds) and is restarted after a
+*hang*: the limit is on the child's CPU time, so that a loaded machine does not turn a slow input
+into a hang, with a wall-clock cap of ``WALL_FACTOR`` times it for a child that is blocked. One child serves many inputs (importing torch costs seconds) and is restarted after a
 crash or hang; it reports its resident set size (RSS) after each input so growth shows.
 
 Usage:
@@ -35,6 +36,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+import psutil
 
 __all__ = ["EXPECTED", "MUTATORS", "TARGETS", "Campaign", "mutate", "run_campaign", "segments"]
 
@@ -260,7 +263,9 @@ def mutate(seeds: list[bytes], rng: random.Random) -> tuple[bytes, list[str]]:
 
 # --- targets (run in the child) -----------------------------------------------------------------
 
-#: Per target: seconds one input may take before the child counts as hung.
+#: A blocked child (using no CPU time) is a hang after this many times its target's limit, in wall time.
+WALL_FACTOR = 10
+#: Per target: seconds of CPU time one input may take before the child counts as hung.
 TARGETS = {"read-strict": 10.0, "read-lax": 10.0, "decode": 30.0, "correct": 60.0, "info": 30.0}
 #: Exception class names each target may raise (anything else is unexpected). ``info`` reports
 #: bad files itself as ``path: reason`` and exits 1, which counts as ``exit status 1``.
@@ -290,7 +295,8 @@ def _child() -> None:
         if target == "selftest-crash":
             os.abort()
         if target == "selftest-hang":
-            time.sleep(3600)
+            while True:  # spins: a hang costs CPU time, which is what the limit measures
+                pass
         if target == "selftest-raise":
             raise KeyError(len(data))
         import qgac_fast  # here, not at the top: the self-test targets start without torch
@@ -347,11 +353,20 @@ class _Child:
             self.process.stdin.flush()
         except BrokenPipeError:
             return "crash"
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        if not ready:
-            return "hang"
+        cpu_start, wall_end = self._cpu(), time.monotonic() + WALL_FACTOR * timeout
+        while not select.select([self.process.stdout], [], [], min(timeout, 1.0))[0]:
+            if self._cpu() - cpu_start >= timeout or time.monotonic() >= wall_end:
+                return "hang"
         line = self.process.stdout.readline()
         return json.loads(line) if line else "crash"
+
+    def _cpu(self) -> float:
+        """Seconds of CPU time the child has used (all its threads); 0 once it has exited."""
+        try:
+            times = psutil.Process(self.process.pid).cpu_times()
+        except psutil.Error:
+            return 0.0
+        return times.user + times.system
 
     def close(self) -> int | None:
         """Stop the child; returns its exit status (negative: the signal that killed it)."""
