@@ -66,7 +66,6 @@ def test_read_decode_info_correct(files, model, name, capsys):
         return
     fixed = qgac_fast.correct(path, model=model)
     assert fixed.dtype == torch.uint8 and fixed.shape == rgb.shape
-    if max(int(q.max()) for q in jc.quantization) <= 255:
-        # The default model moves a JPEG's decode only a little. Steps above 255 lie outside what
-        # it was trained on and it moves those files far (an open issue), so only their shape is checked.
-        assert (fixed.int() - rgb.int()).abs().float().mean() < 8
+    # the default model moves a JPEG's decode only a little, 16-bit tables included (their steps
+    # above 255 are clamped in the conditioning: tests/test_table_range.py)
+    assert (fixed.int() - rgb.int()).abs().float().mean() < 8

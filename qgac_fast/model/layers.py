@@ -36,11 +36,21 @@ class Tables(NamedTuple):
     index: torch.Tensor
 
 
+#: The largest quantization step the hypernetworks are conditioned on: steps above it (16-bit
+#: tables, such as cjpeg's default below quality 25 and other encoders' tables) are clamped to it
+#: in the conditioning only; the model's input coefficients and the quantization-bin constraint
+#: keep the file's real steps. The shipped weights never saw a larger step in training; unclamped,
+#: such files came out far worse than the JPEG (astronaut at cjpeg q2: 19.74 -> 4.64 dB), clamped
+#: every tested table gains (``tests/test_table_range.py``).
+MAX_CONDITIONING_STEP = 255
+
+
 def make_tables(tables: torch.Tensor, dtype: torch.dtype = torch.float32, *, static: bool = False) -> Tables:
-    """Distinct tables of a batch, scaled for the hypernetworks.
+    """Distinct tables of a batch, scaled for the hypernetworks (steps clamped to
+    :data:`MAX_CONDITIONING_STEP`, then divided by 255).
 
     Args:
-        tables: ``(N, 8, 8)`` quantization steps (any real dtype, raw values such as 1..255).
+        tables: ``(N, 8, 8)`` quantization steps (any real dtype, raw values 1..65535).
         dtype: float dtype of the hypernetwork input.
         static: give ``values`` ``N`` rows whatever the number ``T`` of distinct tables (the
             distinct ones first, then copies of the first; ``index`` only points at the first
@@ -52,7 +62,7 @@ def make_tables(tables: torch.Tensor, dtype: torch.dtype = torch.float32, *, sta
     unique, index = unique_tables(tables)
     if static:
         unique = torch.cat([unique, unique[:1].expand(tables.shape[0] - unique.shape[0], -1, -1)])
-    return Tables(unique.to(dtype).unsqueeze(1) / 255.0, index)
+    return Tables(unique.to(dtype).clamp(max=MAX_CONDITIONING_STEP).unsqueeze(1) / 255.0, index)
 
 
 def tiles_to_frequencies(x: torch.Tensor) -> torch.Tensor:
