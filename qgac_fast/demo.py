@@ -19,6 +19,7 @@ from PIL import Image
 from qgac_fast.codec import read_coefficients
 from qgac_fast.compression import compress
 from qgac_fast.correct import correct
+from qgac_fast.inference import resolve_precision
 from qgac_fast.ops import decode
 from qgac_fast.metrics import psnr, psnr_b, ssim
 from qgac_fast.model import load_model, read_metadata
@@ -64,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
           f"-> {jpeg_path}")
     print(f"model      {args.model}: {sum(p.numel() for p in model.parameters()):,} parameters"
           + (f", trained {training.get('wall_time_s', '?')} s on {training.get('hardware', '?')}" if training else ""))
-    print(f"corrected  -> {png_path} in {seconds * 1e3:.0f} ms on {device} "
-          f"({height * width / 1e6 / seconds:.2f} MP/s)")
+    print(f"corrected  -> {png_path} in {seconds * 1e3:.0f} ms on {device}, "
+          f"{resolve_precision('auto', device)} ({height * width / 1e6 / seconds:.2f} MP/s)")
     print(f"JPEG       {_scores(decoded, target)}")
     print(f"corrected  {_scores(corrected, target)}")
     print(f"gain       {psnr(corrected, target).item() - psnr(decoded, target).item():+.2f} dB PSNR")
