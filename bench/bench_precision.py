@@ -96,8 +96,8 @@ def markdown(meta: dict, rows: list[dict], acc: list[dict]) -> str:
             cells = {a["precision"]: a for a in acc if a["dataset"] == dataset and a["quality"] == quality}
             values = [cells[p] for p in meta["eval"] if p in cells]
             diff = values[-1]["psnr"] - values[0]["psnr"] if len(values) > 1 else float("nan")
-            lines.append(f"| {dataset} | {quality} | {values[0]['jpeg_psnr']:.3f} | " +
-                         " | ".join(f"{v['psnr']:.3f} / {v['ssim']:.4f}" for v in values) + f" | {diff:+.3f} |")
+            lines.append(f"| {dataset} | {quality} | {values[0]['jpeg_psnr']:.4f} | " +
+                         " | ".join(f"{v['psnr']:.4f} / {v['ssim']:.5f}" for v in values) + f" | {diff:+.4f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -64,7 +64,7 @@ from qgac_fast.functional.transform import dct_kron_matrix, deblockify, islow_in
 
 from ._triton import tl, triton
 
-__all__ = ["decode", "decode_planes", "decode_normalized", "encode_planes", "unsupported_layout"]
+__all__ = ["decode", "decode_planes", "decode_normalized", "encode_planes", "islow_matrices", "unsupported_layout"]
 
 #: Upsampling modes of the decode kernel (chosen on the host from the ratio and the real width).
 _NEAREST, _FANCY_H2V2, _FANCY_H2V1, _FANCY_H1V2 = 0, 1, 2, 3
@@ -125,7 +125,7 @@ def _idct_tile(coef_ptr, base, sh, sw, rows, cols, mask, scale_ptr, offset_ptr, 
 
     EXACT: libjpeg's jidctint bit for bit, as int32. Dequantize (``x * trunc(table)``), clamp to
     ``+-_ISLOW_RANGE``, then the two integer passes as exact float32 products with the matrices
-    of :func:`_islow_matrices` at ``kron_ptr`` (pass-1 high and low digits, pass 2):
+    of :func:`islow_matrices` at ``kron_ptr`` (pass-1 high and low digits, pass 2):
     pass 1 ``ws = (x @ K1 + 2**10) >> 11``; pass 2 splits ``ws = hi * 2**9 + lo`` with
     ``lo`` in ``[-256, 256)`` and returns ``(hi @ K2 * 2**9 + lo @ K2 + 2**17) >> 18``, computed
     as ``(hi @ K2 + ((lo @ K2 + 2**17) >> 9)) >> 9`` to stay within int32.
@@ -413,7 +413,7 @@ def _kron(device: torch.device, transpose: bool = False) -> torch.Tensor:
 _ISLOW_CACHE: dict = {}
 
 
-def _islow_matrices(device: torch.device) -> torch.Tensor:
+def islow_matrices(device: torch.device) -> torch.Tensor:
     """float32 ``(3, 64, 64)``: libjpeg's jidctint as exact integer matrices on flattened
     ``(BLOCKS, 64)`` tiles (``k = 8 * row + column``, rows = vertical frequency / position).
 
@@ -531,7 +531,7 @@ def _launch_decode(luma, chroma, scale, tsn, offset, size, upsampling, exact, ou
         raise ValueError(f"upsampling must be 'fancy' or 'nearest', got {upsampling!r}")
     channels = 1 if chroma is None else 3
     out = _check_out(out, (n, channels, height, width), torch.uint8, luma.device)
-    kron = _islow_matrices(luma.device) if exact else _kron(luma.device)
+    kron = islow_matrices(luma.device) if exact else _kron(luma.device)
     fy, fx = max(fy, 1), max(fx, 1)
     ch, cw = -(-height // fy), -(-width // fx)
     scratch = luma.new_empty(0, dtype=torch.uint8)

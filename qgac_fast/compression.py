@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["SUBSAMPLINGS", "compress"]
+__all__ = ["SUBSAMPLINGS", "compress", "turbojpeg_library"]
 
 #: Chroma subsamplings ``compress`` accepts for colour images, as J:a:b names.
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1")
@@ -39,7 +39,7 @@ Tables = Union[torch.Tensor, np.ndarray, Sequence]
 
 
 @lru_cache(maxsize=1)
-def _turbojpeg():
+def turbojpeg_library():
     """The PyTurboJPEG module and one ``TurboJPEG`` handle, loaded on first use (ctypes)."""
     try:
         import turbojpeg
@@ -168,7 +168,7 @@ def compress(
 
 
 def _encode_turbo(pixels: np.ndarray, quality: int, subsampling: str, progressive: bool) -> bytes:
-    tj, handle = _turbojpeg()
+    tj, handle = turbojpeg_library()
     flags = tj.TJFLAG_ACCURATEDCT | (tj.TJFLAG_PROGRESSIVE if progressive else 0)
     if pixels.ndim == 2:
         return handle.encode(pixels[..., None], quality=quality, pixel_format=tj.TJPF_GRAY,

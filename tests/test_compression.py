@@ -148,9 +148,9 @@ def test_missing_turbojpeg_library_names_the_package(monkeypatch):
         raise RuntimeError("Unable to locate turbojpeg library automatically.")
 
     monkeypatch.setattr(turbojpeg, "TurboJPEG", missing)
-    compression_module._turbojpeg.cache_clear()
+    compression_module.turbojpeg_library.cache_clear()
     try:
         with pytest.raises(RuntimeError, match=r"libturbojpeg0.*Unable to locate"):
             compress(RGB, 50)
     finally:
-        compression_module._turbojpeg.cache_clear()  # the next caller loads the real library
+        compression_module.turbojpeg_library.cache_clear()  # the next caller loads the real library

@@ -179,8 +179,8 @@ def test_unwritable_json_is_one_line(weights, tmp_path, capsys):
     photos = _tree(tmp_path)
     assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--quiet", "--json",
                 tmp_path / "missing" / "r.json") == 1
-    assert capsys.readouterr().err.strip() == (f"qgac-fast correct: cannot write --json {tmp_path / 'missing' / 'r.json'}: "
-                                               "No such file or directory")
+    json_path = tmp_path / "missing" / "r.json"
+    assert capsys.readouterr().err.strip() == f"qgac-fast correct: cannot write --json {json_path}: No such file or directory"
     assert (tmp_path / "out" / "a.png").is_file()
 
 

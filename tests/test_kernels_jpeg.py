@@ -153,7 +153,7 @@ def _extreme_blocks(bound: int) -> torch.Tensor:
     IDCT's intermediates: for output (r, c), ``x[i, j] = bound * sign(M[r, i]) * sign(M[c, j])``
     drives pass 1 and pass 2 to their L1 bounds (``M``: the 1-D islow matrix), both signs; plus
     the all-``+-bound`` blocks."""
-    m = kernels._islow_matrices(torch.device("cpu"))[2][:8, :8].T  # K2 = kron(I8, M^T): M[k, i]
+    m = kernels.islow_matrices(torch.device("cpu"))[2][:8, :8].T  # K2 = kron(I8, M^T): M[k, i]
     s = torch.where(m >= 0, 1, -1).to(torch.int64)
     blocks = [bound * s[r][:, None] * s[c][None, :] for r in range(8) for c in range(8)]
     blocks = torch.stack(blocks + [torch.full((8, 8), bound, dtype=torch.int64)])

@@ -8,8 +8,8 @@ changes, length fields, splicing of two seeds), drawn from a seeded generator so
 reproducible. A target may only succeed or fail with the exceptions it documents (``EXPECTED``);
 anything else is an *unexpected* outcome, a dead child is a *crash*, a child over the time limit a
 *hang*: the limit is on the child's CPU time, so that a loaded machine does not turn a slow input
-into a hang, with a wall-clock cap of ``WALL_FACTOR`` times it for a child that is blocked. One child serves many inputs (importing torch costs seconds) and is restarted after a
-crash or hang; it reports its resident set size (RSS) after each input so growth shows.
+into a hang, with a wall-clock cap of ``WALL_FACTOR`` times it for a child that is blocked. One
+child serves many inputs (importing torch costs seconds) and is restarted after a crash or hang; it reports its resident set size (RSS) after each input so growth shows.
 
 Usage:
     python tools/fuzz.py --seed 0 --target read-strict=100000 --target decode=5000 \\
