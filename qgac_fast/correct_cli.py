@@ -8,7 +8,9 @@ goes to OUTDIR itself; the suffix becomes the format's (``.png``, ``.jpg``, ``.w
 
 Outputs are written atomically, never over an input (such a file is refused), and two inputs
 may not share an output (the later one is refused). A bad file is reported as ``path: reason``
-and the run goes on; the exit status is 1 if any file failed.
+and the run goes on. Exit status: 0 all written (or skipped), 1 a file failed or the model or
+OUTDIR cannot be used, 2 a usage error (a bad setting, a ``--device`` this machine cannot use);
+every failure is one line on stderr, never a traceback.
 
 Sharding with torchrun: with ``WORLD_SIZE`` > 1, rank ``RANK`` takes the items ``i`` of the
 sorted input list with ``i % WORLD_SIZE == RANK`` and runs on ``cuda:LOCAL_RANK`` (when CUDA is
@@ -68,7 +70,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="shipped weights (default: regression, best PSNR; default-gan: restored texture) or a "
                              ".safetensors path (default: %(default)s)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda:LOCAL_RANK when CUDA is available)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available, under torchrun "
+                                         "cuda:LOCAL_RANK, else cpu)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="images or tiles per model call (default: 8 on CUDA, 1 on the CPU)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -200,11 +203,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .atomic import write_atomic
+    from .devices import resolve_device
     from .model import load_model
 
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     found, errors = collect_inputs(args.inputs)
     if rank == 0:
         for arg, reason in errors:
@@ -219,10 +222,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     try:
-        device = torch.device(args.device) if args.device else torch.device(
-            f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    except RuntimeError as error:
-        print(f"qgac-fast correct: bad --device {args.device!r}: {error}", file=sys.stderr)
+        device = resolve_device(args.device)
+    except ValueError as error:
+        print(f"qgac-fast correct: --device: {error}", file=sys.stderr)
         return 2
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)

@@ -248,11 +248,15 @@ def test_collect_inputs_files_folders_and_globs(tmp_path, monkeypatch):
     assert dict(pairs)[os.path.join("photos", "sub", "deeper", "d.jpg")] == os.path.join("out", "deeper", "d.webp")
 
 
-def test_missing_model_is_reported(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["nope.safetensors", "not-weights.safetensors"])
+def test_a_model_that_cannot_load_is_one_line(tmp_path, capsys, name):
     photos = _tree(tmp_path)
-    assert main([str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "nope.safetensors"),
+    (tmp_path / "not-weights.safetensors").write_text("not a safetensors file\n")
+    assert main([str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / name),
                  "--device", "cpu"]) == 1
-    assert "nope.safetensors" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"qgac-fast correct: cannot load model {str(tmp_path / name)!r}: ") and name in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def test_fp16_on_the_cpu_is_a_usage_error(weights, tmp_path, capsys):

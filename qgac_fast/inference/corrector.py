@@ -20,6 +20,7 @@ import torch
 
 from ..atomic import remove_stale_temporaries
 from ..codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
+from ..devices import resolve_device
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
 from .memory import ActivationCost, default_budget
@@ -98,8 +99,8 @@ class Corrector:
             :class:`CorrectionStep` (its model and settings; ``precision``, ``compile``,
             ``constrain`` and ``backend`` are then its own), or a shipped weights name or
             ``.safetensors`` path (loaded on ``device``).
-        device: where the model runs; default: the given model's device, else CUDA when
-            available, else the CPU.
+        device: where the model runs; default: the given model's device, else
+            :func:`~qgac_fast.devices.default_device` (CUDA when available, else the CPU).
         options: an :class:`EngineOptions`; keyword arguments override its fields
             (``Corrector("default", batch_size=4)``).
 
@@ -126,8 +127,7 @@ class Corrector:
                 raise ValueError(f"the model is on {model.mean.device}, not on device={device!r}; move it first "
                                  "(model.to(device)) or leave device out")
         else:
-            model = load_model(model, device=torch.device(device) if device is not None else torch.device(
-                "cuda" if torch.cuda.is_available() else "cpu"))
+            model = load_model(model, device=resolve_device(device))
         self.device = _normalized(model.mean.device)
         cuda = self.device.type == "cuda"
         self.step = step or CorrectionStep(model, precision=options.precision, compile=options.compile,
