@@ -160,6 +160,10 @@ class Corrector:
     def correct_many(self, items: Iterable[Source]) -> Iterator[CorrectionResult]:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
+        An item is anything :func:`~qgac_fast.codec.jpeg_source` takes (a path, bytes, a binary
+        file object, a PIL JPEG image not yet loaded) or :class:`~qgac_fast.JPEGCoefficients`;
+        anything else, decoded pixels included, is that item's failed result (``TypeError``).
+
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
         files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
         is the file's path and whose ``index`` counts the files.

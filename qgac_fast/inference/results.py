@@ -109,7 +109,11 @@ def reason(error: BaseException) -> str:
 
 
 def display(source: Any) -> str:
-    """How an input is named in reports: its path, or ``<type>`` for bytes and coefficients."""
+    """How an input is named in reports: its path (a file object's or PIL image's file name when it
+    has one), or ``<type>`` for bytes, coefficients and unnamed files."""
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
+    name = getattr(source, "name", None) or getattr(source, "filename", None)  # open files; PIL images
+    if isinstance(name, (str, os.PathLike)) and os.fspath(name):
+        return os.fspath(name)
     return f"<{type(source).__name__}>"

@@ -8,13 +8,13 @@ decides when each runs (and on which thread). A bad input or a failed computatio
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Union
 
 import torch
 
 from ..codec import JPEGCoefficients, read_coefficients
+from ..codec import Source as JPEGSource
 from ..model import CoefficientPlanes, planes_from_jpeg
 from .memory import ActivationCost
 from .results import CorrectionResult
@@ -23,8 +23,9 @@ from .tiles import plan_tiles, restore_tiled
 
 __all__ = ["Loaded", "Runner", "Source"]
 
-#: What the engine corrects: a JPEG's bytes, its path, or its coefficients.
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike, JPEGCoefficients]
+#: What the engine corrects: a JPEG source (its bytes, path, an open binary file, a PIL JPEG image not
+#: yet loaded: :func:`~qgac_fast.codec.jpeg_source`), or its coefficients.
+Source = Union[JPEGSource, JPEGCoefficients]
 _MIN_CORE = 64  # smallest automatic tile core, pixels
 
 
