@@ -24,7 +24,7 @@ from ..devices import resolve_device
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
 from .memory import ActivationCost, default_budget
-from .outputs import FORMATS, refusals, write_output
+from .outputs import check_output_options, jpeg_subsampling, refusals, write_output
 from .pipeline import run_pipeline
 from .results import CorrectionResult, FileResult, display
 from .runner import Runner, Source
@@ -176,13 +176,19 @@ class Corrector:
         return run_pipeline(self._runner, _expand_folders(items), workers=self.workers, prefetch=self.prefetch)
 
     def correct_files(self, pairs: Iterable[tuple[Source, str | os.PathLike]], *, format: str = "png",
-                      jpeg_quality: int = 95, skip_existing: bool = False) -> Iterator[FileResult]:
+                      jpeg_quality: int = 95, subsampling: str | None = None, webp_quality: int | None = None,
+                      skip_existing: bool = False) -> Iterator[FileResult]:
         """Correct JPEG files and write the results; yields a :class:`FileResult` per pair, in order.
 
         Args:
             pairs: ``(input, output_path)``; parent folders are created.
-            format: ``"png"``, ``"jpeg"`` (``jpeg_quality``) or ``"webp"`` (lossless); see
-                :func:`~qgac_fast.inference.outputs.encode_image`.
+            format: ``"png"``, ``"jpeg"`` (``jpeg_quality``, ``subsampling``) or ``"webp"``
+                (``webp_quality``); see :func:`~qgac_fast.inference.outputs.encode_image`. Gray
+                inputs give gray PNG and JPEG files.
+            subsampling: chroma subsampling of JPEG outputs (``"4:4:4"``, ``"4:2:2"``,
+                ``"4:2:0"``, ``"4:4:0"``, ``"4:1:1"``); default None: each input's own
+                (:func:`~qgac_fast.inference.outputs.jpeg_subsampling`).
+            webp_quality: lossy WebP quality 1..100; default None: lossless.
             skip_existing: an existing output is kept and the input not read (``"skipped"``):
                 writes are atomic, so an existing output is complete. The temporary files that a
                 killed earlier run left beside the outputs (:mod:`qgac_fast.atomic`) are removed.
@@ -193,8 +199,7 @@ class Corrector:
         in a way every write would (a full disk, a read-only file system), the remaining inputs are
         neither read nor corrected: their status is ``"not_done"``.
         """
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+        check_output_options(format, subsampling, webp_quality)
         started = time.time()
         pairs = [(src, os.fspath(dst)) for src, dst in pairs]
         decided = {i: FileResult(display(pairs[i][0]), pairs[i][1], "failed", why)
@@ -219,9 +224,11 @@ class Corrector:
                         pending.append(FileResult(display(src), dst, "not_done", f"not done: {stop}"))
                     else:
                         result = next(results)
-                        pending.append(writers.submit(write_output, result.image, src, dst, format, jpeg_quality,
-                                                      result.size, result.tiles) if result.error is None
-                                       else FileResult(display(src), dst, "failed", result.reason, result.size))
+                        pending.append(writers.submit(
+                            write_output, result.image, src, dst, format, jpeg_quality, result.size, result.tiles,
+                            subsampling=subsampling or jpeg_subsampling(result.subsampling),
+                            webp_quality=webp_quality) if result.error is None
+                            else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
                         done = _file_result(pending.popleft())
                         stop = stop or (done.error if done.fatal else None)

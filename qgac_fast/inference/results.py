@@ -22,6 +22,8 @@ class CorrectionResult:
         error: the exception that stopped this input (``JPEGError``, ``OSError``...), or None.
         size: ``(height, width)`` when known.
         tiles: number of model windows the image took (1: whole; 0: not corrected).
+        subsampling: the input JPEG's layout (:attr:`~qgac_fast.JPEGCoefficients.subsampling`,
+            e.g. ``"4:2:0"``, ``"gray"``) when it was read; a JPEG output keeps it.
     """
 
     index: int
@@ -30,6 +32,7 @@ class CorrectionResult:
     error: BaseException | None = None
     size: tuple[int, int] | None = None
     tiles: int = 0
+    subsampling: str | None = None
     ready: Any = field(default=None, repr=False, compare=False)  # CUDA event of the async copy to the host
 
     @property

@@ -36,6 +36,7 @@ class Loaded:
     index: int
     source: Any
     planes: CoefficientPlanes
+    subsampling: str  # the JPEG's layout (JPEGCoefficients.subsampling), kept for a JPEG output
 
     @property
     def key(self) -> tuple:
@@ -70,7 +71,7 @@ class Runner:
             planes = planes_from_jpeg(jc)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
-            return Loaded(index, source, planes)
+            return Loaded(index, source, planes, jc.subsampling)
         except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
             return CorrectionResult(index, source, error=error)
 
@@ -146,7 +147,7 @@ class Runner:
                 ready.record()
                 image = host
             results.append(CorrectionResult(item.index, item.source, image=image, size=item.planes.size,
-                                            tiles=tiles, ready=ready))
+                                            tiles=tiles, subsampling=item.subsampling, ready=ready))
         return results
 
     def _release(self) -> None:
