@@ -266,7 +266,7 @@ def validate(model: QGAC, crops: list[torch.Tensor], qualities=(10, 30, 50)) -> 
 def _initial_model(config: TrainConfig, train_files) -> QGAC:
     """The weights to start from, or a fresh model with statistics of the training images."""
     if config.init is not None:
-        model = load_model(config.init)
+        model = load_model(config.init, device="cpu")  # moved to the training device with a fresh one
         model.requires_grad_(True)
         return model.train()
     torch.manual_seed(config.seed)  # every rank builds the same initial weights
