@@ -20,7 +20,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, Iterable, Union
+from typing import IO, Iterable, Union
 
 import torch
 
@@ -62,7 +62,7 @@ DEFAULT_MAX_PIXELS_PER_BYTE = 2048
 
 #: What ``read_coefficients`` reads: the file's bytes, its path, an open binary file, or a
 #: ``PIL.JpegImagePlugin.JpegImageFile`` not yet decoded (see :func:`jpeg_source`).
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], Any]
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], "PIL.Image.Image"]
 
 _PIXELS_HINT = ("the model needs the file's DCT coefficients and quantization tables, which decoded pixels no "
                 "longer carry; pass the JPEG's path, its bytes or the file opened in binary mode")
