@@ -42,7 +42,7 @@ def speed(threads: int, size: int, repeats: int) -> list[dict]:
     from qgac_fast.model import planes_from_jpeg
 
     torch.set_num_threads(threads)
-    model = qgac_fast.load_model("default")
+    model = qgac_fast.load_model("default", device="cpu")
     planes = planes_from_jpeg(qgac_fast.read_coefficients(mosaic_jpegs(size, 1, 30)[0]))
     steps = {p: CorrectionStep(model, precision=p) for p in PRECISIONS}
     cases = {(p, "forward"): (lambda s=steps[p]: s.restore(planes)) for p in PRECISIONS}

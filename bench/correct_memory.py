@@ -41,7 +41,7 @@ import qgac_fast
 from qgac_fast.inference import memory
 if sys.argv[2] != "default":
     memory.MAX_CPU_BUDGET = int(sys.argv[2])
-model = qgac_fast.load_model("default")
+model = qgac_fast.load_model("default", device="cpu")
 small = qgac_fast.compress(torch.full((3, 64, 64), 128, dtype=torch.uint8), 50)
 qgac_fast.correct(small, model=model)
 before = psutil.Process().memory_info().rss

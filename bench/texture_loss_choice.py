@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--name", default="texture-loss-choice")
     args = parser.parse_args()
     torch.set_flush_denormal(True)
-    model = load_model("default")
+    model = load_model("default", device="cpu")
     images = {"target": [], "shifted": [], "regression": [], "jpeg": []}
     for crop in crops(args.data or default_data(), args.crops):
         target = crop[:, :SIZE, :SIZE].contiguous()

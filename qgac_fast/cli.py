@@ -142,7 +142,7 @@ def _add_eval(subparsers) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write all results as a JSON list to FILE (atomically)")
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="shipped weights (default, default-gan) or a .safetensors path (default: %(default)s)")
-    parser.add_argument("--device", help="device to run the model on (default: the model's choice)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available, else cpu)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="model precision: auto (bf16 autocast on CUDA and on CPUs with native bf16, else "
                              "float32), float32, bf16, fp16 (CUDA) (default: %(default)s); recorded in --json")
@@ -159,11 +159,17 @@ def _run_eval(args: argparse.Namespace) -> int:
     corrector, precision = None, None
     if not args.jpeg_only:
         from .correct import correct
+        from .devices import resolve_device
         from .inference import resolve_precision
         from .model import load_model
 
         try:
-            model = load_model(args.model, device=args.device)
+            device = resolve_device(args.device)
+        except ValueError as error:
+            print(f"qgac-fast eval: --device: {error}", file=sys.stderr)
+            return 2
+        try:
+            model = load_model(args.model, device=device)
         except Exception as error:  # any reason the weights cannot be used ends the command cleanly
             reason = str(error) or type(error).__name__
             print(f"qgac-fast eval: cannot load model {args.model!r}: {reason}", file=sys.stderr)

@@ -15,10 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Union
+from typing import IO, Iterable, Union
 
 import torch
 
@@ -33,6 +35,7 @@ __all__ = [
     "JPEGError",
     "UnsupportedJPEGError",
     "decode_pixels",
+    "jpeg_source",
     "read_coefficients",
     "read_coefficients_many",
     "write_coefficients",
@@ -57,7 +60,12 @@ DEFAULT_MAX_PIXELS = 2**28
 #: large flat images.
 DEFAULT_MAX_PIXELS_PER_BYTE = 2048
 
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike]
+#: What ``read_coefficients`` reads: the file's bytes, its path, an open binary file, or a
+#: ``PIL.JpegImagePlugin.JpegImageFile`` not yet decoded (see :func:`jpeg_source`).
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], "PIL.Image.Image"]
+
+_PIXELS_HINT = ("the model needs the file's DCT coefficients and quantization tables, which decoded pixels no "
+                "longer carry; pass the JPEG's path, its bytes or the file opened in binary mode")
 
 # Luma (h, v) factors of the common layouts, chroma components being 1x1.
 _SUBSAMPLING_NAMES = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}
@@ -142,13 +150,119 @@ def _wrap(raw: tuple) -> JPEGCoefficients:
     )
 
 
+def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLike:
+    """What a source of a JPEG file is, as the bytes or the path that libjpeg reads.
+
+    The one place that decides what counts as a JPEG source (:func:`read_coefficients`, and so
+    :func:`~qgac_fast.correct` and :class:`~qgac_fast.Corrector`, all take it through here):
+
+    * ``bytes``, ``bytearray``, ``memoryview``, other buffers, and 1-D uint8 numpy arrays or CPU
+      tensors (``numpy.fromfile``, ``torchvision.io.read_file``): the file's bytes, as they are.
+    * ``str`` / ``os.PathLike``: a path, as it is.
+    * a binary file object (``open(path, "rb")``, ``io.BytesIO``...): read from its current
+      position to its end.
+    * a ``PIL.JpegImagePlugin.JpegImageFile`` (``Image.open`` of a JPEG) whose pixels were not
+      loaded yet: its file's bytes, from the start (its open file, else its ``filename``).
+
+    Refused with ``TypeError``, the message saying why and what to pass instead: decoded pixels
+    (other numpy arrays and tensors, PIL images that are not a JPEG file, and JPEG images whose
+    pixels were loaded, reduced by ``draft`` or moved to another frame, since they may no longer
+    be what the file holds), text-mode files, and anything else.
+
+    Returns:
+        A bytes-like object or a path, for ``_jpeg.read_buffer`` / ``_jpeg.read_path``.
+
+    Raises:
+        TypeError: ``src`` is none of the above.
+        ValueError: a file object with nothing left to read (e.g. a ``BytesIO`` just written to:
+            ``seek(0)`` first).
+    """
+    if isinstance(src, (bytes, bytearray, memoryview, str, os.PathLike)):
+        return src
+    kind = type(src).__name__
+    if isinstance(src, torch.Tensor) and src.ndim == 1 and src.dtype == torch.uint8 and src.device.type == "cpu":
+        return src.numpy()  # the file's bytes as a tensor
+    if _is_numpy(src) and src.ndim == 1 and src.dtype == "uint8":
+        return src  # the file's bytes as an array
+    if isinstance(src, torch.Tensor) or _is_numpy(src):
+        raise TypeError(f"got {kind} {src.dtype} {tuple(src.shape)}, which looks like decoded pixels: "
+                        f"{_PIXELS_HINT}")
+    pil = sys.modules.get("PIL.Image")  # a PIL image exists only if Pillow was imported
+    if pil is not None and isinstance(src, pil.Image):
+        return _pil_jpeg_source(src)
+    if isinstance(src, io.TextIOBase):  # its read() would decode the JPEG's bytes as text
+        raise TypeError(f"got a file opened in text mode ({kind}): open the JPEG in binary mode ('rb')")
+    if callable(getattr(src, "read", None)):
+        position = _tell(src)
+        data = src.read()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{kind}.read() returned {type(data).__name__}, not bytes: open the JPEG in binary "
+                            "mode ('rb')")
+        if not data and position:
+            raise ValueError(f"the {kind} is at its end (position {position}), nothing left to read: seek(0) first")
+        return data
+    try:
+        return memoryview(src)  # any other object exposing the buffer protocol (array.array, mmap...)
+    except TypeError:
+        raise TypeError(f"cannot read a JPEG from an object of type {kind}: pass the JPEG's path, its bytes or "
+                        "the file opened in binary mode") from None
+
+
+def _is_numpy(src) -> bool:
+    numpy = sys.modules.get("numpy")  # no array exists unless numpy was imported
+    return numpy is not None and isinstance(src, numpy.ndarray)
+
+
+def _tell(file) -> int | None:
+    try:
+        return file.tell()
+    except (AttributeError, OSError, ValueError):  # unseekable (a pipe, a socket) or closed
+        return None
+
+
+def _pil_jpeg_source(image) -> bytes | str:
+    """The JPEG file behind a Pillow image while its pixels are still the file's (:func:`jpeg_source`)."""
+    kind, fmt = type(image).__name__, getattr(image, "format", None)
+    if fmt not in ("JPEG", "MPO"):  # MPO: a multi-picture JPEG (camera files), frame 0 is the JPEG
+        source = f"a {fmt} file" if fmt else "decoded or generated pixels"
+        raise TypeError(f"got a PIL image of {source} ({kind}, mode {image.mode}): {_PIXELS_HINT}")
+    filename = getattr(image, "filename", "") or ""
+    # Loading empties tile (and Pillow then closes a file it opened itself); from then on the
+    # pixels can be changed in place (paste, putpixel, ImageDraw) with nothing to tell, so the
+    # file's bytes might not be this image. draft() and seek() change it before any loading.
+    if not image.tile:
+        why = "its pixels were already loaded, and may have been changed since"
+    elif getattr(image, "decoderconfig", ()):
+        why = "draft() changed its size or mode"
+    elif image.tell() != 0:
+        why = f"it is frame {image.tell()} of the file, not the JPEG itself"
+    else:
+        why = None
+    if why is not None:
+        hint = f" (here {filename!r})" if filename else ""
+        raise TypeError(f"got a PIL JPEG image whose pixels may not be its file's: {why}; {_PIXELS_HINT}{hint}")
+    fp = getattr(image, "fp", None)
+    if fp is not None and not getattr(fp, "closed", False):
+        position = fp.tell()
+        try:
+            fp.seek(0)  # Image.open reads a file object from its start
+            return fp.read()
+        finally:
+            fp.seek(position)  # where Pillow reads on from when the image loads
+    if filename:
+        return filename
+    raise TypeError(f"got a PIL JPEG image whose file is closed and that has no filename: {_PIXELS_HINT}")
+
+
 def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                       max_pixels_per_byte: int | None = DEFAULT_MAX_PIXELS_PER_BYTE) -> JPEGCoefficients:
     """Read a JPEG's quantized DCT coefficients, quantization tables and layout.
 
     Args:
         src: the JPEG file's bytes (``bytes``, ``bytearray``, ``memoryview`` or any contiguous
-            buffer), or a path (``str`` / ``os.PathLike``), which is read in native code.
+            buffer), a path (``str`` / ``os.PathLike``, read in native code), a file object opened
+            in binary mode (read from its position), or a not yet loaded PIL JPEG image; see
+            :func:`jpeg_source`. Decoded pixels are refused (``TypeError``).
         strict: if True, libjpeg's recoverable warnings (corrupt or premature end of data,
             extraneous bytes, bad Huffman codes, unknown JFIF revision...) raise ``JPEGError``;
             if False they are accepted and the result holds what libjpeg recovered (blocks it
@@ -163,6 +277,7 @@ def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | Non
         ``JPEGCoefficients``; see its attributes for shapes and dtypes.
 
     Raises:
+        TypeError: ``src`` is not a JPEG source (decoded pixels...; :func:`jpeg_source`).
         JPEGError: not a JPEG, corrupt or truncated data (strict), or above ``max_pixels`` or
             ``max_pixels_per_byte``.
         UnsupportedJPEGError: CMYK/YCCK, 12-bit, lossless or hierarchical JPEGs.
@@ -170,6 +285,7 @@ def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | Non
         MemoryError: the arrays cannot be allocated.
     """
     limits = _limit("max_pixels", max_pixels), _limit("max_pixels_per_byte", max_pixels_per_byte)
+    src = jpeg_source(src)
     if isinstance(src, (str, os.PathLike)):
         return _wrap(_jpeg.read_path(os.fsencode(src), bool(strict), *limits))
     return _wrap(_jpeg.read_buffer(src, bool(strict), *limits))
@@ -187,12 +303,13 @@ def read_coefficients_many(
     """Read many JPEGs in parallel threads; results come in input order.
 
     Args:
-        srcs: bytes-like objects and/or paths, as for ``read_coefficients``.
+        srcs: sources, as for ``read_coefficients``.
         workers: number of threads; default ``min(len(srcs), os.cpu_count())``. ``1`` reads in
             the calling thread.
         strict, max_pixels, max_pixels_per_byte: as for ``read_coefficients``.
-        return_exceptions: if True, an item that fails with ``JPEGError`` or ``OSError`` yields
-            that exception object in its place; otherwise the first failure (in input order)
+        return_exceptions: if True, an item that fails (``JPEGError`` or another ``ValueError``,
+            ``TypeError`` for something that is not a JPEG source, ``OSError``) yields that
+            exception object in its place; otherwise the first failure (in input order)
             is raised and reads not yet started are cancelled.
 
     Returns:
@@ -210,7 +327,7 @@ def read_coefficients_many(
     def read_one(src):
         try:
             return read_coefficients(src, strict=strict, max_pixels=max_pixels, max_pixels_per_byte=max_pixels_per_byte)
-        except (JPEGError, OSError) as error:
+        except (ValueError, TypeError, OSError) as error:  # JPEGError is a ValueError
             if return_exceptions:
                 return error
             raise

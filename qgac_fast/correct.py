@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import torch
 
-from .codec import JPEGCoefficients
+from .codec import JPEGCoefficients, Source
+from .devices import resolve_device
 from .inference import Corrector
 from .model import QGAC, load_model
 
@@ -19,22 +19,19 @@ def _shipped(name: str, device: str) -> QGAC:
     return load_model(name, device=device)
 
 
-def _device(device: torch.device | str | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | str | None = None,
+def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             device: torch.device | str | None = None, *, precision: str = "auto", constrain: bool = True,
             backend: str = "auto") -> torch.Tensor:
     """Correct the artifacts of one JPEG.
 
     Args:
-        jpeg: the file's bytes, its path, or its :class:`~qgac_fast.JPEGCoefficients`.
+        jpeg: the JPEG file's bytes, its path, the file opened in binary mode (``open(path, "rb")``,
+            ``io.BytesIO``), a ``PIL`` JPEG image not yet loaded (``Image.open(path)``; see
+            :func:`~qgac_fast.codec.jpeg_source`), or its :class:`~qgac_fast.JPEGCoefficients`.
         model: a :class:`~qgac_fast.model.QGAC` (used on the device it is on), a shipped
             weights name or a weights path (loaded once and cached), or None for ``"default"``.
-        device: where to run a model given by name; default CUDA when available, else CPU.
+        device: where to run a model given by name; default
+            :func:`~qgac_fast.devices.default_device` (CUDA when available, else the CPU).
         precision: ``"auto"`` (bf16 autocast on CUDA and on CPUs with native bf16, else
             float32), ``"float32"``, ``"bf16"`` or ``"fp16"`` (CUDA); see
             :class:`~qgac_fast.inference.CorrectionStep`.
@@ -50,8 +47,10 @@ def correct(jpeg: bytes | str | os.PathLike | JPEGCoefficients, model: QGAC | st
         uint8 ``(3, H, W)`` RGB (``(1, H, W)`` for a grayscale JPEG) on the CPU, the JPEG's size.
 
     Raises:
+        TypeError: ``jpeg`` is decoded pixels (a numpy array, a tensor, a PIL image that is not
+            a not-yet-loaded JPEG file) or no JPEG source at all; the message says what to pass.
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files).
     """
-    net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(_device(device)))
+    net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(resolve_device(device)))
     corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0)
     return corrector.correct(jpeg)

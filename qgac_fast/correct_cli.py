@@ -8,7 +8,9 @@ goes to OUTDIR itself; the suffix becomes the format's (``.png``, ``.jpg``, ``.w
 
 Outputs are written atomically, never over an input (such a file is refused), and two inputs
 may not share an output (the later one is refused). A bad file is reported as ``path: reason``
-and the run goes on; the exit status is 1 if any file failed.
+and the run goes on. Exit status: 0 all written (or skipped), 1 a file failed or the model or
+OUTDIR cannot be used, 2 a usage error (a bad setting, a ``--device`` this machine cannot use);
+every failure is one line on stderr, never a traceback.
 
 Sharding with torchrun: with ``WORLD_SIZE`` > 1, rank ``RANK`` takes the items ``i`` of the
 sorted input list with ``i % WORLD_SIZE == RANK`` and runs on ``cuda:LOCAL_RANK`` (when CUDA is
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from .argtypes import jpeg_quality, limit, positive_int
 from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
+from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
 from .inference.tiles import check_overlap, check_tile
 from .jpeg_files import find_jpegs
@@ -54,6 +57,15 @@ def _overlap(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _webp_quality(text: str) -> int | None:
+    """``lossless`` -> None; otherwise a lossy WebP quality 1..100."""
+    if text == "lossless":
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"expected 'lossless' or a quality 1..100, got {text!r}")
+    return int(text)
+
+
 def add_parser(subparsers) -> None:
     """Declare ``correct`` and its arguments on an argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
@@ -68,7 +80,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="shipped weights (default: regression, best PSNR; default-gan: restored texture) or a "
                              ".safetensors path (default: %(default)s)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda:LOCAL_RANK when CUDA is available)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available, under torchrun "
+                                         "cuda:LOCAL_RANK, else cpu)")
     parser.add_argument("--batch-size", type=positive_int, metavar="N",
                         help="images or tiles per model call (default: 8 on CUDA, 1 on the CPU)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
@@ -87,14 +100,25 @@ def add_parser(subparsers) -> None:
                              " (reduce-overhead adds CUDA graphs); each new image shape compiles first "
                              "(about a minute on the CPU), so it pays off on many images (default: eager)")
     parser.add_argument("--format", choices=tuple(FORMATS), default="png",
-                        help="output format: png, jpeg, or lossless webp (default: %(default)s)")
+                        help="output format: png, jpeg or webp; gray inputs give gray png and jpeg files (webp "
+                             "has no gray mode: three equal channels) (default: %(default)s)")
     parser.add_argument("--jpeg-quality", type=jpeg_quality, default=95, metavar="Q",
                         help="IJG quality of --format jpeg (default: %(default)s)")
+    parser.add_argument("--subsampling", choices=SUBSAMPLINGS,
+                        help="chroma subsampling of --format jpeg (default: each input's own; 4:2:0 for unusual "
+                             "sampling factors)")
+    parser.add_argument("--webp-quality", type=_webp_quality, metavar="Q|lossless",
+                        help="lossy quality 1..100 of --format webp, or lossless (default: lossless)")
     parser.add_argument("--max-pixels", type=limit, default=DEFAULT_MAX_PIXELS, metavar="N|none",
                         help="refuse JPEGs declaring more pixels (default: %(default)s)")
     parser.add_argument("--max-pixels-per-byte", type=limit, default=DEFAULT_MAX_PIXELS_PER_BYTE, metavar="N|none",
                         help="refuse JPEGs declaring more pixels per byte of file, a decompression-bomb guard; "
                              "'none' reads very compact (arithmetic-coded) files (default: %(default)s)")
+    parser.add_argument("--no-strict", dest="strict", action="store_false",
+                        help="correct what libjpeg can recover from corrupt or truncated files (blocks it could not "
+                             "decode are flat) instead of reporting them as failed")
+    parser.add_argument("--no-constrain", dest="constrain", action="store_false",
+                        help="let the restored luma coefficients leave the file's quantization bins")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep outputs that already exist (resume an interrupted run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -200,11 +224,16 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .atomic import write_atomic
+    from .devices import resolve_device
     from .model import load_model
 
+    for flag, value, format in (("--subsampling", args.subsampling, "jpeg"),
+                                ("--webp-quality", args.webp_quality, "webp")):
+        if value is not None and args.format != format:
+            print(f"qgac-fast correct: {flag} applies to --format {format}, not {args.format}", file=sys.stderr)
+            return 2
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     found, errors = collect_inputs(args.inputs)
     if rank == 0:
         for arg, reason in errors:
@@ -219,10 +248,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     try:
-        device = torch.device(args.device) if args.device else torch.device(
-            f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    except RuntimeError as error:
-        print(f"qgac-fast correct: bad --device {args.device!r}: {error}", file=sys.stderr)
+        device = resolve_device(args.device)
+    except ValueError as error:
+        print(f"qgac-fast correct: --device: {error}", file=sys.stderr)
         return 2
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
@@ -235,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
                               overlap=args.overlap, workers=args.workers, compile=args.compile,
-                              max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte)
+                              constrain=args.constrain, strict=args.strict, max_pixels=args.max_pixels,
+                              max_pixels_per_byte=args.max_pixels_per_byte)
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
         return 2
@@ -258,6 +287,7 @@ def run(args: argparse.Namespace) -> int:
                desc=f"rank {rank}" if world > 1 else "correct", file=sys.stderr)
     try:
         for result in corrector.correct_files(mine, format=args.format, jpeg_quality=args.jpeg_quality,
+                                              subsampling=args.subsampling, webp_quality=args.webp_quality,
                                               skip_existing=args.skip_existing):
             counts[result.status] += 1
             records.append(result.to_json())

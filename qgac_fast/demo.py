@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     jpeg_path.write_bytes(jpeg)
     decoded = decode(read_coefficients(jpeg))  # bit-exact with libjpeg's own decode
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model(args.model, device=device)
+    model = load_model(args.model, device=args.device)
     correct(jpeg, model=model)  # warm-up (first-call allocations, kernel compilation on CUDA)
     start = time.perf_counter()
     corrected = correct(jpeg, model=model)
@@ -65,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
           f"-> {jpeg_path}")
     print(f"model      {args.model}: {sum(p.numel() for p in model.parameters()):,} parameters"
           + (f", trained {training.get('wall_time_s', '?')} s on {training.get('hardware', '?')}" if training else ""))
-    print(f"corrected  -> {png_path} in {seconds * 1e3:.0f} ms on {device}, "
-          f"{resolve_precision('auto', device)} ({height * width / 1e6 / seconds:.2f} MP/s)")
+    print(f"corrected  -> {png_path} in {seconds * 1e3:.0f} ms on {model.mean.device}, "
+          f"{resolve_precision('auto', model.mean.device)} ({height * width / 1e6 / seconds:.2f} MP/s)")
     print(f"JPEG       {_scores(decoded, target)}")
     print(f"corrected  {_scores(corrected, target)}")
     print(f"gain       {psnr(corrected, target).item() - psnr(decoded, target).item():+.2f} dB PSNR")

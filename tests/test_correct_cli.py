@@ -248,11 +248,15 @@ def test_collect_inputs_files_folders_and_globs(tmp_path, monkeypatch):
     assert dict(pairs)[os.path.join("photos", "sub", "deeper", "d.jpg")] == os.path.join("out", "deeper", "d.webp")
 
 
-def test_missing_model_is_reported(tmp_path, capsys):
+@pytest.mark.parametrize("name", ["nope.safetensors", "not-weights.safetensors"])
+def test_a_model_that_cannot_load_is_one_line(tmp_path, capsys, name):
     photos = _tree(tmp_path)
-    assert main([str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "nope.safetensors"),
+    (tmp_path / "not-weights.safetensors").write_text("not a safetensors file\n")
+    assert main([str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / name),
                  "--device", "cpu"]) == 1
-    assert "nope.safetensors" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"qgac-fast correct: cannot load model {str(tmp_path / name)!r}: ") and name in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def test_fp16_on_the_cpu_is_a_usage_error(weights, tmp_path, capsys):
@@ -293,3 +297,78 @@ def test_read_limits_are_options(weights, tmp_path, capsys):
     assert _run(weights, flat, "-o", tmp_path / "small", "--quiet", "--max-pixels-per-byte", "none",
                 "--max-pixels", "1000") == 1
     assert "pixel limit" in capsys.readouterr().err
+
+
+def _layouts(tmp_path):
+    """inputs/{s444.jpg, s422.jpg, s411.jpg (cjpeg-free: compress), gray.jpg}."""
+    from qgac_fast.compression import compress
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    pixels = synthetic_image(32, 48, seed=7)
+    for name, subsampling in (("s444", "4:4:4"), ("s422", "4:2:2"), ("s411", "4:1:1")):
+        (folder / f"{name}.jpg").write_bytes(compress(pixels, 40, subsampling=subsampling))
+    (folder / "gray.jpg").write_bytes(compress(pixels[..., 0], 40))
+    return folder
+
+
+def test_jpeg_outputs_keep_the_input_subsampling_and_gray(weights, tmp_path):
+    from qgac_fast.codec import read_coefficients
+
+    folder = _layouts(tmp_path)
+    assert _run(weights, folder, "-o", tmp_path / "kept", "--format", "jpeg", "--quiet") == 0
+    kept = {p.stem: read_coefficients(p).subsampling for p in (tmp_path / "kept").iterdir()}
+    assert kept == {"s444": "4:4:4", "s422": "4:2:2", "s411": "4:1:1", "gray": "gray"}
+    assert _run(weights, folder, "-o", tmp_path / "set", "--format", "jpeg", "--subsampling", "4:2:0", "--quiet") == 0
+    chosen = {p.stem: read_coefficients(p).subsampling for p in (tmp_path / "set").iterdir()}
+    assert chosen == {"s444": "4:2:0", "s422": "4:2:0", "s411": "4:2:0", "gray": "gray"}
+    assert _run(weights, folder / "gray.jpg", "-o", tmp_path / "png", "--quiet") == 0
+    with Image.open(tmp_path / "png" / "gray.png") as image:
+        assert image.mode == "L"  # gray stays gray; WebP has no gray mode (documented)
+
+
+def test_webp_quality_lossy_and_lossless(weights, tmp_path):
+    photos = _tree(tmp_path)
+    expected = Corrector(load_model(weights), tile=None).correct(photos / "a.jpg").numpy()
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "lossless", "--format", "webp",
+                "--webp-quality", "lossless", "--quiet") == 0
+    with Image.open(tmp_path / "lossless" / "a.webp") as image:
+        assert np.array_equal(np.asarray(image).transpose(2, 0, 1), expected)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "lossy", "--format", "webp", "--webp-quality", "50",
+                "--quiet") == 0
+    with Image.open(tmp_path / "lossy" / "a.webp") as image:
+        lossy = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+    assert lossy.shape == expected.shape and not np.array_equal(lossy, expected)
+    assert (tmp_path / "lossy" / "a.webp").stat().st_size < (tmp_path / "lossless" / "a.webp").stat().st_size
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--subsampling", "4:4:4"], "--subsampling applies to --format jpeg, not png"),
+    (["--format", "jpeg", "--webp-quality", "80"], "--webp-quality applies to --format webp, not jpeg"),
+])
+def test_output_options_of_another_format_are_usage_errors(weights, tmp_path, capsys, args, message):
+    photos = _tree(tmp_path)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", *args) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--format", "webp", "--webp-quality", "0")
+    assert exit_info.value.code == 2 and "expected 'lossless' or a quality 1..100" in capsys.readouterr().err
+
+
+def test_no_strict_corrects_what_libjpeg_recovers(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    data = pillow_jpeg(synthetic_image(64, 64), quality=90)
+    (photos / "half.jpg").write_bytes(data[: len(data) * 2 // 3])  # cut inside the scan data
+    assert _run(weights, photos / "half.jpg", "-o", tmp_path / "strict", "--quiet") == 1
+    assert "half.jpg: Premature end of JPEG file" in capsys.readouterr().err
+    assert _run(weights, photos / "half.jpg", photos / "bad.jpg", "-o", tmp_path / "out", "--no-strict",
+                "--quiet") == 1  # not a JPEG at all still fails
+    assert (tmp_path / "out" / "half.png").is_file() and not (tmp_path / "out" / "bad.png").exists()
+
+
+def test_no_constrain_is_the_engine_without_the_clamp(weights, tmp_path):
+    photos = _tree(tmp_path)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--no-constrain", "--quiet") == 0
+    expected = Corrector(load_model(weights), tile=None, constrain=False).correct(photos / "a.jpg")
+    written = np.asarray(Image.open(tmp_path / "out" / "a.png")).transpose(2, 0, 1)
+    assert np.array_equal(written, expected.numpy())

@@ -479,3 +479,37 @@ def test_encode_image_rejects_unknown_formats():
         inference.encode_image(torch.zeros(3, 8, 8, dtype=torch.uint8), "bmp")
     data = inference.encode_image(torch.zeros(1, 8, 8, dtype=torch.uint8), "png")
     assert Image.open(io.BytesIO(data)).mode == "L"
+
+
+def test_encode_image_subsampling_webp_quality_and_gray():
+    from qgac_fast.codec import read_coefficients
+
+    rgb = torch.from_numpy(synthetic_image(16, 24, seed=3)).permute(2, 0, 1).contiguous()
+    gray = rgb[:1].clone()
+    assert read_coefficients(inference.encode_image(rgb, "jpeg")).subsampling == "4:2:0"  # the default, as before
+    assert read_coefficients(inference.encode_image(rgb, "jpeg", subsampling="4:4:0")).subsampling == "4:4:0"
+    assert read_coefficients(inference.encode_image(gray, "jpeg")).subsampling == "gray"
+    lossless = Image.open(io.BytesIO(inference.encode_image(rgb, "webp")))
+    assert np.array_equal(np.asarray(lossless.convert("RGB")).transpose(2, 0, 1), rgb.numpy())
+    lossy = Image.open(io.BytesIO(inference.encode_image(rgb, "webp", webp_quality=30)))
+    assert lossy.format == "WEBP" and lossy.size == (24, 16)
+    assert Image.open(io.BytesIO(inference.encode_image(gray, "webp"))).mode == "RGB"  # WebP has no gray mode
+    for bad in ({"subsampling": "4:2:1"}, {"webp_quality": 0}, {"webp_quality": True}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            inference.encode_image(rgb, "webp", **bad)
+    assert inference.jpeg_subsampling("other(2x1,1x2,1x1)") == inference.jpeg_subsampling(None) == "4:2:0"
+
+
+def test_correct_files_keeps_each_input_subsampling(tmp_path):
+    from qgac_fast.codec import read_coefficients
+    from qgac_fast.compression import compress
+
+    pixels = synthetic_image(16, 32, seed=4)
+    corrector = Corrector(QGAC(TINY), workers=0)
+    pairs = [(compress(pixels, 50, subsampling=s), tmp_path / f"{i}.jpg") for i, s in enumerate(("4:4:4", "4:2:2"))]
+    kept = [read_coefficients(r.output).subsampling for r in corrector.correct_files(pairs, format="jpeg")]
+    chosen = [read_coefficients(r.output).subsampling
+              for r in corrector.correct_files(pairs, format="jpeg", subsampling="4:4:4")]
+    assert kept == ["4:4:4", "4:2:2"] and chosen == ["4:4:4", "4:4:4"]
+    with pytest.raises(ValueError, match="webp_quality"):
+        next(corrector.correct_files(pairs, format="webp", webp_quality=101))

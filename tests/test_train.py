@@ -179,3 +179,24 @@ def test_train_command_line(image_dir, tmp_path, initial_weights, capsys):
     assert status == 0 and "weights.safetensors" in capsys.readouterr().out
     training = read_metadata(out / "weights.safetensors")["training"]
     assert training["config"]["steps"] == [2] and training["processes"] == 1 and training["wall_time_s"] > 0
+
+
+@pytest.mark.parametrize("case", ["missing-data", "evaluation-set", "init-not-weights", "init-missing", "bad-steps"])
+def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, case):
+    from qgac_fast.cli import main
+
+    (tmp_path / "not-weights.safetensors").write_text("not a safetensors file\n")
+    (tmp_path / "live1").mkdir()
+    data, extra, status, message = {
+        "missing-data": (tmp_path / "missing", [], 1, "training data folder"),
+        "evaluation-set": (tmp_path / "live1", [], 1, "is an evaluation set"),
+        "init-not-weights": (image_dir, ["--init", tmp_path / "not-weights.safetensors"], 1, "not-weights.safetensors"),
+        "init-missing": (image_dir, ["--init", tmp_path / "nope.safetensors"], 1, "no weights file"),
+        "bad-steps": (image_dir, ["--stages", "y", "color", "--steps", "5"], 2, "one positive step count per stage"),
+    }[case]
+    argv = ["train", "--data", data, "--out", tmp_path / "run", "--device", "cpu", "--quiet", "--val-images", "1",
+            "--crop", "32", "--workers", "0", *extra]
+    assert main([str(a) for a in argv]) == status
+    err = capsys.readouterr().err
+    assert err.startswith("qgac-fast train: ") and message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -307,7 +307,7 @@ def _child() -> None:
         elif target == "decode":
             qgac_fast.decode(qgac_fast.read_coefficients(data, strict=False, max_pixels=SMALL_PIXELS[target]))
         elif target == "correct":
-            model = model or qgac_fast.load_model("default")
+            model = model or qgac_fast.load_model("default", device="cpu")
             jc = qgac_fast.read_coefficients(data, strict=False, max_pixels=SMALL_PIXELS[target])
             qgac_fast.correct(jc, model=model)
         elif target == "info":

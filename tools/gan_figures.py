@@ -74,7 +74,7 @@ def _textured_square(image: torch.Tensor, size: int) -> tuple[int, int]:
 
 
 def plot_crops(dataset: Path, out: Path, names: list[str], quality: int, size: int) -> None:
-    models = {"default": load_model("default"), "default-gan": load_model("default-gan")}
+    models = {"default": load_model("default", device="cpu"), "default-gan": load_model("default-gan", device="cpu")}
     fig, axes = plt.subplots(len(names), 4, figsize=(4 * 2.6, len(names) * 2.8), squeeze=False)
     for row, name in enumerate(names):
         path = next(p for p in dataset.iterdir() if p.stem == name)

@@ -14,7 +14,7 @@
 
 from .corrector import Corrector, EngineOptions
 from .memory import SAFETY_FACTOR, ActivationCost, PeakTracker, probe_planes
-from .outputs import FORMATS, encode_image, refusals
+from .outputs import FORMATS, encode_image, jpeg_subsampling, refusals
 from .results import CorrectionResult, FileResult
 from .step import COMPILE_MODES, PRECISIONS, CorrectionStep, compile_networks, resolve_precision
 from .tiles import Tile, default_overlap, plan_tiles, receptive_field
@@ -35,6 +35,7 @@ __all__ = [
     "compile_networks",
     "default_overlap",
     "encode_image",
+    "jpeg_subsampling",
     "plan_tiles",
     "probe_planes",
     "receptive_field",

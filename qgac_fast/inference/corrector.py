@@ -20,10 +20,11 @@ import torch
 
 from ..atomic import remove_stale_temporaries
 from ..codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
+from ..devices import resolve_device
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
 from .memory import ActivationCost, default_budget
-from .outputs import FORMATS, refusals, write_output
+from .outputs import check_output_options, jpeg_subsampling, refusals, write_output
 from .pipeline import run_pipeline
 from .results import CorrectionResult, FileResult, display
 from .runner import Runner, Source
@@ -98,8 +99,8 @@ class Corrector:
             :class:`CorrectionStep` (its model and settings; ``precision``, ``compile``,
             ``constrain`` and ``backend`` are then its own), or a shipped weights name or
             ``.safetensors`` path (loaded on ``device``).
-        device: where the model runs; default: the given model's device, else CUDA when
-            available, else the CPU.
+        device: where the model runs; default: the given model's device, else
+            :func:`~qgac_fast.devices.default_device` (CUDA when available, else the CPU).
         options: an :class:`EngineOptions`; keyword arguments override its fields
             (``Corrector("default", batch_size=4)``).
 
@@ -126,8 +127,7 @@ class Corrector:
                 raise ValueError(f"the model is on {model.mean.device}, not on device={device!r}; move it first "
                                  "(model.to(device)) or leave device out")
         else:
-            model = load_model(model, device=torch.device(device) if device is not None else torch.device(
-                "cuda" if torch.cuda.is_available() else "cpu"))
+            model = load_model(model, device=resolve_device(device))
         self.device = _normalized(model.mean.device)
         cuda = self.device.type == "cuda"
         self.step = step or CorrectionStep(model, precision=options.precision, compile=options.compile,
@@ -160,6 +160,10 @@ class Corrector:
     def correct_many(self, items: Iterable[Source]) -> Iterator[CorrectionResult]:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
+        An item is anything :func:`~qgac_fast.codec.jpeg_source` takes (a path, bytes, a binary
+        file object, a PIL JPEG image not yet loaded) or :class:`~qgac_fast.JPEGCoefficients`;
+        anything else, decoded pixels included, is that item's failed result (``TypeError``).
+
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
         files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
         is the file's path and whose ``index`` counts the files.
@@ -172,13 +176,19 @@ class Corrector:
         return run_pipeline(self._runner, _expand_folders(items), workers=self.workers, prefetch=self.prefetch)
 
     def correct_files(self, pairs: Iterable[tuple[Source, str | os.PathLike]], *, format: str = "png",
-                      jpeg_quality: int = 95, skip_existing: bool = False) -> Iterator[FileResult]:
+                      jpeg_quality: int = 95, subsampling: str | None = None, webp_quality: int | None = None,
+                      skip_existing: bool = False) -> Iterator[FileResult]:
         """Correct JPEG files and write the results; yields a :class:`FileResult` per pair, in order.
 
         Args:
             pairs: ``(input, output_path)``; parent folders are created.
-            format: ``"png"``, ``"jpeg"`` (``jpeg_quality``) or ``"webp"`` (lossless); see
-                :func:`~qgac_fast.inference.outputs.encode_image`.
+            format: ``"png"``, ``"jpeg"`` (``jpeg_quality``, ``subsampling``) or ``"webp"``
+                (``webp_quality``); see :func:`~qgac_fast.inference.outputs.encode_image`. Gray
+                inputs give gray PNG and JPEG files.
+            subsampling: chroma subsampling of JPEG outputs (``"4:4:4"``, ``"4:2:2"``,
+                ``"4:2:0"``, ``"4:4:0"``, ``"4:1:1"``); default None: each input's own
+                (:func:`~qgac_fast.inference.outputs.jpeg_subsampling`).
+            webp_quality: lossy WebP quality 1..100; default None: lossless.
             skip_existing: an existing output is kept and the input not read (``"skipped"``):
                 writes are atomic, so an existing output is complete. The temporary files that a
                 killed earlier run left beside the outputs (:mod:`qgac_fast.atomic`) are removed.
@@ -189,8 +199,7 @@ class Corrector:
         in a way every write would (a full disk, a read-only file system), the remaining inputs are
         neither read nor corrected: their status is ``"not_done"``.
         """
-        if format not in FORMATS:
-            raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+        check_output_options(format, subsampling, webp_quality)
         started = time.time()
         pairs = [(src, os.fspath(dst)) for src, dst in pairs]
         decided = {i: FileResult(display(pairs[i][0]), pairs[i][1], "failed", why)
@@ -215,9 +224,11 @@ class Corrector:
                         pending.append(FileResult(display(src), dst, "not_done", f"not done: {stop}"))
                     else:
                         result = next(results)
-                        pending.append(writers.submit(write_output, result.image, src, dst, format, jpeg_quality,
-                                                      result.size, result.tiles) if result.error is None
-                                       else FileResult(display(src), dst, "failed", result.reason, result.size))
+                        pending.append(writers.submit(
+                            write_output, result.image, src, dst, format, jpeg_quality, result.size, result.tiles,
+                            subsampling=subsampling or jpeg_subsampling(result.subsampling),
+                            webp_quality=webp_quality) if result.error is None
+                            else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
                         done = _file_result(pending.popleft())
                         stop = stop or (done.error if done.fatal else None)

@@ -19,7 +19,8 @@ import torch
 from ..atomic import write_atomic
 from .results import FileResult, display, reason
 
-__all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "encode_image", "refusals", "write_output"]
+__all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
+           "write_output"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
@@ -28,27 +29,57 @@ FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 FATAL_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
-def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int = 95) -> bytes:
+def check_output_options(format: str, subsampling: str | None, webp_quality: int | None) -> None:
+    """Refuse a bad output format, JPEG ``subsampling`` (None or one of
+    :data:`~qgac_fast.compression.SUBSAMPLINGS`) or ``webp_quality`` (None or an int 1..100)
+    with a ``ValueError`` naming the argument."""
+    from ..compression import SUBSAMPLINGS
+
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+    if subsampling is not None and subsampling not in SUBSAMPLINGS:
+        raise ValueError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)} or None, got {subsampling!r}")
+    if webp_quality is not None and (isinstance(webp_quality, bool) or not isinstance(webp_quality, int)
+                                     or not 1 <= webp_quality <= 100):
+        raise ValueError(f"webp_quality must be an int in 1..100, or None for lossless, got {webp_quality!r}")
+
+
+def jpeg_subsampling(layout: str | None) -> str:
+    """The chroma subsampling a JPEG output of an input with this layout is written with: the
+    input's own when :func:`~qgac_fast.compress` can write it (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1),
+    else (unusual sampling factors, or not known) libjpeg's default 4:2:0. A gray image is
+    written as a one-component JPEG whatever this says."""
+    from ..compression import SUBSAMPLINGS
+
+    return layout if layout in SUBSAMPLINGS else "4:2:0"
+
+
+def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int = 95, subsampling: str = "4:2:0",
+                 webp_quality: int | None = None) -> bytes:
     """Encode uint8 ``(3, H, W)`` RGB or ``(1, H, W)`` gray as a file's bytes.
 
     Args:
-        format: ``"png"``, ``"jpeg"`` (libjpeg through :func:`qgac_fast.compress`, IJG quality
-            ``jpeg_quality``, 4:2:0 for colour) or ``"webp"`` (lossless; WebP has no gray mode,
-            so gray is stored as three equal channels).
+        format: ``"png"`` (gray stays gray: mode L), ``"jpeg"`` (libjpeg through
+            :func:`qgac_fast.compress`: IJG quality ``jpeg_quality``, chroma ``subsampling``
+            for colour; gray is a one-component JPEG) or ``"webp"`` (lossy at ``webp_quality``
+            1..100, lossless when None; WebP has no gray mode, so gray is stored as three equal
+            channels).
     """
+    check_output_options(format, subsampling, webp_quality)
     if format == "jpeg":
         from ..compression import compress
 
-        return compress(image, jpeg_quality)
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
+        return compress(image, jpeg_quality, subsampling=subsampling)
     from PIL import Image
 
     buffer = io.BytesIO()
+    pixels = Image.fromarray(hwc(image))
     if format == "png":
-        Image.fromarray(hwc(image)).save(buffer, format="PNG")
+        pixels.save(buffer, format="PNG")
+    elif webp_quality is None:
+        pixels.save(buffer, format="WEBP", lossless=True)
     else:
-        Image.fromarray(hwc(image)).save(buffer, format="WEBP", lossless=True)
+        pixels.save(buffer, format="WEBP", quality=webp_quality)
     return buffer.getvalue()
 
 
@@ -89,11 +120,14 @@ def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
 
 
 def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
-                 size: tuple[int, int] | None = None, tiles: int = 0) -> FileResult:
-    """Encode and write one corrected image atomically (parent folders created); an error is a
-    failed result that names the output (``cannot write OUTPUT: reason``) and leaves no file."""
+                 size: tuple[int, int] | None = None, tiles: int = 0, *, subsampling: str = "4:2:0",
+                 webp_quality: int | None = None) -> FileResult:
+    """Encode (:func:`encode_image`) and write one corrected image atomically (parent folders
+    created); an error is a failed result that names the output (``cannot write OUTPUT: reason``)
+    and leaves no file."""
     try:
-        data = encode_image(image, format, jpeg_quality=jpeg_quality)
+        data = encode_image(image, format, jpeg_quality=jpeg_quality, subsampling=subsampling,
+                            webp_quality=webp_quality)
     except Exception as error:  # noqa: BLE001
         return FileResult(display(source), dst, "failed", f"cannot encode {format}: {reason(error)}", size, tiles)
     try:

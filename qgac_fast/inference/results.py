@@ -22,6 +22,8 @@ class CorrectionResult:
         error: the exception that stopped this input (``JPEGError``, ``OSError``...), or None.
         size: ``(height, width)`` when known.
         tiles: number of model windows the image took (1: whole; 0: not corrected).
+        subsampling: the input JPEG's layout (:attr:`~qgac_fast.JPEGCoefficients.subsampling`,
+            e.g. ``"4:2:0"``, ``"gray"``) when it was read; a JPEG output keeps it.
     """
 
     index: int
@@ -30,6 +32,7 @@ class CorrectionResult:
     error: BaseException | None = None
     size: tuple[int, int] | None = None
     tiles: int = 0
+    subsampling: str | None = None
     ready: Any = field(default=None, repr=False, compare=False)  # CUDA event of the async copy to the host
 
     @property
@@ -109,7 +112,11 @@ def reason(error: BaseException) -> str:
 
 
 def display(source: Any) -> str:
-    """How an input is named in reports: its path, or ``<type>`` for bytes and coefficients."""
+    """How an input is named in reports: its path (a file object's or PIL image's file name when it
+    has one), or ``<type>`` for bytes, coefficients and unnamed files."""
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
+    name = getattr(source, "name", None) or getattr(source, "filename", None)  # open files; PIL images
+    if isinstance(name, (str, os.PathLike)) and os.fspath(name):
+        return os.fspath(name)
     return f"<{type(source).__name__}>"

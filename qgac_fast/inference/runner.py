@@ -8,13 +8,13 @@ decides when each runs (and on which thread). A bad input or a failed computatio
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Union
 
 import torch
 
 from ..codec import JPEGCoefficients, read_coefficients
+from ..codec import Source as JPEGSource
 from ..model import CoefficientPlanes, planes_from_jpeg
 from .memory import ActivationCost
 from .results import CorrectionResult
@@ -23,8 +23,9 @@ from .tiles import plan_tiles, restore_tiled
 
 __all__ = ["Loaded", "Runner", "Source"]
 
-#: What the engine corrects: a JPEG's bytes, its path, or its coefficients.
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike, JPEGCoefficients]
+#: What the engine corrects: a JPEG source (its bytes, path, an open binary file, a PIL JPEG image not
+#: yet loaded: :func:`~qgac_fast.codec.jpeg_source`), or its coefficients.
+Source = Union[JPEGSource, JPEGCoefficients]
 _MIN_CORE = 64  # smallest automatic tile core, pixels
 
 
@@ -35,6 +36,7 @@ class Loaded:
     index: int
     source: Any
     planes: CoefficientPlanes
+    subsampling: str  # the JPEG's layout (JPEGCoefficients.subsampling), kept for a JPEG output
 
     @property
     def key(self) -> tuple:
@@ -69,7 +71,7 @@ class Runner:
             planes = planes_from_jpeg(jc)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
-            return Loaded(index, source, planes)
+            return Loaded(index, source, planes, jc.subsampling)
         except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
             return CorrectionResult(index, source, error=error)
 
@@ -145,7 +147,7 @@ class Runner:
                 ready.record()
                 image = host
             results.append(CorrectionResult(item.index, item.source, image=image, size=item.planes.size,
-                                            tiles=tiles, ready=ready))
+                                            tiles=tiles, subsampling=item.subsampling, ready=ready))
         return results
 
     def _release(self) -> None:

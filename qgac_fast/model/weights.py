@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from .._version import __version__
+from ..devices import resolve_device
 from ..errors import WeightsError
 from .config import QGACConfig
 from .networks import QGAC
@@ -120,16 +121,19 @@ def load_model(name_or_path: str | os.PathLike = "default", device: torch.device
     Args:
         name_or_path: a shipped name (``"default"``) or a ``.safetensors`` file written by
             :func:`save_model`.
-        device: where to put it (default CPU).
+        device: where to put it; default :func:`~qgac_fast.devices.default_device` (CUDA when
+            available, else the CPU).
 
     Returns:
         :class:`~qgac_fast.model.networks.QGAC` in ``eval()`` mode with gradients disabled.
 
     Raises:
         FileNotFoundError: neither a shipped name nor an existing file.
+        ValueError: ``device`` cannot be used (:func:`~qgac_fast.devices.resolve_device`).
         WeightsError: the file cannot be used (see the module docstring); the message names the
             file and the cause.
     """
+    device = resolve_device(device)  # before reading: a device problem is not blamed on the file
     path = weights_path(name_or_path)
     _, config = _read_header(path)
     with torch.device("meta"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 __all__ = ["add_parser", "default_data", "run"]
@@ -89,23 +90,51 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``train``; returns the exit status: 0 done, 1 the data or the ``--init`` weights cannot
+    be used, 2 a bad setting (``--device`` included). Those are one line on stderr, no traceback."""
     import torch
 
+    from ..devices import resolve_device
+    from ..errors import WeightsError
+    from ..model.weights import weights_path
+    from .data import find_images
     from .loop import TrainConfig, train
 
+    try:
+        resolve_device(args.device)
+    except ValueError as error:
+        print(f"qgac-fast train: --device: {error}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = TrainConfig(
-        data=args.data or default_data(), out=args.out, model=args.model, init=args.init, stages=args.stages,
-        steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr, min_lr=args.min_lr,
-        warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
-        layouts=args.layouts, qualities=tuple(args.qualities), workers=args.workers, bf16=args.bf16,
-        val_images=args.val_images, log_every=args.log_every, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
-        seed=args.seed, device=args.device, progress=not args.quiet, gan=args.gan, texture_weight=args.texture_weight,
-        gan_weight=args.gan_weight, l1_weight=args.l1_weight, texture_statistic=args.texture_statistic,
-        texture_layers=tuple(args.texture_layers), texture_network=args.texture_network, d_lr=args.d_lr,
-        d_channels=args.d_channels)
-    train(config)
+    try:
+        config = TrainConfig(
+            data=args.data or default_data(), out=args.out, model=args.model, init=args.init, stages=args.stages,
+            steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr, min_lr=args.min_lr,
+            warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
+            layouts=args.layouts, qualities=tuple(args.qualities), workers=args.workers, bf16=args.bf16,
+            val_images=args.val_images, log_every=args.log_every, val_every=args.val_every,
+            checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device, progress=not args.quiet,
+            gan=args.gan, texture_weight=args.texture_weight, gan_weight=args.gan_weight, l1_weight=args.l1_weight,
+            texture_statistic=args.texture_statistic, texture_layers=tuple(args.texture_layers),
+            texture_network=args.texture_network, d_lr=args.d_lr, d_channels=args.d_channels)
+    except ValueError as error:
+        print(f"qgac-fast train: {error}", file=sys.stderr)
+        return 2
+    try:
+        # the data and the starting weights are checked first, so that what is wrong with them is one
+        # line, not a traceback from inside the training loop (which then finds the images again)
+        find_images(config.data)
+        if config.init is not None:
+            weights_path(config.init)
+    except (OSError, ValueError) as error:
+        print(f"qgac-fast train: {error}", file=sys.stderr)
+        return 1
+    try:
+        train(config)
+    except WeightsError as error:  # --init names a file that is not QGAC weights
+        print(f"qgac-fast train: {error}", file=sys.stderr)
+        return 1
     if int(os.environ.get("RANK", 0)) == 0:
         print(f"weights: {os.path.join(args.out, 'weights.safetensors')}")
     return 0

@@ -29,6 +29,7 @@ from ..codec import read_coefficients
 from ..functional.color import rgb_to_ycbcr
 from ..metrics import psnr, ssim
 from ..functional.jpeg import decode
+from ..devices import resolve_device
 from ..model import QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg, save_model
 from ..model.layers import make_tables
 from .data import TrainingImages, TrainingSampler, collate, find_images, load_rgb, validation_crops
@@ -68,7 +69,8 @@ class TrainConfig:
             checkpoints.
         stats_images: images used to compute the normalisation statistics of a fresh model.
         seed: base seed (each rank adds its rank).
-        device: ``"cuda"``, ``"cpu"`` or None (CUDA when available; under torchrun, the local rank's GPU).
+        device: ``"cuda"``, ``"cpu"`` or None (:func:`~qgac_fast.devices.default_device`: CUDA when
+            available, under torchrun the local rank's GPU, else the CPU).
         progress: show a progress bar on rank 0.
         gan: GAN fine-tuning (usually with ``init``): each step trains the model on
             ``texture_weight * L_texture + gan_weight * L_G^Ra + l1_weight * L1``, then a
@@ -137,10 +139,9 @@ def _distributed() -> tuple[int, int, int]:
 
 
 def _device(config: TrainConfig, local_rank: int) -> torch.device:
-    if config.device is not None:
-        device = torch.device(config.device)
-        return torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
-    return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = resolve_device(config.device)
+    # "cuda" without an index is this process's GPU (under torchrun, each rank its own)
+    return torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
 
 
 def _schedule(step: int, total: int, config: TrainConfig) -> float:
@@ -265,7 +266,7 @@ def validate(model: QGAC, crops: list[torch.Tensor], qualities=(10, 30, 50)) -> 
 def _initial_model(config: TrainConfig, train_files) -> QGAC:
     """The weights to start from, or a fresh model with statistics of the training images."""
     if config.init is not None:
-        model = load_model(config.init)
+        model = load_model(config.init, device="cpu")  # moved to the training device with a fresh one
         model.requires_grad_(True)
         return model.train()
     torch.manual_seed(config.seed)  # every rank builds the same initial weights
