@@ -3,8 +3,6 @@ batch operations of ``CoefficientPlanes``."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -14,28 +12,14 @@ from qgac_fast.cpu import flush_denormals, has_fast_bf16
 from qgac_fast.functional.jpeg import decode_normalized
 from qgac_fast.inference import CorrectionStep, resolve_precision
 from qgac_fast.metrics import psnr
-from qgac_fast.model import QGAC, CoefficientPlanes, QGACConfig, planes_from_jpeg
-from qgac_fast.model.config import CONFIGS
+from qgac_fast.model import CoefficientPlanes, planes_from_jpeg
 from qgac_fast.model.constraint import constrain_luma
 
 from images import pillow_jpeg, synthetic_image, turbo_jpeg
+from test_engine import default_model, tiny  # noqa: F401  (fixtures: small non-trivial models)
 
-TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
-                  dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0)
 DENORMAL = 1e-39  # below float32's smallest normal number (1.18e-38)
 needs_bf16 = pytest.mark.skipif(not has_fast_bf16(), reason="the CPU has no native bf16 (AMX-BF16 / AVX512-BF16)")
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return QGAC(TINY).eval()
-
-
-@pytest.fixture(scope="module")
-def default_model():
-    torch.manual_seed(0)
-    return QGAC(dataclasses.replace(CONFIGS["default"], output_init_scale=1.0)).eval()
 
 
 def _planes(*size, quality=30, subsampling="4:2:0", seed=0):
