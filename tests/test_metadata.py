@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 from qgac_fast import metadata
 from qgac_fast.codec import read_coefficients, write_coefficients
+from qgac_fast.inference.outputs import encode_image
 
 from images import (MAKE, ORIENTATION, big_profile, exif_block, parsed, pillow_jpeg, srgb_profile, synthetic_image,
                     tagged_jpeg)
@@ -100,3 +101,17 @@ def test_orientation_of_malformed_exif_is_1():
     for exif in (None, b"", b"II*\x00", b"MM\x00*\xff\xff\xff\xff", b"junk" * 10):
         assert metadata.orientation(exif) == 1
         assert metadata.apply_orientation(np.zeros((2, 3)), exif)[0].shape == (2, 3)
+
+
+@pytest.mark.parametrize("format", ["png", "jpeg", "webp"])
+def test_encode_image_carries_metadata(format):
+    image = torch.from_numpy(synthetic_image(16, 24)).permute(2, 0, 1)
+    icc = big_profile()
+    data = encode_image(image, format, exif=exif_block(6), icc_profile=icc)
+    with Image.open(io.BytesIO(data)) as out:
+        assert out.info["icc_profile"] == icc
+        assert out.getexif()[ORIENTATION] == 6 and out.getexif()[MAKE] == "TestCam"
+        assert out.size == (24, 16)
+    upright = encode_image(image, format, exif=exif_block(6), icc_profile=icc, apply_orientation=True)
+    with Image.open(io.BytesIO(upright)) as out:
+        assert out.getexif()[ORIENTATION] == 1 and out.size == (16, 24)
