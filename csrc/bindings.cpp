@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -61,9 +62,9 @@ qgac::ColorSpace parse_color_space(const std::string& name) {
   }
 }
 
-// (width, height, color_space, progressive, coefficients, tables, slots, sampling), with one
-// int16 (blocks_h, blocks_w, 8, 8) array and one int32 (8, 8) table per component; components
-// that share a table share one array object.
+// (width, height, color_space, progressive, coefficients, tables, slots, sampling, markers), with
+// one int16 (blocks_h, blocks_w, 8, 8) array and one int32 (8, 8) table per component (components
+// that share a table share one array object) and markers a tuple of (code, payload bytes).
 py::tuple to_python(qgac::JPEGData& data) {
   py::list tables;
   for (const auto& values : data.tables) {
@@ -81,8 +82,14 @@ py::tuple to_python(qgac::JPEGData& data) {
     slots.append(comp.table_slot);
     sampling.append(py::make_tuple(comp.h_samp, comp.v_samp));
   }
+  py::list markers;
+  for (const auto& marker : data.markers) {
+    markers.append(py::make_tuple(marker.code, py::bytes(reinterpret_cast<const char*>(marker.data.data()),
+                                                         marker.data.size())));
+  }
   return py::make_tuple(data.width, data.height, color_space_name(data.color_space), data.progressive,
-                        py::tuple(coefficients), py::tuple(component_tables), py::tuple(slots), py::tuple(sampling));
+                        py::tuple(coefficients), py::tuple(component_tables), py::tuple(slots), py::tuple(sampling),
+                        py::tuple(markers));
 }
 
 // A read-only, contiguous view of any buffer-protocol object, released with the GIL held. While
@@ -185,9 +192,14 @@ qgac::WriteRequest frame_request(int width, int height, const std::string& color
 
 py::bytes write_jpeg(int width, int height, const std::string& color_space, const std::vector<CoefficientArray>& coefficients,
                 const std::vector<TableArray>& tables, const std::vector<int>& slots,
-                const std::vector<std::pair<int, int>>& sampling, bool optimize) {
+                const std::vector<std::pair<int, int>>& sampling, bool optimize,
+                const std::vector<std::pair<int, py::bytes>>& markers) {
   qgac::WriteRequest request = frame_request(width, height, color_space, coefficients, tables, slots, sampling);
   request.optimize = optimize;
+  for (const auto& [code, payload] : markers) {
+    const std::string_view bytes = payload;
+    request.markers.push_back(qgac::Marker{code, std::vector<uint8_t>(bytes.begin(), bytes.end())});
+  }
   qgac::MallocBuffer out;
   size_t size = 0;
   qgac::Result result;
@@ -229,7 +241,8 @@ PYBIND11_MODULE(_jpeg, m) {
         "Read the JPEG file at an os.fsencode()d path.");
   m.def("write", &write_jpeg, py::arg("width"), py::arg("height"), py::arg("color_space"), py::arg("coefficients"),
         py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("optimize"),
-        "Encode coefficient arrays losslessly; returns the JPEG file as bytes.");
+        py::arg("markers"), "Encode coefficient arrays losslessly with APPn (code, payload) markers; returns the JPEG "
+        "file as bytes.");
   m.def("decode_pixels", &decode_pixels, py::arg("width"), py::arg("height"), py::arg("color_space"),
         py::arg("coefficients"), py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("fancy"),
         "Decode coefficient arrays to uint8 (channels, height, width) pixels with libjpeg.");

@@ -205,6 +205,10 @@ void decode(ReadContext& ctx) {
   }
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, ctx.data, static_cast<unsigned long>(ctx.size));
+  // Metadata the outputs carry: EXIF (APP1) and the ICC profile (APP2, possibly in several
+  // chunks). 0xFFFF keeps whole markers: a segment's length field cannot exceed it.
+  jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+  jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF);
   jpeg_read_header(&cinfo, TRUE);
 
   // The bomb guard: nothing large has been allocated yet.
@@ -254,6 +258,10 @@ void decode(ReadContext& ctx) {
     if (!copy_component(ctx, ci, arrays[ci])) return;
   }
   collect_tables(ctx);
+  // std::bad_alloc from here is caught by read_coefficients; libjpeg is not in the middle of a call.
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
+    out.markers.push_back(Marker{m->marker, std::vector<uint8_t>(m->data, m->data + m->data_length)});
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,6 +294,8 @@ J_COLOR_SPACE to_libjpeg(ColorSpace space) {
 // exactly -1024) the exact per-position scan.
 constexpr int kMinCoefficient[2] = {-1024, -1023};  // DC, AC
 constexpr int kMaxCoefficient = 1023;
+// A marker segment's 16-bit length counts itself, so its payload is at most 65533 bytes.
+constexpr size_t kMaxMarkerBytes = 65533;
 
 bool codable(int16_t value, size_t position) {
   return value >= kMinCoefficient[position % 64 != 0] && value <= kMaxCoefficient;
@@ -356,6 +366,13 @@ bool validate(const WriteRequest& request, Result& result) {
     max_h = std::max(max_h, c.h_samp);
     max_v = std::max(max_v, c.v_samp);
     mcu_blocks += c.h_samp * c.v_samp;
+  }
+  for (const Marker& m : request.markers) {
+    if (m.code < JPEG_APP0 || m.code > JPEG_APP0 + 15 || m.data.size() > kMaxMarkerBytes) {
+      std::snprintf(message, sizeof message, "marker 0x%X of %zu bytes: only APP0..APP15 (0xE0..0xEF) markers of at "
+                    "most %zu bytes can be written", m.code, m.data.size(), kMaxMarkerBytes);
+      return fail();
+    }
   }
   if (n > 1 && mcu_blocks > C_MAX_BLOCKS_IN_MCU) {
     std::snprintf(message, sizeof message, "sampling factors give %d blocks per MCU; JPEG allows at most %d",
@@ -449,6 +466,11 @@ void encode(WriteContext& ctx) {
   }
   // realize_virt_arrays again inside is a no-op for arrays that already have memory.
   jpeg_write_coefficients(&cinfo, arrays);
+  // After the SOI and JFIF/Adobe markers jpeg_write_coefficients wrote, before the frame (as
+  // jpegtran copies markers).
+  for (const Marker& m : request.markers) {
+    jpeg_write_marker(&cinfo, m.code, m.data.data(), static_cast<unsigned int>(m.data.size()));
+  }
   jpeg_finish_compress(&cinfo);
 }
 
@@ -520,7 +542,7 @@ Result read_coefficients(const uint8_t* data, size_t size, const ReadOptions& op
   ctx.result = &result;
   try {
     decode(ctx);
-  } catch (const std::bad_alloc&) {  // from out.components / out.tables, never inside libjpeg
+  } catch (const std::bad_alloc&) {  // from out.components / tables / markers, never inside libjpeg
     set_error(result, Status::kOutOfMemory, "out of memory");
   }
   jpeg_destroy_decompress(&ctx.cinfo);

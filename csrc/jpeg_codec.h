@@ -45,6 +45,12 @@ struct Component {
   std::unique_ptr<int16_t[], FreeDeleter> coefficients;
 };
 
+// One APPn marker segment as the file holds it: its payload after the two length bytes.
+struct Marker {
+  int code = 0;  // JPEG_APP0 + n, i.e. 0xE0 + n
+  std::vector<uint8_t> data;
+};
+
 struct JPEGData {
   int width = 0, height = 0;
   ColorSpace color_space = ColorSpace::kYCbCr;
@@ -53,6 +59,9 @@ struct JPEGData {
   // Distinct quantization tables in natural order; components that share a DQT slot and its
   // contents share one entry.
   std::vector<std::array<int32_t, 64>> tables;
+  // The APP1 (EXIF, XMP) and APP2 (ICC profile chunks, MPF) markers, in file order. Each is at
+  // most 65533 bytes by the format, and together they are no larger than the input.
+  std::vector<Marker> markers;
 };
 
 struct Result {
@@ -90,6 +99,8 @@ struct WriteRequest {
   ColorSpace color_space = ColorSpace::kYCbCr;
   bool optimize = false;  // optimal Huffman tables instead of the standard ones
   std::vector<WriteComponent> components;
+  // APPn markers (0xE0..0xEF, payload <= 65533 bytes) written after the JFIF/Adobe marker, in order.
+  std::vector<Marker> markers;
 };
 
 using MallocBuffer = std::unique_ptr<unsigned char[], FreeDeleter>;

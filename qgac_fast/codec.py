@@ -27,6 +27,7 @@ import torch
 from . import _jpeg
 from .atomic import write_atomic
 from .errors import JPEGError, UnsupportedJPEGError
+from .metadata import APP2, exif_from_markers, icc_from_markers
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -90,6 +91,9 @@ class JPEGCoefficients:
             coefficients were quantized with; components sharing a table share one tensor.
         table_indices: per component, its DQT slot (0..3).
         sampling: per component, its ``(h, v)`` sampling factors.
+        markers: the file's APP1 and APP2 markers in file order, each ``(code, payload)`` with
+            code ``0xE1`` / ``0xE2`` and the payload after the length field (EXIF, XMP, ICC
+            profile chunks, MPF); see :attr:`exif` and :attr:`icc_profile`.
 
     The tensors share memory with buffers the extension allocated (no copy was made).
     """
@@ -102,6 +106,19 @@ class JPEGCoefficients:
     quantization: tuple[torch.Tensor, ...]
     table_indices: tuple[int, ...]
     sampling: tuple[tuple[int, int], ...]
+    markers: tuple[tuple[int, bytes], ...] = ()
+
+    @property
+    def exif(self) -> bytes | None:
+        """The EXIF block: the TIFF structure after ``"Exif\\0\\0"`` (what Pillow's ``exif=``
+        save option takes), or None."""
+        return exif_from_markers(self.markers)
+
+    @property
+    def icc_profile(self) -> bytes | None:
+        """The ICC colour profile, reassembled from its APP2 chunks, or None (also when the chunks
+        are inconsistent)."""
+        return icc_from_markers(self.markers)
 
     @property
     def num_components(self) -> int:
@@ -135,7 +152,7 @@ def _limit(name: str, value: int | None) -> int:
 
 
 def _wrap(raw: tuple) -> JPEGCoefficients:
-    width, height, color_space, progressive, coefficients, tables, slots, sampling = raw
+    width, height, color_space, progressive, coefficients, tables, slots, sampling, markers = raw
     # One tensor per distinct table object, so shared tables stay shared.
     tensors = {id(t): torch.from_numpy(t) for t in tables}
     return JPEGCoefficients(
@@ -147,6 +164,7 @@ def _wrap(raw: tuple) -> JPEGCoefficients:
         quantization=tuple(tensors[id(t)] for t in tables),
         table_indices=tuple(slots),
         sampling=tuple(sampling),
+        markers=tuple(markers),
     )
 
 
@@ -382,7 +400,9 @@ def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = Non
     sequentially. MCU padding blocks are written the way libjpeg writes them (AC zero, DC
     repeating the block to their left; a single-component image codes none), so edits there are
     not kept. Files from libjpeg-based encoders already hold exactly that, so for them reading the
-    result gives back identical coefficients and tables, padding included.
+    result gives back identical coefficients and tables, padding included. ``jc.markers`` (EXIF,
+    ICC profile, XMP) are written after the JFIF/Adobe marker, except MPF (APP2 ``"MPF\\0"``), whose
+    offsets point at further images the written file does not hold.
 
     Args:
         jc: coefficients as returned by ``read_coefficients`` (or built to the same contract:
@@ -404,7 +424,9 @@ def write_coefficients(jc: JPEGCoefficients, dst: str | os.PathLike | None = Non
     """
     if not isinstance(jc, JPEGCoefficients):
         raise TypeError(f"write_coefficients needs a JPEGCoefficients, got {type(jc).__name__}")
-    data = _jpeg.write(*_frame(jc), bool(optimize))
+    markers = [(code, bytes(payload)) for code, payload in jc.markers
+               if not (code == APP2 and payload.startswith(b"MPF\0"))]
+    data = _jpeg.write(*_frame(jc), bool(optimize), markers)
     if dst is not None:
         write_atomic(dst, data)
     return data

@@ -109,6 +109,10 @@ def add_parser(subparsers) -> None:
                              "sampling factors)")
     parser.add_argument("--webp-quality", type=_webp_quality, metavar="Q|lossless",
                         help="lossy quality 1..100 of --format webp, or lossless (default: lossless)")
+    parser.add_argument("--apply-orientation", action="store_true",
+                        help="turn each image upright per its EXIF Orientation tag and write Orientation 1 (default: "
+                             "the pixels stay as stored and the tag is kept, so viewers turn them); outputs always "
+                             "carry the input's EXIF and ICC profile")
     parser.add_argument("--max-pixels", type=limit, default=DEFAULT_MAX_PIXELS, metavar="N|none",
                         help="refuse JPEGs declaring more pixels (default: %(default)s)")
     parser.add_argument("--max-pixels-per-byte", type=limit, default=DEFAULT_MAX_PIXELS_PER_BYTE, metavar="N|none",
@@ -288,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         for result in corrector.correct_files(mine, format=args.format, jpeg_quality=args.jpeg_quality,
                                               subsampling=args.subsampling, webp_quality=args.webp_quality,
-                                              skip_existing=args.skip_existing):
+                                              skip_existing=args.skip_existing,
+                                              apply_orientation=args.apply_orientation):
             counts[result.status] += 1
             records.append(result.to_json())
             if result.status == "ok":

@@ -11,7 +11,7 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1")
 
@@ -99,3 +99,41 @@ def hwc(t) -> np.ndarray:
     """uint8 (C, H, W) tensor -> numpy (H, W, 3), or (H, W) for one channel (Pillow's layout)."""
     a = t.numpy()
     return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+
+
+# EXIF and ICC metadata (tests/test_metadata.py, the engine's outputs)
+ORIENTATION = 0x0112
+MAKE = 0x010F
+EXIF_HEADER = b"Exif\x00\x00"  # written out, not qgac_fast.metadata's: these files are the outside oracle
+
+
+def srgb_profile() -> bytes:
+    """Little CMS's sRGB profile as bytes (about 600)."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def big_profile() -> bytes:
+    """A profile payload of ~200 KB: four APP2 chunks (readers reassemble it; it need not be a valid profile)."""
+    return srgb_profile() + np.random.default_rng(3).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+
+
+def exif_block(orientation: int) -> bytes:
+    """A TIFF structure with Orientation and a camera Make, as the JPEG's APP1 holds it after "Exif\\0\\0"."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[MAKE] = "TestCam"
+    return exif.tobytes()[len(EXIF_HEADER):]
+
+
+def parsed(exif: bytes) -> Image.Exif:
+    """A TIFF structure as Pillow reads it."""
+    result = Image.Exif()
+    result.load(EXIF_HEADER + exif)
+    return result
+
+
+def tagged_jpeg(orientation: int = 6, icc: bytes | None = None, size: tuple[int, int] = (40, 56)) -> bytes:
+    """A Pillow JPEG with EXIF (Orientation, Make) and an ICC profile (default sRGB)."""
+    # Pillow writes a JPEG's exif= as the APP1 payload, header included (PNG and WebP take it either way)
+    return pillow_jpeg(synthetic_image(*size), quality=40, exif=EXIF_HEADER + exif_block(orientation),
+                       icc_profile=icc or srgb_profile())

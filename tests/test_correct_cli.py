@@ -10,12 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from qgac_fast.codec import read_coefficients
 from qgac_fast.inference import outputs, step
 from qgac_fast.correct_cli import collect_inputs, main, plan_outputs, shard
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, load_model, save_model
 
-from images import cjpeg, pillow_jpeg, synthetic_image
+from images import big_profile, cjpeg, pillow_jpeg, synthetic_image, tagged_jpeg
 
 TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
                   dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0,
@@ -313,8 +314,6 @@ def _layouts(tmp_path):
 
 
 def test_jpeg_outputs_keep_the_input_subsampling_and_gray(weights, tmp_path):
-    from qgac_fast.codec import read_coefficients
-
     folder = _layouts(tmp_path)
     assert _run(weights, folder, "-o", tmp_path / "kept", "--format", "jpeg", "--quiet") == 0
     kept = {p.stem: read_coefficients(p).subsampling for p in (tmp_path / "kept").iterdir()}
@@ -372,3 +371,46 @@ def test_no_constrain_is_the_engine_without_the_clamp(weights, tmp_path):
     expected = Corrector(load_model(weights), tile=None, constrain=False).correct(photos / "a.jpg")
     written = np.asarray(Image.open(tmp_path / "out" / "a.png")).transpose(2, 0, 1)
     assert np.array_equal(written, expected.numpy())
+
+
+def _tagged(folder, orientations):
+    """JPEGs named o<N>.jpg with EXIF Orientation N and a four-chunk ICC profile; returns the profile."""
+    folder.mkdir()
+    icc = big_profile()
+    for orientation in orientations:
+        (folder / f"o{orientation}.jpg").write_bytes(tagged_jpeg(orientation, icc))
+    return icc
+
+
+@pytest.mark.parametrize("format,suffix", [("png", ".png"), ("jpeg", ".jpg"), ("webp", ".webp")])
+def test_outputs_carry_exif_and_icc(weights, tmp_path, format, suffix):
+    icc = _tagged(tmp_path / "in", [6])
+    assert _run(weights, tmp_path / "in", "-o", tmp_path / "out", "--format", format, "--quiet") == 0
+    with Image.open(tmp_path / "out" / f"o6{suffix}") as image:
+        assert image.info["icc_profile"] == icc
+        assert image.getexif()[0x0112] == 6 and image.getexif()[0x010F] == "TestCam"
+        assert image.size == (56, 40)  # the pixels as stored: viewers turn them per the tag
+
+
+def test_results_carry_the_metadata(weights, tmp_path):
+    icc = _tagged(tmp_path / "in", [6])
+    plain = pillow_jpeg(synthetic_image(16, 16))
+    tagged, untagged = Corrector(load_model(weights), tile=None).correct_many([tmp_path / "in" / "o6.jpg", plain])
+    assert tagged.icc_profile == icc and tagged.exif == read_coefficients(tmp_path / "in" / "o6.jpg").exif
+    assert untagged.ok and untagged.exif is None and untagged.icc_profile is None
+
+
+def test_apply_orientation_turns_the_pixels(weights, tmp_path):
+    orientations = [1, 2, 3, 4, 5, 6, 7, 8]
+    _tagged(tmp_path / "in", orientations)
+    assert _run(weights, tmp_path / "in", "-o", tmp_path / "kept", "--quiet") == 0
+    assert _run(weights, tmp_path / "in", "-o", tmp_path / "upright", "--apply-orientation", "--quiet") == 0
+    # (H, W, C) arrays: the rotation / flip Orientation N asks for, on the image as stored
+    turn = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: np.rot90(a, 2), 4: lambda a: a[::-1],
+            5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+            7: lambda a: np.rot90(a.transpose(1, 0, 2), 2), 8: lambda a: np.rot90(a, 1)}
+    for orientation in orientations:
+        kept = np.asarray(Image.open(tmp_path / "kept" / f"o{orientation}.png"))
+        with Image.open(tmp_path / "upright" / f"o{orientation}.png") as image:
+            assert np.array_equal(np.asarray(image), turn[orientation](kept)), orientation
+            assert image.getexif()[0x0112] == 1 and image.getexif()[0x010F] == "TestCam"

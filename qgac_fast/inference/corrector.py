@@ -177,7 +177,7 @@ class Corrector:
 
     def correct_files(self, pairs: Iterable[tuple[Source, str | os.PathLike]], *, format: str = "png",
                       jpeg_quality: int = 95, subsampling: str | None = None, webp_quality: int | None = None,
-                      skip_existing: bool = False) -> Iterator[FileResult]:
+                      skip_existing: bool = False, apply_orientation: bool = False) -> Iterator[FileResult]:
         """Correct JPEG files and write the results; yields a :class:`FileResult` per pair, in order.
 
         Args:
@@ -192,7 +192,11 @@ class Corrector:
             skip_existing: an existing output is kept and the input not read (``"skipped"``):
                 writes are atomic, so an existing output is complete. The temporary files that a
                 killed earlier run left beside the outputs (:mod:`qgac_fast.atomic`) are removed.
+            apply_orientation: turn each image upright per its EXIF Orientation tag and write the
+                EXIF with Orientation 1; default False: the pixels stay as the JPEG stores them and
+                the tag is kept, so viewers turn them.
 
+        Every output carries its input's EXIF block and ICC profile (PNG, JPEG and WebP alike).
         Outputs are written atomically: a failure leaves no partial file. An output path that is
         one of the inputs (same path or same file) is refused (``"failed"``), as is a second input
         with the same output (:func:`~qgac_fast.inference.outputs.refusals`). After a write fails
@@ -227,7 +231,8 @@ class Corrector:
                         pending.append(writers.submit(
                             write_output, result.image, src, dst, format, jpeg_quality, result.size, result.tiles,
                             subsampling=subsampling or jpeg_subsampling(result.subsampling),
-                            webp_quality=webp_quality) if result.error is None
+                            webp_quality=webp_quality, exif=result.exif, icc_profile=result.icc_profile,
+                            apply_orientation=apply_orientation) if result.error is None
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
                         done = _file_result(pending.popleft())

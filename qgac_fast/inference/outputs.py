@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .. import metadata
 from ..atomic import write_atomic
 from .results import FileResult, display, reason
 
@@ -55,7 +56,8 @@ def jpeg_subsampling(layout: str | None) -> str:
 
 
 def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int = 95, subsampling: str = "4:2:0",
-                 webp_quality: int | None = None) -> bytes:
+                 webp_quality: int | None = None, exif: bytes | None = None, icc_profile: bytes | None = None,
+                 apply_orientation: bool = False) -> bytes:
     """Encode uint8 ``(3, H, W)`` RGB or ``(1, H, W)`` gray as a file's bytes.
 
     Args:
@@ -64,22 +66,35 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
             for colour; gray is a one-component JPEG) or ``"webp"`` (lossy at ``webp_quality``
             1..100, lossless when None; WebP has no gray mode, so gray is stored as three equal
             channels).
+        exif: an EXIF block (TIFF structure, :attr:`~qgac_fast.JPEGCoefficients.exif`) the file
+            carries (PNG eXIf chunk, JPEG APP1, WebP EXIF chunk); None: none.
+        icc_profile: an ICC profile the file carries (PNG iCCP, JPEG APP2 chunks, WebP ICCP); None: none.
+        apply_orientation: turn ``image`` upright per the EXIF Orientation tag and write the EXIF
+            with Orientation 1 (:func:`~qgac_fast.metadata.apply_orientation`); otherwise the
+            pixels stay as stored and the tag is kept, so viewers turn them.
     """
     check_output_options(format, subsampling, webp_quality)
+    pixels = hwc(image)
+    if apply_orientation:
+        pixels, exif = metadata.apply_orientation(pixels, exif)
+        pixels = np.ascontiguousarray(pixels)
     if format == "jpeg":
         from ..compression import compress
 
-        return compress(image, jpeg_quality, subsampling=subsampling)
+        data = compress(pixels, jpeg_quality, subsampling=subsampling)
+        return metadata.insert_markers(data, metadata.metadata_markers(exif, icc_profile))
     from PIL import Image
 
     buffer = io.BytesIO()
-    pixels = Image.fromarray(hwc(image))
+    picture = Image.fromarray(pixels)
+    # Pillow leaves a chunk out for an empty value, and only for that
+    options = {"exif": exif or b"", "icc_profile": icc_profile or b""}
     if format == "png":
-        pixels.save(buffer, format="PNG")
+        picture.save(buffer, format="PNG", **options)
     elif webp_quality is None:
-        pixels.save(buffer, format="WEBP", lossless=True)
+        picture.save(buffer, format="WEBP", lossless=True, **options)
     else:
-        pixels.save(buffer, format="WEBP", quality=webp_quality)
+        picture.save(buffer, format="WEBP", quality=webp_quality, **options)
     return buffer.getvalue()
 
 
@@ -121,13 +136,15 @@ def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
 
 def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
                  size: tuple[int, int] | None = None, tiles: int = 0, *, subsampling: str = "4:2:0",
-                 webp_quality: int | None = None) -> FileResult:
-    """Encode (:func:`encode_image`) and write one corrected image atomically (parent folders
-    created); an error is a failed result that names the output (``cannot write OUTPUT: reason``)
-    and leaves no file."""
+                 webp_quality: int | None = None, exif: bytes | None = None, icc_profile: bytes | None = None,
+                 apply_orientation: bool = False) -> FileResult:
+    """Encode (:func:`encode_image`, with the metadata and orientation options) and write one
+    corrected image atomically (parent folders created); an error is a failed result that names
+    the output (``cannot write OUTPUT: reason``) and leaves no file."""
     try:
         data = encode_image(image, format, jpeg_quality=jpeg_quality, subsampling=subsampling,
-                            webp_quality=webp_quality)
+                            webp_quality=webp_quality, exif=exif, icc_profile=icc_profile,
+                            apply_orientation=apply_orientation)
     except Exception as error:  # noqa: BLE001
         return FileResult(display(source), dst, "failed", f"cannot encode {format}: {reason(error)}", size, tiles)
     try:

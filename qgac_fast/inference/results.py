@@ -24,6 +24,10 @@ class CorrectionResult:
         tiles: number of model windows the image took (1: whole; 0: not corrected).
         subsampling: the input JPEG's layout (:attr:`~qgac_fast.JPEGCoefficients.subsampling`,
             e.g. ``"4:2:0"``, ``"gray"``) when it was read; a JPEG output keeps it.
+        exif, icc_profile: the input's EXIF block (TIFF structure) and ICC profile
+            (:attr:`~qgac_fast.JPEGCoefficients.exif`, ``.icc_profile``), None when it has none;
+            written files carry them. ``image`` is as stored in the file: the EXIF Orientation
+            is not applied (:func:`~qgac_fast.metadata.apply_orientation`).
     """
 
     index: int
@@ -33,6 +37,8 @@ class CorrectionResult:
     size: tuple[int, int] | None = None
     tiles: int = 0
     subsampling: str | None = None
+    exif: bytes | None = field(default=None, repr=False)
+    icc_profile: bytes | None = field(default=None, repr=False)
     ready: Any = field(default=None, repr=False, compare=False)  # CUDA event of the async copy to the host
 
     @property

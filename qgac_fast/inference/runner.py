@@ -37,6 +37,8 @@ class Loaded:
     source: Any
     planes: CoefficientPlanes
     subsampling: str  # the JPEG's layout (JPEGCoefficients.subsampling), kept for a JPEG output
+    exif: bytes | None  # the JPEG's metadata, carried to the result and the written file
+    icc_profile: bytes | None
 
     @property
     def key(self) -> tuple:
@@ -71,7 +73,7 @@ class Runner:
             planes = planes_from_jpeg(jc)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
-            return Loaded(index, source, planes, jc.subsampling)
+            return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile)
         except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
             return CorrectionResult(index, source, error=error)
 
@@ -147,7 +149,8 @@ class Runner:
                 ready.record()
                 image = host
             results.append(CorrectionResult(item.index, item.source, image=image, size=item.planes.size,
-                                            tiles=tiles, subsampling=item.subsampling, ready=ready))
+                                            tiles=tiles, subsampling=item.subsampling, exif=item.exif,
+                                            icc_profile=item.icc_profile, ready=ready))
         return results
 
     def _release(self) -> None:
