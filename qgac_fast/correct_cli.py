@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .argtypes import jpeg_quality, limit, positive_int
+from .argtypes import add_threads, jpeg_quality, limit, positive_int
 from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
@@ -95,6 +95,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="reader and writer threads (default: min(4, CPUs) on CUDA; on the CPU none: reading "
                              "and the model run in the main thread, and one thread writes)")
+    add_threads(parser)
     parser.add_argument("--compile", choices=COMPILE_MODES, metavar="MODE",
                         help="torch.compile the model with this mode: " + ", ".join(COMPILE_MODES) +
                              " (reduce-overhead adds CUDA graphs); each new image shape compiles first "
@@ -254,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         model = load_model(args.model, device=device)
     except Exception as error:  # any reason the weights cannot be used ends the command cleanly
@@ -309,14 +312,16 @@ def run(args: argparse.Namespace) -> int:
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
                "rank": rank, "world_size": world, "device": str(corrector.device),
-               "precision": corrector.step.precision, "model": str(args.model),
+               "precision": corrector.step.precision, "threads": torch.get_num_threads(), "model": str(args.model),
                "format": args.format}
     if not args.quiet:
         where = f"rank {rank}/{world}: " if world > 1 else ""
         print(f"{where}{counts['ok']} corrected ({megapixels:.1f} MP in {elapsed:.1f} s, "
               f"{summary['megapixels_per_second'] or 0:.2f} MP/s), {counts['skipped']} skipped, "
               f"{counts['failed']} failed" + (f", {counts['not_done']} not done" if counts["not_done"] else "") +
-              f" -> {args.output}", file=sys.stderr)
+              f" -> {args.output} ({summary['device']}, {summary['precision']}, "
+              f"{summary['threads']} thread{'s' if summary['threads'] > 1 else ''})",
+              file=sys.stderr)
     if args.json:
         document = {"summary": summary, "files": records}
         path = _json_path(args.json, rank, world)

@@ -372,3 +372,28 @@ def test_no_constrain_is_the_engine_without_the_clamp(weights, tmp_path):
     expected = Corrector(load_model(weights), tile=None, constrain=False).correct(photos / "a.jpg")
     written = np.asarray(Image.open(tmp_path / "out" / "a.png")).transpose(2, 0, 1)
     assert np.array_equal(written, expected.numpy())
+
+
+@pytest.fixture
+def torch_threads():
+    """Restores torch's intra-op threads, which ``--threads`` sets for the whole process."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_are_set_and_the_summary_names_device_precision_and_threads(weights, tmp_path, capsys,
+                                                                              torch_threads):
+    photos = _tree(tmp_path)
+    status = _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--threads", "1", "--precision", "float32",
+                  "--json", tmp_path / "results.json")
+    assert status == 0 and torch.get_num_threads() == 1
+    assert "(cpu, float32, 1 thread)" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert (summary["device"], summary["precision"], summary["threads"]) == ("cpu", "float32", 1)
+
+
+def test_threads_must_be_positive(weights, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _run(weights, tmp_path, "-o", tmp_path / "out", "--threads", "0")
+    assert "--threads: must be a positive int" in capsys.readouterr().err
