@@ -263,11 +263,11 @@ def run(args: argparse.Namespace) -> int:
         reason = str(error) or type(error).__name__
         print(f"qgac-fast correct: cannot load model {args.model!r}: {reason}", file=sys.stderr)
         return 1
-    try:
-        corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
-                              overlap=args.overlap, workers=args.workers, compile=args.compile,
-                              constrain=args.constrain, strict=args.strict, max_pixels=args.max_pixels,
-                              max_pixels_per_byte=args.max_pixels_per_byte)
+    try:  # the progress bar, made below, counts the megapixels the model finishes
+        corrector = Corrector(model, progress=lambda megapixels: bar.update(megapixels), batch_size=args.batch_size,
+                              precision=args.precision, tile=args.tile, overlap=args.overlap, workers=args.workers,
+                              compile=args.compile, constrain=args.constrain, strict=args.strict,
+                              max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte)
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
         return 2
@@ -278,16 +278,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"qgac-fast correct: cannot write to -o {args.output}: {error.strerror or error}", file=sys.stderr)
         return 1
 
-    from tqdm import tqdm
-
     records = [{"input": path, "output": output, "status": "failed", "error": reason, "width": None,
                 "height": None, "tiles": 0} for path, output, reason in my_refused]
     counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0), "not_done": 0}
     stopped = None
     megapixels = 0.0
+    from tqdm import tqdm
+
     start = time.perf_counter()
-    bar = tqdm(total=len(mine), unit="file", disable=True if args.quiet or rank != 0 else None, dynamic_ncols=True,
-               desc=f"rank {rank}" if world > 1 else "correct", file=sys.stderr)
+    # Megapixels as the model finishes them, so that a large image's tiles move the bar; the files
+    # go in its postfix (the total of megapixels is unknown until each file is read).
+    bar = tqdm(unit="MP", disable=True if args.quiet or rank != 0 else None, dynamic_ncols=True,
+               desc=f"rank {rank}" if world > 1 else "correct", file=sys.stderr,
+               bar_format="{desc}: {n:.1f} MP [{elapsed}, {rate_fmt}{postfix}]", postfix=f"0/{len(mine)} files")
     try:
         for result in corrector.correct_files(mine, format=args.format, jpeg_quality=args.jpeg_quality,
                                               subsampling=args.subsampling, webp_quality=args.webp_quality,
@@ -301,9 +304,7 @@ def run(args: argparse.Namespace) -> int:
             elif result.status == "not_done" and stopped is None:
                 stopped = result.error
                 bar.write(f"qgac-fast correct: stopping, the remaining files are {result.error}", file=sys.stderr)
-            bar.update(1)
-            elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix_str(f"{megapixels / elapsed:.2f} MP/s", refresh=False)
+            bar.set_postfix_str(f"{len(records) - len(my_refused)}/{len(mine)} files")
     finally:
         bar.close()
     elapsed = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -397,3 +398,18 @@ def test_threads_must_be_positive(weights, tmp_path, capsys):
     with pytest.raises(SystemExit):
         _run(weights, tmp_path, "-o", tmp_path / "out", "--threads", "0")
     assert "--threads: must be a positive int" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_counts_megapixels_and_files(weights, tmp_path, monkeypatch):
+    photos = _tree(tmp_path)
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)  # a terminal: tqdm draws its bar
+    assert _run(weights, photos / "a.jpg", photos / "B.JPG", "-o", tmp_path / "out", "--tile", "16") == 0
+    drawn = terminal.getvalue()
+    assert "correct: 0.0 MP [" in drawn and "0/2 files" in drawn
+    assert f"correct: {(40 * 56 + 24 * 40) / 1e6:.1f} MP [" in drawn and "2/2 files" in drawn

@@ -399,6 +399,19 @@ def test_tiles_of_other_layouts(tiny, layout):
     assert (result.image.int() - whole.int()).abs().max() <= 1
 
 
+def test_progress_reports_megapixels_per_model_call_and_during_tiles(tiny):
+    """A batch reports its images' megapixels; a tiled image reports its share tile chunk by chunk,
+    adding up to its own size (not its padded planes')."""
+    small, large = pillow_jpeg(synthetic_image(40, 56, seed=1), quality=30), pillow_jpeg(synthetic_image(200, 300),
+                                                                                         quality=30)
+    reports = []
+    corrector = Corrector(tiny, precision="float32", batch_size=2, tile=48, progress=reports.append)
+    results = list(corrector.correct_many([small, small, large]))
+    assert results[2].tiles > 1 and len(reports) == 1 + -(-results[2].tiles // 2)  # two tiles a call
+    assert reports[0] == pytest.approx(2 * 40 * 56 / 1e6)
+    assert sum(reports[1:]) == pytest.approx(200 * 300 / 1e6) and all(r > 0 for r in reports[1:])
+
+
 def test_auto_tiles_what_exceeds_the_memory_budget(tiny):
     a, b = Corrector(tiny, precision="float32", tile="auto").cost("420")
     assert a >= 0 and b > 0
