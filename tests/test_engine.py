@@ -436,6 +436,29 @@ def test_activation_estimate_covers_a_larger_forward(tiny):
     assert tracker.peak >= (a + b * 512 * 512) / inference.SAFETY_FACTOR / 1.2
 
 
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_activation_bound_covers_the_probed_estimate(name, tiny, default_model):
+    """The configuration's bound, which spares small images the probes, is above the probed slope
+    (safety factor included) of every layout."""
+    model = tiny if name == "tiny" else default_model
+    cost = Corrector(model, precision="float32", tile="auto").cost
+    for layout in ("gray", "420", "444"):
+        assert inference.activation_bound(model.config) >= cost(layout)[1]
+
+
+def test_a_small_image_is_not_probed_for(default_model, monkeypatch):
+    """A 512x512 image, far below the 2 GiB budget even by the bound, is corrected whole without
+    the probes (which cost several times its correction); a budget it may not fit probes."""
+    probes = []
+    monkeypatch.setattr(inference.ActivationCost, "_measured", {})  # no probe results from other tests
+    monkeypatch.setattr(inference.ActivationCost, "_probe", lambda self, layout, side: probes.append(side) or 1e9)
+    jpeg = pillow_jpeg(synthetic_image(512, 512), quality=30)
+    result = next(Corrector(default_model, tile="auto", memory_budget=2 << 30).correct_many([jpeg]))
+    assert result.ok and result.tiles == 1 and probes == []
+    next(Corrector(default_model, tile="auto", memory_budget=256 << 20).correct_many([jpeg]))
+    assert probes
+
+
 # ------------------------------------------------------------------------------------------
 # correct_files
 

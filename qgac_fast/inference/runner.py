@@ -80,7 +80,7 @@ class Runner:
 
     def batch_limit(self, item: Loaded) -> int:
         """Most images like ``item`` per model call (``tile="auto"``: within the budget)."""
-        if self.tile != "auto":
+        if self.tile != "auto" or self.cost.fits(item.planes.layout, self.batch_size * item.planes.pixels):
             return self.batch_size
         return max(1, min(self.batch_size, self.cost.max_pixels(item.planes.layout) // item.planes.pixels))
 
@@ -91,9 +91,9 @@ class Runner:
         if self.tile is None:
             return None
         if self.tile == "auto":
-            limit = self.cost.max_pixels(item.planes.layout)
-            if h * w <= limit:
+            if self.cost.fits(item.planes.layout, h * w):
                 return None
+            limit = self.cost.max_pixels(item.planes.layout)
             side = max(int(math.isqrt(limit)) // 16 * 16, _MIN_CORE + 2 * overlap)
             return side - 2 * overlap, overlap
         if h <= self.tile + 2 * overlap and w <= self.tile + 2 * overlap:
