@@ -3,9 +3,9 @@ subcommands of :mod:`qgac_fast.commands`.
 
 This module imports nothing heavy (nor does the lazy ``qgac_fast`` package), because the setup has
 to happen before torch loads its OpenMP runtime: libgomp reads ``OMP_WAIT_POLICY`` once, when it is
-loaded. Its default, spinning for a while after each parallel region, makes the model 4-8x slower
-when another process is busy on the same cores (``bench/results/shared-cpu.md``); passive waiting
-costs little on an idle machine. A policy the user set is kept.
+loaded. Its default, spinning for a while after each parallel region, made the model 1.7x slower
+with a busy loop on one of 2 cores, and up to 8x under heavier contention; passive waiting cost
+nothing on the idle machine (``bench/results/shared-cpu.md``). A policy the user set is kept.
 """
 
 from __future__ import annotations
