@@ -46,7 +46,7 @@ def _run_once(folder: str, threads: int, policy: str | None) -> float:
         subprocess.run([sys.executable, "-m", "qgac_fast", "correct", folder, "-o", os.path.join(out, "o"),
                         "--device", "cpu", "--threads", str(threads), "--quiet", "--json", summary_path],
                        env=env, check=True)
-        summary = json.load(open(summary_path))["summary"]
+        summary = json.loads(Path(summary_path).read_text())["summary"]
     return summary["seconds"] / summary["corrected"]
 
 
