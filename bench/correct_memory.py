@@ -7,9 +7,10 @@ Usage (from the repository root, inside .venv)::
 
 The JPEG is the bundled photos' mosaic (``bench/conftest.py``) at that size, quality 30, 4:2:0.
 A child process loads the shipped ``default`` model, corrects a 64x64 JPEG (imports, first-call
-allocations, the memory probes), then corrects the large file from its path with
-``qgac_fast.correct`` (default precision and memory budget; ``--budget-mb`` lowers the engine's
-CPU budget ceiling, :data:`qgac_fast.inference.memory.MAX_CPU_BUDGET`, to scale a small image's
+allocations) and runs the memory probes of the 4:2:0 layout (which a small image skips), then
+corrects the large file from its path with ``qgac_fast.correct`` (default precision and memory
+budget; ``--budget-mb`` lowers the engine's CPU budget ceiling,
+:data:`qgac_fast.inference.memory.MAX_CPU_BUDGET`, to scale a small image's
 run down with it). Reported: the peak resident memory of the child (``ru_maxrss``), its resident
 memory before the large file, and the time. Writes
 ``bench/results/<name>.{json,md}`` unless ``--no-save``; prints the JSON.
@@ -44,6 +45,7 @@ if sys.argv[2] != "default":
 model = qgac_fast.load_model("default", device="cpu")
 small = qgac_fast.compress(torch.full((3, 64, 64), 128, dtype=torch.uint8), 50)
 qgac_fast.correct(small, model=model)
+qgac_fast.Corrector(model, batch_size=1, workers=0).cost("420")  # the probes, which a small image skips
 before = psutil.Process().memory_info().rss
 start = time.perf_counter()
 image = qgac_fast.correct(sys.argv[1], model=model)

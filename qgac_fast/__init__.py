@@ -15,24 +15,41 @@ Example:
     >>> fixed = qgac_fast.correct("photo.jpg")          # doctest: +SKIP  uint8 (3, H, W), shipped weights
 """
 
-from . import functional, metrics, ops
+import importlib
+
 from ._version import __version__
-from .codec import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MAX_PIXELS_PER_BYTE,
-    JPEGCoefficients,
-    read_coefficients,
-    read_coefficients_many,
-    write_coefficients,
-)
-from .compression import compress
+
+# Bound now, not lazily: the function shares its module's name, and the first import of the module
+# qgac_fast.correct (by anyone) would otherwise set the package's ``correct`` to the module. The
+# module imports torch only when the function runs.
 from .correct import correct
-from .errors import JPEGError, UnsupportedJPEGError, WeightsError
-from .inference import CorrectionResult, CorrectionStep, Corrector
-from .functional.jpeg import encode
-from .model import QGAC, load_model
-from .ops import decode, decode_planes
-from .quality import closest_quality, ijg_table
+
+# Public names and the modules that define them, imported on first use (PEP 562): the package itself
+# imports no torch, so that the command line (``qgac_fast.cli``) can set the process up before torch
+# loads.
+_LAZY = {
+    "DEFAULT_MAX_PIXELS": ".codec",
+    "DEFAULT_MAX_PIXELS_PER_BYTE": ".codec",
+    "JPEGCoefficients": ".codec",
+    "read_coefficients": ".codec",
+    "read_coefficients_many": ".codec",
+    "write_coefficients": ".codec",
+    "compress": ".compression",
+    "JPEGError": ".errors",
+    "UnsupportedJPEGError": ".errors",
+    "WeightsError": ".errors",
+    "CorrectionResult": ".inference",
+    "CorrectionStep": ".inference",
+    "Corrector": ".inference",
+    "encode": ".functional.jpeg",
+    "QGAC": ".model",
+    "load_model": ".model",
+    "decode": ".ops",
+    "decode_planes": ".ops",
+    "closest_quality": ".quality",
+    "ijg_table": ".quality",
+}
+_SUBMODULES = ("functional", "metrics", "ops")
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -61,3 +78,18 @@ __all__ = [
     "read_coefficients_many",
     "write_coefficients",
 ]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["jpeg_quality", "positive_int"]
+__all__ = ["add_threads", "jpeg_quality", "limit", "positive_int"]
 
 
 def positive_int(text: str) -> int:
@@ -32,3 +32,10 @@ def jpeg_quality(text: str) -> int:
     if not 1 <= value <= 100:
         raise argparse.ArgumentTypeError(f"JPEG quality must be an int in 1..100, got {text!r}")
     return value
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--threads N`` (``args.threads``, None when not given): torch's intra-op threads."""
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads of the model's operations (default: torch's, one per core); on a "
+                             "machine shared with other jobs, fewer threads than cores avoid waiting on them")

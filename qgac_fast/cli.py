@@ -1,217 +1,18 @@
-"""The ``qgac-fast`` command line (also ``python -m qgac_fast``).
+"""The ``qgac-fast`` command line (also ``python -m qgac_fast``): the process setup, then the
+subcommands of :mod:`qgac_fast.commands`.
 
-Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its arguments and sets
-``run=_run_<name>``, a function ``(args) -> exit status``; larger ones live in their own module
-with ``add_parser`` / ``run`` (``correct_cli``, ``train.cli``). Register new subcommands in
-``_SUBCOMMANDS``; heavy imports stay inside the run functions.
-
-Subcommands:
-    info FILE...   layout and quantization tables of JPEG files, with the closest IJG quality
-                   (baseline tables, and cjpeg's non-baseline ones above 255).
-    eval DIR...    JPEG (and corrected) PSNR, PSNR-B and SSIM of image folders, the literature's protocol.
-    correct INPUT... -o OUTDIR   correct JPEG files, folders and globs with a QGAC model.
-    train --out DIR   train QGAC weights (also under torchrun).
+This module imports nothing heavy (nor does the lazy ``qgac_fast`` package), because the setup has
+to happen before torch loads its OpenMP runtime: libgomp reads ``OMP_WAIT_POLICY`` once, when it is
+loaded. Its default, spinning for a while after each parallel region, made the model 1.7x slower
+with a busy loop on one of 2 cores, and up to 8x under heavier contention; passive waiting cost
+nothing on the idle machine (``bench/results/shared-cpu.md``). A policy the user set is kept.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
 
-from . import correct_cli
-from ._version import __version__
-from .argtypes import jpeg_quality, positive_int
-from .inference.step import PRECISIONS
-from .train import cli as train_cli
-
-__all__ = ["build_parser", "main"]
-
-
-def _describe(path: str) -> dict:
-    """What ``info`` reports about one JPEG, as JSON-ready values.
-
-    Raises ``JPEGError`` (bad or unsupported JPEG) or ``OSError`` (unreadable path).
-    """
-    from .codec import read_coefficients
-    from .quality import closest_quality
-
-    jc = read_coefficients(path)
-    tables = []
-    for slot in sorted(set(jc.table_indices)):
-        users = [c for c, s in enumerate(jc.table_indices) if s == slot]
-        # Compare luma-coded components with the luminance table and Cb/Cr with chrominance;
-        # an RGB JPEG's components are neither, so try both.
-        chroma = None if jc.color_space == "rgb" else users[0] != 0
-        match = closest_quality(jc.quantization[users[0]], chroma=chroma)
-        tables.append({
-            "slot": slot,
-            "components": users,
-            "values": jc.quantization[users[0]].tolist(),
-            "quality": match.quality,
-            "exact": match.exact,
-            "distance": match.distance,
-            "compared_with": "chroma" if match.chroma else "luma",
-            "baseline": match.baseline,
-        })
-    return {
-        "path": path,
-        "width": jc.width,
-        "height": jc.height,
-        "color_space": jc.color_space,
-        "subsampling": jc.subsampling,
-        "progressive": jc.progressive,
-        "components": [{"index": c, "sampling": list(jc.sampling[c]), "table": slot}
-                       for c, slot in enumerate(jc.table_indices)],
-        "tables": tables,
-    }
-
-
-def _format_info(info: dict) -> str:
-    """The human-readable ``info`` block of one file."""
-    lines = [f"{info['path']}: {info['width']}x{info['height']}, {info['color_space']}, {info['subsampling']}, "
-             f"{'progressive' if info['progressive'] else 'sequential'}"]
-    for table in info["tables"]:
-        users = table["components"]
-        label = f"component{'s' if len(users) > 1 else ''} {', '.join(map(str, users))}"
-        kind = table["compared_with"] + ("" if table["baseline"] else ", non-baseline")
-        if table["exact"]:
-            quality = f"IJG quality {table['quality']} (exact {kind} table)"
-        else:
-            quality = (f"closest IJG quality {table['quality']} (approximate {kind} table, "
-                       f"sum of |differences| {table['distance']:g})")
-        lines.append(f"  table {table['slot']} ({label}): {quality}")
-        lines.extend("    " + " ".join(f"{v:3d}" for v in row) for row in table["values"])
-    return "\n".join(lines)
-
-
-def _add_info(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "info", help="show the layout and quantization tables of JPEG files",
-        description="For each JPEG: size, colour space, chroma subsampling, progressive or not, and each "
-                    "quantization table (DQT slot, the components that use it, its 8x8 steps in natural "
-                    "order) with the closest IJG (libjpeg) quality. Files that cannot be read are reported "
-                    "on stderr as 'path: reason'; the exit status is 1 if any failed.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="JPEG file")
-    parser.add_argument("--json", action="store_true", help="print one JSON list of per-file objects instead")
-    parser.set_defaults(run=_run_info)
-
-
-def _run_info(args: argparse.Namespace) -> int:
-    from .errors import JPEGError
-
-    infos, failed = [], False
-    for path in args.files:
-        try:
-            info = _describe(path)
-        except (JPEGError, OSError) as error:
-            failed = True
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-            print(f"{path}: {reason}", file=sys.stderr)
-            continue
-        if args.json:
-            infos.append(info)
-        else:
-            print(_format_info(info))
-    if args.json:
-        print(json.dumps(infos, indent=2))
-    return 1 if failed else 0
-
-
-
-
-
-
-def _add_eval(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "eval", help="measure JPEG and corrected PSNR, PSNR-B and SSIM on image folders",
-        description="For each image of each folder and each quality: compress with libjpeg (IJG tables, "
-                    "4:2:0), decode, correct with the model, and measure both against the original "
-                    "(PSNR | PSNR-B / SSIM, means over images; RGB, or one gray channel with --gray) in the "
-                    "protocol of the published tables (SSIM with an 8x8 uniform window; --json also holds "
-                    "the 11x11 Gaussian SSIM as ssim_gaussian). "
-                    "Prints a Markdown table per folder; folders that cannot be evaluated are reported "
-                    "on stderr as 'path: reason' and make the exit status 1.")
-    parser.add_argument("datasets", nargs="+", metavar="DATASET_DIR",
-                        help="folder of BMP, PNG, JPEG or TIFF images (not recursive)")
-    parser.add_argument("--quality", nargs="+", type=jpeg_quality, required=True, metavar="Q",
-                        help="IJG qualities 1..100, e.g. --quality 10 20 30")
-    parser.add_argument("--gray", action="store_true",
-                        help="evaluate gray: gray files as they are, colour files' BT.601 studio-range luma")
-    parser.add_argument("--json", metavar="FILE", help="also write all results as a JSON list to FILE (atomically)")
-    parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
-                        help="shipped weights (default, default-gan) or a .safetensors path (default: %(default)s)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when available, else cpu)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="model precision: auto (bf16 autocast on CUDA and on CPUs with native bf16, else "
-                             "float32), float32, bf16, fp16 (CUDA) (default: %(default)s); recorded in --json")
-    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of each folder")
-    parser.add_argument("--jpeg-only", action="store_true", help="measure the JPEG only; load no model")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=_run_eval)
-
-
-def _run_eval(args: argparse.Namespace) -> int:
-    from .atomic import write_atomic
-    from .evaluate import evaluate, format_table, to_json
-
-    corrector, precision = None, None
-    if not args.jpeg_only:
-        from .correct import correct
-        from .devices import resolve_device
-        from .inference import resolve_precision
-        from .model import load_model
-
-        try:
-            device = resolve_device(args.device)
-        except ValueError as error:
-            print(f"qgac-fast eval: --device: {error}", file=sys.stderr)
-            return 2
-        try:
-            model = load_model(args.model, device=device)
-        except Exception as error:  # any reason the weights cannot be used ends the command cleanly
-            reason = str(error) or type(error).__name__
-            print(f"qgac-fast eval: cannot load model {args.model!r}: {reason}", file=sys.stderr)
-            return 1
-        try:
-            precision = resolve_precision(args.precision, model.mean.device)
-        except ValueError as error:
-            print(f"qgac-fast eval: {error}", file=sys.stderr)
-            return 2
-
-        def corrector(data: bytes):
-            return correct(data, model=model, precision=precision)
-
-    results, failed = [], False
-    for folder in args.datasets:
-        try:
-            result = evaluate(folder, args.quality, corrector, gray=args.gray, limit=args.limit,
-                              progress=not args.quiet)
-        except (ValueError, OSError) as error:
-            failed = True
-            print(f"{folder}: {error}", file=sys.stderr)
-            continue
-        if precision is not None:
-            result["precision"] = precision
-        results.append(result)
-        print(format_table(result), flush=True)
-    if args.json:
-        write_atomic(args.json, to_json(results).encode())
-    return 1 if failed else 0
-
-
-_SUBCOMMANDS = (_add_info, _add_eval, correct_cli.add_parser, train_cli.add_parser)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``qgac-fast`` argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="qgac-fast", description="Fast Quantization Guided JPEG Artifact Correction.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
-    for add in _SUBCOMMANDS:
-        add(subparsers)
-    return parser
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,11 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors and ``--help`` exit through ``SystemExit`` as argparse does (status 2 and 0).
     """
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except BrokenPipeError:
-        # The reader went away (`qgac-fast info *.jpg | head`): stop quietly like other Unix tools;
-        # pointing stdout at devnull keeps the interpreter's final flush from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from .commands import main as run_command
+
+    return run_command(argv)

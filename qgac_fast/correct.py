@@ -1,21 +1,27 @@
-"""``qgac_fast.correct``: correct one JPEG with a QGAC model."""
+"""``qgac_fast.correct``: correct one JPEG with a QGAC model.
+
+The module imports torch only when :func:`correct` runs: the package binds the function at import
+(``qgac_fast/__init__.py``), which has to stay free of torch.
+"""
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from .codec import JPEGCoefficients, Source
-from .devices import resolve_device
-from .inference import Corrector
-from .model import QGAC, load_model
+    from .codec import JPEGCoefficients, Source
+    from .model import QGAC
 
 __all__ = ["correct"]
 
 
 @functools.lru_cache(maxsize=4)
 def _shipped(name: str, device: str) -> QGAC:
+    from .model import load_model
+
     return load_model(name, device=device)
 
 
@@ -51,6 +57,10 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             a not-yet-loaded JPEG file) or no JPEG source at all; the message says what to pass.
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files).
     """
+    from .devices import resolve_device
+    from .inference import Corrector
+    from .model import QGAC
+
     net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(resolve_device(device)))
     corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0)
     return corrector.correct(jpeg)

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .argtypes import jpeg_quality, limit, positive_int
+from .argtypes import add_threads, jpeg_quality, limit, positive_int
 from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
@@ -95,6 +95,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="reader and writer threads (default: min(4, CPUs) on CUDA; on the CPU none: reading "
                              "and the model run in the main thread, and one thread writes)")
+    add_threads(parser)
     parser.add_argument("--compile", choices=COMPILE_MODES, metavar="MODE",
                         help="torch.compile the model with this mode: " + ", ".join(COMPILE_MODES) +
                              " (reduce-overhead adds CUDA graphs); each new image shape compiles first "
@@ -258,17 +259,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         model = load_model(args.model, device=device)
     except Exception as error:  # any reason the weights cannot be used ends the command cleanly
         reason = str(error) or type(error).__name__
         print(f"qgac-fast correct: cannot load model {args.model!r}: {reason}", file=sys.stderr)
         return 1
-    try:
-        corrector = Corrector(model, batch_size=args.batch_size, precision=args.precision, tile=args.tile,
-                              overlap=args.overlap, workers=args.workers, compile=args.compile,
-                              constrain=args.constrain, strict=args.strict, max_pixels=args.max_pixels,
-                              max_pixels_per_byte=args.max_pixels_per_byte)
+    try:  # the progress bar, made below, counts the megapixels the model finishes
+        corrector = Corrector(model, progress=lambda megapixels: bar.update(megapixels), batch_size=args.batch_size,
+                              precision=args.precision, tile=args.tile, overlap=args.overlap, workers=args.workers,
+                              compile=args.compile, constrain=args.constrain, strict=args.strict,
+                              max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte)
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
         return 2
@@ -279,16 +282,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"qgac-fast correct: cannot write to -o {args.output}: {error.strerror or error}", file=sys.stderr)
         return 1
 
-    from tqdm import tqdm
-
     records = [{"input": path, "output": output, "status": "failed", "error": reason, "width": None,
                 "height": None, "tiles": 0} for path, output, reason in my_refused]
     counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0), "not_done": 0}
     stopped = None
     megapixels = 0.0
+    from tqdm import tqdm
+
     start = time.perf_counter()
-    bar = tqdm(total=len(mine), unit="file", disable=True if args.quiet or rank != 0 else None, dynamic_ncols=True,
-               desc=f"rank {rank}" if world > 1 else "correct", file=sys.stderr)
+    # Megapixels as the model finishes them, so that a large image's tiles move the bar; the files
+    # go in its postfix (the total of megapixels is unknown until each file is read).
+    bar = tqdm(unit="MP", disable=True if args.quiet or rank != 0 else None, dynamic_ncols=True,
+               desc=f"rank {rank}" if world > 1 else "correct", file=sys.stderr,
+               bar_format="{desc}: {n:.1f} MP [{elapsed}, {rate_fmt}{postfix}]", postfix=f"0/{len(mine)} files")
     try:
         for result in corrector.correct_files(mine, format=args.format, jpeg_quality=args.jpeg_quality,
                                               subsampling=args.subsampling, webp_quality=args.webp_quality,
@@ -303,9 +309,7 @@ def run(args: argparse.Namespace) -> int:
             elif result.status == "not_done" and stopped is None:
                 stopped = result.error
                 bar.write(f"qgac-fast correct: stopping, the remaining files are {result.error}", file=sys.stderr)
-            bar.update(1)
-            elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.set_postfix_str(f"{megapixels / elapsed:.2f} MP/s", refresh=False)
+            bar.set_postfix_str(f"{len(records) - len(my_refused)}/{len(mine)} files")
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
@@ -314,14 +318,16 @@ def run(args: argparse.Namespace) -> int:
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
                "rank": rank, "world_size": world, "device": str(corrector.device),
-               "precision": corrector.step.precision, "model": str(args.model),
+               "precision": corrector.step.precision, "threads": torch.get_num_threads(), "model": str(args.model),
                "format": args.format}
     if not args.quiet:
         where = f"rank {rank}/{world}: " if world > 1 else ""
         print(f"{where}{counts['ok']} corrected ({megapixels:.1f} MP in {elapsed:.1f} s, "
               f"{summary['megapixels_per_second'] or 0:.2f} MP/s), {counts['skipped']} skipped, "
               f"{counts['failed']} failed" + (f", {counts['not_done']} not done" if counts["not_done"] else "") +
-              f" -> {args.output}", file=sys.stderr)
+              f" -> {args.output} ({summary['device']}, {summary['precision']}, "
+              f"{summary['threads']} thread{'s' if summary['threads'] > 1 else ''})",
+              file=sys.stderr)
     if args.json:
         document = {"summary": summary, "files": records}
         path = _json_path(args.json, rank, world)

@@ -108,3 +108,41 @@ def test_python_dash_m_entry_point(files):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["tables"][0]["quality"] == 75
+
+
+def test_importing_the_package_and_the_command_line_loads_no_torch():
+    # The command line has to set the process up before torch (and its OpenMP runtime) loads.
+    code = ("import sys, qgac_fast, qgac_fast.cli; assert 'torch' not in sys.modules, 'torch imported';"
+            "qgac_fast.Corrector, qgac_fast.metrics; assert 'torch' in sys.modules;"
+            "assert set(qgac_fast.__all__) <= set(dir(qgac_fast));"
+            "import qgac_fast.correct; assert callable(qgac_fast.correct), 'the module shadows the function'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+# Runs the console script's function (qgac_fast.cli:main) in a fresh interpreter and prints the
+# OMP_WAIT_POLICY that torch found when it was imported, and the one left in the environment.
+_ENTRY = """
+import importlib.abc, os, sys
+seen = []
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and not seen:
+            seen.append(os.environ.get("OMP_WAIT_POLICY"))
+        return None
+sys.meta_path.insert(0, Watch())
+from qgac_fast.cli import main
+assert main(sys.argv[1:]) == 0
+print(seen[0], os.environ.get("OMP_WAIT_POLICY"))
+"""
+
+
+@pytest.mark.parametrize("user, expected", [(None, "PASSIVE PASSIVE"), ("active", "active active")])
+def test_command_line_sets_a_passive_omp_wait_policy_before_torch_loads(files, monkeypatch, user, expected):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    if user is not None:
+        monkeypatch.setenv("OMP_WAIT_POLICY", user)  # the user's own policy is kept
+    result = subprocess.run([sys.executable, "-c", _ENTRY, "info", files["q75.jpg"]], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
@@ -414,3 +415,43 @@ def test_apply_orientation_turns_the_pixels(weights, tmp_path):
         with Image.open(tmp_path / "upright" / f"o{orientation}.png") as image:
             assert np.array_equal(np.asarray(image), turn[orientation](kept)), orientation
             assert image.getexif()[0x0112] == 1 and image.getexif()[0x010F] == "TestCam"
+
+
+@pytest.fixture
+def torch_threads():
+    """Restores torch's intra-op threads, which ``--threads`` sets for the whole process."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_are_set_and_the_summary_names_device_precision_and_threads(weights, tmp_path, capsys,
+                                                                              torch_threads):
+    photos = _tree(tmp_path)
+    status = _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--threads", "1", "--precision", "float32",
+                  "--json", tmp_path / "results.json")
+    assert status == 0 and torch.get_num_threads() == 1
+    assert "(cpu, float32, 1 thread)" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert (summary["device"], summary["precision"], summary["threads"]) == ("cpu", "float32", 1)
+
+
+def test_threads_must_be_positive(weights, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _run(weights, tmp_path, "-o", tmp_path / "out", "--threads", "0")
+    assert "--threads: must be a positive int" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_counts_megapixels_and_files(weights, tmp_path, monkeypatch):
+    photos = _tree(tmp_path)
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)  # a terminal: tqdm draws its bar
+    assert _run(weights, photos / "a.jpg", photos / "B.JPG", "-o", tmp_path / "out", "--tile", "16") == 0
+    drawn = terminal.getvalue()
+    assert "correct: 0.0 MP [" in drawn and "0/2 files" in drawn
+    assert f"correct: {(40 * 56 + 24 * 40) / 1e6:.1f} MP [" in drawn and "2/2 files" in drawn

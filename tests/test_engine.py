@@ -399,6 +399,19 @@ def test_tiles_of_other_layouts(tiny, layout):
     assert (result.image.int() - whole.int()).abs().max() <= 1
 
 
+def test_progress_reports_megapixels_per_model_call_and_during_tiles(tiny):
+    """A batch reports its images' megapixels; a tiled image reports its share tile chunk by chunk,
+    adding up to its own size (not its padded planes')."""
+    small, large = pillow_jpeg(synthetic_image(40, 56, seed=1), quality=30), pillow_jpeg(synthetic_image(200, 300),
+                                                                                         quality=30)
+    reports = []
+    corrector = Corrector(tiny, precision="float32", batch_size=2, tile=48, progress=reports.append)
+    results = list(corrector.correct_many([small, small, large]))
+    assert results[2].tiles > 1 and len(reports) == 1 + -(-results[2].tiles // 2)  # two tiles a call
+    assert reports[0] == pytest.approx(2 * 40 * 56 / 1e6)
+    assert sum(reports[1:]) == pytest.approx(200 * 300 / 1e6) and all(r > 0 for r in reports[1:])
+
+
 def test_auto_tiles_what_exceeds_the_memory_budget(tiny):
     a, b = Corrector(tiny, precision="float32", tile="auto").cost("420")
     assert a >= 0 and b > 0
@@ -421,6 +434,29 @@ def test_activation_estimate_covers_a_larger_forward(tiny):
         corrector.step.restore(probe_planes("420", 512))
     assert tracker.peak <= a + b * 512 * 512
     assert tracker.peak >= (a + b * 512 * 512) / inference.SAFETY_FACTOR / 1.2
+
+
+@pytest.mark.parametrize("name", ["tiny", "default"])
+def test_activation_bound_covers_the_probed_estimate(name, tiny, default_model):
+    """The configuration's bound, which spares small images the probes, is above the probed slope
+    (safety factor included) of every layout."""
+    model = tiny if name == "tiny" else default_model
+    cost = Corrector(model, precision="float32", tile="auto").cost
+    for layout in ("gray", "420", "444"):
+        assert inference.activation_bound(model.config) >= cost(layout)[1]
+
+
+def test_a_small_image_is_not_probed_for(default_model, monkeypatch):
+    """A 512x512 image, far below the 2 GiB budget even by the bound, is corrected whole without
+    the probes (which cost several times its correction); a budget it may not fit probes."""
+    probes = []
+    monkeypatch.setattr(inference.ActivationCost, "_measured", {})  # no probe results from other tests
+    monkeypatch.setattr(inference.ActivationCost, "_probe", lambda self, layout, side: probes.append(side) or 1e9)
+    jpeg = pillow_jpeg(synthetic_image(512, 512), quality=30)
+    result = next(Corrector(default_model, tile="auto", memory_budget=2 << 30).correct_many([jpeg]))
+    assert result.ok and result.tiles == 1 and probes == []
+    next(Corrector(default_model, tile="auto", memory_budget=256 << 20).correct_many([jpeg]))
+    assert probes
 
 
 # ------------------------------------------------------------------------------------------

@@ -209,3 +209,16 @@ def test_cli_eval_rejects_bad_quality(colour_dir, capsys):
         main(["eval", str(colour_dir), "--quality", "0", "--jpeg-only"])
     assert exit_info.value.code == 2
     assert "JPEG quality must be an int in 1..100, got '0'" in capsys.readouterr().err
+
+
+def test_cli_eval_threads_are_set_and_recorded(colour_dir, tmp_path, capsys):
+    before = torch.get_num_threads()
+    out = tmp_path / "results.json"
+    try:
+        status = main(["eval", str(colour_dir), "--quality", "10", "--limit", "1", "--device", "cpu",
+                       "--precision", "float32", "--threads", "1", "--quiet", "--json", str(out)])
+        assert status == 0 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    result = json.loads(out.read_text())[0]
+    assert (result["precision"], result["threads"]) == ("float32", 1)

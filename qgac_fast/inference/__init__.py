@@ -13,7 +13,7 @@
 """
 
 from .corrector import Corrector, EngineOptions
-from .memory import SAFETY_FACTOR, ActivationCost, PeakTracker, probe_planes
+from .memory import SAFETY_FACTOR, ActivationCost, PeakTracker, activation_bound, probe_planes
 from .outputs import FORMATS, encode_image, jpeg_subsampling, refusals
 from .results import CorrectionResult, FileResult
 from .step import COMPILE_MODES, PRECISIONS, CorrectionStep, compile_networks, resolve_precision
@@ -32,6 +32,7 @@ __all__ = [
     "FileResult",
     "PeakTracker",
     "Tile",
+    "activation_bound",
     "compile_networks",
     "default_overlap",
     "encode_image",

@@ -14,7 +14,7 @@ import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -103,6 +103,10 @@ class Corrector:
             :func:`~qgac_fast.devices.default_device` (CUDA when available, else the CPU).
         options: an :class:`EngineOptions`; keyword arguments override its fields
             (``Corrector("default", batch_size=4)``).
+        progress: called after each model call with the megapixels it corrected (the images of a
+            batch, or the share of a tiled image its tiles cover), on the thread that runs the model,
+            so that a progress bar moves during a large image's tiles. A tiled image that runs out
+            of memory midway is retried in smaller tiles, which report its whole area again.
 
     The resolved settings are attributes (``batch_size``, ``workers``, ``tile``, ``overlap``,
     ``prefetch``, ``memory_budget``; ``step`` holds the precision and the rest).
@@ -115,7 +119,8 @@ class Corrector:
 
     def __init__(self, model: QGAC | CorrectionStep | str | os.PathLike = "default",
                  device: torch.device | str | None = None,
-                 options: EngineOptions | None = None, **overrides):
+                 options: EngineOptions | None = None, *, progress: Callable[[float], None] | None = None,
+                 **overrides):
         options = dataclasses.replace(options or EngineOptions(), **overrides)
         step = model if isinstance(model, CorrectionStep) else None
         if step is not None:
@@ -142,7 +147,7 @@ class Corrector:
         self.cost = ActivationCost(self.step, self.memory_budget)
         self._runner = Runner(self.step, batch_size=self.batch_size, tile=self.tile, overlap=self.overlap,
                               cost=self.cost, strict=options.strict, max_pixels=options.max_pixels,
-                              max_pixels_per_byte=options.max_pixels_per_byte)
+                              max_pixels_per_byte=options.max_pixels_per_byte, progress=progress)
 
     @property
     def model(self) -> QGAC:

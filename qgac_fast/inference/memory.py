@@ -7,6 +7,10 @@ the model on two small probes (128x128 and 256x256): on CUDA the peak of
 forward creates, tracked by :class:`PeakTracker` (kernels' internal scratch buffers are not seen,
 hence :data:`SAFETY_FACTOR`). ``b`` is the slope between the probes and ``a`` the intercept; both
 are multiplied by the factor. The estimate against measured peaks: ``docs/engine.md``.
+
+The probes cost several times a small image's correction, so an image that fits even under
+:func:`activation_bound`, a generous bound from the configuration alone, is not probed for
+(:meth:`ActivationCost.fits`).
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import torch
 import torch.utils._python_dispatch
 import torch.utils._pytree
 
-from ..model import CoefficientPlanes
+from ..model import CoefficientPlanes, QGACConfig
 from .step import CorrectionStep
 
-__all__ = ["MAX_CPU_BUDGET", "SAFETY_FACTOR", "ActivationCost", "PeakTracker", "default_budget", "probe_planes"]
+__all__ = ["MAX_CPU_BUDGET", "SAFETY_FACTOR", "ActivationCost", "PeakTracker", "activation_bound", "default_budget",
+           "probe_planes"]
 
 #: Multiplies the measured activation memory (allocator fragmentation, kernels' scratch buffers).
 SAFETY_FACTOR = 1.5
@@ -83,6 +88,17 @@ def probe_planes(layout: str, side: int, device: torch.device | str = "cpu") -> 
     return CoefficientPlanes(luma, chroma, table, chroma_table, (side, side)).to(device)
 
 
+def activation_bound(config: QGACConfig) -> float:
+    """A generous upper bound on one float32 forward's activation bytes per luma pixel, from the
+    configuration alone (no probe): 16 bytes per channel of the widest layer, per dense layer and
+    four more. The probed float32 slopes (before the safety factor) are 4x below it for the tests'
+    tiny configuration, 7x for ``default`` and 34x for ``paper`` (``tests/test_engine.py``); bf16
+    halves them."""
+    widest = max(config.manifold, config.block_channels, config.tile_channels, config.color_channels,
+                 config.frequency_channels, config.fusion_channels)
+    return 16.0 * widest * (config.dense_blocks * config.dense_layers + 4)
+
+
 #: Ceiling of the default CPU budget: tiles of about 2 MP for the default model, so that a 48 MP
 #: photo is corrected within 4 GB of resident memory (``tests/test_memory.py``).
 MAX_CPU_BUDGET = 2 << 30
@@ -131,6 +147,13 @@ class ActivationCost:
                 intercept = max(peaks[0] - slope * p1, 0.0)
                 self._measured[key] = (SAFETY_FACTOR * intercept, SAFETY_FACTOR * slope)
             return self._measured[key]
+
+    def fits(self, layout: str, pixels: int) -> bool:
+        """Whether one call on ``pixels`` luma pixels (summed over a batch) of ``layout`` fits the
+        budget; probes only when :func:`activation_bound` cannot tell."""
+        if SAFETY_FACTOR * activation_bound(self.step.model.config) * pixels <= self.budget:
+            return True
+        return pixels <= self.max_pixels(layout)
 
     def max_pixels(self, layout: str) -> int:
         """Most luma pixels (summed over a batch) one model call on ``layout`` may take within the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import torch
 
@@ -57,11 +57,14 @@ class Runner:
         overlap: tile context in 8x8 blocks (even).
         cost: the activation-memory estimate within the budget (used by ``tile="auto"``).
         strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`.
+        progress: called with the megapixels of each model call's work (see :class:`qgac_fast.Corrector`).
     """
 
     def __init__(self, step: CorrectionStep, *, batch_size: int, tile: int | str | None, overlap: int,
-                 cost: ActivationCost, strict: bool, max_pixels: int | None, max_pixels_per_byte: int | None):
+                 cost: ActivationCost, strict: bool, max_pixels: int | None, max_pixels_per_byte: int | None,
+                 progress: Callable[[float], None] | None = None):
         self.step, self.batch_size, self.tile, self.overlap, self.cost = step, batch_size, tile, overlap, cost
+        self.progress = progress
         self.strict, self.max_pixels, self.max_pixels_per_byte = strict, max_pixels, max_pixels_per_byte
         self.cuda = step.device.type == "cuda"
 
@@ -79,7 +82,7 @@ class Runner:
 
     def batch_limit(self, item: Loaded) -> int:
         """Most images like ``item`` per model call (``tile="auto"``: within the budget)."""
-        if self.tile != "auto":
+        if self.tile != "auto" or self.cost.fits(item.planes.layout, self.batch_size * item.planes.pixels):
             return self.batch_size
         return max(1, min(self.batch_size, self.cost.max_pixels(item.planes.layout) // item.planes.pixels))
 
@@ -90,9 +93,9 @@ class Runner:
         if self.tile is None:
             return None
         if self.tile == "auto":
-            limit = self.cost.max_pixels(item.planes.layout)
-            if h * w <= limit:
+            if self.cost.fits(item.planes.layout, h * w):
                 return None
+            limit = self.cost.max_pixels(item.planes.layout)
             side = max(int(math.isqrt(limit)) // 16 * 16, _MIN_CORE + 2 * overlap)
             return side - 2 * overlap, overlap
         if h <= self.tile + 2 * overlap and w <= self.tile + 2 * overlap:
@@ -106,7 +109,10 @@ class Runner:
             planes = CoefficientPlanes.cat([item.planes.to(self.step.device, non_blocking=self.cuda)
                                             for item in items])
             y, chroma = self.step.restore(planes)
-            return self._finish(items, planes, y, chroma, tiles=1)
+            results = self._finish(items, planes, y, chroma, tiles=1)
+            if self.progress is not None:
+                self.progress(sum(_megapixels(item) for item in items))
+            return results
         except Exception as error:  # noqa: BLE001
             if len(items) > 1:
                 self._release()
@@ -127,7 +133,8 @@ class Runner:
             if self.tile == "auto":
                 window_pixels = (window[1] - window[0]) * (window[3] - window[2])
                 per_call = max(1, min(per_call, self.cost.max_pixels(planes.layout) // window_pixels))
-            y, chroma = restore_tiled(self.step, planes, tiles, per_call)
+            done = None if self.progress is None else lambda fraction: self.progress(fraction * _megapixels(item))
+            y, chroma = restore_tiled(self.step, planes, tiles, per_call, done)
             return self._finish([item], planes, y, chroma, tiles=len(tiles))
         except Exception as error:  # noqa: BLE001
             if isinstance(error, torch.OutOfMemoryError) and core > 16:
@@ -156,3 +163,9 @@ class Runner:
     def _release(self) -> None:
         if self.cuda:
             torch.cuda.empty_cache()
+
+
+def _megapixels(item: Loaded) -> float:
+    """The image's own size (not its MCU-padded planes'), in megapixels."""
+    height, width = item.planes.size
+    return height * width / 1e6

@@ -11,7 +11,7 @@ default overlap (:func:`default_overlap`) is narrower, see there.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -131,11 +131,12 @@ def check_overlap(overlap) -> int:
     return overlap + overlap % 2
 
 
-def restore_tiled(step: CorrectionStep, planes: CoefficientPlanes, tiles: list[Tile],
-                  per_call: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def restore_tiled(step: CorrectionStep, planes: CoefficientPlanes, tiles: list[Tile], per_call: int,
+                  done: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:meth:`CorrectionStep.restore` of one image (a batch of one) window by window, ``per_call``
     windows per model call, with the cores stitched into whole planes: normalised float32 Y
-    ``(1, 1, H, W)`` and Cb, Cr ``(1, 2, H, W)`` (None for gray)."""
+    ``(1, 1, H, W)`` and Cb, Cr ``(1, 2, H, W)`` (None for gray). ``done``, if given, is called
+    after each model call with the fraction of the planes whose cores it finished."""
     h, w = planes.luma.shape[-2:]
     with torch.inference_mode():
         y_out = torch.empty(1, 1, h, w, device=planes.luma.device)
@@ -149,4 +150,6 @@ def restore_tiled(step: CorrectionStep, planes: CoefficientPlanes, tiles: list[T
                 y_out[..., top:bottom, left:right] = y[j, :, top - dy:bottom - dy, left - dx:right - dx]
                 if chroma_out is not None:
                     chroma_out[..., top:bottom, left:right] = chroma[j, :, top - dy:bottom - dy, left - dx:right - dx]
+            if done is not None:
+                done(sum((t.core[1] - t.core[0]) * (t.core[3] - t.core[2]) for t in chunk) / (h * w))
     return y_out, chroma_out
