@@ -120,10 +120,6 @@ def _run_info(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-
-
-
-
 def _add_eval(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval", help="measure JPEG and corrected PSNR, PSNR-B and SSIM on image folders",
