@@ -16,7 +16,12 @@ from qgac_fast.model import QGAC, load_model, save_model
 from qgac_fast.model.config import QGACConfig
 from qgac_fast.train import TrainConfig, train
 from qgac_fast.train import loop
-from qgac_fast.train.data import TrainingImages, TrainingSampler, collate, find_images
+from qgac_fast.functional.jpeg import encode
+from qgac_fast.inference.step import resolve_precision
+from qgac_fast.functional.quantization import tile_table
+from qgac_fast.model.inputs import planes_from_jpeg
+from qgac_fast.quality import closest_quality, ijg_table
+from qgac_fast.train.data import TrainingBatch, TrainingImages, TrainingSampler, collate, find_images, sample_tables
 
 from images import synthetic_image
 
@@ -65,7 +70,7 @@ def test_loss_falls_and_weights_are_written(tmp_path):
     for seed in range(4):
         Image.fromarray(synthetic_image(48, 48, seed=seed)).save(images / f"img{seed}.png")
     config = _config(images, tmp_path / "run", stages=["y"], steps=[120], crop=48, batch_size=4, lr=1e-3,
-                     min_lr=1e-3, qualities=(10, 10), layouts={"4:2:0": 1.0})
+                     min_lr=1e-3, qualities=(10, 10), tables={"ijg": 1.0}, layouts={"4:2:0": 1.0})
     model = train(config)
     losses = _losses(tmp_path / "run")
     assert len(losses) == 120
@@ -145,14 +150,56 @@ def test_data_layouts_and_determinism(image_dir):
     again = iter(TrainingSampler(len(dataset), 3, {"4:2:0": 1, "4:4:4": 1, "gray": 1}, seed=5, start=1))
     first, second = next(sampler), next(sampler)
     assert next(again) == second
-    for items in (first, second):
+    seen = set()
+    for items in (first, second, *(next(sampler) for _ in range(6))):
         batch = collate([dataset[i] for i in items])
+        assert torch.equal(batch.rgb, collate([dataset[i] for i in items]).rgb)  # same description, same crop
+        planes, target = batch.compress("cpu")
         layout = items[0][1]
-        assert batch.target.shape == ((3, 1, 32, 32) if layout == "gray" else (3, 3, 32, 32))
-        assert batch.planes.luma.shape == (3, 1, 32, 32)
-        if layout == "4:2:0":
-            assert batch.planes.chroma.shape == (3, 2, 16, 16)
-        assert ((batch.quality >= 10) & (batch.quality <= 100)).all()
+        seen.add(layout)
+        assert target.dtype == torch.uint8
+        assert target.shape == ((3, 1, 32, 32) if layout == "gray" else (3, 3, 32, 32))
+        assert planes.luma.shape == (3, 1, 32, 32) and planes.luma_table.shape == (3, 8, 8)
+        assert planes.chroma is None if layout == "gray" else planes.chroma.shape == (
+            (3, 2, 16, 16) if layout == "4:2:0" else (3, 2, 32, 32))
+    assert seen == {"4:2:0", "4:4:4", "gray"}
+
+
+def test_sample_tables_cover_every_kind():
+    g = torch.Generator().manual_seed(0)
+    draws = [sample_tables(g, 10, 100) for _ in range(400)]
+    luma = torch.stack([d[0] for d in draws])
+    assert luma.dtype == torch.int32 and int(luma.min()) >= 1
+    over = [d for d in draws if int(d[0].max()) > 255]
+    assert 15 <= len(over) <= 70  # "non-baseline": 10 % of draws, steps above 255
+    assert all(torch.equal(d[0], ijg_table(d[2], baseline=False)) for d in over)
+    exact = [closest_quality(d[0], chroma=False).exact and closest_quality(d[1], chroma=True).exact for d in draws]
+    assert 30 <= exact.count(False) <= 100  # "perturbed": 15 %, tables no IJG quality gives
+    only = [sample_tables(g, 20, 20, {"ijg": 1.0}) for _ in range(5)]
+    assert all(torch.equal(d[0], ijg_table(20)) and torch.equal(d[1], ijg_table(20, chroma=True)) for d in only)
+
+
+@pytest.mark.parametrize("layout", ["4:2:0", "4:4:4", "gray"])
+def test_batch_compression_matches_libjpeg_files(layout):
+    """The batched encode gives the coefficients libjpeg writes with the same tables (up to the
+    float DCT's rounding differences), steps above 255 included."""
+    rgb = torch.stack([torch.from_numpy(synthetic_image(48, 64, seed=s)).permute(2, 0, 1) for s in range(3)])
+    luma = torch.stack([ijg_table(5, baseline=False), ijg_table(30), ijg_table(90)])
+    chroma = torch.stack([ijg_table(5, chroma=True, baseline=False), ijg_table(30, True), ijg_table(90, True)])
+    batch = TrainingBatch(rgb, layout, luma, chroma, torch.tensor([5, 30, 90]))
+    planes, target = batch.compress("cpu")
+    for i in range(3):
+        image = target[i] if layout == "gray" else rgb[i]
+        jc = encode(image, (luma[i], chroma[i]), "4:4:4" if layout == "gray" else layout)  # libjpeg, bit-exact
+        want = planes_from_jpeg(jc)
+        assert torch.equal(planes.luma_table[i], want.luma_table[0])
+        for got, expected in ((planes.luma[i], want.luma[0]), (None if layout == "gray" else planes.chroma[i],
+                                                               None if layout == "gray" else want.chroma[0])):
+            if got is None:
+                continue
+            differ = (got != expected).float().mean().item()
+            assert differ < 0.02, differ
+            assert (got - expected).abs().max() <= tile_table(want.luma_table[0], 8, 8).max()
 
 
 def test_evaluation_sets_and_bad_settings_are_refused(tmp_path):
@@ -179,9 +226,20 @@ def test_train_command_line(image_dir, tmp_path, initial_weights, capsys):
     assert status == 0 and "weights.safetensors" in capsys.readouterr().out
     training = read_metadata(out / "weights.safetensors")["training"]
     assert training["config"]["steps"] == [2] and training["processes"] == 1 and training["wall_time_s"] > 0
+    assert training["precision"] == resolve_precision("auto", "cpu")  # the one actually used, recorded
 
 
-@pytest.mark.parametrize("case", ["missing-data", "evaluation-set", "init-not-weights", "init-missing", "bad-steps"])
+def test_bf16_training_runs_and_records_it(image_dir, tmp_path, initial_weights):
+    before = load_model(initial_weights).state_dict()
+    after = train(_config(image_dir, tmp_path / "bf16", steps=[3], init=str(initial_weights), precision="bf16"))
+    assert all(torch.isfinite(v).all() for v in after.state_dict().values())
+    assert any(not torch.equal(before[k], v) for k, v in after.state_dict().items())
+    from qgac_fast.model import read_metadata
+    assert read_metadata(tmp_path / "bf16" / "weights.safetensors")["training"]["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("case", ["missing-data", "evaluation-set", "init-not-weights", "init-missing", "bad-steps",
+                                  "too-many-val", "bad-tables"])
 def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, case):
     from qgac_fast.cli import main
 
@@ -193,9 +251,11 @@ def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, cas
         "init-not-weights": (image_dir, ["--init", tmp_path / "not-weights.safetensors"], 1, "not-weights.safetensors"),
         "init-missing": (image_dir, ["--init", tmp_path / "nope.safetensors"], 1, "no weights file"),
         "bad-steps": (image_dir, ["--stages", "y", "color", "--steps", "5"], 2, "one positive step count per stage"),
+        "too-many-val": (image_dir, ["--val-images", "5"], 1, "leaves no training image out of 5"),
+        "bad-tables": (image_dir, ["--tables", "ijg=1,jpegli=1"], 2, "tables must map some of"),
     }[case]
     argv = ["train", "--data", data, "--out", tmp_path / "run", "--device", "cpu", "--quiet", "--val-images", "1",
-            "--crop", "32", "--workers", "0", *extra]
+            "--crop", "32", "--workers", "0", *extra]  # a later --val-images wins
     assert main([str(a) for a in argv]) == status
     err = capsys.readouterr().err
     assert err.startswith("qgac-fast train: ") and message in err

@@ -76,6 +76,25 @@ class CoefficientPlanes:
         return CoefficientPlanes(join("luma"), join("chroma"), join("luma_table"), join("chroma_table"),
                                  parts[0].size)
 
+    @staticmethod
+    def from_quantized(luma: torch.Tensor, chroma: torch.Tensor | None, luma_table: torch.Tensor,
+                       chroma_table: torch.Tensor | None, size: tuple[int, int]) -> "CoefficientPlanes":
+        """A batch from quantized planes and per-sample tables (what
+        :func:`qgac_fast.ops.encode_planes` returns, with the tables it was given).
+
+        Args:
+            luma: integer ``(N, 1, H, W)`` quantized Y coefficients (tiled).
+            chroma: integer ``(N, 2, h, w)`` quantized Cb, Cr, or None (gray).
+            luma_table, chroma_table: ``(N, 8, 8)`` steps (Cb and Cr share ``chroma_table``).
+            size: ``(height, width)`` of the images in pixels.
+        """
+        luma_table = luma_table.to(torch.float32)
+        chroma_table = None if chroma is None else chroma_table.to(torch.float32)
+        return CoefficientPlanes(
+            dequantize(luma, luma_table[:, None], dtype=torch.float32),
+            None if chroma is None else dequantize(chroma, chroma_table[:, None], dtype=torch.float32),
+            luma_table, None if chroma is None else chroma_table[:, None].expand(-1, 2, -1, -1).contiguous(), size)
+
     @property
     def layout(self) -> str:
         """``"gray"``, ``"420"`` (half-size chroma) or ``"444"`` (chroma on the luma grid)."""

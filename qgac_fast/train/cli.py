@@ -21,17 +21,19 @@ def default_data() -> list[str]:
     return [str(root / name) for name in DEFAULT_TRAINING_SETS]
 
 
-def _layouts(text: str) -> dict[str, float]:
-    try:
-        pairs = [item.split("=") for item in text.split(",")]
-        return {name: float(value) for name, value in pairs}
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LAYOUT=P[,LAYOUT=P...], e.g. 4:2:0=0.8,4:4:4=0.1,gray=0.1; "
-                                         f"got {text!r}") from None
+def _probabilities(example: str):
+    """An argparse type for ``NAME=P[,NAME=P...]`` (probabilities by name), shown with ``example``."""
+    def parse(text: str) -> dict[str, float]:
+        try:
+            pairs = [item.split("=") for item in text.split(",")]
+            return {name: float(value) for name, value in pairs}
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected NAME=P[,NAME=P...], e.g. {example}; got {text!r}") from None
+    return parse
 
 
 def add_parser(subparsers) -> None:
-    from .loop import STAGES, TrainConfig
+    from .loop import PRECISIONS, STAGES, TrainConfig
     from .texture import LAYERS, TextureLoss
 
     defaults = TrainConfig(data=[], out="")
@@ -58,11 +60,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--clip", type=float, default=defaults.clip, help="gradient-norm clipping")
     parser.add_argument("--ssim-weight", type=float, default=defaults.ssim_weight)
-    parser.add_argument("--layouts", type=_layouts, default=defaults.layouts,
+    parser.add_argument("--layouts", type=_probabilities("4:2:0=0.8,4:4:4=0.1,gray=0.1"), default=defaults.layouts,
                         help="batch layout probabilities, e.g. 4:2:0=0.8,4:4:4=0.1,gray=0.1")
+    parser.add_argument("--tables", type=_probabilities("ijg=0.75,non-baseline=0.1,perturbed=0.15"),
+                        default=defaults.tables,
+                        help="quantization table kinds and their probabilities: ijg (IJG quality in --qualities), "
+                             "non-baseline (cjpeg's tables below quality 25, steps above 255), perturbed (IJG "
+                             "tables with per-frequency noise: non-IJG tables)")
     parser.add_argument("--qualities", nargs=2, type=int, default=defaults.qualities, metavar=("LOW", "HIGH"))
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="DataLoader workers per process")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
+    parser.add_argument("--workers", type=int, default=defaults.workers,
+                        help="DataLoader workers per process (they only crop; compression runs on the device)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                        help="auto: bf16 autocast on CUDA and on CPUs with AMX-BF16 or AVX512-BF16, else float32")
     parser.add_argument("--val-images", type=int, default=defaults.val_images)
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between log.jsonl lines")
     parser.add_argument("--val-every", type=int, default=defaults.val_every)
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from ..devices import resolve_device
     from ..errors import WeightsError
     from ..model.weights import weights_path
-    from .data import find_images
+    from .data import find_images, split_validation
     from .loop import TrainConfig, train
 
     try:
@@ -112,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
             data=args.data or default_data(), out=args.out, model=args.model, init=args.init, stages=args.stages,
             steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr, min_lr=args.min_lr,
             warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
-            layouts=args.layouts, qualities=tuple(args.qualities), workers=args.workers, bf16=args.bf16,
+            layouts=args.layouts, qualities=tuple(args.qualities), tables=args.tables, workers=args.workers,
+            precision=args.precision,
             val_images=args.val_images, log_every=args.log_every, val_every=args.val_every,
             checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device, progress=not args.quiet,
             gan=args.gan, texture_weight=args.texture_weight, gan_weight=args.gan_weight, l1_weight=args.l1_weight,
@@ -124,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         # the data and the starting weights are checked first, so that what is wrong with them is one
         # line, not a traceback from inside the training loop (which then finds the images again)
-        find_images(config.data)
+        split_validation(find_images(config.data), config.val_images)
         if config.init is not None:
             weights_path(config.init)
     except (OSError, ValueError) as error:

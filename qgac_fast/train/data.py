@@ -1,10 +1,14 @@
-"""Training data: random crops of clean images, compressed on the fly through libjpeg.
+"""Training data: random crops of clean images, compressed in batches on the training device.
 
 Every batch has one layout (all samples must stack): 4:2:0 colour, 4:4:4 colour or grayscale,
-drawn per batch with the configured probabilities. Each sample gets its own crop, flips and JPEG
-quality (10..100, weighted toward low qualities), is compressed with libjpeg through
-:func:`qgac_fast.compression.compress` and read back through the codec, so the model trains on
-exactly the coefficients real files hold.
+drawn per batch with the configured probabilities. Each sample gets its own crop, flips and
+quantization tables (:func:`sample_tables`: mostly IJG tables at a quality weighted toward low
+ones, some non-baseline tables with steps above 255, some non-IJG tables). The batch is then
+encoded on the training device by :func:`qgac_fast.ops.encode_planes` (libjpeg's colour
+conversion, downsampling and quantization, with the orthonormal float DCT: the fused kernel on
+CUDA), so DataLoader workers only crop, and the model trains on the coefficients a libjpeg file
+with those tables holds (up to a rounding difference in a small fraction of fine-step
+coefficients, where libjpeg's integer DCT and the float one disagree).
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..codec import read_coefficients
-from ..compression import compress
 from ..functional.color import rgb_to_ycbcr_libjpeg
-from ..model.inputs import CoefficientPlanes, planes_from_jpeg
+from ..model.inputs import CoefficientPlanes
+from ..ops import encode_planes
+from ..quality import ijg_table
 
 __all__ = ["EVALUATION_SETS", "LAYOUTS", "TrainingBatch", "TrainingImages", "TrainingSampler", "collate",
-           "find_images", "load_rgb", "sample_quality", "validation_crops"]
+           "TABLE_KINDS", "check_probabilities", "find_images", "load_rgb", "sample_quality", "sample_tables", "split_validation",
+           "validation_crops"]
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".webp")
 
@@ -57,6 +62,29 @@ def find_images(roots: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
+def check_probabilities(name: str, given: dict[str, float], allowed: Sequence[str]) -> None:
+    """Raise ValueError unless ``given`` maps some of ``allowed`` to non-negative probabilities
+    with a positive sum (``name`` names the setting in the message)."""
+    if (not given or set(given) - set(allowed) or any(not p >= 0 for p in given.values())
+            or sum(given.values()) <= 0):
+        raise ValueError(f"{name} must map some of {tuple(allowed)} to non-negative probabilities, got {given}")
+
+
+def split_validation(files: Sequence[Path], count: int) -> tuple[list[Path], list[Path]]:
+    """``(train, validation)``: ``count`` images held back from ``files`` (every k-th one, so the
+    validation spans the folders) and the rest.
+
+    Raises:
+        ValueError: ``count`` would leave no training image.
+    """
+    if count >= len(files):
+        raise ValueError(f"holding back {count} validation images (--val-images) leaves no training image "
+                         f"out of {len(files)}")
+    stride = max(1, len(files) // max(1, count))
+    held = files[::stride][:count] if count else []
+    return [f for f in files if f not in set(held)], held
+
+
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
     """An image file as uint8 ``(H, W, 3)`` RGB."""
     with Image.open(path) as image:
@@ -70,19 +98,73 @@ def sample_quality(generator: torch.Generator, low: int = 10, high: int = 100) -
     return int(round(low + (high - low) * u * u))
 
 
+#: Kinds of training tables (see :func:`sample_tables`) and the default probability of each.
+TABLE_KINDS = {"ijg": 0.75, "non-baseline": 0.1, "perturbed": 0.15}
+#: Spread (standard deviation of the log factor) of the per-frequency noise of "perturbed" tables.
+PERTURBATION = 0.35
+
+
+def sample_tables(generator: torch.Generator, low: int = 10, high: int = 100,
+                  kinds: dict[str, float] = TABLE_KINDS) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Luma and chroma quantization tables for one training sample, and the IJG quality they derive from.
+
+    Kinds, drawn with the probabilities ``kinds`` (default :data:`TABLE_KINDS`):
+
+    * ``"ijg"``: libjpeg's baseline tables (steps 1..255) at a quality from :func:`sample_quality`;
+    * ``"non-baseline"``: cjpeg's default tables below quality 25 (quality uniform in 1..24), whose
+      steps go above 255 (up to 6050 at quality 1), so the model sees the steps it only gets
+      clamped conditioning for (:data:`~qgac_fast.model.layers.MAX_CONDITIONING_STEP`);
+    * ``"perturbed"``: a baseline IJG table at a :func:`sample_quality` quality with every step
+      multiplied by its own log-normal factor (:data:`PERTURBATION`), luma and chroma
+      independently: tables no IJG quality produces, as other encoders write.
+
+    Returns:
+        ``(luma, chroma, quality)``: int32 ``(8, 8)`` tables in natural order and an int.
+    """
+    names = list(kinds)
+    kind = names[int(torch.multinomial(torch.tensor([float(kinds[k]) for k in names]), 1, generator=generator))]
+    if kind == "non-baseline":
+        quality = int(torch.randint(1, 25, (), generator=generator))
+        return ijg_table(quality, baseline=False), ijg_table(quality, chroma=True, baseline=False), quality
+    quality = sample_quality(generator, low, high)
+    luma, chroma = ijg_table(quality), ijg_table(quality, chroma=True)
+    if kind == "perturbed":
+        noise = torch.exp(PERTURBATION * torch.randn((2, 8, 8), generator=generator, dtype=torch.float64))
+        luma, chroma = ((t * n).round().clamp(1, 255).to(torch.int32) for t, n in zip((luma, chroma), noise))
+    return luma, chroma, quality
+
+
 @dataclass
 class TrainingBatch:
-    """A batch: the JPEGs in the model's input layout, the clean targets and their qualities.
+    """A batch of clean crops of one layout with the tables to compress each with.
 
     Attributes:
-        planes: :class:`~qgac_fast.model.inputs.CoefficientPlanes` of the compressed crops.
-        target: uint8 ``(N, 3, H, W)`` RGB crops (``(N, 1, H, W)`` luma for gray batches).
-        quality: int64 ``(N,)`` the IJG quality of each sample.
+        rgb: uint8 ``(N, 3, H, W)`` RGB crops.
+        layout: one of :data:`LAYOUTS` for the whole batch.
+        luma_table, chroma_table: int32 ``(N, 8, 8)`` quantization steps (natural order) of each sample.
+        quality: int64 ``(N,)`` the IJG quality each sample's tables derive from.
     """
 
-    planes: CoefficientPlanes
-    target: torch.Tensor
+    rgb: torch.Tensor
+    layout: str
+    luma_table: torch.Tensor
+    chroma_table: torch.Tensor
     quality: torch.Tensor
+
+    def compress(self, device: torch.device | str) -> tuple[CoefficientPlanes, torch.Tensor]:
+        """The JPEGs and the targets on ``device``.
+
+        Returns:
+            ``(planes, target)``: :class:`~qgac_fast.model.inputs.CoefficientPlanes` of the
+            compressed crops (gray batches: the libjpeg luma as one-component JPEGs), and uint8
+            ``(N, 3, H, W)`` RGB targets (``(N, 1, H, W)`` luma for gray batches).
+        """
+        rgb = self.rgb.to(device, non_blocking=True)
+        luma_table = self.luma_table.to(device, non_blocking=True)
+        chroma_table = None if self.layout == "gray" else self.chroma_table.to(device, non_blocking=True)
+        luma, chroma = encode_planes(rgb, luma_table, chroma_table, self.layout, dct="float")
+        target = rgb_to_ycbcr_libjpeg(rgb)[:, :1] if self.layout == "gray" else rgb
+        return CoefficientPlanes.from_quantized(luma, chroma, luma_table, chroma_table, tuple(rgb.shape[-2:])), target
 
 
 class TrainingSampler:
@@ -100,9 +182,7 @@ class TrainingSampler:
     """
 
     def __init__(self, num_images: int, batch_size: int, layouts: dict[str, float], seed: int, start: int = 0):
-        unknown = set(layouts) - set(LAYOUTS)
-        if unknown or not layouts or any(p < 0 for p in layouts.values()) or sum(layouts.values()) <= 0:
-            raise ValueError(f"layouts must map some of {LAYOUTS} to non-negative probabilities, got {layouts}")
+        check_probabilities("layouts", layouts, LAYOUTS)
         self.num_images, self.batch_size, self.seed, self.start = num_images, batch_size, seed, start
         self.names = list(layouts)
         self.weights = torch.tensor([layouts[k] for k in self.names], dtype=torch.float64)
@@ -127,16 +207,19 @@ class TrainingImages(torch.utils.data.Dataset):
         files: image paths (:func:`find_images`); every image must be at least ``crop`` on
             both sides (smaller ones are dropped with a count in ``skipped``).
         crop: crop side in pixels, a multiple of 16.
-        qualities: ``(low, high)`` range of the JPEG quality.
+        qualities: ``(low, high)`` range of the IJG quality of "ijg" and "perturbed" tables.
+        tables: ``{kind: probability}`` over :data:`TABLE_KINDS` (see :func:`sample_tables`).
     """
 
-    def __init__(self, files: Sequence[Path], crop: int, qualities: tuple[int, int] = (10, 100)):
+    def __init__(self, files: Sequence[Path], crop: int, qualities: tuple[int, int] = (10, 100),
+                 tables: dict[str, float] = TABLE_KINDS):
         if crop < 16 or crop % 16:
             raise ValueError(f"crop must be a positive multiple of 16, got {crop}")
         low, high = qualities
         if not 1 <= low <= high <= 100:
             raise ValueError(f"qualities must satisfy 1 <= low <= high <= 100, got {qualities}")
-        self.crop, self.qualities = crop, (low, high)
+        check_probabilities("tables", tables, TABLE_KINDS)
+        self.crop, self.qualities, self.tables = crop, (low, high), dict(tables)
         images = [load_rgb(f) for f in files]
         self.images = [im for im in images if min(im.shape[:2]) >= crop]
         self.skipped = len(images) - len(self.images)
@@ -146,7 +229,9 @@ class TrainingImages(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, item: tuple[int, str, int]) -> tuple[CoefficientPlanes, torch.Tensor, int]:
+    def __getitem__(self, item: tuple[int, str, int]) -> tuple[torch.Tensor, str, torch.Tensor, torch.Tensor, int]:
+        """``(crop, layout, luma_table, chroma_table, quality)``: uint8 ``(3, crop, crop)`` RGB and
+        the :func:`sample_tables` draw of sample ``item = (image, layout, seed)``."""
         index, layout, seed = item
         g = torch.Generator().manual_seed(seed)
         image = self.images[index]
@@ -158,21 +243,13 @@ class TrainingImages(torch.utils.data.Dataset):
             crop = crop.flip(-1)
         if torch.rand((), generator=g) < 0.5:
             crop = crop.flip(-2)
-        crop = crop.contiguous()
-        quality = sample_quality(g, *self.qualities)
-        if layout == "gray":
-            target = rgb_to_ycbcr_libjpeg(crop)[:1].to(torch.uint8)
-            jpeg = compress(target, quality=quality)
-        else:
-            target = crop
-            jpeg = compress(crop, quality=quality, subsampling=layout)
-        return planes_from_jpeg(read_coefficients(jpeg)), target, quality
+        return (crop.contiguous(), layout, *sample_tables(g, *self.qualities, self.tables))
 
 
-def collate(samples: list[tuple[CoefficientPlanes, torch.Tensor, int]]) -> TrainingBatch:
+def collate(samples: list[tuple[torch.Tensor, str, torch.Tensor, torch.Tensor, int]]) -> TrainingBatch:
     """Stack samples of one layout into a :class:`TrainingBatch`."""
-    planes = [s[0] for s in samples]
-    return TrainingBatch(CoefficientPlanes.cat(planes), torch.stack([s[1] for s in samples]), torch.tensor([s[2] for s in samples]))
+    crops, layouts, luma, chroma, quality = zip(*samples)
+    return TrainingBatch(torch.stack(crops), layouts[0], torch.stack(luma), torch.stack(chroma), torch.tensor(quality))
 
 
 def validation_crops(files: Sequence[Path], size: int = 256) -> list[torch.Tensor]:

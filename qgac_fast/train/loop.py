@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ..compression import compress
 from ..cpu import flush_denormals
-from ..inference.step import CorrectionStep
+from ..inference.step import CorrectionStep, resolve_precision
 from ..codec import read_coefficients
 from ..functional.color import rgb_to_ycbcr
 from ..metrics import psnr, ssim
@@ -32,15 +32,20 @@ from ..functional.jpeg import decode
 from ..devices import resolve_device
 from ..model import QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg, save_model
 from ..model.layers import make_tables
-from .data import TrainingImages, TrainingSampler, collate, find_images, load_rgb, validation_crops
+from .data import (LAYOUTS, TABLE_KINDS, TrainingImages, TrainingSampler, check_probabilities, collate, find_images,
+                   load_rgb, split_validation, validation_crops)
 from .gan import PatchDiscriminator, discriminator_loss, generator_loss
 from .texture import TextureLoss
 
-__all__ = ["STAGES", "Objective", "TrainConfig", "regression_loss", "train", "validate"]
+__all__ = ["PRECISIONS", "STAGES", "Objective", "TrainConfig", "regression_loss", "train", "validate"]
 
 #: Training stages: "y" trains the Y network on luma; "color" trains the colour network with the
 #: Y network frozen; "joint" trains everything end to end on RGB.
 STAGES = ("y", "color", "joint")
+#: Training precisions: "auto" is bf16 autocast where :func:`~qgac_fast.inference.step.resolve_precision`
+#: picks it for inference (CUDA with bf16, CPUs with AMX-BF16 or AVX512-BF16), float32 elsewhere.
+#: fp16 would need loss scaling, which the trainer does not do.
+PRECISIONS = ("auto", "float32", "bf16")
 
 
 @dataclass
@@ -60,9 +65,13 @@ class TrainConfig:
             ``min_lr``, and gradient-norm clipping.
         ssim_weight: ``lambda`` in ``L1 - lambda * SSIM`` (pixels on [0, 1]).
         layouts: per-batch probabilities of 4:2:0, 4:4:4 and gray batches.
-        qualities: range of the random JPEG quality.
-        workers: DataLoader worker processes per training process.
-        bf16: bf16 autocast for the network on CUDA.
+        qualities: range of the random JPEG quality (of IJG and perturbed tables).
+        tables: probabilities of the kinds of quantization tables
+            (:func:`~qgac_fast.train.data.sample_tables`).
+        workers: DataLoader worker processes per training process (they only crop: the
+            compression runs batched on the training device).
+        precision: one of :data:`PRECISIONS`: bf16 autocast for the network (the Y network's
+            decode CFM stays float32, as in inference) or float32.
         log_every: steps between lines of ``log.jsonl``.
         val_images: images held back from ``data`` for validation; val_every: steps between
             validations (0: only at the end of each stage); checkpoint_every: steps between
@@ -102,8 +111,9 @@ class TrainConfig:
     ssim_weight: float = 0.05
     layouts: dict[str, float] = field(default_factory=lambda: {"4:2:0": 0.8, "4:4:4": 0.1, "gray": 0.1})
     qualities: tuple[int, int] = (10, 100)
-    workers: int = 2
-    bf16: bool = False
+    tables: dict[str, float] = field(default_factory=lambda: dict(TABLE_KINDS))
+    workers: int = 0
+    precision: str = "auto"
     val_images: int = 8
     log_every: int = 50
     val_every: int = 1000
@@ -129,6 +139,10 @@ class TrainConfig:
             raise ValueError(f"give one positive step count per stage: stages {self.stages}, steps {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        check_probabilities("layouts", self.layouts, LAYOUTS)
+        check_probabilities("tables", self.tables, TABLE_KINDS)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.gan and "y" in self.stages:
             raise ValueError("GAN fine-tuning judges RGB images: use the 'joint' or 'color' stage, not 'y'")
 
@@ -297,16 +311,11 @@ def _train(config: TrainConfig) -> QGAC:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     out = Path(config.out)
-    files = find_images(config.data)
-    if config.val_images >= len(files):
-        raise ValueError(f"val_images={config.val_images} leaves no training image out of {len(files)}")
-    # held back: every k-th image, so validation spans the folders
-    stride = max(1, len(files) // max(1, config.val_images))
-    val_files = files[::stride][:config.val_images] if config.val_images else []
-    train_files = [f for f in files if f not in set(val_files)]
+    train_files, val_files = split_validation(find_images(config.data), config.val_images)
 
     model = _initial_model(config, train_files).to(device)
-    dataset = TrainingImages(train_files, config.crop, config.qualities)
+    dataset = TrainingImages(train_files, config.crop, config.qualities, config.tables)
+    bf16 = resolve_precision(config.precision, device) == "bf16"
     crops = validation_crops(val_files) if rank == 0 else []
     checkpoint_path = out / "checkpoint.pt"
     state = {"stage": 0, "step": 0, "elapsed": 0.0}
@@ -322,7 +331,7 @@ def _train(config: TrainConfig) -> QGAC:
     for stage_index in range(state["stage"], len(config.stages)):
         stage, steps = config.stages[stage_index], config.steps[stage_index]
         params = _trainable(model, stage)
-        objective = Objective(model, stage, config.bf16 and device.type == "cuda")
+        objective = Objective(model, stage, bf16)
         adversary = _Adversary(config, device, world, steps) if config.gan else None
         if world > 1:
             # some batches leave parameters unused (gray: the colour net; 4:4:4: its upsampling)
@@ -350,9 +359,8 @@ def _train(config: TrainConfig) -> QGAC:
         for batch in loader:
             if step >= steps:
                 break
-            planes = batch.planes.to(device, non_blocking=True)
-            output, target = objective(planes.luma, planes.luma_table, planes.chroma, planes.chroma_table,
-                                       batch.target.to(device, non_blocking=True))
+            planes, target = batch.compress(device)
+            output, target = objective(planes.luma, planes.luma_table, planes.chroma, planes.chroma_table, target)
             if adversary is None:
                 loss, l1, structural = regression_loss(output, target, config.ssim_weight)
                 parts = {"l1": l1.item(), "ssim": structural.item()}
@@ -366,7 +374,7 @@ def _train(config: TrainConfig) -> QGAC:
             if adversary is not None:
                 parts |= adversary.discriminator_step(output, target)
             step += 1
-            window_pixels += batch.target.shape[0] * batch.target.shape[-1] * batch.target.shape[-2] * world
+            window_pixels += batch.rgb.shape[0] * batch.rgb.shape[-1] * batch.rgb.shape[-2] * world
             if rank == 0:
                 rate = window_pixels / 1e6 / max(1e-9, time.perf_counter() - window_start)
                 bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}", mp_s=f"{rate:.2f}",
@@ -396,7 +404,7 @@ def _train(config: TrainConfig) -> QGAC:
         _save_checkpoint(checkpoint_path, model, None, None,
                          {"stage": len(config.stages), "step": 0, "elapsed": time.perf_counter() - started})
         save_model(model, out / "weights.safetensors",
-                   training=_provenance(config, world, device, time.perf_counter() - started))
+                   training=_provenance(config, world, device, time.perf_counter() - started, bf16))
         log.close()
     return model
 
@@ -409,10 +417,11 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, adver
     os.replace(tmp, path)
 
 
-def _provenance(config: TrainConfig, world: int, device: torch.device, seconds: float) -> dict:
+def _provenance(config: TrainConfig, world: int, device: torch.device, seconds: float, bf16: bool) -> dict:
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     return {"command": " ".join(["qgac-fast", *sys.argv[1:]]) if sys.argv else "",
             "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress",)},
-            "processes": world, "hardware": hardware, "wall_time_s": round(seconds, 1),
+            "processes": world, "hardware": hardware, "precision": "bf16" if bf16 else "float32",
+            "wall_time_s": round(seconds, 1),
             "torch": torch.__version__}
