@@ -93,6 +93,18 @@ def test_ssim_gaussian_matches_skimage(pair):
 
 
 @pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
+def test_ssim_float32_as_a_loss(pair):
+    """The float32 SSIM a loss takes agrees with the float64 measurement and carries gradients in float32."""
+    original, decoded = (_chw(p).to(torch.float32) / 255 for p in pair)
+    decoded.requires_grad_(True)
+    fast = ssim(decoded[None], original[None], data_range=1.0, dtype=torch.float32)
+    assert fast.dtype == torch.float32
+    assert float(fast) == pytest.approx(_skimage_ssim(pair[1], pair[0]), abs=2e-5)
+    fast.sum().backward()
+    assert decoded.grad.dtype == torch.float32 and decoded.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
 def test_ssim_uniform8_matches_direct_windows(pair):
     original, decoded = pair
     ours = float(ssim(_chw(decoded), _chw(original), window="uniform8"))

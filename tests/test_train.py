@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from qgac_fast.model import QGAC, load_model, save_model
-from qgac_fast.model.config import QGACConfig
+from qgac_fast.model.config import QGACConfig, get_config
 from qgac_fast.train import TrainConfig, train
 from qgac_fast.train import loop
 from qgac_fast.functional.jpeg import encode
@@ -202,6 +202,16 @@ def test_batch_compression_matches_libjpeg_files(layout):
             assert (got - expected).abs().max() <= tile_table(want.luma_table[0], 8, 8).max()
 
 
+def test_model_configuration_overrides():
+    config = get_config("default:block_channels=64,manifold=32,residual_scale=0.1")
+    assert (config.block_channels, config.manifold, config.residual_scale) == (64, 32, 0.1)
+    assert config.tile_channels == get_config("default").tile_channels
+    for bad, message in (("default:widths=2", "overrides of"), ("default:manifold=0", "manifold must be an int"),
+                         ("tiny", "unknown model configuration")):
+        with pytest.raises(ValueError, match=message):
+            get_config(bad)
+
+
 def test_evaluation_sets_and_bad_settings_are_refused(tmp_path):
     live1 = tmp_path / "live1"
     live1.mkdir()
@@ -239,7 +249,7 @@ def test_bf16_training_runs_and_records_it(image_dir, tmp_path, initial_weights)
 
 
 @pytest.mark.parametrize("case", ["missing-data", "evaluation-set", "init-not-weights", "init-missing", "bad-steps",
-                                  "too-many-val", "bad-tables"])
+                                  "too-many-val", "bad-tables", "bad-model"])
 def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, case):
     from qgac_fast.cli import main
 
@@ -253,6 +263,7 @@ def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, cas
         "bad-steps": (image_dir, ["--stages", "y", "color", "--steps", "5"], 2, "one positive step count per stage"),
         "too-many-val": (image_dir, ["--val-images", "5"], 1, "leaves no training image out of 5"),
         "bad-tables": (image_dir, ["--tables", "ijg=1,jpegli=1"], 2, "tables must map some of"),
+        "bad-model": (image_dir, ["--model", "default:block_channels=wide"], 2, "QGACConfig.block_channels must be int"),
     }[case]
     argv = ["train", "--data", data, "--out", tmp_path / "run", "--device", "cpu", "--quiet", "--val-images", "1",
             "--crop", "32", "--workers", "0", *extra]  # a later --val-images wins

@@ -107,10 +107,29 @@ CONFIGS: dict[str, QGACConfig] = {
 
 
 def get_config(name_or_config: str | QGACConfig) -> QGACConfig:
-    """A configuration by name (``"paper"``, ``"default"``) or passed through."""
+    """A configuration by name (``"paper"``, ``"default"``), with optional field overrides after a
+    colon (``"default:block_channels=64,manifold=32"``), or passed through.
+
+    Raises:
+        ValueError: an unknown name or field, or a value the field does not take.
+    """
     if isinstance(name_or_config, QGACConfig):
         return name_or_config
+    name, _, overrides = str(name_or_config).partition(":")
     try:
-        return CONFIGS[name_or_config]
+        base = CONFIGS[name]
     except KeyError:
-        raise ValueError(f"unknown model configuration {name_or_config!r}; choose from {sorted(CONFIGS)}") from None
+        raise ValueError(f"unknown model configuration {name!r}; choose from {sorted(CONFIGS)}") from None
+    if not overrides:
+        return base
+    types = {f.name: f.type for f in dataclasses.fields(QGACConfig)}
+    changes = {}
+    for item in overrides.split(","):
+        field, _, value = item.partition("=")
+        if field not in types or not value:
+            raise ValueError(f"expected FIELD=VALUE overrides of {sorted(types)} after {name!r}:, got {item!r}")
+        try:
+            changes[field] = {"int": int, "float": float}.get(types[field], str)(value)
+        except ValueError:
+            raise ValueError(f"QGACConfig.{field} must be {types[field]}, got {value!r}") from None
+    return dataclasses.replace(base, **changes)

@@ -48,7 +48,9 @@ def add_parser(subparsers) -> None:
                         help="folders of training images (default: bsds500_trainval and urban100 under "
                              "$QGAC_FAST_DATASETS or ../shared/datasets); evaluation sets are refused")
     parser.add_argument("--out", required=True, help="run folder (checkpoint, log, final weights)")
-    parser.add_argument("--model", default=defaults.model, help="configuration of a fresh model (default, paper)")
+    parser.add_argument("--model", default=defaults.model,
+                        help="configuration of a fresh model: default or paper, optionally with field overrides, "
+                             "e.g. default:block_channels=64,manifold=32 (fields: QGACConfig)")
     parser.add_argument("--init", default=None, help="start from these weights (name or .safetensors path)")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=defaults.stages)
     parser.add_argument("--steps", nargs="+", type=int, default=defaults.steps, help="steps per stage")

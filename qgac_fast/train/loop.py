@@ -31,6 +31,7 @@ from ..metrics import psnr, ssim
 from ..functional.jpeg import decode
 from ..devices import resolve_device
 from ..model import QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg, save_model
+from ..model.config import get_config
 from ..model.layers import make_tables
 from .data import (LAYOUTS, TABLE_KINDS, TrainingImages, TrainingSampler, check_probabilities, collate, find_images,
                    load_rgb, split_validation, validation_crops)
@@ -139,6 +140,7 @@ class TrainConfig:
             raise ValueError(f"give one positive step count per stage: stages {self.stages}, steps {self.steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        get_config(self.model)  # an unknown name or override fails here, not inside the run
         check_probabilities("layouts", self.layouts, LAYOUTS)
         check_probabilities("tables", self.tables, TABLE_KINDS)
         if self.precision not in PRECISIONS:
@@ -199,7 +201,7 @@ class Objective(torch.nn.Module):
 def regression_loss(output: torch.Tensor, target: torch.Tensor, ssim_weight: float):
     """``(L1 - ssim_weight * SSIM, L1, SSIM)`` of pixels on [0, 1] (the last two detached)."""
     l1 = F.l1_loss(output, target)
-    structural = ssim(output, target, data_range=1.0).mean().to(l1.dtype)
+    structural = ssim(output, target, data_range=1.0, dtype=output.dtype).mean()
     return l1 - ssim_weight * structural, l1.detach(), structural.detach()
 
 
