@@ -79,7 +79,10 @@ def test_loss_falls_and_weights_are_written(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))
     validation = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
                   if "validation" in line]
-    assert validation and set(validation[-1]["validation"]) == {"jpeg_psnr", "model_psnr", "gain_db"}
+    assert validation and set(validation[-1]["validation"]) == {"jpeg_psnr", "model_psnr", "gain_db", "gain_by"}
+    assert set(validation[-1]["validation"]["gain_by"]) == {f"{layout} q{q}" for layout in ("4:2:0", "4:4:4", "gray")
+                                                           for q in (10, 30, 50)}
+    assert validation[-1]["training_mp"] == pytest.approx(120 * 4 * 48 * 48 / 1e6)
 
 
 @pytest.mark.parametrize("stage, frozen", [("y", "color_net"), ("color", "y_net")])
@@ -200,6 +203,27 @@ def test_batch_compression_matches_libjpeg_files(layout):
             differ = (got != expected).float().mean().item()
             assert differ < 0.02, differ
             assert (got - expected).abs().max() <= tile_table(want.luma_table[0], 8, 8).max()
+
+
+def test_time_limit_ends_the_run_with_weights(image_dir, tmp_path, initial_weights):
+    clock = iter(range(0, 10**6, 10))  # each reading of the clock is 10 s later
+
+    def fake_clock():
+        return float(next(clock))
+
+    config = _config(image_dir, tmp_path / "timed", steps=[1000], init=str(initial_weights), time_limit=150,
+                     warmup=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loop.time, "perf_counter", fake_clock)
+        train(config)
+    from qgac_fast.model import read_metadata
+    training = read_metadata(tmp_path / "timed" / "weights.safetensors")["training"]
+    assert 1 <= training["steps_done"][0] < 20 and training["wall_time_s"] >= 150
+    lrs = [json.loads(line)["lr"] for line in (tmp_path / "timed" / "log.jsonl").read_text().splitlines()
+           if '"lr"' in line]
+    assert lrs[-1] < 0.2 * config.lr  # decayed over the time, not over 1000 steps
+    with pytest.raises(ValueError, match="time_limit"):
+        TrainConfig(data=[], out="x", stages=["y", "color"], steps=[5, 5], time_limit=10)
 
 
 def test_model_configuration_overrides():

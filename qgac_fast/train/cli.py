@@ -78,6 +78,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between log.jsonl lines")
     parser.add_argument("--val-every", type=int, default=defaults.val_every)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="end a one-stage run after this much training time (summed over resumes) as if its "
+                             "steps were done; the learning rate then decays over the time or the steps, whichever "
+                             "runs out first")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             layouts=args.layouts, qualities=tuple(args.qualities), tables=args.tables, workers=args.workers,
             precision=args.precision,
             val_images=args.val_images, log_every=args.log_every, val_every=args.val_every,
-            checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device, progress=not args.quiet,
+            checkpoint_every=args.checkpoint_every, time_limit=args.time_limit, seed=args.seed, device=args.device, progress=not args.quiet,
             gan=args.gan, texture_weight=args.texture_weight, gan_weight=args.gan_weight, l1_weight=args.l1_weight,
             texture_statistic=args.texture_statistic, texture_layers=tuple(args.texture_layers),
             texture_network=args.texture_network, d_lr=args.d_lr, d_channels=args.d_channels)

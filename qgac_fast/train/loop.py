@@ -26,7 +26,7 @@ from ..compression import compress
 from ..cpu import flush_denormals
 from ..inference.step import CorrectionStep, resolve_precision
 from ..codec import read_coefficients
-from ..functional.color import rgb_to_ycbcr
+from ..functional.color import rgb_to_ycbcr, rgb_to_ycbcr_libjpeg
 from ..metrics import psnr, ssim
 from ..functional.jpeg import decode
 from ..devices import resolve_device
@@ -74,6 +74,9 @@ class TrainConfig:
         precision: one of :data:`PRECISIONS`: bf16 autocast for the network (the Y network's
             decode CFM stays float32, as in inference) or float32.
         log_every: steps between lines of ``log.jsonl``.
+        time_limit: seconds of training (summed over resumed pieces) after which a one-stage run
+            ends as if its steps were done (checkpoint, validation, weights); the learning-rate
+            decay then follows whichever of steps and time runs out first. None: steps only.
         val_images: images held back from ``data`` for validation; val_every: steps between
             validations (0: only at the end of each stage); checkpoint_every: steps between
             checkpoints.
@@ -119,6 +122,7 @@ class TrainConfig:
     log_every: int = 50
     val_every: int = 1000
     checkpoint_every: int = 500
+    time_limit: float | None = None
     stats_images: int = 64
     seed: int = 0
     device: str | None = None
@@ -138,6 +142,9 @@ class TrainConfig:
             raise ValueError(f"stages must be a non-empty list of {STAGES}, got {self.stages}")
         if len(self.steps) != len(self.stages) or any(s < 1 for s in self.steps):
             raise ValueError(f"give one positive step count per stage: stages {self.stages}, steps {self.steps}")
+        if self.time_limit is not None and (len(self.stages) != 1 or not self.time_limit > 0):
+            raise ValueError(f"time_limit takes a positive number of seconds and one stage, got {self.time_limit} "
+                             f"with stages {self.stages}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         get_config(self.model)  # an unknown name or override fails here, not inside the run
@@ -160,11 +167,14 @@ def _device(config: TrainConfig, local_rank: int) -> torch.device:
     return torch.device("cuda", local_rank) if device.type == "cuda" and device.index is None else device
 
 
-def _schedule(step: int, total: int, config: TrainConfig) -> float:
-    """Learning-rate factor: linear warm-up, then cosine decay from 1 to ``min_lr / lr``."""
+def _schedule(step: int, total: int, config: TrainConfig, elapsed: float = 0.0) -> float:
+    """Learning-rate factor: linear warm-up, then cosine decay from 1 to ``min_lr / lr`` over the
+    steps, or over ``config.time_limit`` seconds when ``elapsed`` of them get there first."""
     if step < config.warmup:
         return (step + 1) / config.warmup
     progress = (step - config.warmup) / max(1, total - config.warmup)
+    if config.time_limit:
+        progress = max(progress, elapsed / config.time_limit)
     floor = config.min_lr / config.lr
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
@@ -262,21 +272,41 @@ def _trainable(model: QGAC, stage: str) -> list[torch.nn.Parameter]:
     return [p for part in parts for p in part.parameters()]
 
 
+#: Validation settings: the IJG qualities and layouts every held-back crop is compressed at.
+VALIDATION_QUALITIES = (10, 30, 50)
+VALIDATION_LAYOUTS = ("4:2:0", "4:4:4", "gray")
+
+
 @torch.no_grad()
-def validate(model: QGAC, crops: list[torch.Tensor], qualities=(10, 30, 50)) -> dict:
-    """Mean PSNR (dB, RGB) of the JPEG and of the correction over held-back crops at 4:2:0, corrected
-    as :func:`qgac_fast.correct` does (float32, luma clamped to the quantization bins, reference decode)."""
+def validate(model: QGAC, crops: list[torch.Tensor], qualities=VALIDATION_QUALITIES,
+             layouts=VALIDATION_LAYOUTS) -> dict:
+    """PSNR of the JPEG and of the correction over held-back crops, every crop at every quality and
+    layout, corrected as :func:`qgac_fast.correct` does (float32, luma clamped to the quantization
+    bins, reference decode). Gray compresses and scores the crop's libjpeg luma.
+
+    Args:
+        crops: uint8 ``(3, H, W)`` RGB crops (:func:`~qgac_fast.train.data.validation_crops`).
+
+    Returns:
+        ``{"jpeg_psnr", "model_psnr", "gain_db"}`` (dB, means over every crop, quality and layout)
+        and ``"gain_by"``: the mean gain per ``"layout q<quality>"``.
+    """
     step = CorrectionStep(model, precision="float32", backend="reference")
-    jpeg_db, model_db = [], []
-    for quality in qualities:
-        for crop in crops:
-            jc = read_coefficients(compress(crop, quality=quality, subsampling="4:2:0"))
-            out = step(planes_from_jpeg(jc).to(step.device))[0].cpu()
-            jpeg_db.append(psnr(decode(jc), crop).item())
-            model_db.append(psnr(out, crop).item())
+    jpeg_db, model_db, gain_by = [], [], {}
+    for layout in layouts:
+        for quality in qualities:
+            gains = []
+            for crop in crops:
+                image, options = (rgb_to_ycbcr_libjpeg(crop)[:1], {}) if layout == "gray" else (crop, {"subsampling": layout})
+                jc = read_coefficients(compress(image, quality=quality, **options))
+                out = step(planes_from_jpeg(jc).to(step.device))[0].cpu()
+                jpeg_db.append(psnr(decode(jc), image).item())
+                model_db.append(psnr(out, image).item())
+                gains.append(model_db[-1] - jpeg_db[-1])
+            gain_by[f"{layout} q{quality}"] = sum(gains) / len(gains)
     model.train()
     jpeg, corrected = sum(jpeg_db) / len(jpeg_db), sum(model_db) / len(model_db)
-    return {"jpeg_psnr": jpeg, "model_psnr": corrected, "gain_db": corrected - jpeg}
+    return {"jpeg_psnr": jpeg, "model_psnr": corrected, "gain_db": corrected - jpeg, "gain_by": gain_by}
 
 
 def _initial_model(config: TrainConfig, train_files) -> QGAC:
@@ -320,7 +350,7 @@ def _train(config: TrainConfig) -> QGAC:
     bf16 = resolve_precision(config.precision, device) == "bf16"
     crops = validation_crops(val_files) if rank == 0 else []
     checkpoint_path = out / "checkpoint.pt"
-    state = {"stage": 0, "step": 0, "elapsed": 0.0}
+    state = {"stage": 0, "step": 0, "elapsed": 0.0, "pixels": 0, "steps_done": []}
     resume = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -340,7 +370,8 @@ def _train(config: TrainConfig) -> QGAC:
             objective = torch.nn.parallel.DistributedDataParallel(
                 objective, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
         optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _schedule(s, steps, config))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: _schedule(s, steps, config, time.perf_counter() - started))
         first = 0
         if resume is not None and resume["state"]["stage"] == stage_index:
             optimizer.load_state_dict(resume["optimizer"])
@@ -376,7 +407,10 @@ def _train(config: TrainConfig) -> QGAC:
             if adversary is not None:
                 parts |= adversary.discriminator_step(output, target)
             step += 1
-            window_pixels += batch.rgb.shape[0] * batch.rgb.shape[-1] * batch.rgb.shape[-2] * world
+            pixels = batch.rgb.shape[0] * batch.rgb.shape[-1] * batch.rgb.shape[-2] * world
+            window_pixels += pixels
+            state["pixels"] = state.get("pixels", 0) + pixels
+            last = step == steps or _out_of_time(config, time.perf_counter() - started, device, world)
             if rank == 0:
                 rate = window_pixels / 1e6 / max(1e-9, time.perf_counter() - window_start)
                 bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}", mp_s=f"{rate:.2f}",
@@ -385,28 +419,33 @@ def _train(config: TrainConfig) -> QGAC:
                 if step % config.log_every == 0:
                     log.write(json.dumps({"stage": stage, "step": step, "loss": loss.item(), **parts,
                                           "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0],
-                                          "mp_per_s": rate, "elapsed_s": time.perf_counter() - started}) + "\n")
+                                          "mp_per_s": rate, "elapsed_s": time.perf_counter() - started,
+                                          "training_mp": state["pixels"] / 1e6}) + "\n")
                     log.flush()
                     window_start, window_pixels = time.perf_counter(), 0
-                if crops and (step == steps or (config.val_every and step % config.val_every == 0)):
+                if crops and (last or (config.val_every and step % config.val_every == 0)):
                     result = validate(model, crops)
                     bar.write(f"validation {stage} step {step}: JPEG {result['jpeg_psnr']:.2f} dB, "
                               f"model {result['model_psnr']:.2f} dB ({result['gain_db']:+.2f})")
-                    log.write(json.dumps({"stage": stage, "step": step, "validation": result}) + "\n")
+                    log.write(json.dumps({"stage": stage, "step": step, "training_mp": state["pixels"] / 1e6,
+                                          "validation": result}) + "\n")
                     log.flush()
-                if step % config.checkpoint_every == 0 or step == steps:
-                    _save_checkpoint(checkpoint_path, model, optimizer, scheduler,
-                                     {"stage": stage_index, "step": step, "elapsed": time.perf_counter() - started},
-                                     adversary)
+                if step % config.checkpoint_every == 0 or last:
+                    state.update(stage=stage_index, step=step, elapsed=time.perf_counter() - started)
+                    _save_checkpoint(checkpoint_path, model, optimizer, scheduler, state, adversary)
+            if last:
+                state.setdefault("steps_done", []).append(step)
+                if step < steps and rank == 0:
+                    bar.write(f"time limit of {config.time_limit:g} s reached at step {step} of {steps}")
+                break
         bar.close()
         resume = None
     if world > 1:
         dist.barrier()
     if rank == 0:
-        _save_checkpoint(checkpoint_path, model, None, None,
-                         {"stage": len(config.stages), "step": 0, "elapsed": time.perf_counter() - started})
-        save_model(model, out / "weights.safetensors",
-                   training=_provenance(config, world, device, time.perf_counter() - started, bf16))
+        state.update(stage=len(config.stages), step=0, elapsed=time.perf_counter() - started)
+        _save_checkpoint(checkpoint_path, model, None, None, state)
+        save_model(model, out / "weights.safetensors", training=_provenance(config, world, device, state, bf16))
         log.close()
     return model
 
@@ -419,11 +458,22 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, adver
     os.replace(tmp, path)
 
 
-def _provenance(config: TrainConfig, world: int, device: torch.device, seconds: float, bf16: bool) -> dict:
+def _out_of_time(config: TrainConfig, elapsed: float, device: torch.device, world: int) -> bool:
+    """Whether ``config.time_limit`` is used up; every rank gets rank 0's answer, so all stop together."""
+    if config.time_limit is None:
+        return False
+    done = torch.tensor([float(elapsed >= config.time_limit)], device=device)
+    if world > 1:
+        dist.broadcast(done, 0)
+    return bool(done.item())
+
+
+def _provenance(config: TrainConfig, world: int, device: torch.device, state: dict, bf16: bool) -> dict:
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     return {"command": " ".join(["qgac-fast", *sys.argv[1:]]) if sys.argv else "",
             "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress",)},
             "processes": world, "hardware": hardware, "precision": "bf16" if bf16 else "float32",
-            "wall_time_s": round(seconds, 1),
+            "wall_time_s": round(state["elapsed"], 1), "training_mp": round(state.get("pixels", 0) / 1e6, 1),
+            "steps_done": state.get("steps_done"),
             "torch": torch.__version__}
