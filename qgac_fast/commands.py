@@ -224,7 +224,12 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors and ``--help`` exit through ``SystemExit`` as argparse does (status 2 and 0).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and os.path.isfile(argv[0]):  # a file where the command goes: say which command reads it
+        parser.error(f"{argv[0]!r} is a file, not a command: the command comes first, e.g. "
+                     f"'qgac-fast info {argv[0]}' or 'qgac-fast correct {argv[0]} -o OUTDIR'")
+    args = parser.parse_args(argv)
     try:
         return args.run(args)
     except BrokenPipeError:

@@ -103,6 +103,13 @@ def test_usage_errors_exit_2(argv, capsys):
     assert "usage: qgac-fast" in capsys.readouterr().err
 
 
+def test_a_file_in_place_of_the_command_names_the_commands(files, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([files["q75.jpg"]])
+    assert exit_info.value.code == 2
+    assert f"'qgac-fast info {files['q75.jpg']}'" in capsys.readouterr().err
+
+
 def test_python_dash_m_entry_point(files):
     result = subprocess.run([sys.executable, "-m", "qgac_fast", "info", "--json", files["q75.jpg"]],
                             capture_output=True, text=True, timeout=60)

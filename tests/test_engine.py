@@ -510,6 +510,20 @@ def test_correct_files_refuses_inputs_and_skips_existing(tiny, tmp_path):
     assert src.read_bytes() == original and done.read_bytes() == b"kept"
 
 
+def test_correct_files_refuses_the_file_behind_an_open_file_or_pil_image(tiny, tmp_path):
+    src = tmp_path / "a.jpg"
+    src.write_bytes(pillow_jpeg(synthetic_image(32, 32), quality=30))
+    original = src.read_bytes()
+    corrector = Corrector(tiny, tile=None)
+    with open(src, "rb") as file, Image.open(src) as picture:
+        results = list(corrector.correct_files([(file, src), (picture, str(src)),
+                                                (io.BytesIO(original), tmp_path / "b.png")]))
+    assert [r.status for r in results] == ["failed", "failed", "ok"]
+    assert [r.input for r in results] == [str(src), str(src), "<BytesIO>"]
+    assert all("refusing to overwrite an input file" in r.error for r in results[:2])
+    assert src.read_bytes() == original
+
+
 def test_encode_image_rejects_unknown_formats():
     with pytest.raises(ValueError, match="format"):
         inference.encode_image(torch.zeros(3, 8, 8, dtype=torch.uint8), "bmp")

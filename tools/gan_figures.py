@@ -5,12 +5,14 @@ Usage (from the repository root, inside .venv)::
     python tools/gan_figures.py losses runs/default-gan/log.jsonl docs/gan/losses.png
     python tools/gan_figures.py crops ../shared/datasets/live1 docs/gan/live1-q10.png \
         [--images bikes caps parrots womanhat] [--quality 10] [--size 128]
+    python tools/gan_figures.py crops qgac_fast/samples docs/samples-q20.png \
+        --images astronaut chelsea --quality 20 --size 96      # the README's figure
 
 ``losses``: the generator's loss and its parts (texture, adversarial, L1) and the
 discriminator's loss and mean logits on real and fake images, per logged step, from a
 ``qgac-fast train --gan`` log. ``crops``: per image, the ``--size`` square with the most
 high-frequency energy (where texture is), as original | JPEG | ``default`` (regression) |
-``default-gan``, with each crop's PSNR against the original.
+``default-gan``, each titled with its whole image's PSNR against the original.
 """
 
 from __future__ import annotations

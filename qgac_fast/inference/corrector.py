@@ -203,7 +203,8 @@ class Corrector:
 
         Every output carries its input's EXIF block and ICC profile (PNG, JPEG and WebP alike).
         Outputs are written atomically: a failure leaves no partial file. An output path that is
-        one of the inputs (same path or same file) is refused (``"failed"``), as is a second input
+        one of the input files (same path or same file, also the file behind an input given as an
+        open file or a PIL image) is refused (``"failed"``), as is a second input
         with the same output (:func:`~qgac_fast.inference.outputs.refusals`). After a write fails
         in a way every write would (a full disk, a read-only file system), the remaining inputs are
         neither read nor corrected: their status is ``"not_done"``.

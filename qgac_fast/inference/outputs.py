@@ -1,7 +1,8 @@
 """Output files: formats, encoding, the rules for output paths, atomic writes.
 
 The rules are shared by :meth:`qgac_fast.Corrector.correct_files` and ``qgac-fast correct``: an
-output that is one of the inputs (same path or same file) is refused, and so is a second input
+output that is one of the input files (same path or same file; an input given as an open file or a
+PIL image opened from a path names its file too) is refused, and so is a second input
 with the same output; writes are atomic (a temporary name in the same folder, then ``os.replace``),
 so a failure leaves no partial file and an existing output is complete.
 """
@@ -18,7 +19,7 @@ import torch
 
 from .. import metadata
 from ..atomic import write_atomic
-from .results import FileResult, display, reason
+from .results import FileResult, display, reason, source_path
 
 __all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
            "write_output"]
@@ -116,8 +117,11 @@ def _identity(path: str) -> tuple[int, int] | None:
 
 def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
     """The pairs ``(input, output_path)`` whose output may not be written, by index, with the
-    reason: the output is an input file (same path or same file), or a previous pair's output."""
-    paths = [os.fspath(src) for src, _ in pairs if isinstance(src, (str, os.PathLike))]
+    reason: the output is an input file (same path or same file), or a previous pair's output.
+
+    An input file is any file an input names (:func:`~qgac_fast.inference.results.source_path`):
+    a path, or the file behind an open file object or a PIL image opened from a path."""
+    paths = [path for path in (source_path(src) for src, _ in pairs) if path is not None]
     names = {os.path.realpath(p) for p in paths}
     identities = {_identity(p) for p in paths} - {None}
     owners: dict[str, str] = {}

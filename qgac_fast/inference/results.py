@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["CorrectionResult", "FileResult", "display", "reason"]
+__all__ = ["CorrectionResult", "FileResult", "display", "reason", "source_path"]
 
 
 @dataclass
@@ -117,12 +117,18 @@ def reason(error: BaseException) -> str:
     return text if text else type(error).__name__
 
 
-def display(source: Any) -> str:
-    """How an input is named in reports: its path (a file object's or PIL image's file name when it
-    has one), or ``<type>`` for bytes, coefficients and unnamed files."""
+def source_path(source: Any) -> str | None:
+    """The file an input names: a path as given, the file name of an open file (``.name``) or of a
+    PIL image (``.filename``); None for bytes, coefficients and unnamed files (``BytesIO``)."""
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     name = getattr(source, "name", None) or getattr(source, "filename", None)  # open files; PIL images
     if isinstance(name, (str, os.PathLike)) and os.fspath(name):
         return os.fspath(name)
-    return f"<{type(source).__name__}>"
+    return None
+
+
+def display(source: Any) -> str:
+    """How an input is named in reports: the file it names (:func:`source_path`), or ``<type>``."""
+    path = source_path(source)
+    return f"<{type(source).__name__}>" if path is None else path
