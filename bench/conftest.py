@@ -47,10 +47,11 @@ def mosaic_jpegs(size: int, count: int, quality: int, distinct: int | None = Non
     return [out[i % distinct] for i in range(count)]
 
 
-def git_commit() -> str:
-    """Short commit of the checkout (" (dirty)" with uncommitted tracked changes), for result metadata;
-    ``$QGAC_COMMIT`` where there is no git (a GPU machine given only the working tree)."""
-    here = Path(__file__).parent
+def git_commit(where: Path | None = None) -> str:
+    """Short commit of the checkout (this one, or the one at ``where``; " (dirty)" with uncommitted
+    tracked changes), for result metadata; ``$QGAC_COMMIT`` where there is no git (a GPU machine
+    given only the working tree)."""
+    here = Path(where) if where is not None else Path(__file__).parent
     try:
         out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
                              cwd=here, timeout=10)

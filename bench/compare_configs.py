@@ -1,0 +1,134 @@
+"""The architecture table: training runs of several configurations scored side by side.
+
+Usage (from the repository root, inside .venv; speed columns want an otherwise quiet machine)::
+
+    python bench/compare_configs.py runs/compare/default runs/compare/wide ... [--threads 2]
+        [--size 512] [--repeats 5] [--name config-comparison]
+
+For each run folder (``qgac-fast train --out RUN``; its ``weights.safetensors``): the configuration,
+parameters, forward GFLOP per megapixel, the steps and training megapixels it saw and its training
+wall time, the validation gain on the run's own held-back images (recomputed here with
+:func:`qgac_fast.train.loop.validate`, so every run is scored the same way: 256x256 crops at
+q10/30/50 in 4:2:0, 4:4:4 and gray), and CPU inference speed: ``CorrectionStep.restore`` (the
+forward) on a ``--size`` square 4:2:0 JPEG at ``--threads`` threads, float32 and bf16, median of
+``--repeats`` round-robin runs. Writes ``bench/results/<name>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def score(run: Path) -> dict:
+    """Size, training record and validation of one run's final weights."""
+    from qgac_fast.model import load_model, read_metadata
+    from qgac_fast.model.networks import flops_per_megapixel, parameter_count
+    from qgac_fast.train.data import find_images, split_validation, validation_crops
+    from qgac_fast.train.loop import validate
+
+    weights = run / "weights.safetensors"
+    training = read_metadata(weights)["training"]
+    config = training["config"]
+    model = load_model(weights, device="cpu")
+    _, held = split_validation(find_images(config["data"]), config["val_images"])
+    result = validate(model, validation_crops(held))
+    return {"run": run.name, "model": config["model"], "parameters": parameter_count(model.requires_grad_(True)),
+            "gflop_per_mp": flops_per_megapixel(model) / 1e9, "steps": training.get("steps_done") or config["steps"],
+            "training_mp": training.get("training_mp"), "wall_time_s": training["wall_time_s"],
+            "precision": training.get("precision"), "validation_images": len(held), **result}
+
+
+def speed(runs: list[Path], threads: int, size: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Forward MP/s of each run's model in float32 and bf16 at ``threads`` threads."""
+    import torch
+
+    import qgac_fast
+    from qgac_fast.inference import CorrectionStep
+    from qgac_fast.model import load_model, planes_from_jpeg
+
+    torch.set_num_threads(threads)
+    planes = planes_from_jpeg(qgac_fast.read_coefficients(mosaic_jpegs(size, 1, 30)[0]))
+    cases = {}
+    for run in runs:
+        model = load_model(run / "weights.safetensors", device="cpu")
+        for precision in ("float32", "bf16"):
+            cases[(run.name, precision)] = CorrectionStep(model, precision=precision)
+    times = {key: [] for key in cases}
+    for repeat in range(repeats + 1):  # round robin, after a warm-up round
+        for key, step in cases.items():
+            start = time.perf_counter()
+            step.restore(planes)
+            if repeat:
+                times[key].append(time.perf_counter() - start)
+    out: dict[str, dict[str, float]] = {}
+    for (name, precision), runs_s in times.items():
+        out.setdefault(name, {})[f"mp_per_s_{precision}"] = size * size / 1e6 / statistics.median(runs_s)
+    return out
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Architecture comparison ({report['cpu']})", "",
+             f"Command: `{report['command']}`  ", f"Commit: {report['commit']}; date {report['date']}; "
+             f"torch {report['torch']}", "",
+             "Validation: mean PSNR gain over the JPEG on each run's held-back training images (256x256 "
+             "crops, q10/30/50, 4:2:0, 4:4:4 and gray), through the same correction step as `correct()`. "
+             f"CPU inference: the forward on a {report['size']}x{report['size']} 4:2:0 JPEG at "
+             f"{report['threads']} threads, median of {report['repeats']}.", "",
+             "| run | model | parameters | GFLOP/MP | steps | training MP | training time | validation gain | "
+             "4:2:0 q10 gain | MP/s fp32 | MP/s bf16 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['run']} | `{r['model']}` | {r['parameters'] / 1e6:.2f}M | {r['gflop_per_mp']:.1f} | "
+            f"{r['steps'][0]} | {r['training_mp']:.0f} | {r['wall_time_s'] / 60:.0f} min | {r['gain_db']:+.3f} dB | "
+            f"{r['gain_by']['4:2:0 q10']:+.3f} dB | {r.get('mp_per_s_float32', float('nan')):.2f} | "
+            f"{r.get('mp_per_s_bf16', float('nan')):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="training run folders (with weights.safetensors)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-speed", action="store_true", help="skip the inference speed columns")
+    parser.add_argument("--name", default="config-comparison")
+    args = parser.parse_args(argv)
+    import torch
+
+    rows = []
+    for run in args.runs:
+        rows.append(score(run))
+        print(json.dumps(rows[-1]), flush=True)
+    if not args.no_speed:
+        speeds = speed(args.runs, args.threads, args.size, args.repeats)
+        for row in rows:
+            row.update(speeds[row["run"]])
+    report = {"command": "python " + shlex.join(["bench/compare_configs.py", *(argv or sys.argv[1:])]),
+              "commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__,
+              "threads": args.threads, "size": args.size, "repeats": args.repeats, "rows": rows}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
