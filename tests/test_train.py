@@ -224,6 +224,10 @@ def test_time_limit_ends_the_run_with_weights(image_dir, tmp_path, initial_weigh
     assert lrs[-1] < 0.2 * config.lr  # decayed over the time, not over 1000 steps
     with pytest.raises(ValueError, match="time_limit"):
         TrainConfig(data=[], out="x", stages=["y", "color"], steps=[5, 5], time_limit=10)
+    # a warm restart from these weights continues their count of training pixels
+    train(_config(image_dir, tmp_path / "again", steps=[2], init=str(tmp_path / "timed" / "weights.safetensors")))
+    again = read_metadata(tmp_path / "again" / "weights.safetensors")["training"]
+    assert again["training_mp"] == pytest.approx(training["training_mp"] + 2 * 2 * 32 * 32 / 1e6, abs=1e-3)
 
 
 def test_model_configuration_overrides():

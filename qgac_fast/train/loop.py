@@ -30,7 +30,8 @@ from ..functional.color import rgb_to_ycbcr, rgb_to_ycbcr_libjpeg
 from ..metrics import psnr, ssim
 from ..functional.jpeg import decode
 from ..devices import resolve_device
-from ..model import QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg, save_model
+from ..model import (QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg,
+                     read_metadata, save_model)
 from ..model.config import get_config
 from ..model.layers import make_tables
 from .data import (LAYOUTS, TABLE_KINDS, TrainingImages, TrainingSampler, check_probabilities, collate, find_images,
@@ -309,6 +310,21 @@ def validate(model: QGAC, crops: list[torch.Tensor], qualities=VALIDATION_QUALIT
     return {"jpeg_psnr": jpeg, "model_psnr": corrected, "gain_db": corrected - jpeg, "gain_by": gain_by}
 
 
+def _prior_pixels(init: str | None) -> int:
+    """Training pixels behind the ``init`` weights: their provenance's ``training_mp``, or for files
+    written before it was recorded, steps x batch x crop^2 x processes of their run (0 if unknown)."""
+    if init is None:
+        return 0
+    training = read_metadata(init).get("training") or {}
+    if "training_mp" in training:
+        return int(training["training_mp"] * 1e6)
+    config = training.get("config") or {}
+    try:
+        return int(sum(config["steps"]) * config["batch_size"] * config["crop"] ** 2 * training.get("processes", 1))
+    except (KeyError, TypeError):
+        return 0
+
+
 def _initial_model(config: TrainConfig, train_files) -> QGAC:
     """The weights to start from, or a fresh model with statistics of the training images."""
     if config.init is not None:
@@ -350,7 +366,9 @@ def _train(config: TrainConfig) -> QGAC:
     bf16 = resolve_precision(config.precision, device) == "bf16"
     crops = validation_crops(val_files) if rank == 0 else []
     checkpoint_path = out / "checkpoint.pt"
-    state = {"stage": 0, "step": 0, "elapsed": 0.0, "pixels": 0, "steps_done": []}
+    # pixels count from the init weights' own training, so gain against training megapixels reads
+    # as one curve across warm restarts
+    state = {"stage": 0, "step": 0, "elapsed": 0.0, "pixels": _prior_pixels(config.init), "steps_done": []}
     resume = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -474,6 +492,6 @@ def _provenance(config: TrainConfig, world: int, device: torch.device, state: di
     return {"command": " ".join(["qgac-fast", *sys.argv[1:]]) if sys.argv else "",
             "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress",)},
             "processes": world, "hardware": hardware, "precision": "bf16" if bf16 else "float32",
-            "wall_time_s": round(state["elapsed"], 1), "training_mp": round(state.get("pixels", 0) / 1e6, 1),
+            "wall_time_s": round(state["elapsed"], 1), "training_mp": round(state.get("pixels", 0) / 1e6, 3),
             "steps_done": state.get("steps_done"),
             "torch": torch.__version__}
