@@ -40,6 +40,15 @@ def test_default_configuration_size_and_cost():
     assert 1e9 < flops_per_megapixel(model, size=64) < 1e11
 
 
+def test_large_configuration_fits_one_returned_file_in_bfloat16(tmp_path):
+    from qgac_fast.model import save_model
+
+    model = QGAC("large")
+    assert parameter_count(model) == 7_790_947 and flops_per_megapixel(model, size=64) > 6 * 21e9
+    save_model(model, tmp_path / "large.safetensors", dtype=torch.bfloat16)
+    assert (tmp_path / "large.safetensors").stat().st_size <= 16 * 2**20  # the device tool's limit a file
+
+
 def test_config_json_round_trip_and_validation():
     assert QGACConfig.from_json(CONFIGS["default"].to_json()) == CONFIGS["default"]
     with pytest.raises(ValueError, match=r"block_channels must be an int in 1\.\.512"):

@@ -260,8 +260,9 @@ def test_train_command_line(image_dir, tmp_path, initial_weights, capsys):
     out = tmp_path / "cli"
     status = main(["train", "--data", str(image_dir), "--out", str(out), "--init", str(initial_weights),
                    "--stages", "joint", "--steps", "2", "--workers", "0", "--val-images", "1", "--crop", "32",
-                   "--batch-size", "2", "--device", "cpu", "--quiet"])
+                   "--batch-size", "2", "--device", "cpu", "--weights-dtype", "bfloat16", "--quiet"])
     assert status == 0 and "weights.safetensors" in capsys.readouterr().out
+    assert read_metadata(out / "weights.safetensors")["dtype"] == "bfloat16"
     training = read_metadata(out / "weights.safetensors")["training"]
     assert training["config"]["steps"] == [2] and training["processes"] == 1 and training["wall_time_s"] > 0
     assert training["precision"] == resolve_precision("auto", "cpu")  # the one actually used, recorded

@@ -47,6 +47,30 @@ def test_round_trip_is_bit_exact(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by others, like any new file
 
 
+def test_bfloat16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    model = _model()
+    full, half = tmp_path / "f32.safetensors", tmp_path / "bf16.safetensors"
+    save_model(model, full)
+    save_model(model, half, training={"steps": 7}, dtype=torch.bfloat16)
+    assert read_metadata(full)["dtype"] == "float32" and read_metadata(half)["dtype"] == "bfloat16"
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    with safe_open(str(half), framework="pt") as f:
+        assert f.get_slice("mean").get_dtype() == "F32" and f.get_slice("std").get_dtype() == "F32"
+        assert {f.get_slice(n).get_dtype() for n, _ in model.named_parameters()} == {"BF16"}
+    loaded = load_model(half, device="cpu")
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert all(t.dtype == torch.float32 for t in restored.values())
+    assert torch.equal(original["mean"], restored["mean"]) and torch.equal(original["std"], restored["std"])
+    for name, _ in model.named_parameters():  # rounded to bfloat16 once, widened exactly
+        assert torch.equal(restored[name], original[name].to(torch.bfloat16).float())
+    again = tmp_path / "again.safetensors"  # a loaded bfloat16 model saves to the same tensors
+    save_model(loaded, again, training={"steps": 7}, dtype=torch.bfloat16)
+    first, second = load_file(str(half)), load_file(str(again))
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    with pytest.raises(ValueError, match="float32 or torch.bfloat16, not torch.float16"):
+        save_model(model, tmp_path / "h.safetensors", dtype=torch.float16)
+
+
 def test_save_leaves_no_partial_file_on_failure(tmp_path, monkeypatch):
     import qgac_fast.model.weights as weights
 
@@ -133,6 +157,11 @@ def _cast_first(state):
     state[name] = state[name].double()
 
 
+def _cast_first_to_bfloat16(state):  # a parameter (the first name sorts before mean/std)
+    name = sorted(state)[0]
+    state[name] = state[name].to(torch.bfloat16)
+
+
 def _drop_first(state):
     del state[sorted(state)[0]]
 
@@ -149,9 +178,14 @@ def _drop_first(state):
     (dict(state_edit=_set_first(float("inf"))), r"holds NaN or infinite values"),
     (dict(state_edit=_cast_first), r"is F64 .*; its config needs F32"),
     (dict(state_edit=_drop_first), r"missing tensors"),
+    (dict(state_edit=_cast_first_to_bfloat16), r"is BF16 .*; its config needs F32"),
+    (dict(state_edit=_cast_first_to_bfloat16, metadata_edit=lambda m: m.update(dtype="bfloat16")),
+     r"tensor '.*' is F32 .*; its config needs BF16"),
+    (dict(metadata_edit=lambda m: m.update(dtype="float16")), r"dtype 'float16' is not one of"),
     (dict(state_edit=lambda s: s.update(extra=torch.zeros(1))), r"unexpected tensors extra"),
 ], ids=["huge-config", "config-type", "nan-config", "config-shape-mismatch", "bad-json", "json-list",
-        "no-config", "nan-weight", "inf-weight", "float64", "missing-tensor", "extra-tensor"])
+        "no-config", "nan-weight", "inf-weight", "float64", "missing-tensor", "bf16-in-f32-file", "f32-in-bf16-file",
+    "bad-dtype", "extra-tensor"])
 def test_unusable_weights_raise_one_error_naming_file_and_cause(tmp_path, edit, cause):
     path = _edited(tmp_path, **edit)
     with pytest.raises(WeightsError, match=f"weights file '{path}': .*{cause}"):

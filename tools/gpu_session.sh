@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# One GPU session in one call: set up on a bare, offline GPU machine, run the CUDA tests, the kernel
-# benchmarks and the end-to-end benchmark under time limits, and leave logs and results in $OUT.
+# One GPU session in one call: set up on a bare, offline GPU machine, run the CUDA tests, a short
+# training run, the kernel benchmarks and the end-to-end benchmark under time limits, and leave
+# logs, weights and results in $OUT.
 #
 # Usage (from the repository root of a copy of the working tree on the GPU machine):
-#     tools/gpu_session.sh                 # setup, then the stages tests, kernels, e2e
-#     tools/gpu_session.sh e2e kernels     # setup, then the named stages in this order
+#     tools/gpu_session.sh                 # setup, then the stages tests, train, kernels, e2e
+#     tools/gpu_session.sh train e2e       # setup, then the named stages in this order
 # From a session here, with the device tool (the carry folder comes from tools/prepare_gpu_carry.sh):
 #     run(command="QGAC_COMMIT=<sha> tools/gpu_session.sh", carry=[".carry"], timeout_s=600)
 #
@@ -12,22 +13,43 @@
 # the PyTurboJPEG wheel and builds the extension against the unpacked libjpeg-turbo .debs
 # (QGAC_FAST_LIBJPEG_PREFIX); qgac_fast is installed into $SITE (not the machine's environment) and
 # found through PYTHONPATH. Without .carry it builds against the system's libjpeg, if any.
+# GPU_SESSION_SETUP=0 skips all that and uses the qgac_fast that $PYTHON already imports.
+#
+# Stages: tests (the CUDA tests), train (qgac-fast train on .carry/train-pack: the `large`
+# configuration, one joint stage in bf16, batches compressed on the GPU, ended by --time-limit
+# with validation on 16 held-back crops and bfloat16 weights), kernels (kernel benchmarks), e2e
+# (end-to-end benchmark). The default order puts the tests first (a minute says whether the CUDA
+# paths the training uses are right), then the training (the session's most valuable result),
+# then the benchmarks, which make do with what is left.
 #
 # Time: the whole script keeps within GPU_SESSION_BUDGET_S (default 560 s, under the device tool's
-# 600 s per call). Each stage but the last gets at most GPU_TESTS_S (150), GPU_KERNELS_S (120) or
-# GPU_E2E_S (300) seconds, less where the stages after it would get under their minimum (60, 60,
-# 120 s); the last stage gets all that is left. The end-to-end benchmark skips the rows it cannot
-# finish in its budget and writes what it has. A stage past its limit gets SIGINT (pytest and the
-# e2e benchmark still write their results), then SIGKILL 30 s later.
+# 600 s per call). Each stage but the last gets at most its default limit, less where the stages
+# after it would get under their minimum; the last stage gets all that is left (less 25 s to
+# collect). The train stage gives the trainer its limit less GPU_TRAIN_RESERVE_S (50 s: start-up,
+# validation, saving) as --time-limit, and is skipped under 30 s of that.
+#     stage     default limit           minimum   with a 45 s setup (not yet measured on a GPU)
+#     tests     GPU_TESTS_S   (75 s)     45 s      75 s
+#     train     GPU_TRAIN_S   (270 s)   150 s     270 s (220 s of training)
+#     kernels   GPU_KERNELS_S (60 s)     45 s      60 s
+#     e2e       GPU_E2E_S     (120 s)    60 s      the rest: about 85 s
+# The end-to-end benchmark skips the rows it cannot finish in its budget and writes what it has. A
+# stage past its limit gets SIGINT (pytest and the e2e benchmark still write their results), then
+# SIGKILL 30 s later.
 #
-# Output ($OUT, at most 8 files): session.log (set-up, versions, stage summary), tests.log,
-# kernels.log, e2e.log, e2e-<gpu>.json / .md / .png, results.tar.gz (every file written under
-# bench/results/ in this session, and the tests' JUnit XML).
+# Output ($OUT, 7 files at most, under the device tool's 8 files of 16 MiB each): session.log
+# (set-up, versions, stage summary, $OUT's listing), tests.log, train.log, kernels.log, e2e.log,
+# train-<gpu>.safetensors (the trained weights, parameters in bfloat16: 14.9 MiB for `large`), and
+# results.tar.gz (every file written under bench/results/ in this session: the tests' JUnit XML,
+# the kernel and e2e benchmarks' JSON, Markdown and plot; and train-<gpu>/log.jsonl, the training
+# log with its validation).
 #
 # Other knobs: PYTHON (python3), SITE (/tmp/qgac-site), GPU_TESTS_ARGS (pytest arguments replacing
-# the CUDA test selection), KERNEL_BENCH_ARGS (extra pytest-benchmark arguments), E2E_ARGS (extra
-# bench_end_to_end.py arguments), QGAC_COMMIT (recorded in the results when the copy has no .git).
-# GPU_SESSION_SMOKE=1 rehearses the whole script on a CPU machine (interpreter, tiny sizes).
+# the CUDA test selection), GPU_TRAIN_ARGS (extra qgac-fast train arguments, after the stage's own,
+# so they override them: e.g. "--model default --batch-size 32"), KERNEL_BENCH_ARGS (extra
+# pytest-benchmark arguments), E2E_ARGS (extra bench_end_to_end.py arguments), QGAC_COMMIT
+# (recorded in the results when the copy has no .git). GPU_SESSION_SMOKE=1 rehearses the whole
+# script on a CPU machine (interpreter, tiny sizes; train: a pack of the bundled samples, a tiny
+# model, 3 s of training); tests/test_gpu_session.py runs its train stage so.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -41,6 +63,7 @@ SMOKE=${GPU_SESSION_SMOKE:-0}
 CARRY=$ROOT/.carry
 mkdir -p "$OUT" bench/results
 STAMP=$(mktemp)  # results newer than this were written by this session
+WORK=$(mktemp -d)  # the training run's folder (its checkpoint does not come back)
 SUMMARY=()
 
 exec > >(tee -a "$OUT/session.log") 2>&1
@@ -77,9 +100,11 @@ run_stage() {
 
 # ------------------------------------------------------------------ stages to run, in this order
 STAGES=("$@")
-if [ ${#STAGES[@]} -eq 0 ] || [ "${STAGES[0]}" = all ]; then STAGES=(tests kernels e2e); fi
+if [ ${#STAGES[@]} -eq 0 ] || [ "${STAGES[0]}" = all ]; then STAGES=(tests train kernels e2e); fi
 for s in "${STAGES[@]}"; do
-    case $s in tests|kernels|e2e) ;; *) echo "error: unknown stage '$s' (tests, kernels, e2e, all)"; exit 2 ;; esac
+    case $s in tests|train|kernels|e2e) ;;
+        *) echo "error: unknown stage '$s' (tests, train, kernels, e2e, all)"; exit 2 ;;
+    esac
 done
 
 if [ "$SMOKE" = 1 ]; then
@@ -138,6 +163,10 @@ setup() {
         || say "warning: PyTurboJPEG unusable: tests that encode with it will fail"
 }
 t0=$(date +%s)
+if [ "${GPU_SESSION_SETUP:-1}" = 0 ]; then
+    say "setup skipped (GPU_SESSION_SETUP=0): using the qgac_fast that $PY imports"
+    setup() { "$PY" -P -c "import qgac_fast; print('qgac_fast', qgac_fast.__version__, 'from', qgac_fast.__file__)"; }
+fi
 if setup; then
     SUMMARY+=("setup: ok ($(( $(date +%s) - t0 ))s)")
     say "setup ok"
@@ -179,6 +208,39 @@ stage_tests() {  # the CUDA tests
         --junitxml="bench/results/tests-$GPU_SLUG.xml" "${test_args[@]}"
 }
 
+stage_train() {  # a short training run of the `large` configuration on the carried pack
+    local limit=$1 more=() run=$WORK/train-$GPU_SLUG pack=$CARRY/train-pack args
+    local seconds=$(( limit - ${GPU_TRAIN_RESERVE_S:-50} ))
+    if [ "$SMOKE" = 1 ]; then  # a pack of the bundled samples and a tiny model, on the CPU
+        pack=$WORK/smoke-pack
+        "$PY" -P tools/training_pack.py --data qgac_fast/samples --out "$pack" --crop 64 --max-mib 0.25 \
+            --hold-out 0 --max-per-image 4 >>"$OUT/train.log" 2>&1 || { SUMMARY+=("train: FAILED (smoke pack)"); return 0; }
+        args=(--model large:manifold=4,block_channels=8,tile_channels=4,frequency_channels=1,color_channels=4,dense_blocks=1
+              --crop 32 --batch-size 2 --workers 0 --val-images 2)
+        seconds=3
+    else
+        args=(--model large --crop 128 --batch-size 64 --workers 6 --val-images 16)
+    fi
+    if [ ! -f "$pack/pack.json" ]; then
+        say "train: skipped (no $pack: run tools/prepare_gpu_carry.sh and carry .carry)"
+        SUMMARY+=("train: skipped (no training pack)")
+        return 0
+    fi
+    if [ "$seconds" -lt 30 ] && [ "$SMOKE" != 1 ]; then
+        say "train: skipped (a ${limit}s limit leaves ${seconds}s of training)"
+        SUMMARY+=("train: skipped (time)")
+        return 0
+    fi
+    [ -n "${GPU_TRAIN_ARGS:-}" ] && read -r -a more <<<"$GPU_TRAIN_ARGS"
+    run_stage train "$limit" train.log "$PY" -P -m qgac_fast train --data "$pack" --out "$run" --stages joint \
+        --steps 1000000 --time-limit "$seconds" --precision auto --weights-dtype bfloat16 --val-every 0 --quiet \
+        "${args[@]}" "${more[@]}"
+    if [ -f "$run/weights.safetensors" ]; then  # in $OUT at once: later stages may run out of time
+        cp "$run/weights.safetensors" "$OUT/train-$GPU_SLUG.safetensors"
+        grep '"validation"' "$run/log.jsonl" | tail -n 1 | sed 's/^/    train| /'
+    fi
+}
+
 stage_kernels() {  # kernel benchmarks: pytest-benchmark (bench_jpeg, bench_cfm) 2/3 of the time, bench_dct.py the rest
     local limit=$1 extra=() rounds name=kernels-$GPU_SLUG t0
     t0=$(date +%s)
@@ -207,8 +269,9 @@ stage_e2e() {  # the end-to-end benchmark: it skips the rows it cannot finish wi
     run_stage e2e "$limit" e2e.log "$PY" -P bench/bench_end_to_end.py "${e2e_args[@]}"
 }
 
-declare -A DEFAULT_LIMIT=([tests]=${GPU_TESTS_S:-150} [kernels]=${GPU_KERNELS_S:-120} [e2e]=${GPU_E2E_S:-300})
-declare -A MIN_LIMIT=([tests]=60 [kernels]=60 [e2e]=120)  # kept back for the stages still to come
+declare -A DEFAULT_LIMIT=([tests]=${GPU_TESTS_S:-75} [train]=${GPU_TRAIN_S:-270} [kernels]=${GPU_KERNELS_S:-60}
+                          [e2e]=${GPU_E2E_S:-120})
+declare -A MIN_LIMIT=([tests]=45 [train]=150 [kernels]=45 [e2e]=60)  # kept back for the stages still to come
 for ((i = 0; i < ${#STAGES[@]}; i++)); do
     stage=${STAGES[$i]}
     later=0
@@ -220,17 +283,21 @@ done
 say "summary:"
 for line in "${SUMMARY[@]}"; do echo "    $line"; done
 grep -h -E "^(FAILED|ERROR)|[0-9]+ (passed|failed)" "$OUT/tests.log" 2>/dev/null | tail -n 15 | sed 's/^/    tests| /'
-for ext in json md png; do
-    f="bench/results/e2e-$GPU_SLUG.$ext"
-    [ -f "$f" ] && [ "$f" -nt "$STAMP" ] && cp "$f" "$OUT/"
-done
 mapfile -t fresh < <(find bench/results -type f -newer "$STAMP" | sort)
+# bench/results/... from the repository root, then train-<gpu>/log.jsonl from $WORK
+[ -f "$WORK/train-$GPU_SLUG/log.jsonl" ] && fresh+=(-C "$WORK" "train-$GPU_SLUG/log.jsonl")
 if [ ${#fresh[@]} -gt 0 ]; then
     tar czf "$OUT/results.tar.gz" "${fresh[@]}"
-    say "results.tar.gz: ${fresh[*]}"
+    say "results.tar.gz: $(tar tzf "$OUT/results.tar.gz" | tr '\n' ' ')"
 fi
-rm -f "$STAMP"
-say "done in $(elapsed)s; \$OUT holds: $(cd "$OUT" && ls | tr '\n' ' ')"
+rm -rf "$STAMP" "$WORK"
+say "done in $(elapsed)s; \$OUT holds:"
+(cd "$OUT" && find . -type f -printf '%s %P\n' | sort -k2) | while read -r bytes name; do
+    # session.log is still being written: it stays far under the limit
+    note=""; [ "$bytes" -gt 16777216 ] && note=" (over the device tool's 16 MiB: it will not come back)"
+    echo "    $name $(awk -v b="$bytes" 'BEGIN { printf "%.2f", b / 1048576 }') MiB$note"
+done
+[ "$(find "$OUT" -type f | wc -l)" -le 8 ] || say "warning: \$OUT holds over 8 files: the device tool brings back 8"
 exec >&- 2>&-
 wait "$TEE_PID" 2>/dev/null || sleep 0.5
 exit 0

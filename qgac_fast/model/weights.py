@@ -2,8 +2,12 @@
 
 A weights file holds the model's state dict (parameters and the ``mean``/``std`` normalisation
 buffers) and string metadata: ``format`` (``"qgac_fast"``), ``config`` (the
-:class:`~qgac_fast.model.config.QGACConfig` as JSON) and ``training`` (free-form JSON: command,
-steps, wall time, hardware). Named weights ship inside the package (``qgac_fast/weights``).
+:class:`~qgac_fast.model.config.QGACConfig` as JSON), ``training`` (free-form JSON: command,
+steps, wall time, hardware) and ``dtype``, the storage type of the parameters: ``"float32"``
+(files without it are float32) or ``"bfloat16"`` (half the size: how a GPU session brings a large
+model back within its 16 MiB a file; the ``mean``/``std`` buffers stay float32, since the
+normalisation divides every coefficient by ``std``). Loading always gives float32 parameters.
+Named weights ship inside the package (``qgac_fast/weights``).
 
 Loading trusts nothing in the file: the configuration is checked against ``QGACConfig``'s limits,
 the model is built on the meta device (shapes only, nothing allocated) and every tensor's name,
@@ -29,12 +33,14 @@ from ..errors import WeightsError
 from .config import QGACConfig
 from .networks import QGAC
 
-__all__ = ["SHIPPED", "load_model", "read_metadata", "save_model", "weights_path"]
+__all__ = ["SHIPPED", "STORAGE_DTYPES", "load_model", "read_metadata", "save_model", "weights_path"]
 
 #: Names of the weights that ship with the package.
 SHIPPED = ("default", "default-gan")
 
 _FORMAT = "qgac_fast"
+#: Parameter storage types: metadata name -> (torch dtype, safetensors' name of it).
+STORAGE_DTYPES = {"float32": (torch.float32, "F32"), "bfloat16": (torch.bfloat16, "BF16")}
 
 
 def weights_path(name_or_path: str | os.PathLike) -> Path:
@@ -51,16 +57,27 @@ def weights_path(name_or_path: str | os.PathLike) -> Path:
     return path
 
 
-def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = None) -> None:
+def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = None,
+               dtype: torch.dtype = torch.float32) -> None:
     """Write ``model``'s weights and configuration to ``path`` (safetensors), atomically.
 
     Args:
         model: the model (any device; tensors are copied to the CPU).
         training: JSON-serialisable facts about how the weights were made, stored as metadata.
+        dtype: storage type of the parameters, ``torch.float32`` or ``torch.bfloat16`` (2 bytes a
+            parameter, rounded to nearest); the ``mean``/``std`` buffers are always float32.
+
+    Raises:
+        ValueError: another ``dtype``.
     """
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    names = {torch_dtype: name for name, (torch_dtype, _) in STORAGE_DTYPES.items()}
+    if dtype not in names:
+        raise ValueError(f"weights are stored as torch.float32 or torch.bfloat16, not {dtype}")
+    parameters = {name for name, _ in model.named_parameters()}
+    state = {k: v.detach().to("cpu", dtype if k in parameters else torch.float32).contiguous()
+             for k, v in model.state_dict().items()}
     metadata = {"format": _FORMAT, "qgac_fast_version": __version__, "config": model.config.to_json(),
-                "training": json.dumps(training or {}, sort_keys=True)}
+                "training": json.dumps(training or {}, sort_keys=True), "dtype": names[dtype]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a unique name in the target folder (same filesystem, so the rename is atomic), opened by
@@ -80,7 +97,8 @@ def _bad(path: Path, cause: str) -> WeightsError:
 
 
 def _read_header(path: Path) -> tuple[dict, QGACConfig]:
-    """The file's metadata (config and training decoded from JSON) and its checked configuration."""
+    """The file's metadata (config and training decoded from JSON, ``dtype`` one of
+    :data:`STORAGE_DTYPES`) and its checked configuration."""
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -96,13 +114,17 @@ def _read_header(path: Path) -> tuple[dict, QGACConfig]:
         raise _bad(path, "no config metadata") from None
     except (ValueError, TypeError) as error:  # bad JSON, unknown fields, values outside the limits
         raise _bad(path, f"bad metadata: {error}") from None
+    dtype = metadata.get("dtype", "float32")  # written before bfloat16 storage existed: float32
+    if dtype not in STORAGE_DTYPES:
+        raise _bad(path, f"bad metadata: dtype {dtype!r} is not one of {sorted(STORAGE_DTYPES)}")
     return {"path": str(path), "qgac_fast_version": metadata.get("qgac_fast_version"), "config": config,
-            "training": training}, checked
+            "training": training, "dtype": dtype}, checked
 
 
 def read_metadata(name_or_path: str | os.PathLike) -> dict:
-    """The metadata of a weights file: ``path``, ``qgac_fast_version``, and ``config`` and
-    ``training`` decoded from JSON (the config checked against ``QGACConfig``'s limits).
+    """The metadata of a weights file: ``path``, ``qgac_fast_version``, ``config`` and
+    ``training`` decoded from JSON (the config checked against ``QGACConfig``'s limits), and
+    ``dtype``, the parameters' storage type (``"float32"`` or ``"bfloat16"``).
 
     Raises:
         FileNotFoundError: neither a shipped name nor an existing file.
@@ -125,7 +147,8 @@ def load_model(name_or_path: str | os.PathLike = "default", device: torch.device
             available, else the CPU).
 
     Returns:
-        :class:`~qgac_fast.model.networks.QGAC` in ``eval()`` mode with gradients disabled.
+        :class:`~qgac_fast.model.networks.QGAC` in ``eval()`` mode with gradients disabled, its
+        tensors float32 whatever the file's storage type (bfloat16 widens exactly).
 
     Raises:
         FileNotFoundError: neither a shipped name nor an existing file.
@@ -135,10 +158,12 @@ def load_model(name_or_path: str | os.PathLike = "default", device: torch.device
     """
     device = resolve_device(device)  # before reading: a device problem is not blamed on the file
     path = weights_path(name_or_path)
-    _, config = _read_header(path)
+    header, config = _read_header(path)
     with torch.device("meta"):
         model = QGAC(config)
     expected = model.state_dict()
+    stored = STORAGE_DTYPES[header["dtype"]][1]
+    parameters = {name for name, _ in model.named_parameters()}
     with safe_open(str(path), framework="pt") as f:
         names = set(f.keys())
         missing, unexpected = sorted(set(expected) - names), sorted(names - set(expected))
@@ -150,15 +175,16 @@ def load_model(name_or_path: str | os.PathLike = "default", device: torch.device
             # the header alone: no tensor data is read before every shape is known to fit
             info = f.get_slice(name)
             shape, dtype = tuple(info.get_shape()), info.get_dtype()
-            if shape != tuple(want.shape) or dtype != "F32":
+            want_dtype = stored if name in parameters else "F32"
+            if shape != tuple(want.shape) or dtype != want_dtype:
                 raise _bad(path, f"tensor {name!r} is {dtype} {_shape_text(shape)}; its config needs "
-                                 f"F32 {_shape_text(want.shape)}")
+                                 f"{want_dtype} {_shape_text(want.shape)}")
         state = {}
         for name in expected:
             tensor = f.get_tensor(name)
             if not torch.isfinite(tensor).all():
                 raise _bad(path, f"tensor {name!r} holds NaN or infinite values")
-            state[name] = tensor
+            state[name] = tensor.float()  # bfloat16 storage: exact in float32
     model.load_state_dict(state, strict=True, assign=True)
     model.requires_grad_(False)
     return model.eval().to(device)

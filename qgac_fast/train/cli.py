@@ -33,6 +33,7 @@ def _probabilities(example: str):
 
 
 def add_parser(subparsers) -> None:
+    from ..model.weights import STORAGE_DTYPES
     from .loop import PRECISIONS, STAGES, TrainConfig
     from .texture import LAYERS, TextureLoss
 
@@ -74,6 +75,8 @@ def add_parser(subparsers) -> None:
                         help="DataLoader workers per process (they only crop; compression runs on the device)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="auto: bf16 autocast on CUDA and on CPUs with AMX-BF16 or AVX512-BF16, else float32")
+    parser.add_argument("--weights-dtype", choices=STORAGE_DTYPES, default=defaults.weights_dtype,
+                        help="storage type of the parameters in OUT/weights.safetensors (bfloat16: half the size)")
     parser.add_argument("--val-images", type=int, default=defaults.val_images)
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between log.jsonl lines")
     parser.add_argument("--val-every", type=int, default=defaults.val_every)
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr, min_lr=args.min_lr,
             warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
             layouts=args.layouts, qualities=tuple(args.qualities), tables=args.tables, workers=args.workers,
-            precision=args.precision,
+            precision=args.precision, weights_dtype=args.weights_dtype,
             val_images=args.val_images, log_every=args.log_every, val_every=args.val_every,
             checkpoint_every=args.checkpoint_every, time_limit=args.time_limit, seed=args.seed, device=args.device, progress=not args.quiet,
             gan=args.gan, texture_weight=args.texture_weight, gan_weight=args.gan_weight, l1_weight=args.l1_weight,

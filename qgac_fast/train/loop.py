@@ -34,6 +34,7 @@ from ..model import (QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics
                      read_metadata, save_model)
 from ..model.config import get_config
 from ..model.layers import make_tables
+from ..model.weights import STORAGE_DTYPES
 from .data import (LAYOUTS, TABLE_KINDS, TrainingImages, TrainingSampler, check_probabilities, collate, find_images,
                    load_rgb, split_validation, validation_crops)
 from .gan import PatchDiscriminator, discriminator_loss, generator_loss
@@ -75,6 +76,9 @@ class TrainConfig:
         precision: one of :data:`PRECISIONS`: bf16 autocast for the network (the Y network's
             decode CFM stays float32, as in inference) or float32.
         log_every: steps between lines of ``log.jsonl``.
+        weights_dtype: storage type of the parameters in ``weights.safetensors``, a key of
+            :data:`~qgac_fast.model.weights.STORAGE_DTYPES` (``"bfloat16"``: half the bytes; the
+            checkpoint stays float32).
         time_limit: seconds of training (summed over resumed pieces) after which a one-stage run
             ends as if its steps were done (checkpoint, validation, weights); the learning-rate
             decay then follows whichever of steps and time runs out first. None: steps only.
@@ -119,6 +123,7 @@ class TrainConfig:
     tables: dict[str, float] = field(default_factory=lambda: dict(TABLE_KINDS))
     workers: int = 0
     precision: str = "auto"
+    weights_dtype: str = "float32"
     val_images: int = 8
     log_every: int = 50
     val_every: int = 1000
@@ -153,6 +158,8 @@ class TrainConfig:
         check_probabilities("tables", self.tables, TABLE_KINDS)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.weights_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"weights_dtype must be one of {tuple(STORAGE_DTYPES)}, got {self.weights_dtype!r}")
         if self.gan and "y" in self.stages:
             raise ValueError("GAN fine-tuning judges RGB images: use the 'joint' or 'color' stage, not 'y'")
 
@@ -463,7 +470,8 @@ def _train(config: TrainConfig) -> QGAC:
     if rank == 0:
         state.update(stage=len(config.stages), step=0, elapsed=time.perf_counter() - started)
         _save_checkpoint(checkpoint_path, model, None, None, state)
-        save_model(model, out / "weights.safetensors", training=_provenance(config, world, device, state, bf16))
+        save_model(model, out / "weights.safetensors", training=_provenance(config, world, device, state, bf16),
+                   dtype=STORAGE_DTYPES[config.weights_dtype][0])
         log.close()
     return model
 
