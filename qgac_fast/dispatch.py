@@ -20,6 +20,7 @@ itself (:func:`qgac_fast.codec.decode_pixels`). :data:`OPS` lists the pairs; the
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,7 +91,9 @@ def implementation(op: str, backend: str) -> Callable:
         from qgac_fast.kernels import cfm, jpeg, transform
 
         return getattr({"cfm": cfm, "jpeg": jpeg, "transform": transform}[leaf], name)
-    return getattr(sys.modules[module], name)
+    # the lazy package may not have imported it yet (a trace always finds it: the kernels import it)
+    loaded = sys.modules.get(module) or importlib.import_module(module)
+    return getattr(loaded, name)
 
 
 def needs_grad(*tensors: torch.Tensor | None) -> bool:
