@@ -184,3 +184,27 @@ def test_errors_transpose_and_fold():
                                   torch.ones(8, 8))
     with pytest.raises(ValueError, match="maxsize"):
         TableWeightCache(0)
+
+
+def test_hypernetwork_backward_under_bf16_autocast_survives_awkward_table_counts():
+    """A wide CFM with 12 distinct tables under CPU bf16 autocast: oneDNN's bf16 transposed
+    convolution backward used to kill the process here (SIGFPE), so it runs in a subprocess."""
+    import subprocess
+    import sys
+
+    code = """
+import torch
+from qgac_fast.model.layers import CFM, make_tables
+torch.manual_seed(0)
+layer = CFM(32, 64, 32)
+tables = make_tables(torch.arange(1, 13, dtype=torch.float32).view(12, 1, 1) * torch.ones(12, 8, 8))
+x = torch.randn(12, 32, 16, 16)
+with torch.autocast("cpu", torch.bfloat16):
+    y = layer(x, tables)
+y.float().square().mean().backward()
+grad = layer.weight_head.weight.grad
+assert grad.dtype == torch.float32 and torch.isfinite(grad).all() and grad.abs().sum() > 0
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])

@@ -117,7 +117,16 @@ class CFM(nn.Module):
 
     def generate(self, table_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Weights for distinct tables ``(T, 1, 8, 8)``: ``(T, Cout, Cin, 8, 8)`` (transposed:
-        ``(T, Cin, Cout, 8, 8)``) and bias ``(T, Cout)``."""
+        ``(T, Cin, Cout, 8, 8)``) and bias ``(T, Cout)``, in the parameters' dtype even under autocast.
+
+        The hypernetwork's work is tiny next to the convolution it feeds, and in bf16 on CPUs with
+        AMX, oneDNN's transposed-convolution backward kills the process (integer division by zero)
+        for some table counts: torch 2.13, M = 32 and Cout * Cin = 2048 at T = 12, M = 64 and
+        Cout * Cin = 4096 at T = 6 (``tests/test_cfm.py``)."""
+        with torch.autocast(table_values.device.type, enabled=False):
+            return self._generate(table_values.to(self.weight_head.weight.dtype))
+
+    def _generate(self, table_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.manifold(table_values)  # (T, M, 1, 1)
         t = h.shape[0]
         weight = self.weight_head(h)  # (T, Cout * Cin, 8, 8)
@@ -133,7 +142,7 @@ class CFM(nn.Module):
             return self._convolve(x.float(), tables)
 
     def _convolve(self, x: torch.Tensor, tables: Tables) -> torch.Tensor:
-        weight, bias = self.generate(tables.values.to(x.dtype))
+        weight, bias = self.generate(tables.values)
         op = cfm_conv_transpose if self.transposed else cfm_conv
         return op(x, weight, bias, table_index=tables.index, prelu=self.activation.weight, backend=self.backend)
 
