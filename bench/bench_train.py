@@ -6,7 +6,8 @@ Usage (from the repository root, inside .venv; on an otherwise quiet machine)::
     python bench/bench_train.py [--variants float32/2/0 bf16/2/0 ...] [--steps 40] [--model default]
         [--before OLD_CHECKOUT] [--name train-cpu]
 
-Each variant ``PRECISION/THREADS/WORKERS`` is one subprocess running ``qgac_fast.train.train``
+Each variant ``PRECISION/THREADS/WORKERS[/PROCESSES]`` is one subprocess (or ``PROCESSES``
+data-parallel ranks under ``torch.distributed.run``, gloo, each with ``THREADS``) running ``qgac_fast.train.train``
 from the shipped ``default`` weights (joint stage, batch 16 of 64x64 crops of the bundled samples,
 no validation) for ``--steps`` steps, logging every 5; the throughput is the median of the logged
 windows after the first (warm-up) one: crop pixels trained per second, wall clock. ``--before``
@@ -35,7 +36,7 @@ from conftest import git_commit  # noqa: E402  (bench/conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-DEFAULT_VARIANTS = ("float32/1/0", "bf16/1/0", "float32/2/0", "bf16/2/0", "bf16/1/1", "bf16/2/1")
+DEFAULT_VARIANTS = ("float32/1/0", "bf16/1/0", "float32/2/0", "bf16/2/0", "bf16/1/1", "bf16/1/0/2")
 
 # Runs in the subprocess with the checkout under test first on sys.path: the trainer's own loop.
 _CHILD = """
@@ -53,48 +54,56 @@ print(json.dumps({"dropped": dropped}))
 """
 
 
-def run_variant(checkout: Path, precision: str, threads: int, workers: int, steps: int, model: str) -> dict:
-    """One variant in a subprocess; returns its row (throughput and step time)."""
+def run_variant(checkout: Path, precision: str, threads: int, workers: int, processes: int, steps: int,
+                model: str) -> dict:
+    """One variant in a subprocess (``processes`` ranks); returns its row (throughput and step time)."""
     with tempfile.TemporaryDirectory() as out:
         options = {"data": [str(ROOT / "qgac_fast" / "samples")], "out": out, "init": model, "stages": ["joint"],
                    "steps": [steps], "batch_size": 16, "crop": 64, "workers": workers, "val_images": 0,
                    "log_every": 5, "checkpoint_every": 10**6, "progress": False, "device": "cpu",
                    "precision": precision, "threads": threads}
         env = dict(os.environ, PYTHONPATH=str(checkout), OMP_NUM_THREADS=str(threads))
-        done = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(options)], cwd=checkout, env=env,
+        child = Path(out) / "child.py"
+        child.write_text(_CHILD)
+        launcher = [] if processes == 1 else ["-m", "torch.distributed.run", "--standalone",
+                                               f"--nproc-per-node={processes}"]
+        done = subprocess.run([sys.executable, *launcher, str(child), json.dumps(options)], cwd=checkout, env=env,
                               capture_output=True, text=True)
         if done.returncode:
-            raise RuntimeError(f"variant {precision}/{threads}/{workers} in {checkout} failed:\n{done.stderr[-2000:]}")
+            raise RuntimeError(f"variant {precision}/{threads}/{workers}/{processes} in {checkout} failed:\n"
+                               f"{done.stderr[-2000:]}")
         lines = [json.loads(line) for line in (Path(out) / "log.jsonl").read_text().splitlines()]
     rates = [line["mp_per_s"] for line in lines if "mp_per_s" in line][1:]
     rate = statistics.median(rates)
-    return {"precision": precision, "threads": threads, "workers": workers, "steps": steps, "windows": len(rates),
-            "train_mp_per_s": rate, "step_ms": 16 * 64 * 64 / 1e6 / rate * 1e3,
+    return {"precision": precision, "threads": threads, "workers": workers, "processes": processes, "steps": steps,
+            "windows": len(rates), "train_mp_per_s": rate, "step_ms": processes * 16 * 64 * 64 / 1e6 / rate * 1e3,
             "spread": (min(rates), max(rates))}
 
 
 def markdown(report: dict) -> str:
     rows = report["rows"]
-    base = {(r["precision"], r["threads"], r["workers"]): r["train_mp_per_s"] for r in rows if r["code"] == "before"}
+    base = {(r["threads"], r["workers"], r["processes"]): r["train_mp_per_s"] for r in rows if r["code"] == "before"}
     lines = [f"# Training throughput on the CPU ({report['cpu']})", "",
              f"Command: `{report['command']}`  ", f"Commit: {report['commit']} (before: {report.get('before_commit')})  ",
              f"Date: {report['date']}; torch {report['torch']}; model `{report['model']}` from its shipped weights, "
              "batch 16 of 64x64 crops, joint stage.", "",
              "Training MP/s: crop pixels per second of wall clock, median of the logged windows after warm-up. "
-             "x before: against the earlier commit's trainer at the same threads and workers, float32.", "",
-             "| code | precision | threads | workers | training MP/s | ms / step | x before |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "x before: against the earlier commit's trainer (float32) with the same threads, workers and "
+             "processes. Processes: data-parallel ranks (gloo), each with the given threads; ms / step is per "
+             "rank's batch of 16.", "",
+             "| code | precision | threads | workers | processes | training MP/s | ms / step | x before |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        ref = base.get(("float32", r["threads"], r["workers"]))
+        ref = base.get((r["threads"], r["workers"], r["processes"]))
         ratio = f"{r['train_mp_per_s'] / ref:.2f}" if ref and r["code"] == "after" else ""
-        lines.append(f"| {r['code']} | {r['precision']} | {r['threads']} | {r['workers']} | "
+        lines.append(f"| {r['code']} | {r['precision']} | {r['threads']} | {r['workers']} | {r['processes']} | "
                      f"{r['train_mp_per_s']:.3f} | {r['step_ms']:.0f} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, metavar="PRECISION/THREADS/WORKERS")
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, metavar="PRECISION/THREADS/WORKERS[/PROCESSES]")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--model", default="default", help="weights to start from (name or path)")
     parser.add_argument("--before", type=Path, default=None, metavar="CHECKOUT",
@@ -103,15 +112,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    variants = [tuple(v.split("/")) for v in args.variants]
+    variants = [(*v.split("/"), "1")[:4] for v in args.variants]
     rows = []
     for code, checkout in (("before", args.before), ("after", ROOT)):
         if checkout is None:
             continue
-        for precision, threads, workers in variants:
+        for precision, threads, workers, processes in variants:
             if code == "before" and precision != "float32":
                 continue
-            row = run_variant(checkout.resolve(), precision, int(threads), int(workers), args.steps, args.model)
+            row = run_variant(checkout.resolve(), precision, int(threads), int(workers), int(processes), args.steps,
+                              args.model)
             rows.append({"code": code, **row})
             print(json.dumps(rows[-1]), flush=True)
     report = {"command": "python " + shlex.join(["bench/bench_train.py", *(argv or sys.argv[1:])]),
