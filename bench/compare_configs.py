@@ -2,12 +2,14 @@
 
 Usage (from the repository root, inside .venv; speed columns want an otherwise quiet machine)::
 
-    python bench/compare_configs.py runs/compare/default runs/compare/wide ... [--threads 2]
-        [--size 512] [--repeats 5] [--name config-comparison]
+    python bench/compare_configs.py runs/compare/default runs/compare/wide default ... [--threads 2]
+        [--size 512] [--repeats 5] [--val-images N] [--name config-comparison]
 
-For each run folder (``qgac-fast train --out RUN``; its ``weights.safetensors``): the configuration,
+For each run folder (``qgac-fast train --out RUN``; its ``weights.safetensors``), weights file or
+shipped name: the configuration,
 parameters, forward GFLOP per megapixel, the steps and training megapixels it saw and its training
-wall time, the validation gain on the run's own held-back images (recomputed here with
+wall time, the validation gain on the run's own held-back images (or, with ``--val-images N``,
+the N images the trainer holds back for ``--val-images N``, when every run held them back; recomputed with
 :func:`qgac_fast.train.loop.validate`, so every run is scored the same way: 256x256 crops at
 q10/30/50 in 4:2:0, 4:4:4 and gray), and CPU inference speed: ``CorrectionStep.restore`` (the
 forward) on a ``--size`` square 4:2:0 JPEG at ``--threads`` threads, float32 and bf16, median of
@@ -33,26 +35,38 @@ from conftest import git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
 RESULTS = Path(__file__).parent / "results"
 
 
-def score(run: Path) -> dict:
+def weights_of(run: str) -> Path:
+    """The weights behind a run folder, a weights file or a shipped name."""
+    from qgac_fast.model.weights import weights_path
+
+    return Path(run) / "weights.safetensors" if Path(run).is_dir() else weights_path(run)
+
+
+def score(run: str, val_images: int | None) -> dict:
     """Size, training record and validation of one run's final weights."""
     from qgac_fast.model import load_model, read_metadata
     from qgac_fast.model.networks import flops_per_megapixel, parameter_count
     from qgac_fast.train.data import find_images, split_validation, validation_crops
     from qgac_fast.train.loop import validate
 
-    weights = run / "weights.safetensors"
+    weights = weights_of(run)
     training = read_metadata(weights)["training"]
     config = training["config"]
     model = load_model(weights, device="cpu")
-    _, held = split_validation(find_images(config["data"]), config["val_images"])
+    files = find_images(config["data"])
+    _, held = split_validation(files, config["val_images"] if val_images is None else val_images)
+    if not set(held) <= set(split_validation(files, config["val_images"])[1]):
+        raise SystemExit(f"{run} trained on some of the {len(held)} validation images (it held back "
+                         f"{config['val_images']}); choose --val-images among the ones it held back")
     result = validate(model, validation_crops(held))
-    return {"run": run.name, "model": config["model"], "parameters": parameter_count(model.requires_grad_(True)),
+    return {"run": Path(run).name, "model": str(config["model"]),
+            "parameters": parameter_count(model.requires_grad_(True)),
             "gflop_per_mp": flops_per_megapixel(model) / 1e9, "steps": training.get("steps_done") or config["steps"],
             "training_mp": training.get("training_mp"), "wall_time_s": training["wall_time_s"],
             "precision": training.get("precision"), "validation_images": len(held), **result}
 
 
-def speed(runs: list[Path], threads: int, size: int, repeats: int) -> dict[str, dict[str, float]]:
+def speed(runs: list[str], threads: int, size: int, repeats: int) -> dict[str, dict[str, float]]:
     """Forward MP/s of each run's model in float32 and bf16 at ``threads`` threads."""
     import torch
 
@@ -64,9 +78,9 @@ def speed(runs: list[Path], threads: int, size: int, repeats: int) -> dict[str, 
     planes = planes_from_jpeg(qgac_fast.read_coefficients(mosaic_jpegs(size, 1, 30)[0]))
     cases = {}
     for run in runs:
-        model = load_model(run / "weights.safetensors", device="cpu")
+        model = load_model(weights_of(run), device="cpu")
         for precision in ("float32", "bf16"):
-            cases[(run.name, precision)] = CorrectionStep(model, precision=precision)
+            cases[(Path(run).name, precision)] = CorrectionStep(model, precision=precision)
     times = {key: [] for key in cases}
     for repeat in range(repeats + 1):  # round robin, after a warm-up round
         for key, step in cases.items():
@@ -102,7 +116,10 @@ def markdown(report: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="training run folders (with weights.safetensors)")
+    parser.add_argument("runs", nargs="+", help="training run folders (with weights.safetensors), weights files or "
+                                                "shipped names")
+    parser.add_argument("--val-images", type=int, default=None,
+                        help="score on the images --val-images N holds back (every run must have held them back)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
@@ -113,7 +130,7 @@ def main(argv=None) -> int:
 
     rows = []
     for run in args.runs:
-        rows.append(score(run))
+        rows.append(score(run, args.val_images))
         print(json.dumps(rows[-1]), flush=True)
     if not args.no_speed:
         speeds = speed(args.runs, args.threads, args.size, args.repeats)
