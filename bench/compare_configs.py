@@ -47,7 +47,7 @@ def score(run: str, val_images: int | None) -> dict:
     from qgac_fast.model import load_model, read_metadata
     from qgac_fast.model.networks import flops_per_megapixel, parameter_count
     from qgac_fast.train.data import find_images, split_validation, validation_crops
-    from qgac_fast.train.loop import validate
+    from qgac_fast.train.loop import training_pixels, validate
 
     weights = weights_of(run)
     training = read_metadata(weights)["training"]
@@ -62,7 +62,7 @@ def score(run: str, val_images: int | None) -> dict:
     return {"run": Path(run).name, "model": str(config["model"]),
             "parameters": parameter_count(model.requires_grad_(True)),
             "gflop_per_mp": flops_per_megapixel(model) / 1e9, "steps": training.get("steps_done") or config["steps"],
-            "training_mp": training.get("training_mp"), "wall_time_s": training["wall_time_s"],
+            "training_mp": training_pixels(str(weights)) / 1e6, "wall_time_s": training["wall_time_s"],
             "precision": training.get("precision"), "validation_images": len(held), **result}
 
 

@@ -40,7 +40,7 @@ from .data import (LAYOUTS, TABLE_KINDS, TrainingImages, TrainingSampler, check_
 from .gan import PatchDiscriminator, discriminator_loss, generator_loss
 from .texture import TextureLoss
 
-__all__ = ["PRECISIONS", "STAGES", "Objective", "TrainConfig", "regression_loss", "train", "validate"]
+__all__ = ["PRECISIONS", "STAGES", "Objective", "TrainConfig", "regression_loss", "train", "training_pixels", "validate"]
 
 #: Training stages: "y" trains the Y network on luma; "color" trains the colour network with the
 #: Y network frozen; "joint" trains everything end to end on RGB.
@@ -317,8 +317,8 @@ def validate(model: QGAC, crops: list[torch.Tensor], qualities=VALIDATION_QUALIT
     return {"jpeg_psnr": jpeg, "model_psnr": corrected, "gain_db": corrected - jpeg, "gain_by": gain_by}
 
 
-def _prior_pixels(init: str | None) -> int:
-    """Training pixels behind the ``init`` weights: their provenance's ``training_mp``, or for files
+def training_pixels(init: str | None) -> int:
+    """Training pixels behind the weights ``init`` (name or path): their provenance's ``training_mp``, or for files
     written before it was recorded, steps x batch x crop^2 x processes of their run (0 if unknown)."""
     if init is None:
         return 0
@@ -375,7 +375,7 @@ def _train(config: TrainConfig) -> QGAC:
     checkpoint_path = out / "checkpoint.pt"
     # pixels count from the init weights' own training, so gain against training megapixels reads
     # as one curve across warm restarts
-    state = {"stage": 0, "step": 0, "elapsed": 0.0, "pixels": _prior_pixels(config.init), "steps_done": []}
+    state = {"stage": 0, "step": 0, "elapsed": 0.0, "pixels": training_pixels(config.init), "steps_done": []}
     resume = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
     if resume is not None:
         model.load_state_dict(resume["model"])
