@@ -154,7 +154,7 @@ class Corrector:
         return self.step.model
 
     def correct(self, item: Source) -> torch.Tensor:
-        """Correct one JPEG: uint8 ``(C, H, W)`` on the CPU; raises what stopped it."""
+        """Correct one JPEG or decoded image: uint8 ``(C, H, W)`` on the CPU; raises what stopped it."""
         if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
             raise IsADirectoryError(f"{os.fspath(item)!r} is a folder: correct one file, or use correct_many")
         result = next(iter(self.correct_many([item])))
@@ -166,8 +166,10 @@ class Corrector:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
         An item is anything :func:`~qgac_fast.codec.jpeg_source` takes (a path, bytes, a binary
-        file object, a PIL JPEG image not yet loaded) or :class:`~qgac_fast.JPEGCoefficients`;
-        anything else, decoded pixels included, is that item's failed result (``TypeError``).
+        file object, a PIL JPEG image not yet loaded), :class:`~qgac_fast.JPEGCoefficients`, or a
+        decoded image (uint8 pixels, a PIL image, a PNG/BMP/TIFF/WebP file's path or bytes), which
+        goes the blind way (:mod:`qgac_fast.blind`; its result's ``estimate`` says what was found);
+        anything else is that item's failed result (``TypeError``).
 
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
         files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
@@ -234,10 +236,9 @@ class Corrector:
                     else:
                         result = next(results)
                         pending.append(writers.submit(
-                            write_output, result.image, src, dst, format, jpeg_quality, result.size, result.tiles,
+                            _write, result, src, dst, format, jpeg_quality,
                             subsampling=subsampling or jpeg_subsampling(result.subsampling),
-                            webp_quality=webp_quality, exif=result.exif, icc_profile=result.icc_profile,
-                            apply_orientation=apply_orientation) if result.error is None
+                            webp_quality=webp_quality, apply_orientation=apply_orientation) if result.error is None
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
                         done = _file_result(pending.popleft())
@@ -250,6 +251,16 @@ class Corrector:
                 for item in pending:
                     if isinstance(item, Future):
                         item.cancel()
+
+
+def _write(result: CorrectionResult, src: Source, dst: str, format: str, jpeg_quality: int, **options) -> FileResult:
+    """Write one corrected image (:func:`~qgac_fast.inference.outputs.write_output`); a decoded
+    input's result carries its estimate."""
+    written = write_output(result.image, src, dst, format, jpeg_quality, result.size, result.tiles, exif=result.exif,
+                           icc_profile=result.icc_profile, **options)
+    if result.estimate is not None:
+        written.estimate = result.estimate.to_json()
+    return written
 
 
 def _fatal(pending) -> str | None:

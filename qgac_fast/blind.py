@@ -1,0 +1,147 @@
+"""The blind path: decoded pixels in, the JPEG coefficients the model corrects out.
+
+An image that is no longer a JPEG file (a PNG screenshot of a JPEG, a numpy array, a PIL image)
+goes: :func:`~qgac_fast.estimate.estimate_quantization` (grid, layout, tables) -> edge padding so
+that the image's grid starts at pixel (0, 0) -> libjpeg's encode with the estimated tables
+(:func:`qgac_fast.functional.jpeg.encode`: on the right grid it gives back the coefficients the
+JPEG had, up to rounding) -> the usual correction step -> the padding cropped off. An image with
+no JPEG history found is returned as it came: correcting it could only make it worse.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+
+from .estimate import QuantizationEstimate, estimate_quantization, image_tensor
+from .functional.color import rgb_to_ycbcr_libjpeg
+from .functional.sampling import pad_edges, unfancy
+
+__all__ = ["IMAGE_SUFFIXES", "BlindInput", "decoded_pixels", "prepare"]
+
+#: Suffixes of the decoded-image files a folder walk takes with ``--blind`` (compared in any case).
+IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".webp")
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+@dataclass
+class BlindInput:
+    """One decoded image made ready for the model.
+
+    Attributes:
+        pixels: the input, uint8 ``(C, H, W)`` (C = 3 RGB or 1 gray) on the CPU.
+        estimate: what :func:`~qgac_fast.estimate.estimate_quantization` found.
+        coefficients: the padded image encoded with the estimated tables
+            (:class:`~qgac_fast.JPEGCoefficients`), or None when nothing is to be corrected.
+        crop: ``(top, left)`` padding rows and columns to cut from the corrected image.
+        icc_profile: the file's ICC profile, when it had one (carried to the output).
+    """
+
+    pixels: torch.Tensor
+    estimate: QuantizationEstimate
+    coefficients: object | None
+    crop: tuple[int, int] = (0, 0)
+    icc_profile: bytes | None = None
+
+    def finish(self, image: torch.Tensor) -> torch.Tensor:
+        """The model's output for the padded image, ``(C', H', W')``, cut back to the input's size,
+        alignment and channels."""
+        top, left = self.crop
+        _, height, width = self.pixels.shape
+        image = image[:, top:top + height, left:left + width]
+        if image.shape[0] != self.pixels.shape[0]:  # an RGB image with equal channels was corrected as gray
+            image = image.expand(self.pixels.shape[0], -1, -1)
+        return image.contiguous()
+
+
+def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
+    """``(pixels, icc_profile)`` when ``source`` is a decoded image, else None (a JPEG source).
+
+    Decoded images: numpy arrays and tensors other than the 1-D uint8 ones that hold a file's
+    bytes, PIL images other than a JPEG file not yet loaded (:func:`~qgac_fast.codec.jpeg_source`),
+    and paths or bytes of image files that are not JPEG files (PNG, BMP, TIFF, WebP..., anything
+    Pillow reads). Pixels are uint8 ``(3, H, W)`` RGB or ``(1, H, W)`` gray
+    (:func:`~qgac_fast.estimate.image_tensor`).
+
+    Raises:
+        TypeError, ValueError: pixels of an unusable type or layout (the message says what to
+            pass); ``OSError`` / ``PIL.UnidentifiedImageError``: a file that is no image at all.
+    """
+    if isinstance(source, torch.Tensor) or type(source).__module__ == "numpy":
+        if source.ndim == 1 and source.dtype in (torch.uint8, "uint8"):
+            return None  # a file's bytes
+        return image_tensor(source), None
+    pil = sys.modules.get("PIL.Image")
+    if pil is not None and isinstance(source, pil.Image):
+        if getattr(source, "format", None) in ("JPEG", "MPO") and source.tile:
+            return None  # the JPEG file itself, read from its file (jpeg_source)
+        return image_tensor(source), source.info.get("icc_profile")
+    if isinstance(source, (str, os.PathLike)) and not os.path.isdir(source):
+        with open(source, "rb") as file:
+            if file.read(3) == _JPEG_MAGIC:
+                return None
+        return _open_image(source)
+    if isinstance(source, (bytes, bytearray, memoryview)) and bytes(source[:3]) != _JPEG_MAGIC:
+        return _open_image(io.BytesIO(source))
+    return None
+
+
+def _open_image(file) -> tuple[torch.Tensor, bytes | None]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as image:
+            image.load()
+            return image_tensor(image), image.info.get("icc_profile")
+    except UnidentifiedImageError:
+        name = file if isinstance(file, (str, os.PathLike)) else "the data"
+        raise UnidentifiedImageError(f"{os.fspath(name) if not isinstance(name, str) else name} is neither a JPEG "
+                                     "file nor an image Pillow can read") from None
+
+
+def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,
+            estimate: QuantizationEstimate | None = None) -> BlindInput:
+    """Estimate the quantization of ``pixels`` (uint8 ``(C, H, W)``) and encode them on its grid.
+
+    The image is padded by edge replication at the top and left so that its 8x8 grid (16x16 for a
+    subsampled layout) starts at pixel (0, 0), then encoded as libjpeg does with the estimated
+    tables and layout. With no JPEG history found, ``coefficients`` is None.
+    """
+    from .functional.jpeg import encode
+
+    estimate = estimate or estimate_quantization(pixels)
+    if not estimate.found:
+        return BlindInput(pixels, estimate, None, icc_profile=icc_profile)
+    period = 8 if estimate.subsampling in ("gray", "4:4:4") else 16
+    my, mx = estimate.mcu_offset
+    top, left = (period - my) % period, (period - mx) % period
+    _, height, width = pixels.shape
+    rows = torch.arange(-top, height).clamp_(min=0)
+    cols = torch.arange(-left, width).clamp_(min=0)
+    padded = pixels.index_select(1, rows).index_select(2, cols)
+    tables = [estimate.luma] if estimate.chroma is None else [estimate.luma, estimate.chroma]
+    if estimate.subsampling == "gray":
+        # equal channels: Y is that channel (libjpeg's weights sum to one)
+        return BlindInput(pixels, estimate, encode(padded[:1], tables, "gray"), (top, left), icc_profile)
+    return BlindInput(pixels, estimate, encode(_samples(padded, estimate.subsampling), tables, estimate.subsampling,
+                                               ycbcr=True), (top, left), icc_profile)
+
+
+def _samples(rgb: torch.Tensor, subsampling: str) -> torch.Tensor:
+    """uint8 ``(3, H, W)`` Y, Cb, Cr of the padded image (grid at (0, 0)) for the encoder. For 4:2:0
+    the chroma is libjpeg's fancy upsampling undone, then doubled by replication: the encoder's box
+    filter then gives back the chroma samples the JPEG had, where averaging the upsampled samples
+    would blur them (its mean of each pair is a [1, 6, 1] / 8 filter)."""
+    ycc = rgb_to_ycbcr_libjpeg(rgb)
+    if subsampling != "4:2:0":
+        return ycc
+    height, width = ycc.shape[1:]
+    half = unfancy(unfancy(ycc[1:].to(torch.float32), -1), -2)
+    half = half.round().clamp(0, 255).to(torch.uint8).repeat_interleave(2, 1).repeat_interleave(2, 2)
+    chroma = pad_edges(half, height, width)[:, :height, :width]  # an odd last row or column: replicated
+    return torch.cat([ycc[:1], chroma])
