@@ -21,10 +21,7 @@ from .estimate import QuantizationEstimate, estimate_quantization, image_tensor
 from .functional.color import rgb_to_ycbcr_libjpeg
 from .functional.sampling import pad_edges, unfancy
 
-__all__ = ["IMAGE_SUFFIXES", "BlindInput", "decoded_pixels", "prepare"]
-
-#: Suffixes of the decoded-image files a folder walk takes with ``--blind`` (compared in any case).
-IMAGE_SUFFIXES = (".png", ".bmp", ".tif", ".tiff", ".webp")
+__all__ = ["BlindInput", "decoded_pixels", "prepare"]
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -70,7 +67,8 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
 
     Raises:
         TypeError, ValueError: pixels of an unusable type or layout (the message says what to
-            pass); ``OSError`` / ``PIL.UnidentifiedImageError``: a file that is no image at all.
+            pass); ``OSError``: an unreadable path. A file Pillow cannot read either is taken as a
+            JPEG source (None), so that libjpeg's error names what is wrong with it.
     """
     if isinstance(source, torch.Tensor) or type(source).__module__ == "numpy":
         if source.ndim == 1 and source.dtype in (torch.uint8, "uint8"):
@@ -91,7 +89,9 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
     return None
 
 
-def _open_image(file) -> tuple[torch.Tensor, bytes | None]:
+def _open_image(file) -> tuple[torch.Tensor, bytes | None] | None:
+    """The pixels and ICC profile of an image file Pillow reads, or None (then libjpeg says what the
+    file is not)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -99,9 +99,7 @@ def _open_image(file) -> tuple[torch.Tensor, bytes | None]:
             image.load()
             return image_tensor(image), image.info.get("icc_profile")
     except UnidentifiedImageError:
-        name = file if isinstance(file, (str, os.PathLike)) else "the data"
-        raise UnidentifiedImageError(f"{os.fspath(name) if not isinstance(name, str) else name} is neither a JPEG "
-                                     "file nor an image Pillow can read") from None
+        return None
 
 
 def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,

@@ -45,6 +45,9 @@ _BIN = 0.5  # histogram bin width of |coefficient|: bin k holds |c| in [k/2 - 1/
 _BINS = 2049  # |c| up to 1024, the largest 8-bit JPEG coefficient (DC 8 x 128)
 _MAX_STEP = 2048  # a larger step quantizes every coefficient to zero: no lattice can tell them apart
 _IDENTIFIED = 8  # non-zero coefficients a frequency needs before its own step is trusted
+# Blocks needed before free steps are tried: the best of 255 steps per frequency fits a few dozen
+# random values well by chance (noise 40x56 did), while one IJG quality for all 64 cannot.
+_FREE_BLOCKS = 256
 _OFFSET_PATCHES = 128  # textured patches scored at each of the 64 grid offsets
 
 
@@ -266,8 +269,9 @@ class _Fit:
 
 def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: int | None = None) -> _Fit:
     """The table whose lattice best explains ``coefficients`` (``(N, 64)``): an IJG table (the one
-    at index ``prefer`` of ``_candidates`` when it does about as well), or (``free``) per-frequency
-    steps when they explain clearly more; with its confidence."""
+    at index ``prefer`` of ``_candidates`` when it does about as well), or (``free``, from
+    ``_FREE_BLOCKS`` blocks on) per-frequency steps when they explain clearly more; with its
+    confidence."""
     if coefficients.shape[0] == 0:
         return _Fit(None, 0.0, why="no whole 8x8 block")
     steps, tables, scored, index = _candidates(chroma)
@@ -290,7 +294,7 @@ def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: in
             break
     table = scored[best]
     rows = torch.arange(64)
-    if free:
+    if free and coefficients.shape[0] >= _FREE_BLOCKS:
         # At frequencies whose coefficients occupy at least two non-zero lattice points (one value
         # repeated, as in a ramp, fits any step that divides it), the best-supported step (ties to
         # the coarser: a lattice's divisors fit it as well); elsewhere the IJG step.
@@ -303,6 +307,8 @@ def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: in
         free = free_support > 1.2 * ijg_support + 16  # clearly better than any IJG table
         if free:
             table = steps_free
+    else:
+        free = False
     at = torch.searchsorted(steps, table)
     # Luma AC lattice points occupied: a DC alone is no evidence of a JPEG (the block means of a
     # ramp or of a synthetic pattern can share a lattice by chance). The chroma DC tells layouts apart.
