@@ -27,7 +27,7 @@ def _shipped(name: str, device: str) -> QGAC:
 
 def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             device: torch.device | str | None = None, *, precision: str = "auto", constrain: bool = True,
-            backend: str = "auto") -> torch.Tensor:
+            backend: str = "auto", table: str = "auto") -> torch.Tensor:
     """Correct the artifacts of one JPEG, or of an image that was one.
 
     Args:
@@ -50,6 +50,9 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             (:func:`qgac_fast.model.constraint.constrain_luma`).
         backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
             final decode.
+        table: the quantization a JPEG is corrected with: ``"auto"`` (the first, coarser table of
+            a twice-compressed file when one is found, else the file's), ``"file"``, or
+            ``"primary"`` (ValueError when none is found); see :mod:`qgac_fast.primary`.
 
     Images whose activations would not fit the engine's memory budget are corrected in tiles, as
     by :class:`~qgac_fast.Corrector` (``tile="auto"``).
@@ -68,5 +71,6 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
     from .model import QGAC
 
     net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(resolve_device(device)))
-    corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0)
+    corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0,
+                          table=table)
     return corrector.correct(jpeg)

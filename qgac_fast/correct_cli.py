@@ -39,6 +39,7 @@ from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
 from .inference.tiles import check_overlap, check_tile
 from .jpeg_files import find_jpegs
+from .primary import TABLE_CHOICES
 
 __all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
 
@@ -130,6 +131,10 @@ def add_parser(subparsers) -> None:
                         help="let the restored luma coefficients leave the file's quantization bins")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep outputs that already exist (resume an interrupted run)")
+    parser.add_argument("--table", choices=TABLE_CHOICES, default="auto",
+                        help="quantization table a JPEG is corrected with: auto (a twice-compressed file's first, "
+                             "coarser table when one is found, else the file's), file, or primary (files with no "
+                             "primary table found fail) (default: %(default)s)")
     parser.add_argument("--blind", action="store_true",
                         help="in folders, also correct PNG, BMP, TIFF and WebP files (decoded JPEGs: the quantization "
                              "is estimated from the pixels). Files named on the command line are always taken; "
@@ -279,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # the progress bar, made below, counts the megapixels the model finishes
         corrector = Corrector(model, progress=lambda megapixels: bar.update(megapixels), batch_size=args.batch_size,
                               precision=args.precision, tile=args.tile, overlap=args.overlap, workers=args.workers,
-                              compile=args.compile, constrain=args.constrain, strict=args.strict,
+                              compile=args.compile, constrain=args.constrain, strict=args.strict, table=args.table,
                               max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte)
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)

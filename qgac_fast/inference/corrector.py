@@ -23,6 +23,7 @@ from ..codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from ..devices import resolve_device
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
+from ..primary import TABLE_CHOICES
 from .memory import ActivationCost, default_budget
 from .outputs import check_output_options, jpeg_subsampling, refusals, write_output
 from .pipeline import run_pipeline
@@ -58,6 +59,9 @@ class EngineOptions:
             most 2 GiB (:func:`~qgac_fast.inference.memory.default_budget`).
         strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`
             (the limits refuse an image before reading it: a ``JPEGError`` result).
+        table: the quantization a JPEG is corrected with: ``"auto"`` (a twice-compressed file's
+            first, coarser table when one is found, else the file's), ``"file"``, or
+            ``"primary"`` (a file with no primary table found fails); see :mod:`qgac_fast.primary`.
     """
 
     batch_size: int | None = None
@@ -73,6 +77,7 @@ class EngineOptions:
     strict: bool = True
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     max_pixels_per_byte: int | None = DEFAULT_MAX_PIXELS_PER_BYTE
+    table: str = "auto"
 
 
 _STEP_SETTINGS = ("precision", "compile", "constrain", "backend")
@@ -81,6 +86,12 @@ _STEP_SETTINGS = ("precision", "compile", "constrain", "backend")
 def _count(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _choice(value: str, choices: tuple, name: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
 
 
@@ -147,7 +158,8 @@ class Corrector:
         self.cost = ActivationCost(self.step, self.memory_budget)
         self._runner = Runner(self.step, batch_size=self.batch_size, tile=self.tile, overlap=self.overlap,
                               cost=self.cost, strict=options.strict, max_pixels=options.max_pixels,
-                              max_pixels_per_byte=options.max_pixels_per_byte, progress=progress)
+                              max_pixels_per_byte=options.max_pixels_per_byte,
+                              table=_choice(options.table, TABLE_CHOICES, "table"), progress=progress)
 
     @property
     def model(self) -> QGAC:
@@ -260,6 +272,10 @@ def _write(result: CorrectionResult, src: Source, dst: str, format: str, jpeg_qu
                            icc_profile=result.icc_profile, **options)
     if result.estimate is not None:
         written.estimate = result.estimate.to_json()
+    elif result.primary is not None:
+        written.table = {"used": "primary", **result.primary.to_json()}
+    else:
+        written.table = {"used": "file"}
     return written
 
 

@@ -17,6 +17,7 @@ from ..blind import BlindInput, decoded_pixels, prepare
 from ..codec import JPEGCoefficients, read_coefficients
 from ..codec import Source as JPEGSource
 from ..model import CoefficientPlanes, planes_from_jpeg
+from ..primary import PrimaryTable, choose_table
 from .memory import ActivationCost
 from .results import CorrectionResult
 from .step import CorrectionStep
@@ -42,6 +43,7 @@ class Loaded:
     exif: bytes | None  # the JPEG's metadata, carried to the result and the written file
     icc_profile: bytes | None
     blind: BlindInput | None = None  # a decoded image: the estimate, and how to cut the output back
+    primary: PrimaryTable | None = None  # a twice-compressed JPEG corrected with its first table
 
     @property
     def key(self) -> tuple:
@@ -60,14 +62,15 @@ class Runner:
         overlap: tile context in 8x8 blocks (even).
         cost: the activation-memory estimate within the budget (used by ``tile="auto"``).
         strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`.
+        table: which quantization a JPEG is corrected with (:data:`~qgac_fast.primary.TABLE_CHOICES`).
         progress: called with the megapixels of each model call's work (see :class:`qgac_fast.Corrector`).
     """
 
     def __init__(self, step: CorrectionStep, *, batch_size: int, tile: int | str | None, overlap: int,
                  cost: ActivationCost, strict: bool, max_pixels: int | None, max_pixels_per_byte: int | None,
-                 progress: Callable[[float], None] | None = None):
+                 table: str = "auto", progress: Callable[[float], None] | None = None):
         self.step, self.batch_size, self.tile, self.overlap, self.cost = step, batch_size, tile, overlap, cost
-        self.progress = progress
+        self.progress, self.table = progress, table
         self.strict, self.max_pixels, self.max_pixels_per_byte = strict, max_pixels, max_pixels_per_byte
         self.cuda = step.device.type == "cuda"
 
@@ -89,12 +92,13 @@ class Runner:
                 jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
                     source, strict=self.strict, max_pixels=self.max_pixels,
                     max_pixels_per_byte=self.max_pixels_per_byte)
-            planes = planes_from_jpeg(jc)
+            corrected, primary = (jc, None) if blind is not None else choose_table(jc, self.table)
+            planes = planes_from_jpeg(corrected)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
             if blind is not None:
                 return Loaded(index, source, planes, blind.estimate.subsampling, None, blind.icc_profile, blind)
-            return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile)
+            return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile, primary=primary)
         except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
             return CorrectionResult(index, source, error=error)
 
@@ -186,7 +190,8 @@ class Runner:
             results.append(CorrectionResult(item.index, item.source, image=image, size=size, tiles=tiles,
                                             subsampling=item.subsampling, exif=item.exif,
                                             icc_profile=item.icc_profile, ready=ready,
-                                            estimate=None if item.blind is None else item.blind.estimate))
+                                            estimate=None if item.blind is None else item.blind.estimate,
+                                            primary=item.primary))
         return results
 
     def _release(self) -> None:
