@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -24,6 +24,7 @@ from .functional.sampling import pad_edges, unfancy
 __all__ = ["BlindInput", "decoded_pixels", "prepare"]
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
+_DECLIP_ROUNDS = 4
 
 
 @dataclass
@@ -125,9 +126,10 @@ def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,
     tables = [estimate.luma] if estimate.chroma is None else [estimate.luma, estimate.chroma]
     if estimate.subsampling == "gray":
         # equal channels: Y is that channel (libjpeg's weights sum to one)
-        return BlindInput(pixels, estimate, encode(padded[:1], tables, "gray"), (top, left), icc_profile)
-    return BlindInput(pixels, estimate, encode(_samples(padded, estimate.subsampling), tables, estimate.subsampling,
-                                               ycbcr=True), (top, left), icc_profile)
+        return BlindInput(pixels, estimate, _declip(encode(padded[:1], tables, "gray"), padded), (top, left),
+                          icc_profile)
+    coefficients = encode(_samples(padded, estimate.subsampling), tables, estimate.subsampling, ycbcr=True)
+    return BlindInput(pixels, estimate, _declip(coefficients, padded), (top, left), icc_profile)
 
 
 def _samples(rgb: torch.Tensor, subsampling: str) -> torch.Tensor:
@@ -143,3 +145,40 @@ def _samples(rgb: torch.Tensor, subsampling: str) -> torch.Tensor:
     half = half.round().clamp(0, 255).to(torch.uint8).repeat_interleave(2, 1).repeat_interleave(2, 2)
     chroma = pad_edges(half, height, width)[:, :height, :width]  # an odd last row or column: replicated
     return torch.cat([ycc[:1], chroma])
+
+
+def _declip(jc, rgb: torch.Tensor, rounds: int = _DECLIP_ROUNDS):
+    """``jc`` with the luma of the blocks that hold clipped pixels (0 or 255 in a channel of ``rgb``,
+    uint8 ``(C, H, W)``) made consistent with both the lattice and the clipping.
+
+    The decoder clipped values the JPEG's coefficients put outside 0..255, so such a block's
+    samples are off the lattice and re-quantize to other coefficients than the file's. Alternating
+    projections recover them: decode the block without clipping, bring each sample back into what
+    the pixel allows (its own value where no channel clipped, at least that where one clipped at
+    255, at most where one clipped at 0), transform and quantize again.
+    """
+    from .functional.quantization import round_half_away_from_zero
+    from .functional.transform import block_dct, block_idct, blockify
+
+    luma = jc.coefficients[0]
+    height, width = rgb.shape[1:]
+    hb, wb = height // 8, width // 8  # whole blocks inside the image (edge blocks were padded by the encoder)
+    high, low = (rgb == 255).any(0)[:8 * hb, :8 * wb], (rgb == 0).any(0)[:8 * hb, :8 * wb]
+    touched = blockify(high | low).flatten(-2).any(-1)  # (hb, wb)
+    if not bool(touched.any()):
+        return jc
+    where = touched.nonzero(as_tuple=True)
+    y = rgb.to(torch.int32) if rgb.shape[0] == 1 else rgb_to_ycbcr_libjpeg(rgb)
+    observed = blockify(y[0, :8 * hb, :8 * wb].to(torch.float64))[where]
+    high, low = blockify(high)[where], blockify(low)[where]
+    low_bound = torch.where(low, -torch.inf, observed - 0.5)  # a channel clipped at 0: Y may be lower
+    high_bound = torch.where(high, torch.inf, observed + 0.5)  # one clipped at 255: Y may be higher
+    table = jc.quantization[0].to(torch.float64)
+    q = luma[where].to(torch.float64)
+    for _ in range(rounds):
+        samples = block_idct(q * table) + 128
+        samples = torch.maximum(torch.minimum(samples, high_bound), low_bound)
+        q = round_half_away_from_zero(block_dct(samples - 128) / table)
+    luma = luma.clone()
+    luma[where] = q.clamp(-1024, 1023).to(luma.dtype)
+    return replace(jc, coefficients=(luma, *jc.coefficients[1:]))

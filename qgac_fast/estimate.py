@@ -11,8 +11,10 @@ multiples of each frequency's quantization step. :func:`estimate_quantization` f
    kept when it explains the coefficients as well as free per-frequency steps do, else the free
    steps (frequencies with too few non-zero coefficients to tell keep the IJG step);
 3. the chroma layout and table: Cb and Cr on the luma grid (4:4:4), or with libjpeg's fancy
-   upsampling undone (:func:`~qgac_fast.functional.sampling.unfancy`) on a 16-pixel grid (4:2:0)
-   or 16 wide (4:2:2), whichever lattice fits best; chroma tables are IJG chroma tables.
+   upsampling undone (:func:`~qgac_fast.functional.sampling.unfancy`) on a 16-pixel grid (4:2:0),
+   whichever lattice fits better; chroma tables are IJG chroma tables (the luma's quality when it
+   fits about as well). Other layouts (4:2:2, 4:4:0, 4:1:1) are not recognised: they come out as
+   the closer of the two.
 
 Scores are sums of a per-coefficient lattice kernel over a histogram of the coefficients (bins of
 0.5), so the cost is one block DCT of (at most ``max_blocks``) blocks plus small matrix products.
@@ -23,6 +25,7 @@ never-compressed image, a flat one, one smaller than a block, or one re-saved at
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -48,7 +51,7 @@ _IDENTIFIED = 8  # non-zero coefficients a frequency needs before its own step i
 # Blocks needed before free steps are tried: the best of 255 steps per frequency fits a few dozen
 # random values well by chance (noise 40x56 did), while one IJG quality for all 64 cannot.
 _FREE_BLOCKS = 256
-_OFFSET_PATCHES = 128  # textured patches scored at each of the 64 grid offsets
+_OFFSET_PATCHES = 96  # textured patches scored at each of the 64 grid offsets
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class QuantizationEstimate:
             uncropped image).
         mcu_offset: ``(my, mx)`` in 0..15: the same for the chroma grid of a subsampled layout
             (16 pixels), equal to ``offset`` for 4:4:4 and gray.
-        subsampling: ``"gray"``, ``"4:4:4"``, ``"4:2:0"`` or ``"4:2:2"``.
+        subsampling: ``"gray"``, ``"4:4:4"`` or ``"4:2:0"``.
         luma, chroma: int32 ``(8, 8)`` quantization steps, natural order (``chroma`` None for
             gray); None when not found.
         quality: the IJG quality when ``luma`` is an IJG table exactly, else None.
@@ -100,12 +103,11 @@ def image_tensor(image) -> torch.Tensor:
         TypeError: not an image, or not uint8.
         ValueError: a layout other than the above, or an empty image.
     """
-    pil = _pil_module()
+    pil = sys.modules.get("PIL.Image")  # a PIL image exists only if Pillow was imported
     if pil is not None and isinstance(image, pil.Image):
-        mode = "L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"
         import numpy
 
-        image = numpy.asarray(image.convert(mode))
+        image = numpy.asarray(image.convert("L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"))
     if type(image).__module__ == "numpy" and hasattr(image, "shape"):
         if image.ndim == 3 and image.shape[2] in (3, 4):
             image = torch.from_numpy(image[..., :3].copy()).permute(2, 0, 1)
@@ -126,13 +128,7 @@ def image_tensor(image) -> torch.Tensor:
     return image.detach().cpu().contiguous()
 
 
-def _pil_module():
-    import sys
-
-    return sys.modules.get("PIL.Image")
-
-
-def estimate_quantization(image, *, max_blocks: int = 16384) -> QuantizationEstimate:
+def estimate_quantization(image, *, max_blocks: int = 4096) -> QuantizationEstimate:
     """Estimate the JPEG grid, chroma subsampling and quantization tables of decoded pixels.
 
     Args:
@@ -151,13 +147,15 @@ def estimate_quantization(image, *, max_blocks: int = 16384) -> QuantizationEsti
         >>> est.found, est.reason
         (False, 'no JPEG history found: too few non-zero DCT coefficients to tell (flat image?)')
     """
+    if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
+        raise ValueError(f"max_blocks must be a positive int, got {max_blocks!r}")
     pixels = image_tensor(image)
     _, height, width = pixels.shape
     if height < BLOCK or width < BLOCK:
         return QuantizationEstimate(False, 0.0, reason=f"no JPEG history found: {width}x{height} is smaller than "
                                                        "one 8x8 block")
     gray = pixels.shape[0] == 1 or bool((pixels[0] == pixels[1]).all() and (pixels[0] == pixels[2]).all())
-    ycc = pixels[:1] if pixels.shape[0] == 1 else (rgb_to_ycbcr_libjpeg(pixels))
+    ycc = pixels[:1] if pixels.shape[0] == 1 else rgb_to_ycbcr_libjpeg(pixels)
     y = ycc[0].to(torch.float32) - 128
     dy, dx = _grid_offset(y[None])
     luma = _fit(_coefficients(y, dy, dx, max_blocks), chroma=False)
@@ -196,7 +194,9 @@ def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None 
     ay, ax = anchors // cols * BLOCK, anchors % cols * BLOCK
     span = torch.arange(2 * BLOCK - 1)
     patches = planes[plane[:, None, None], (ay[:, None] + span)[:, :, None], (ax[:, None] + span)[:, None, :]]
-    patches = patches[patches.var(dim=(1, 2)).argsort(descending=True)[:_OFFSET_PATCHES]]
+    flat = patches.flatten(1)
+    texture = (flat * flat).mean(1) - flat.mean(1).square()  # the variance (torch's var is slow here)
+    patches = patches[texture.argsort(descending=True)[:_OFFSET_PATCHES]]
     windows = patches.unfold(1, BLOCK, 1).unfold(2, BLOCK, 1)  # (n, dy, dx, 8, 8)
     offsets = candidates or [(oy, ox) for oy in range(BLOCK) for ox in range(BLOCK)]
     blocks = torch.stack([windows[:, oy % BLOCK, ox % BLOCK] for oy, ox in offsets]).flatten(-2)
@@ -211,13 +211,13 @@ def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None 
 
 def _coefficients(plane: torch.Tensor, dy: int, dx: int, max_blocks: int) -> torch.Tensor:
     """float32 ``(N, 64)`` DCT coefficients of the whole 8x8 blocks of ``plane`` (level-shifted,
-    ``(H, W)``) on the grid starting at ``(dy, dx)``; at most about ``max_blocks``, evenly strided."""
+    ``(H, W)``) on the grid starting at ``(dy, dx)``; at most about ``max_blocks`` (every n-th block row)."""
     hb, wb = (plane.shape[0] - dy) // BLOCK, (plane.shape[1] - dx) // BLOCK
     if hb < 1 or wb < 1:
         return plane.new_zeros(0, BLOCK * BLOCK)
-    stride = max(1, math.isqrt(-(-hb * wb // max_blocks)))  # every stride-th block row and column
-    blocks = plane[dy:dy + BLOCK * hb, dx:dx + BLOCK * wb].reshape(hb, BLOCK, wb, BLOCK).transpose(1, 2)
-    blocks = blocks[::stride, ::stride].reshape(-1, BLOCK * BLOCK)
+    stride = -(-hb * wb // max_blocks)  # every stride-th block row
+    rows = plane[dy:dy + BLOCK * hb, dx:dx + BLOCK * wb].reshape(hb, BLOCK, wb, BLOCK)[::stride]
+    blocks = rows.transpose(1, 2).reshape(-1, BLOCK * BLOCK)
     return blocks @ dct_kron_matrix(torch.float32).T
 
 
@@ -279,6 +279,7 @@ def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: in
     histogram = torch.bincount((bins + torch.arange(64) * _BINS).flatten(), minlength=64 * _BINS).view(64, _BINS)
     used = histogram.sum(0).nonzero().flatten()
     counts = histogram.index_select(1, used).to(torch.float32)
+    values = used.to(torch.float32) * _BIN
     ac, dc = (kernel.index_select(0, used) for kernel in _kernel(chroma))
     support = torch.cat([counts[:1] @ dc, counts[1:] @ ac])  # (64, steps)
     # Informative coefficients (|c| >= step / 2, i.e. bin >= step) per frequency and step: the
@@ -300,7 +301,7 @@ def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: in
         # the coarser: a lattice's divisors fit it as well); elsewhere the IJG step.
         coarsest = support.shape[1] - 1 - support.flip(1).argmax(1)
         own = (evidence[rows, coarsest] >= _IDENTIFIED) & (support[rows, coarsest] > 0)
-        own &= _occupied(coefficients, steps[coarsest]) >= 2
+        own &= _occupied(counts, values, steps[coarsest]) >= 2
         steps_free = torch.where(own, steps[coarsest], table)
         ijg_support = float(support[rows, index[best]][own].sum())
         free_support = float(support[rows, coarsest][own].sum())
@@ -312,7 +313,7 @@ def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: in
     at = torch.searchsorted(steps, table)
     # Luma AC lattice points occupied: a DC alone is no evidence of a JPEG (the block means of a
     # ramp or of a synthetic pattern can share a lattice by chance). The chroma DC tells layouts apart.
-    occupied = float(_occupied(coefficients, table)[0 if chroma else 1:].sum())
+    occupied = float(_occupied(counts, values, table)[0 if chroma else 1:].sum())
     if occupied < 8:
         return _Fit(None, 0.0, why="too few non-zero DCT coefficients to tell (flat image?)")
     fit = float(support[rows, at].sum()) / max(1.0, float(evidence[rows, at].sum()))
@@ -322,12 +323,13 @@ def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: in
     return _Fit(table.to(torch.int32).reshape(8, 8), confidence, best % 100 + 1, best < 100)
 
 
-def _occupied(coefficients: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+def _occupied(counts: torch.Tensor, values: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """int64 ``(64,)``: per frequency, how many distinct non-zero multiples ``k`` of its step
-    (``|c| ~ k * step``, ``k`` counted up to 63) the coefficients ``(N, 64)`` sit nearest to."""
-    multiples = torch.round(coefficients.abs() / table.to(coefficients.dtype)).long().clamp_(max=63)
-    present = torch.bincount((multiples + torch.arange(64) * 64).flatten(), minlength=64 * 64).view(64, 64) > 0
-    return present[:, 1:].sum(1)
+    (``|c| ~ k * step``, ``k`` counted up to 63) the coefficients sit nearest to, from ``counts``
+    ``(64, bins)`` of the values ``|c|`` = ``values`` ``(bins,)``."""
+    multiples = torch.round(values[None] / table[:, None].to(torch.float32)).long().clamp_(max=63)
+    present = torch.zeros(64, 64).scatter_add_(1, multiples, (counts > 0).to(torch.float32))
+    return (present[:, 1:] > 0).sum(1)
 
 
 # --------------------------------------------------------------------------------------------
