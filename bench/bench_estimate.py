@@ -21,7 +21,8 @@ tables, decoded by Pillow, never by qgac_fast):
   with ``table="auto"`` and ``table="file"``.
 * ``never``: LIVE1 originals (never compressed as far as known): found or not, PSNR of the blind
   output against the input.
-* ``time``: seconds per megapixel of the estimate and of the model, same process, same images.
+* ``time``: seconds per megapixel of the estimate and of the model, same process, same images
+  (LIVE1 and BSDS500 test, quality 50). ``--only time`` runs this section alone (e.g. at 2 threads).
 
 Writes ``bench/results/<name>.{json,md}``. Times are on a CPU shared with other work: compare the
 ratio, not the absolute values.
@@ -113,20 +114,33 @@ def tuning(images: list, qualities: list[int]) -> dict:
     return result
 
 
-def gain(images: list, qualities: list[int], timing: list) -> list[dict]:
+def timing(images: list) -> list[dict]:
+    """Seconds of the model (on the JPEG) and of the estimate (on its decoded pixels), quality 50,
+    after one warm-up of each (weights loaded, the estimate's kernels built)."""
+    rows = []
+    for i, (name, image) in enumerate(images):
+        data, decoded = _decoded(image, 50)
+        if i == 0:
+            qgac_fast.correct(data, device="cpu")
+            estimate_quantization(decoded)
+        start = time.perf_counter()
+        qgac_fast.correct(data, device="cpu")
+        model_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        estimate_quantization(decoded)
+        rows.append({"image": name, "megapixels": image.shape[0] * image.shape[1] / 1e6, "model_s": model_seconds,
+                     "estimate_s": time.perf_counter() - start})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def gain(images: list, qualities: list[int]) -> list[dict]:
     rows = []
     for name, image in images:
         reference = _tensor(image)
         for quality in qualities:
             data, decoded = _decoded(image, quality)
-            start = time.perf_counter()
             true = qgac_fast.correct(data, device="cpu")
-            model_seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            estimate_quantization(decoded)
-            estimate_seconds = time.perf_counter() - start
-            timing.append({"megapixels": image.shape[0] * image.shape[1] / 1e6, "model_s": model_seconds,
-                           "estimate_s": estimate_seconds})
             blind = qgac_fast.correct(decoded, device="cpu")
             crop = (slice(None), slice(3, None), slice(5, None))
             blind_crop = qgac_fast.correct(np.ascontiguousarray(decoded[3:, 5:]), device="cpu")
@@ -174,13 +188,25 @@ def _mean(rows, key):
     return float(np.mean(values)) if values else float("nan")
 
 
+def _time_lines(rows: list) -> list[str]:
+    mp = sum(r["megapixels"] for r in rows)
+    model = sum(r["model_s"] for r in rows) / mp
+    est = sum(r["estimate_s"] for r in rows) / mp
+    return ["## Time (same process, same images)", "",
+            f"{len(rows)} images, {mp:.2f} MP: estimate {est * 1000:.0f} ms/MP, model {model * 1000:.0f} ms/MP: the "
+            f"estimate costs {est / model:.1%} of the model's time."]
+
+
 def markdown(doc: dict) -> str:
     lines = [f"# Quantization estimate and blind correction ({doc['date']}, commit {doc['commit']})", "",
              f"Command: `{doc['command']}`", "",
              f"CPU: {doc['cpu']}, {doc['threads']} thread(s), on a machine shared with a training run: compare "
-             "ratios, not absolute times.", "", "## Table recovery", "",
-             "| set | quality | mode | images | found | luma exact | chroma exact | grid offset right "
-             "| mean abs luma step error |", "|---|---|---|---|---|---|---|---|---|"]
+             "ratios, not absolute times.", ""]
+    if "recovery" not in doc:
+        return "\n".join(lines + _time_lines(doc["time"])) + "\n"
+    lines += ["## Table recovery", "",
+              "| set | quality | mode | images | found | luma exact | chroma exact | grid offset right "
+              "| mean abs luma step error |", "|---|---|---|---|---|---|---|---|---|"]
     for r in doc["recovery"]:
         err = "-" if r["luma_step_error"] is None else f"{r['luma_step_error']:.2f}"
         lines.append(f"| {r['set']} | {r['quality']} | {r['mode']} | {r['images']} | {r['found']:.0%} | "
@@ -212,14 +238,8 @@ def markdown(doc: dict) -> str:
     lines += ["", "## Never-compressed images (LIVE1 originals, BMP)", "",
               f"{len(rows)} images: {sum(r['found'] for r in rows)} with a JPEG history found; {identical} returned "
               "identical" + ("" if worst is None else f"; the others at least {worst:.1f} dB PSNR from the input") +
-              ". Highest confidence " + f"{max(r['confidence'] for r in rows):.3f}.", "",
-              "## Time (same process, same images)", ""]
-    mp = sum(r["megapixels"] for r in doc["time"])
-    model = sum(r["model_s"] for r in doc["time"]) / mp
-    est = sum(r["estimate_s"] for r in doc["time"]) / mp
-    lines.append(f"Estimate {est * 1000:.0f} ms/MP, model {model * 1000:.0f} ms/MP: the estimate costs "
-                 f"{est / model:.1%} of the model's time.")
-    return "\n".join(lines) + "\n"
+              ". Highest confidence " + f"{max(r['confidence'] for r in rows):.3f}.", ""]
+    return "\n".join(lines + _time_lines(doc["time"])) + "\n"
 
 
 def main() -> None:
@@ -233,21 +253,23 @@ def main() -> None:
     parser.add_argument("--gain-qualities", type=int, nargs="+", default=[10, 30, 50])
     parser.add_argument("--name", default="estimate-cpu")
     parser.add_argument("--no-double", action="store_true", help="skip the twice-compressed section")
+    parser.add_argument("--only", choices=["time"], help="run one section alone")
     args = parser.parse_args()
 
     live1 = _images(args.datasets / "live1", max(args.recovery_images, args.gain_images, args.never_images))
-    sets = {"LIVE1": live1[:args.recovery_images], "BSDS500 test": _images(args.datasets / "bsds500_test",
-                                                                          args.recovery_images)}
+    bsds = _images(args.datasets / "bsds500_test", args.recovery_images)
     doc = {"date": datetime.date.today().isoformat(), "commit": git_commit(), "cpu": platform.processor() or
            platform.machine(), "threads": torch.get_num_threads(),
-           "command": "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive nice -n 5 python bench/bench_estimate.py "
-                      + " ".join(sys.argv[1:])}
-    doc["tuning"] = tuning(_images(args.datasets / "bsds500_trainval" / "train", args.tuning_images), [10, 30, 50, 75, 95])
-    doc["recovery"] = recovery(sets, args.qualities)
-    doc["time"] = []
-    doc["gain"] = gain(live1[:args.gain_images], args.gain_qualities, doc["time"])
-    doc["double"] = [] if args.no_double else double(live1[:args.gain_images], [(10, 90), (20, 75), (30, 95)])
-    doc["never"] = never(live1[:args.never_images])
+           "command": f"OMP_NUM_THREADS={torch.get_num_threads()} OMP_WAIT_POLICY=passive nice -n 5 python "
+                      "bench/bench_estimate.py " + " ".join(sys.argv[1:])}
+    if args.only != "time":
+        doc["tuning"] = tuning(_images(args.datasets / "bsds500_trainval" / "train", args.tuning_images),
+                               [10, 30, 50, 75, 95])
+        doc["recovery"] = recovery({"LIVE1": live1[:args.recovery_images], "BSDS500 test": bsds}, args.qualities)
+        doc["gain"] = gain(live1[:args.gain_images], args.gain_qualities)
+        doc["double"] = [] if args.no_double else double(live1[:args.gain_images], [(10, 90), (20, 75), (30, 95)])
+        doc["never"] = never(live1[:args.never_images])
+    doc["time"] = timing(live1[:4] + bsds[:4])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(json.dumps(doc, indent=1) + "\n")
     (RESULTS / f"{args.name}.md").write_text(markdown(doc))

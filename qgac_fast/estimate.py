@@ -17,7 +17,8 @@ multiples of each frequency's quantization step. :func:`estimate_quantization` f
    the closer of the two.
 
 Scores are sums of a per-coefficient lattice kernel over a histogram of the coefficients (bins of
-0.5), so the cost is one block DCT of (at most ``max_blocks``) blocks plus small matrix products.
+0.5), so the cost is one block DCT of the analysed window (the most textured one of at most
+``max_pixels``, on the image's 16-pixel grid) plus small matrix products.
 Below ``MIN_CONFIDENCE`` the image is reported as having no JPEG history (``found=False``): a
 never-compressed image, a flat one, one smaller than a block, or one re-saved at quality ~100.
 """
@@ -128,15 +129,15 @@ def image_tensor(image) -> torch.Tensor:
     return image.detach().cpu().contiguous()
 
 
-def estimate_quantization(image, *, max_blocks: int = 4096) -> QuantizationEstimate:
+def estimate_quantization(image, *, max_pixels: int = 2**17) -> QuantizationEstimate:
     """Estimate the JPEG grid, chroma subsampling and quantization tables of decoded pixels.
 
     Args:
         image: uint8 decoded pixels: numpy ``(H, W, 3)`` / ``(H, W)``, torch ``(3, H, W)`` /
             ``(1, H, W)``, or a PIL image (see :func:`image_tensor`). An RGB image whose three
             channels are equal is treated as gray.
-        max_blocks: most 8x8 blocks the tables are estimated from (evenly spread over the image);
-            bounds the time on large images.
+        max_pixels: the estimate reads the most textured window of at most this many pixels (about
+            2000 8x8 blocks by default), which bounds its time on large images.
 
     Returns:
         :class:`QuantizationEstimate`; ``found`` is False for images without JPEG history.
@@ -147,9 +148,9 @@ def estimate_quantization(image, *, max_blocks: int = 4096) -> QuantizationEstim
         >>> est.found, est.reason
         (False, 'no JPEG history found: too few non-zero DCT coefficients to tell (flat image?)')
     """
-    if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
-        raise ValueError(f"max_blocks must be a positive int, got {max_blocks!r}")
-    pixels = image_tensor(image)
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1024:
+        raise ValueError(f"max_pixels must be an int >= 1024, got {max_pixels!r}")
+    pixels = _window(image_tensor(image), max_pixels)
     _, height, width = pixels.shape
     if height < BLOCK or width < BLOCK:
         return QuantizationEstimate(False, 0.0, reason=f"no JPEG history found: {width}x{height} is smaller than "
@@ -158,7 +159,7 @@ def estimate_quantization(image, *, max_blocks: int = 4096) -> QuantizationEstim
     ycc = pixels[:1] if pixels.shape[0] == 1 else rgb_to_ycbcr_libjpeg(pixels)
     y = ycc[0].to(torch.float32) - 128
     dy, dx = _grid_offset(y[None])
-    luma = _fit(_coefficients(y, dy, dx, max_blocks), chroma=False)
+    luma = _fit(_coefficients(y, dy, dx), chroma=False)
     if luma.confidence < MIN_CONFIDENCE:
         why = luma.why or "the DCT coefficients do not cluster on any quantization lattice"
         return QuantizationEstimate(False, luma.confidence, (dy, dx), (dy, dx), reason=f"no JPEG history found: {why}")
@@ -168,7 +169,7 @@ def estimate_quantization(image, *, max_blocks: int = 4096) -> QuantizationEstim
         return QuantizationEstimate(True, luma.confidence, (dy, dx), (dy, dx), "gray", luma.table, None, quality,
                                     match.baseline)
     prefer = (luma.quality - 1 + (0 if luma.baseline else 100)) if luma.quality is not None else None
-    subsampling, mcu, chroma = _chroma(ycc[1:].to(torch.float32) - 128, dy, dx, max_blocks, prefer)
+    subsampling, mcu, chroma = _chroma(ycc[1:].to(torch.float32) - 128, dy, dx, prefer)
     if chroma.confidence < MIN_CONFIDENCE:  # no chroma lattice to read (flat chroma): the luma's quality
         chroma = _Fit(ijg_table(match.quality, chroma=True, baseline=match.baseline), 0.0)
     return QuantizationEstimate(True, luma.confidence, (dy, dx), mcu, subsampling, luma.table, chroma.table, quality,
@@ -176,7 +177,32 @@ def estimate_quantization(image, *, max_blocks: int = 4096) -> QuantizationEstim
 
 
 # --------------------------------------------------------------------------------------------
-# grid offset
+# analysed window and grid offset
+
+
+def _window(pixels: torch.Tensor, max_pixels: int) -> torch.Tensor:
+    """The most textured window of ``pixels`` (``(C, H, W)``) with at most ``max_pixels`` pixels, at a
+    position on the 16-pixel grid of the image (so that offsets found in it are the image's), or
+    ``pixels`` when it is small enough. Texture: mean absolute difference of neighbouring pixels of
+    one channel, on every fourth row, over 3 x 3 candidate positions."""
+    _, height, width = pixels.shape
+    if height * width <= max_pixels:
+        return pixels
+    side = max(32, math.isqrt(max_pixels) // 16 * 16)
+    win_w = min(width, max(side, max_pixels // height // 16 * 16))
+    win_h = min(height, max(16, max_pixels // win_w // 16 * 16))
+    channel = pixels[pixels.shape[0] // 2, ::4].to(torch.int16)
+    detail = (channel[:, 1:] - channel[:, :-1]).abs_()
+    best, best_score = (0, 0), -1.0
+    for y0 in torch.linspace(0, height - win_h, 3).long().tolist():
+        for x0 in torch.linspace(0, width - win_w, 3).long().tolist():
+            y0, x0 = y0 // 16 * 16, x0 // 16 * 16
+            score = float(detail[y0 // 4:(y0 + win_h) // 4, x0:x0 + win_w - 1].float().mean())
+            if score > best_score:
+                best, best_score = (y0, x0), score
+    y0, x0 = best
+    return pixels[:, y0:y0 + win_h, x0:x0 + win_w]
+
 
 
 def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None = None) -> tuple[int, int]:
@@ -209,15 +235,14 @@ def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None 
 # lattice scores
 
 
-def _coefficients(plane: torch.Tensor, dy: int, dx: int, max_blocks: int) -> torch.Tensor:
+def _coefficients(plane: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """float32 ``(N, 64)`` DCT coefficients of the whole 8x8 blocks of ``plane`` (level-shifted,
-    ``(H, W)``) on the grid starting at ``(dy, dx)``; at most about ``max_blocks`` (every n-th block row)."""
+    ``(H, W)``) on the grid starting at ``(dy, dx)``."""
     hb, wb = (plane.shape[0] - dy) // BLOCK, (plane.shape[1] - dx) // BLOCK
     if hb < 1 or wb < 1:
         return plane.new_zeros(0, BLOCK * BLOCK)
-    stride = -(-hb * wb // max_blocks)  # every stride-th block row
-    rows = plane[dy:dy + BLOCK * hb, dx:dx + BLOCK * wb].reshape(hb, BLOCK, wb, BLOCK)[::stride]
-    blocks = rows.transpose(1, 2).reshape(-1, BLOCK * BLOCK)
+    blocks = plane[dy:dy + BLOCK * hb, dx:dx + BLOCK * wb].reshape(hb, BLOCK, wb, BLOCK)
+    blocks = blocks.transpose(1, 2).reshape(-1, BLOCK * BLOCK)
     return blocks @ dct_kron_matrix(torch.float32).T
 
 
@@ -336,21 +361,20 @@ def _occupied(counts: torch.Tensor, values: torch.Tensor, table: torch.Tensor) -
 # chroma
 
 
-def _chroma(cbcr: torch.Tensor, dy: int, dx: int, max_blocks: int, prefer: int | None
-            ) -> tuple[str, tuple[int, int], _Fit]:
+def _chroma(cbcr: torch.Tensor, dy: int, dx: int, prefer: int | None) -> tuple[str, tuple[int, int], _Fit]:
     """``(subsampling, mcu_offset, fit)`` of the level-shifted Cb, Cr planes ``(2, H, W)``: 4:4:4 on
     the luma grid, or 4:2:0 with libjpeg's fancy upsampling undone, its chroma grid starting at
     luma row ``dy`` or ``dy + 8`` and column ``dx`` or ``dx + 8``; whichever lattice fits better."""
-    full = _fit(_pair(cbcr, dy, dx, max_blocks), chroma=True, free=False, prefer=prefer)
+    full = _fit(_pair(cbcr, dy, dx), chroma=True, free=False, prefer=prefer)
     # Pairs of upsampled samples start at the luma grid's parity; the half-size chroma grid at
     # (m - parity) / 2 for an MCU offset m.
     half = unfancy(unfancy(cbcr[:, dy % 2:, dx % 2:], -1), -2)
     phases = {((my - dy % 2) // 2, (mx - dx % 2) // 2): (my, mx) for my in (dy, dy + BLOCK) for mx in (dx, dx + BLOCK)}
     oy, ox = _grid_offset(half, list(phases))
-    sub = _fit(_pair(half, oy, ox, max_blocks), chroma=True, free=False, prefer=prefer)
+    sub = _fit(_pair(half, oy, ox), chroma=True, free=False, prefer=prefer)
     return ("4:4:4", (dy, dx), full) if full.confidence > sub.confidence else ("4:2:0", phases[oy, ox], sub)
 
 
-def _pair(planes: torch.Tensor, dy: int, dx: int, max_blocks: int) -> torch.Tensor:
+def _pair(planes: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """The coefficients of both chroma planes ``(2, H, W)`` together (see :func:`_coefficients`)."""
-    return torch.cat([_coefficients(plane, dy, dx, max_blocks // 2) for plane in planes])
+    return torch.cat([_coefficients(plane, dy, dx) for plane in planes])
