@@ -108,7 +108,8 @@ def tuning(images: list, qualities: list[int]) -> dict:
     for _, image in images:
         pil = Image.fromarray(image)
         never.append(estimate_quantization(pil.resize((pil.width // 3, pil.height // 3), Image.LANCZOS)).confidence)
-    result = {"images": len(images), "qualities": qualities, "jpeg_min": min(jpeg), "jpeg_median": float(np.median(jpeg)),
+    result = {"images": len(images), "qualities": qualities, "jpeg_min": min(jpeg),
+              "jpeg_median": float(np.median(jpeg)),
               "never_max": max(never), "never_median": float(np.median(never)), "min_confidence": MIN_CONFIDENCE}
     print(json.dumps(result), flush=True)
     return result

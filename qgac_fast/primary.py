@@ -6,9 +6,10 @@ first compression, each coefficient of the second was quantized from a value nea
 ``k T`` of the first step ``T``, so its quantized value ``c`` (file step ``Q``) is one of the few
 integers ``round(k T / Q)``; a never-recompressed file uses all integers. :func:`find_primary`
 scores each IJG table by the share of non-zero luma coefficients on that sparse set (above the
-share chance gives) at the frequencies where it is at least twice as coarse as the file's, and :func:`requantize` re-expresses the coefficients
-on the primary lattice (``round(c Q / T)`` with the table ``max(T, Q)`` per frequency), which the
-model then corrects as a JPEG of the primary quality.
+share chance gives) at the frequencies where it is at least twice as coarse as the file's, and
+:func:`requantize` re-expresses the coefficients on the primary lattice (``round(c Q / T)`` with
+the table ``max(T, Q)`` per frequency), which the model then corrects as a JPEG of the primary
+quality.
 
 Only a primary grid aligned with the file's is detected (a crop between the two compressions
 shifts it; that case is not handled).
@@ -24,7 +25,7 @@ from .codec import JPEGCoefficients
 from .functional.quantization import round_half_away_from_zero
 from .quality import _all_tables, closest_quality
 
-__all__ = ["MIN_PRIMARY_FIT", "PrimaryTable", "TABLE_CHOICES", "find_primary", "requantize", "choose_table"]
+__all__ = ["MIN_PRIMARY_FIT", "TABLE_CHOICES", "PrimaryTable", "choose_table", "find_primary", "requantize"]
 
 #: ``table=`` choices: ``"auto"`` (the primary table when one is found, else the file's), ``"file"``
 #: (always the file's), ``"primary"`` (the primary table; a file with none found is an error).

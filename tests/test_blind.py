@@ -165,3 +165,18 @@ def test_cli_takes_named_images_and_folder_images_only_with_blind(weights, tmp_p
     # a named PNG is taken without --blind
     assert run(photos / "b.png", "-o", tmp_path / "named") == 0
     assert (tmp_path / "named" / "b.png").exists()
+
+
+def test_info_estimates_a_decoded_image(tmp_path, capsys):
+    from qgac_fast.commands import main as qgac_main
+
+    _, pixels = _jpeg_and_pixels(quality=40)
+    (tmp_path / "shot.png").write_bytes(_png(np.ascontiguousarray(pixels[2:, 7:])))
+    (tmp_path / "noise.png").write_bytes(_png(np.random.default_rng(4).integers(0, 256, (24, 24), dtype=np.uint8)))
+    assert qgac_main(["info", str(tmp_path / "shot.png"), str(tmp_path / "noise.png")]) == 0
+    out = capsys.readouterr().out
+    assert (f"{tmp_path / 'shot.png'}: 201x158, not a JPEG file: decoded JPEG, IJG quality 40, 4:2:0, "
+            "grid offset (6, 1)") in out
+    assert f"{tmp_path / 'noise.png'}: 24x24, not a JPEG file: no JPEG history found" in out
+    assert qgac_main(["info", "--json", str(tmp_path / "shot.png")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["estimate"]["quality"] == 40

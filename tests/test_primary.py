@@ -56,7 +56,8 @@ def test_a_file_compressed_once_has_no_primary(quality):
 def test_requantized_coefficients_sit_on_the_primary_lattice():
     jc = read_coefficients(_twice(20, 90))
     moved = requantize(jc, find_primary(jc))
-    for before, after, q_file, q_primary in zip(jc.coefficients, moved.coefficients, jc.quantization, moved.quantization):
+    pairs = zip(jc.coefficients, moved.coefficients, jc.quantization, moved.quantization)
+    for before, after, q_file, q_primary in pairs:
         # the dequantized values move by less than half a primary step
         assert ((after.double() * q_primary.double() - before.double() * q_file.double()).abs()
                 <= q_primary.double() / 2 + 1e-9).all()
@@ -104,3 +105,11 @@ def test_cli_reports_the_table_used(tiny, tmp_path):
     assert main(args[:-2] + ["--table", "primary"]) == 1  # once.jpg has no primary table: it fails
     assert main(args[:-2] + ["--table", "file", "--json", str(report)]) == 0
     assert json.loads(report.read_text())["files"][0]["table"] == {"used": "file"}
+
+
+def test_info_reports_a_first_compression(tmp_path, capsys):
+    from qgac_fast.commands import main as qgac_main
+
+    (tmp_path / "twice.jpg").write_bytes(_twice(20, 75))
+    assert qgac_main(["info", str(tmp_path / "twice.jpg")]) == 0
+    assert "  compressed twice: first at IJG quality 20 (fit " in capsys.readouterr().out

@@ -85,7 +85,7 @@ class Runner:
                 self._check_size(pixels)
                 blind = prepare(pixels, icc_profile)
                 if blind.coefficients is None:  # nothing to correct: the input as it came
-                    return CorrectionResult(index, source, image=pixels, size=tuple(pixels.shape[1:]),
+                    return CorrectionResult(index, source, image=pixels.clone(), size=tuple(pixels.shape[1:]),
                                             subsampling=None, icc_profile=icc_profile, estimate=blind.estimate)
                 jc = blind.coefficients
             else:
