@@ -87,6 +87,20 @@ def test_a_cropped_image_is_corrected_in_place(tiny):
     assert float(psnr(cropped[inner][None].float(), aligned[:, 11:, 6:][inner][None].float())) > 40
 
 
+def test_blocks_edited_after_decoding_come_back_unchanged(tiny):
+    _, pixels = _jpeg_and_pixels()
+    assert prepare(image_tensor(pixels)).keep is None  # a decoded JPEG as it is: every block corrected
+    edited = pixels.copy()
+    edited[37] = 128  # a grey line drawn after decoding, through one row of blocks
+    blind = prepare(image_tensor(edited))
+    rows = blind.keep.any(1).nonzero().flatten().tolist()
+    assert rows == list(range(32, 40)) and blind.keep[36].float().mean() > 0.5
+    out = correct(edited, model=tiny).permute(1, 2, 0).numpy()
+    kept = blind.keep.numpy()
+    assert np.array_equal(out[kept], edited[kept])  # the edited blocks as they were
+    assert not np.array_equal(out[:32], edited[:32])  # the rest corrected
+
+
 def test_never_compressed_images_come_back_unchanged(tiny):
     noise = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     results = list(Corrector(tiny, workers=0).correct_many([noise, PHOTO[::2, ::2].copy(), noise[:5, :6]]))
