@@ -141,7 +141,7 @@ def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,
     else:
         coefficients = encode(_samples(padded, estimate.subsampling), tables, estimate.subsampling, ycbcr=True)
         coefficients = _declip(coefficients, padded)
-    keep = _edited(coefficients, padded)
+    keep = _edited(coefficients, padded, top, left)
     keep = None if keep is None else keep[top:top + pixels.shape[1], left:left + pixels.shape[2]]
     return BlindInput(pixels, estimate, coefficients, (top, left), icc_profile, keep)
 
@@ -198,11 +198,12 @@ def _declip(jc, rgb: torch.Tensor, rounds: int = _DECLIP_ROUNDS):
     return replace(jc, coefficients=(luma, *jc.coefficients[1:]))
 
 
-def _edited(jc, rgb: torch.Tensor) -> torch.Tensor | None:
-    """bool ``(H, W)`` over ``rgb`` (uint8 ``(C, H, W)``, the padded image ``jc`` encodes): the
-    pixels of the whole 8x8 blocks whose luma is too far from the lattice (``_EDITED``) to be a
-    decoded JPEG block, the ones with clipped pixels excepted (clipping explains their distance);
-    None when there are none. Correcting such a block would re-quantize what was drawn on it."""
+def _edited(jc, rgb: torch.Tensor, top: int, left: int) -> torch.Tensor | None:
+    """bool ``(H, W)`` over ``rgb`` (uint8 ``(C, H, W)``, the padded image ``jc`` encodes, ``top``
+    rows and ``left`` columns of it padding): the pixels of the whole 8x8 blocks whose luma is too
+    far from the lattice (``_EDITED``) to be a decoded JPEG block, except those with clipped or
+    padding pixels (which explain their distance); None when there are none. Correcting such a block
+    would re-quantize what was drawn on it."""
     from .functional.transform import block_dct, blockify
 
     height, width = rgb.shape[1:]
@@ -213,6 +214,8 @@ def _edited(jc, rgb: torch.Tensor) -> torch.Tensor | None:
     distance = (coefficients - lattice).square().sum((-1, -2)).sqrt()
     clipped = blockify(((rgb == 0) | (rgb == 255)).any(0)[:8 * hb, :8 * wb]).flatten(-2).any(-1)
     edited = (distance > _EDITED) & ~clipped
+    edited[:-(-top // 8)] = False  # blocks holding padding rows or columns
+    edited[:, :-(-left // 8)] = False
     if not bool(edited.any()):
         return None
     mask = torch.zeros(height, width, dtype=torch.bool)

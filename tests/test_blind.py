@@ -90,6 +90,7 @@ def test_a_cropped_image_is_corrected_in_place(tiny):
 def test_blocks_edited_after_decoding_come_back_unchanged(tiny):
     _, pixels = _jpeg_and_pixels()
     assert prepare(image_tensor(pixels)).keep is None  # a decoded JPEG as it is: every block corrected
+    assert prepare(image_tensor(np.ascontiguousarray(pixels[5:, 11:]))).keep is None  # cropped: padded edges
     edited = pixels.copy()
     edited[37] = 128  # a grey line drawn after decoding, through one row of blocks
     blind = prepare(image_tensor(edited))
