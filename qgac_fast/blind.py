@@ -56,15 +56,15 @@ class BlindInput:
     keep: torch.Tensor | None = None
 
     def finish(self, image: torch.Tensor) -> torch.Tensor:
-        """The model's output for the padded image, ``(C', H', W')``, cut back to the input's size,
-        alignment and channels."""
+        """The model's output for the padded image, uint8 ``(C', H', W')`` on any device, cut back
+        to the input's size, alignment and channels (edited blocks: the input's), on that device."""
         top, left = self.crop
         _, height, width = self.pixels.shape
         image = image[:, top:top + height, left:left + width]
         if image.shape[0] != self.pixels.shape[0]:  # an RGB image with equal channels was corrected as gray
             image = image.expand(self.pixels.shape[0], -1, -1)
-        if self.keep is not None:
-            image = torch.where(self.keep, self.pixels, image)
+        if self.keep is not None:  # on the model's device (the engine copies the result to the host after)
+            image = torch.where(self.keep.to(image.device), self.pixels.to(image.device), image)
         return image.contiguous()
 
 
