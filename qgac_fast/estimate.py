@@ -99,17 +99,22 @@ def image_tensor(image) -> torch.Tensor:
     """Decoded pixels as uint8 ``(C, H, W)`` on the CPU, C = 3 (RGB) or 1 (gray).
 
     Takes numpy ``(H, W, 3)`` / ``(H, W, 4)`` / ``(H, W)``, torch ``(3, H, W)`` / ``(1, H, W)``
-    / ``(H, W)`` (uint8), and PIL images (converted to RGB, or L when gray; alpha is dropped).
+    / ``(H, W)`` (uint8), and 8-bit PIL images (converted to RGB, or L when gray; alpha and
+    palettes are resolved).
 
     Raises:
         TypeError: not an image, or not uint8.
-        ValueError: a layout other than the above, or an empty image.
+        ValueError: a layout other than the above, an empty image, or a PIL image with more than
+            8 bits per sample (modes I, I;16, F).
     """
     pil = sys.modules.get("PIL.Image")  # a PIL image exists only if Pillow was imported
     if pil is not None and isinstance(image, pil.Image):
         import numpy
 
-        image = numpy.asarray(image.convert("L" if image.mode in ("1", "L", "I;16", "I", "F") else "RGB"))
+        if image.mode.startswith(("I", "F")):  # converting would clip them to 0..255
+            raise ValueError(f"a PIL image of mode {image.mode} has more than 8 bits per sample: JPEG history lives "
+                             "in 8-bit pixels; pass the 8-bit image the JPEG was decoded to")
+        image = numpy.asarray(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB"))
     if type(image).__module__ == "numpy" and hasattr(image, "shape"):
         if image.ndim == 3 and image.shape[2] in (3, 4):
             image = torch.from_numpy(image[..., :3].copy()).permute(2, 0, 1)

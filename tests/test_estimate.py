@@ -113,6 +113,8 @@ def test_input_kinds_and_bad_inputs():
         estimate_quantization("photo.png")
     with pytest.raises(ValueError, match="empty"):
         estimate_quantization(np.zeros((0, 4), np.uint8))
+    with pytest.raises(ValueError, match="mode I;16 has more than 8 bits per sample"):
+        estimate_quantization(Image.fromarray(np.full((16, 16), 300, np.uint16)))
 
 
 def test_to_json_is_plain_data():
