@@ -13,6 +13,7 @@ Example:
     >>> jc = qgac_fast.read_coefficients("photo.jpg")   # doctest: +SKIP
     >>> rgb = qgac_fast.decode(jc)                      # doctest: +SKIP  uint8 (3, H, W)
     >>> fixed = qgac_fast.correct("photo.jpg")          # doctest: +SKIP  uint8 (3, H, W), shipped weights
+    >>> fixed = qgac_fast.correct("screenshot.png")     # doctest: +SKIP  blind: quantization estimated
 """
 
 import importlib
@@ -42,6 +43,8 @@ _LAZY = {
     "CorrectionStep": ".inference",
     "Corrector": ".inference",
     "encode": ".functional.jpeg",
+    "QuantizationEstimate": ".estimate",
+    "estimate_quantization": ".estimate",
     "QGAC": ".model",
     "load_model": ".model",
     "decode": ".ops",
@@ -60,6 +63,7 @@ __all__ = [
     "Corrector",
     "JPEGError",
     "QGAC",
+    "QuantizationEstimate",
     "UnsupportedJPEGError",
     "WeightsError",
     "__version__",
@@ -69,6 +73,7 @@ __all__ = [
     "decode",
     "decode_planes",
     "encode",
+    "estimate_quantization",
     "functional",
     "ijg_table",
     "load_model",

@@ -66,7 +66,8 @@ DEFAULT_MAX_PIXELS_PER_BYTE = 2048
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike, IO[bytes], "PIL.Image.Image"]
 
 _PIXELS_HINT = ("the model needs the file's DCT coefficients and quantization tables, which decoded pixels no "
-                "longer carry; pass the JPEG's path, its bytes or the file opened in binary mode")
+                "longer carry; pass the JPEG's path, its bytes or the file opened in binary mode (qgac_fast.correct "
+                "takes decoded pixels too: it estimates the quantization they came from)")
 
 # Luma (h, v) factors of the common layouts, chroma components being 1x1.
 _SUBSAMPLING_NAMES = {(1, 1): "4:4:4", (2, 1): "4:2:2", (2, 2): "4:2:0", (1, 2): "4:4:0", (4, 1): "4:1:1"}

@@ -8,7 +8,8 @@ with ``add_parser`` / ``run`` (``correct_cli``, ``train.cli``). Register new sub
 
 Subcommands:
     info FILE...   layout and quantization tables of JPEG files, with the closest IJG quality
-                   (baseline tables, and cjpeg's non-baseline ones above 255).
+                   (baseline tables, and cjpeg's non-baseline ones above 255); estimated ones for
+                   decoded images (PNG...).
     eval DIR...    JPEG (and corrected) PSNR, PSNR-B and SSIM of image folders, the literature's protocol.
     correct INPUT... -o OUTDIR   correct JPEG files, folders and globs with a QGAC model.
     train --out DIR   train QGAC weights (also under torchrun).
@@ -31,13 +32,23 @@ __all__ = ["build_parser", "main"]
 
 
 def _describe(path: str) -> dict:
-    """What ``info`` reports about one JPEG, as JSON-ready values.
+    """What ``info`` reports about one JPEG, as JSON-ready values: its layout and tables, and the
+    first table of a twice-compressed file (``primary``); for an image file that is no JPEG, the
+    quantization estimated from its pixels (``estimate``).
 
     Raises ``JPEGError`` (bad or unsupported JPEG) or ``OSError`` (unreadable path).
     """
+    from .blind import decoded_pixels
     from .codec import read_coefficients
+    from .estimate import estimate_quantization
+    from .primary import find_primary
     from .quality import closest_quality
 
+    decoded = decoded_pixels(path)
+    if decoded is not None:
+        pixels = decoded[0]
+        return {"path": path, "width": pixels.shape[2], "height": pixels.shape[1],
+                "estimate": estimate_quantization(pixels).to_json()}
     jc = read_coefficients(path)
     tables = []
     for slot in sorted(set(jc.table_indices)):
@@ -66,11 +77,25 @@ def _describe(path: str) -> dict:
         "components": [{"index": c, "sampling": list(jc.sampling[c]), "table": slot}
                        for c, slot in enumerate(jc.table_indices)],
         "tables": tables,
+        "primary": None if (primary := find_primary(jc)) is None else primary.to_json(),
     }
 
 
 def _format_info(info: dict) -> str:
     """The human-readable ``info`` block of one file."""
+    if "estimate" in info:
+        est = info["estimate"]
+        head = f"{info['path']}: {info['width']}x{info['height']}, not a JPEG file: "
+        if not est["found"]:
+            return head + est["reason"]
+        quality = f"IJG quality {est['quality']}" if est["quality"] else "non-IJG luma table"
+        lines = [head + f"decoded JPEG, {quality}, {est['subsampling']}, grid offset {tuple(est['offset'])}, "
+                        f"confidence {est['confidence']:.2f} (estimated from the pixels)"]
+        for name in ("luma", "chroma"):
+            if est[name] is not None:
+                lines.append(f"  {name} table:")
+                lines.extend("    " + " ".join(f"{v:3d}" for v in row) for row in est[name])
+        return "\n".join(lines)
     lines = [f"{info['path']}: {info['width']}x{info['height']}, {info['color_space']}, {info['subsampling']}, "
              f"{'progressive' if info['progressive'] else 'sequential'}"]
     for table in info["tables"]:
@@ -84,6 +109,9 @@ def _format_info(info: dict) -> str:
                        f"sum of |differences| {table['distance']:g})")
         lines.append(f"  table {table['slot']} ({label}): {quality}")
         lines.extend("    " + " ".join(f"{v:3d}" for v in row) for row in table["values"])
+    if info["primary"] is not None:
+        lines.append(f"  compressed twice: first at IJG quality {info['primary']['quality']} (fit "
+                     f"{info['primary']['fit']:.2f}); correct --table auto uses it")
     return "\n".join(lines)
 
 
@@ -92,9 +120,11 @@ def _add_info(subparsers) -> None:
         "info", help="show the layout and quantization tables of JPEG files",
         description="For each JPEG: size, colour space, chroma subsampling, progressive or not, and each "
                     "quantization table (DQT slot, the components that use it, its 8x8 steps in natural "
-                    "order) with the closest IJG (libjpeg) quality. Files that cannot be read are reported "
-                    "on stderr as 'path: reason'; the exit status is 1 if any failed.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="JPEG file")
+                    "order) with the closest IJG (libjpeg) quality, and the first quality of a file "
+                    "compressed twice. For another image file (PNG...): the JPEG grid, layout and tables "
+                    "estimated from its pixels, or that it has no JPEG history. Files that cannot be read "
+                    "are reported on stderr as 'path: reason'; the exit status is 1 if any failed.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="JPEG or image file")
     parser.add_argument("--json", action="store_true", help="print one JSON list of per-file objects instead")
     parser.set_defaults(run=_run_info)
 
@@ -106,7 +136,7 @@ def _run_info(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             info = _describe(path)
-        except (JPEGError, OSError) as error:
+        except (JPEGError, OSError, ValueError, TypeError) as error:
             failed = True
             reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             print(f"{path}: {reason}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``qgac_fast.correct``: correct one JPEG with a QGAC model.
+"""``qgac_fast.correct``: correct one JPEG (or one decoded image, blind) with a QGAC model.
 
 The module imports torch only when :func:`correct` runs: the package binds the function at import
 (``qgac_fast/__init__.py``), which has to stay free of torch.
@@ -27,13 +27,18 @@ def _shipped(name: str, device: str) -> QGAC:
 
 def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             device: torch.device | str | None = None, *, precision: str = "auto", constrain: bool = True,
-            backend: str = "auto") -> torch.Tensor:
-    """Correct the artifacts of one JPEG.
+            backend: str = "auto", table: str = "auto") -> torch.Tensor:
+    """Correct the artifacts of one JPEG, or of an image that was one.
 
     Args:
         jpeg: the JPEG file's bytes, its path, the file opened in binary mode (``open(path, "rb")``,
             ``io.BytesIO``), a ``PIL`` JPEG image not yet loaded (``Image.open(path)``; see
             :func:`~qgac_fast.codec.jpeg_source`), or its :class:`~qgac_fast.JPEGCoefficients`.
+            Or a decoded image: uint8 pixels (numpy ``(H, W, 3)`` / ``(H, W)``, torch
+            ``(3, H, W)`` / ``(1, H, W)``), a PIL image, or the path or bytes of a PNG, BMP, TIFF,
+            WebP... file. Its quantization is estimated (:func:`~qgac_fast.estimate_quantization`)
+            and the image corrected on the grid found, then cut back to its own size; an image with
+            no JPEG history found comes back unchanged (:mod:`qgac_fast.blind`).
         model: a :class:`~qgac_fast.model.QGAC` (used on the device it is on), a shipped
             weights name or a weights path (loaded once and cached), or None for ``"default"``.
         device: where to run a model given by name; default
@@ -45,16 +50,20 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             (:func:`qgac_fast.model.constraint.constrain_luma`).
         backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
             final decode.
+        table: the quantization a JPEG is corrected with: ``"auto"`` (the first, coarser table of
+            a twice-compressed file when one is found, else the file's), ``"file"``, or
+            ``"primary"`` (ValueError when none is found); see :mod:`qgac_fast.primary`.
 
     Images whose activations would not fit the engine's memory budget are corrected in tiles, as
     by :class:`~qgac_fast.Corrector` (``tile="auto"``).
 
     Returns:
-        uint8 ``(3, H, W)`` RGB (``(1, H, W)`` for a grayscale JPEG) on the CPU, the JPEG's size.
+        uint8 ``(3, H, W)`` RGB (``(1, H, W)`` for a grayscale JPEG or gray pixels) on the CPU, the
+        input's size.
 
     Raises:
-        TypeError: ``jpeg`` is decoded pixels (a numpy array, a tensor, a PIL image that is not
-            a not-yet-loaded JPEG file) or no JPEG source at all; the message says what to pass.
+        TypeError, ValueError: ``jpeg`` is no image at all, or pixels of the wrong dtype or layout;
+            the message says what to pass.
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files).
     """
     from .devices import resolve_device
@@ -62,5 +71,6 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
     from .model import QGAC
 
     net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(resolve_device(device)))
-    corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0)
+    corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0,
+                          table=table)
     return corrector.correct(jpeg)

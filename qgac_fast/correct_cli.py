@@ -1,7 +1,10 @@
 """``qgac-fast correct``: correct JPEG files, folders and globs (registered by :mod:`qgac_fast.cli`).
 
 Inputs are files (taken whatever their suffix), folders (searched recursively for ``*.jpg`` and
-``*.jpeg``, any case) and globs (``**`` recursive; matched folders are searched like folders).
+``*.jpeg``, any case; with ``--blind`` also PNG, BMP, TIFF and WebP files) and globs (``**``
+recursive; matched folders are searched like folders). A file that is not a JPEG (a PNG of a
+decoded JPEG...) is corrected the blind way: its quantization is estimated from the pixels
+(:mod:`qgac_fast.blind`); one with no JPEG history is written unchanged, and said so.
 Outputs mirror the inputs under OUTDIR: a folder's files keep their path relative to it, a
 glob's matches their path relative to the glob's fixed leading folders, a file given by name
 goes to OUTDIR itself; the suffix becomes the format's (``.png``, ``.jpg``, ``.webp``).
@@ -36,6 +39,7 @@ from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
 from .inference.tiles import check_overlap, check_tile
 from .jpeg_files import find_jpegs
+from .primary import TABLE_CHOICES
 
 __all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
 
@@ -75,7 +79,8 @@ def add_parser(subparsers) -> None:
                     "any case) or a glob. Outputs are written atomically and never over an input. Files that "
                     "fail are reported on stderr as 'path: reason' and make the exit status 1; the others "
                     "are written. Under torchrun each rank corrects its share of the sorted inputs.")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="JPEG file, folder or glob")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="JPEG file, folder or glob; a named non-JPEG image (PNG...) is corrected blind")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="shipped weights (default: regression, best PSNR; default-gan: restored texture) or a "
@@ -126,6 +131,14 @@ def add_parser(subparsers) -> None:
                         help="let the restored luma coefficients leave the file's quantization bins")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep outputs that already exist (resume an interrupted run)")
+    parser.add_argument("--table", choices=TABLE_CHOICES, default="auto",
+                        help="quantization table a JPEG is corrected with: auto (a twice-compressed file's first, "
+                             "coarser table when one is found, else the file's), file, or primary (files with no "
+                             "primary table found fail) (default: %(default)s)")
+    parser.add_argument("--blind", action="store_true",
+                        help="in folders, also correct PNG, BMP, TIFF and WebP files (decoded JPEGs: the quantization "
+                             "is estimated from the pixels). Files named on the command line are always taken; "
+                             "without --blind a folder's earlier PNG outputs are not corrected again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--json", metavar="FILE", help="write per-file results and a summary as JSON to FILE")
     parser.set_defaults(run=run)
@@ -146,8 +159,8 @@ def _glob_base(pattern: str) -> str:
     return os.path.join(*fixed) if fixed else "."
 
 
-def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Expand INPUT arguments.
+def collect_inputs(inputs: list[str], blind: bool = False) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Expand INPUT arguments (folders: :func:`~qgac_fast.jpeg_files.find_jpegs`, with ``blind``).
 
     Returns:
         ``(found, errors)``: ``found`` is ``(path, relative_path)`` per input file (the relative
@@ -167,7 +180,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple
 
     for arg in inputs:
         if os.path.isdir(arg):
-            for path in find_jpegs(arg):
+            for path in find_jpegs(arg, blind=blind):
                 add(path, os.path.relpath(path, arg))
         elif os.path.exists(arg):
             add(arg, os.path.basename(arg))
@@ -177,7 +190,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple
                 errors.append((arg, "no file matches this pattern"))
             base = _glob_base(arg)
             for match in matches:
-                paths = find_jpegs(match) if os.path.isdir(match) else [match]
+                paths = find_jpegs(match, blind=blind) if os.path.isdir(match) else [match]
                 for path in paths:
                     add(path, os.path.relpath(path, base))
         else:
@@ -239,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    found, errors = collect_inputs(args.inputs)
+    found, errors = collect_inputs(args.inputs, blind=args.blind)
     if rank == 0:
         for arg, reason in errors:
             print(f"{arg}: {reason}", file=sys.stderr)
@@ -249,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
     for path, _, reason in my_refused:
         print(f"{path}: {reason}", file=sys.stderr)
     if not found and not errors:
-        print("no JPEG files found in the inputs", file=sys.stderr)
+        print("no JPEG files found in the inputs" + ("" if args.blind else " (--blind also takes PNG, BMP, TIFF "
+                                                                     "and WebP files in folders)"), file=sys.stderr)
         return 1
 
     try:
@@ -270,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # the progress bar, made below, counts the megapixels the model finishes
         corrector = Corrector(model, progress=lambda megapixels: bar.update(megapixels), batch_size=args.batch_size,
                               precision=args.precision, tile=args.tile, overlap=args.overlap, workers=args.workers,
-                              compile=args.compile, constrain=args.constrain, strict=args.strict,
+                              compile=args.compile, constrain=args.constrain, strict=args.strict, table=args.table,
                               max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte)
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
@@ -284,7 +298,8 @@ def run(args: argparse.Namespace) -> int:
 
     records = [{"input": path, "output": output, "status": "failed", "error": reason, "width": None,
                 "height": None, "tiles": 0} for path, output, reason in my_refused]
-    counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0), "not_done": 0}
+    counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0), "not_done": 0,
+              "unchanged": 0}
     stopped = None
     megapixels = 0.0
     from tqdm import tqdm
@@ -302,7 +317,10 @@ def run(args: argparse.Namespace) -> int:
                                               apply_orientation=args.apply_orientation):
             counts[result.status] += 1
             records.append(result.to_json())
-            if result.status == "ok":
+            if result.status == "ok" and result.estimate is not None and not result.estimate["found"]:
+                counts["unchanged"] += 1
+                bar.write(f"{result.input}: {result.estimate['reason']}; written unchanged", file=sys.stderr)
+            elif result.status == "ok":
                 megapixels += result.megapixels
             elif result.status == "failed":
                 bar.write(f"{result.input}: {result.error}", file=sys.stderr)
@@ -313,7 +331,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
-    summary = {"corrected": counts["ok"], "skipped": counts["skipped"], "failed": counts["failed"],
+    summary = {"corrected": counts["ok"] - counts["unchanged"], "unchanged": counts["unchanged"],
+               "skipped": counts["skipped"], "failed": counts["failed"],
                "not_done": counts["not_done"],
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
@@ -322,9 +341,10 @@ def run(args: argparse.Namespace) -> int:
                "format": args.format}
     if not args.quiet:
         where = f"rank {rank}/{world}: " if world > 1 else ""
-        print(f"{where}{counts['ok']} corrected ({megapixels:.1f} MP in {elapsed:.1f} s, "
+        print(f"{where}{summary['corrected']} corrected ({megapixels:.1f} MP in {elapsed:.1f} s, "
               f"{summary['megapixels_per_second'] or 0:.2f} MP/s), {counts['skipped']} skipped, "
               f"{counts['failed']} failed" + (f", {counts['not_done']} not done" if counts["not_done"] else "") +
+              (f", {counts['unchanged']} unchanged (no JPEG history)" if counts["unchanged"] else "") +
               f" -> {args.output} ({summary['device']}, {summary['precision']}, "
               f"{summary['threads']} thread{'s' if summary['threads'] > 1 else ''})",
               file=sys.stderr)

@@ -1,5 +1,6 @@
 """What a JPEG source is (``qgac_fast.codec.jpeg_source``): bytes, paths, binary files, BytesIO, PIL JPEG images not
-yet loaded; decoded pixels are a ``TypeError`` that says what to pass instead, and one failed result in the engine."""
+yet loaded; decoded pixels are a ``TypeError`` that says what to pass instead when reading coefficients, and go the
+blind way (``tests/test_blind.py``) in ``correct`` and the engine."""
 
 from __future__ import annotations
 
@@ -124,10 +125,12 @@ def test_correct_and_the_engine_take_the_same_sources(jpeg):
     expected = correct(data, model=corrector.model)
     assert torch.equal(correct(Image.open(path), model=corrector.model), expected)
     with open(path, "rb") as file:
-        results = list(corrector.correct_many([io.BytesIO(data), pixels, file, Image.open(path), "missing.jpg"]))
-    assert [r.ok for r in results] == [True, False, True, True, False]  # a bad item is its own result
+        results = list(corrector.correct_many([io.BytesIO(data), pixels, file, Image.open(path), "missing.jpg",
+                                               pixels.astype(np.float32)]))
+    assert [r.ok for r in results] == [True, True, True, True, False, False]  # a bad item is its own result
     assert torch.equal(results[0].image, expected) and torch.equal(results[3].image, expected)
-    assert isinstance(results[1].error, TypeError) and "decoded pixels" in results[1].reason
+    # decoded pixels go the blind way: these were never compressed, so they come back as they are
+    assert torch.equal(results[1].image, torch.from_numpy(pixels).permute(2, 0, 1)) and not results[1].estimate.found
+    assert isinstance(results[5].error, TypeError) and "must be uint8" in results[5].reason
     assert display(file) == display(Image.open(path)) == str(path) and display(io.BytesIO(data)) == "<BytesIO>"
-    with pytest.raises(TypeError, match="looks like decoded pixels"):
-        correct(pixels, model=corrector.model)
+    assert torch.equal(correct(pixels, model=corrector.model), results[1].image)

@@ -102,11 +102,13 @@ def rgb_to_ycbcr_libjpeg(rgb: torch.Tensor) -> torch.Tensor:
     _check(rgb, "rgb")
     if rgb.dtype.is_floating_point:
         raise TypeError(f"rgb_to_ycbcr_libjpeg needs integer input, got {rgb.dtype}")
-    r, g, b = rgb.to(torch.int64).unbind(-3)
+    # int32 holds every sum (|sum| < 2**25 for 0..255 input) and ``>>`` floors as _shift does: the
+    # same bits as int64 with a floor division, about ten times faster on the CPU.
+    r, g, b = rgb.to(torch.int32).unbind(-3)
     center = 128 << _SCALEBITS
-    y = _shift(_fixp(0.299) * r + _fixp(0.587) * g + _fixp(0.114) * b + _ONE_HALF)
-    cb = _shift(-_fixp(0.16874) * r - _fixp(0.33126) * g + _fixp(0.5) * b + center + _ONE_HALF - 1)
-    cr = _shift(_fixp(0.5) * r - _fixp(0.41869) * g - _fixp(0.08131) * b + center + _ONE_HALF - 1)
+    y = (_fixp(0.299) * r + _fixp(0.587) * g + _fixp(0.114) * b + _ONE_HALF) >> _SCALEBITS
+    cb = (-_fixp(0.16874) * r - _fixp(0.33126) * g + _fixp(0.5) * b + center + _ONE_HALF - 1) >> _SCALEBITS
+    cr = (_fixp(0.5) * r - _fixp(0.41869) * g - _fixp(0.08131) * b + center + _ONE_HALF - 1) >> _SCALEBITS
     return torch.stack([y, cb, cr], dim=-3).clamp(0, 255).to(torch.uint8)
 
 

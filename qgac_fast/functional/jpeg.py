@@ -306,11 +306,13 @@ def _encode_components(samples: torch.Tensor, tables: Sequence[torch.Tensor],
     return coefficients
 
 
-def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct: str = "islow"):
+def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct: str = "islow",
+           ycbcr: bool = False):
     """Encode pixels to quantized DCT coefficients as libjpeg does (accurate DCT).
 
     Args:
-        image: uint8 ``(3, H, W)`` RGB, or ``(1, H, W)`` / ``(H, W)`` gray.
+        image: uint8 ``(3, H, W)`` RGB (Y, Cb, Cr with ``ycbcr``), or ``(1, H, W)`` / ``(H, W)``
+            gray.
         quantization: int tables in natural order: one ``(8, 8)`` for every component,
             ``(2, 8, 8)`` (or a pair) for luma and chroma, or ``(3, 8, 8)`` per component;
             entries 1..32767 (libjpeg's baseline tables are 1..255).
@@ -319,6 +321,8 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
         dct: ``"islow"`` (libjpeg's integer DCT, bit-exact) or ``"float"`` (orthonormal float
             DCT of the same integer samples; differs from libjpeg in a small fraction of
             coefficients at fine quantization).
+        ycbcr: the image is already Y, Cb, Cr samples (libjpeg's ``in_color_space = JCS_YCbCr``):
+            no colour conversion.
 
     Returns:
         :class:`qgac_fast.codec.JPEGCoefficients` with int16 coefficients padded to whole MCUs
@@ -340,13 +344,15 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
     if height < 1 or width < 1:
         raise ValueError(f"image must not be empty, got {height}x{width}")
     gray = img.shape[0] == 1 or subsampling == "gray"
+    if img.shape[0] == 3:
+        img = img if ycbcr else rgb_to_ycbcr_libjpeg(img)
     if gray:
-        samples = img[:1] if img.shape[0] == 1 else rgb_to_ycbcr_libjpeg(img)[:1]
+        samples = img[:1]
         sampling = [(1, 1)]
     else:
         if subsampling not in SUBSAMPLING_FACTORS:
             raise ValueError(f"subsampling must be one of {tuple(SUBSAMPLING_FACTORS)} or 'gray', got {subsampling!r}")
-        samples = rgb_to_ycbcr_libjpeg(img)
+        samples = img
         sampling = [SUBSAMPLING_FACTORS[subsampling], (1, 1), (1, 1)]
     tables = _tables_for(quantization, len(sampling))
     coefficients = _encode_components(samples, tables, sampling, dct)

@@ -186,6 +186,35 @@ def downsample(x: torch.Tensor, factor: tuple[int, int], *, rounding: bool = Fal
     return torch.div(s + bias, n, rounding_mode="floor")
 
 
+def unfancy(x: torch.Tensor, dim: int, taps: int = 4) -> torch.Tensor:
+    """Undo libjpeg's 2x fancy upsampling along ``dim`` (the float inverse; edges approximate).
+
+    Fancy upsampling writes each sample ``s[i]`` as the pair ``(3 s[i] + s[i-1]) / 4``,
+    ``(3 s[i] + s[i+1]) / 4``; the mean of the pair is ``(s[i-1] + 6 s[i] + s[i+1]) / 8``, whose
+    inverse filter has the taps ``sqrt(2) rho**|k|``, ``rho = 2 sqrt(2) - 3`` (about -0.17: with
+    ``taps`` = 4 on each side the truncation error is under 0.1 % of the signal). Libjpeg's
+    rounding of the upsampled samples stays as noise of about half a level.
+
+    Args:
+        x: float ``(..., H, W)`` upsampled plane whose pairs start at index 0 along ``dim`` (crop
+            it first); an odd last sample is dropped.
+        dim: -2 (vertical) or -1 (horizontal).
+
+    Returns:
+        float ``(..., H // 2, W)`` or ``(..., H, W // 2)``: the samples before upsampling.
+    """
+    if dim not in (-1, -2):
+        raise ValueError(f"dim must be -1 or -2, got {dim}")
+    n = x.shape[dim] // 2
+    split = x.narrow(dim, 0, 2 * n).unflatten(dim, (n, 2))  # the pair axis is next to dim, at index dim
+    pairs = (split.select(dim, 0) + split.select(dim, 1)) * 0.5
+    index = torch.arange(-taps, n + taps, device=x.device).clamp_(0, n - 1)  # edges replicated
+    padded = pairs.index_select(dim, index)
+    rho = 2 * 2**0.5 - 3
+    out = sum(2**0.5 * rho ** abs(k - taps) * padded.narrow(dim, k, n) for k in range(2 * taps + 1))
+    return out
+
+
 def dct_upsample_operator(dtype: torch.dtype = torch.float64,
                           device: torch.device | str | None = None) -> torch.Tensor:
     """The 1-D factors ``A`` (2, 8, 8) of the DCT-domain 2x nearest-neighbour doubling.

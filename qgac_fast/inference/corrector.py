@@ -23,6 +23,7 @@ from ..codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from ..devices import resolve_device
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
+from ..primary import TABLE_CHOICES
 from .memory import ActivationCost, default_budget
 from .outputs import check_output_options, jpeg_subsampling, refusals, write_output
 from .pipeline import run_pipeline
@@ -58,6 +59,9 @@ class EngineOptions:
             most 2 GiB (:func:`~qgac_fast.inference.memory.default_budget`).
         strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`
             (the limits refuse an image before reading it: a ``JPEGError`` result).
+        table: the quantization a JPEG is corrected with: ``"auto"`` (a twice-compressed file's
+            first, coarser table when one is found, else the file's), ``"file"``, or
+            ``"primary"`` (a file with no primary table found fails); see :mod:`qgac_fast.primary`.
     """
 
     batch_size: int | None = None
@@ -73,6 +77,7 @@ class EngineOptions:
     strict: bool = True
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     max_pixels_per_byte: int | None = DEFAULT_MAX_PIXELS_PER_BYTE
+    table: str = "auto"
 
 
 _STEP_SETTINGS = ("precision", "compile", "constrain", "backend")
@@ -81,6 +86,12 @@ _STEP_SETTINGS = ("precision", "compile", "constrain", "backend")
 def _count(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _choice(value: str, choices: tuple, name: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
 
 
@@ -147,14 +158,15 @@ class Corrector:
         self.cost = ActivationCost(self.step, self.memory_budget)
         self._runner = Runner(self.step, batch_size=self.batch_size, tile=self.tile, overlap=self.overlap,
                               cost=self.cost, strict=options.strict, max_pixels=options.max_pixels,
-                              max_pixels_per_byte=options.max_pixels_per_byte, progress=progress)
+                              max_pixels_per_byte=options.max_pixels_per_byte,
+                              table=_choice(options.table, TABLE_CHOICES, "table"), progress=progress)
 
     @property
     def model(self) -> QGAC:
         return self.step.model
 
     def correct(self, item: Source) -> torch.Tensor:
-        """Correct one JPEG: uint8 ``(C, H, W)`` on the CPU; raises what stopped it."""
+        """Correct one JPEG or decoded image: uint8 ``(C, H, W)`` on the CPU; raises what stopped it."""
         if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
             raise IsADirectoryError(f"{os.fspath(item)!r} is a folder: correct one file, or use correct_many")
         result = next(iter(self.correct_many([item])))
@@ -166,8 +178,10 @@ class Corrector:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
         An item is anything :func:`~qgac_fast.codec.jpeg_source` takes (a path, bytes, a binary
-        file object, a PIL JPEG image not yet loaded) or :class:`~qgac_fast.JPEGCoefficients`;
-        anything else, decoded pixels included, is that item's failed result (``TypeError``).
+        file object, a PIL JPEG image not yet loaded), :class:`~qgac_fast.JPEGCoefficients`, or a
+        decoded image (uint8 pixels, a PIL image, a PNG/BMP/TIFF/WebP file's path or bytes), which
+        goes the blind way (:mod:`qgac_fast.blind`; its result's ``estimate`` says what was found);
+        anything else is that item's failed result (``TypeError``).
 
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
         files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
@@ -235,10 +249,9 @@ class Corrector:
                     else:
                         result = next(results)
                         pending.append(writers.submit(
-                            write_output, result.image, src, dst, format, jpeg_quality, result.size, result.tiles,
+                            _write, result, src, dst, format, jpeg_quality,
                             subsampling=subsampling or jpeg_subsampling(result.subsampling),
-                            webp_quality=webp_quality, exif=result.exif, icc_profile=result.icc_profile,
-                            apply_orientation=apply_orientation) if result.error is None
+                            webp_quality=webp_quality, apply_orientation=apply_orientation) if result.error is None
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
                         done = _file_result(pending.popleft())
@@ -251,6 +264,20 @@ class Corrector:
                 for item in pending:
                     if isinstance(item, Future):
                         item.cancel()
+
+
+def _write(result: CorrectionResult, src: Source, dst: str, format: str, jpeg_quality: int, **options) -> FileResult:
+    """Write one corrected image (:func:`~qgac_fast.inference.outputs.write_output`); a decoded
+    input's result carries its estimate."""
+    written = write_output(result.image, src, dst, format, jpeg_quality, result.size, result.tiles, exif=result.exif,
+                           icc_profile=result.icc_profile, **options)
+    if result.estimate is not None:
+        written.estimate = result.estimate.to_json()
+    elif result.primary is not None:
+        written.table = {"used": "primary", **result.primary.to_json()}
+    else:
+        written.table = {"used": "file"}
+    return written
 
 
 def _fatal(pending) -> str | None:

@@ -28,6 +28,12 @@ class CorrectionResult:
             (:attr:`~qgac_fast.JPEGCoefficients.exif`, ``.icc_profile``), None when it has none;
             written files carry them. ``image`` is as stored in the file: the EXIF Orientation
             is not applied (:func:`~qgac_fast.metadata.apply_orientation`).
+        estimate: for a decoded image (the blind path), what
+            :func:`~qgac_fast.estimate_quantization` found; when it found no JPEG history,
+            ``image`` is the input unchanged (``tiles`` 0). None for JPEG inputs.
+        primary: for a twice-compressed JPEG corrected with its first, coarser quantization
+            (``table="auto"`` or ``"primary"``), that table
+            (:class:`~qgac_fast.primary.PrimaryTable`); None when the file's table was used.
     """
 
     index: int
@@ -40,6 +46,8 @@ class CorrectionResult:
     exif: bytes | None = field(default=None, repr=False)
     icc_profile: bytes | None = field(default=None, repr=False)
     ready: Any = field(default=None, repr=False, compare=False)  # CUDA event of the async copy to the host
+    estimate: Any = field(default=None, repr=False)
+    primary: Any = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -88,6 +96,10 @@ class FileResult:
         size: ``(height, width)`` when known.
         tiles: model windows used (see :class:`CorrectionResult`).
         fatal: the failure stops the run (:data:`~qgac_fast.inference.outputs.FATAL_WRITE_ERRORS`).
+        estimate: for a decoded image, the estimate's JSON
+            (:meth:`~qgac_fast.estimate.QuantizationEstimate.to_json`), else None.
+        table: for a JPEG, which table it was corrected with: ``{"used": "file"}``, or
+            ``{"used": "primary", ...}`` with :meth:`~qgac_fast.primary.PrimaryTable.to_json`.
     """
 
     input: str
@@ -97,6 +109,8 @@ class FileResult:
     size: tuple[int, int] | None = None
     tiles: int = 0
     fatal: bool = field(default=False, compare=False)
+    estimate: dict | None = None
+    table: dict | None = None
 
     @property
     def megapixels(self) -> float:
@@ -105,7 +119,9 @@ class FileResult:
     def to_json(self) -> dict:
         return {"input": self.input, "output": self.output, "status": self.status, "error": self.error,
                 "width": None if self.size is None else self.size[1],
-                "height": None if self.size is None else self.size[0], "tiles": self.tiles}
+                "height": None if self.size is None else self.size[0], "tiles": self.tiles,
+                **({} if self.estimate is None else {"estimate": self.estimate}),
+                **({} if self.table is None else {"table": self.table})}
 
 
 

@@ -13,9 +13,11 @@ from typing import Any, Callable, Union
 
 import torch
 
+from ..blind import BlindInput, decoded_pixels, prepare
 from ..codec import JPEGCoefficients, read_coefficients
 from ..codec import Source as JPEGSource
 from ..model import CoefficientPlanes, planes_from_jpeg
+from ..primary import PrimaryTable, choose_table
 from .memory import ActivationCost
 from .results import CorrectionResult
 from .step import CorrectionStep
@@ -24,7 +26,8 @@ from .tiles import plan_tiles, restore_tiled
 __all__ = ["Loaded", "Runner", "Source"]
 
 #: What the engine corrects: a JPEG source (its bytes, path, an open binary file, a PIL JPEG image not
-#: yet loaded: :func:`~qgac_fast.codec.jpeg_source`), or its coefficients.
+#: yet loaded: :func:`~qgac_fast.codec.jpeg_source`), its coefficients, or a decoded image (pixels,
+#: or an image file that is not a JPEG: :func:`~qgac_fast.blind.decoded_pixels`).
 Source = Union[JPEGSource, JPEGCoefficients]
 _MIN_CORE = 64  # smallest automatic tile core, pixels
 
@@ -39,6 +42,8 @@ class Loaded:
     subsampling: str  # the JPEG's layout (JPEGCoefficients.subsampling), kept for a JPEG output
     exif: bytes | None  # the JPEG's metadata, carried to the result and the written file
     icc_profile: bytes | None
+    blind: BlindInput | None = None  # a decoded image: the estimate, and how to cut the output back
+    primary: PrimaryTable | None = None  # a twice-compressed JPEG corrected with its first table
 
     @property
     def key(self) -> tuple:
@@ -57,28 +62,51 @@ class Runner:
         overlap: tile context in 8x8 blocks (even).
         cost: the activation-memory estimate within the budget (used by ``tile="auto"``).
         strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`.
+        table: which quantization a JPEG is corrected with (:data:`~qgac_fast.primary.TABLE_CHOICES`).
         progress: called with the megapixels of each model call's work (see :class:`qgac_fast.Corrector`).
     """
 
     def __init__(self, step: CorrectionStep, *, batch_size: int, tile: int | str | None, overlap: int,
                  cost: ActivationCost, strict: bool, max_pixels: int | None, max_pixels_per_byte: int | None,
-                 progress: Callable[[float], None] | None = None):
+                 table: str = "auto", progress: Callable[[float], None] | None = None):
         self.step, self.batch_size, self.tile, self.overlap, self.cost = step, batch_size, tile, overlap, cost
-        self.progress = progress
+        self.progress, self.table = progress, table
         self.strict, self.max_pixels, self.max_pixels_per_byte = strict, max_pixels, max_pixels_per_byte
         self.cuda = step.device.type == "cuda"
 
     def load(self, index: int, source: Source) -> Loaded | CorrectionResult:
-        """Coefficients -> model planes on the host (pinned for CUDA); an error is a result."""
+        """Coefficients -> model planes on the host (pinned for CUDA); an error is a result. A decoded
+        image goes the blind way (:mod:`qgac_fast.blind`); one without JPEG history is its own result."""
         try:
-            jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
-                source, strict=self.strict, max_pixels=self.max_pixels, max_pixels_per_byte=self.max_pixels_per_byte)
-            planes = planes_from_jpeg(jc)
+            blind = None
+            decoded = None if isinstance(source, JPEGCoefficients) else decoded_pixels(source)
+            if decoded is not None:
+                pixels, icc_profile = decoded
+                self._check_size(pixels)
+                blind = prepare(pixels, icc_profile)
+                if blind.coefficients is None:  # nothing to correct: the input as it came
+                    return CorrectionResult(index, source, image=pixels.clone(), size=tuple(pixels.shape[1:]),
+                                            subsampling=None, icc_profile=icc_profile, estimate=blind.estimate)
+                jc = blind.coefficients
+            else:
+                jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
+                    source, strict=self.strict, max_pixels=self.max_pixels,
+                    max_pixels_per_byte=self.max_pixels_per_byte)
+            corrected, primary = (jc, None) if blind is not None else choose_table(jc, self.table)
+            planes = planes_from_jpeg(corrected)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
-            return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile)
+            if blind is not None:
+                return Loaded(index, source, planes, blind.estimate.subsampling, None, blind.icc_profile, blind)
+            return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile, primary=primary)
         except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
             return CorrectionResult(index, source, error=error)
+
+    def _check_size(self, pixels: torch.Tensor) -> None:
+        """The engine's pixel limit holds for decoded images too."""
+        height, width = pixels.shape[1:]
+        if self.max_pixels is not None and height * width > self.max_pixels:
+            raise ValueError(f"{width}x{height} = {width * height} pixels exceeds the pixel limit of {self.max_pixels}")
 
     def batch_limit(self, item: Loaded) -> int:
         """Most images like ``item`` per model call (``tile="auto"``: within the budget)."""
@@ -148,6 +176,10 @@ class Runner:
         images = self.step.decode_each(planes, y, chroma, [item.planes.size for item in items])
         results = []
         for item, image in zip(items, images):
+            size = item.planes.size
+            if item.blind is not None:
+                image = item.blind.finish(image)
+                size = tuple(image.shape[1:])
             ready = None
             if self.cuda:
                 host = torch.empty(image.shape, dtype=image.dtype, pin_memory=True)
@@ -155,9 +187,11 @@ class Runner:
                 ready = torch.cuda.Event()
                 ready.record()
                 image = host
-            results.append(CorrectionResult(item.index, item.source, image=image, size=item.planes.size,
-                                            tiles=tiles, subsampling=item.subsampling, exif=item.exif,
-                                            icc_profile=item.icc_profile, ready=ready))
+            results.append(CorrectionResult(item.index, item.source, image=image, size=size, tiles=tiles,
+                                            subsampling=item.subsampling, exif=item.exif,
+                                            icc_profile=item.icc_profile, ready=ready,
+                                            estimate=None if item.blind is None else item.blind.estimate,
+                                            primary=item.primary))
         return results
 
     def _release(self) -> None:

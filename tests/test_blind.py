@@ -1,0 +1,197 @@
+"""The blind path (``qgac_fast.blind``): decoded images through ``correct``, the engine and ``qgac-fast correct``."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from qgac_fast import correct
+from qgac_fast.blind import decoded_pixels, prepare
+from qgac_fast.codec import read_coefficients
+from qgac_fast.compression import compress
+from qgac_fast.correct_cli import main
+from qgac_fast.estimate import image_tensor
+from qgac_fast.inference import Corrector
+from qgac_fast.metrics import psnr
+from qgac_fast.model import QGAC, QGACConfig, save_model
+
+from images import sample_image
+
+TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
+                  dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0)
+PHOTO = sample_image("chelsea.png", (160, 208))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return QGAC(TINY).eval()
+
+
+def _jpeg_and_pixels(image=PHOTO, quality=30, subsampling="4:2:0"):
+    data = compress(image, quality, subsampling=subsampling)
+    return data, np.asarray(Image.open(io.BytesIO(data)).convert("RGB" if image.ndim == 3 else "L"))
+
+
+def _png(pixels) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
+def test_the_coefficients_of_a_decoded_jpeg_come_back(subsampling):
+    data, pixels = _jpeg_and_pixels(subsampling=subsampling)
+    jc = read_coefficients(data)
+    blind = prepare(image_tensor(pixels)).coefficients
+    assert blind.subsampling == subsampling and all(torch.equal(a, b) for a, b in zip(blind.quantization,
+                                                                                      jc.quantization))
+    for a, b in zip(jc.coefficients, blind.coefficients):
+        assert (a == b).float().mean() > 0.99  # what differs: blocks clipped to 0 or 255 when decoded
+
+
+def test_an_aligned_decoded_jpeg_is_corrected_like_the_jpeg(tiny):
+    data, pixels = _jpeg_and_pixels()
+    from_file = correct(data, model=tiny)
+    blind = correct(pixels, model=tiny)
+    assert blind.shape == from_file.shape and float(psnr(blind[None].float(), from_file[None].float())) > 45
+
+
+def test_every_kind_of_decoded_image_gives_the_same_result(tiny, tmp_path):
+    _, pixels = _jpeg_and_pixels()
+    pixels = np.ascontiguousarray(pixels[5:, 3:])  # cropped after decoding
+    path = tmp_path / "screenshot.png"
+    path.write_bytes(_png(pixels))
+    expected = correct(pixels, model=tiny)
+    assert expected.shape == (3, *pixels.shape[:2])
+    sources = [torch.from_numpy(pixels).permute(2, 0, 1), Image.fromarray(pixels), Image.open(path), str(path), path,
+               path.read_bytes()]
+    for source in sources:
+        assert torch.equal(correct(source, model=tiny), expected), type(source).__name__
+    results = list(Corrector(tiny, workers=0).correct_many([pixels, str(path)]))
+    assert all(torch.equal(r.image, expected) for r in results)
+    assert results[0].estimate.found and results[0].estimate.offset == (3, 5)
+
+
+def test_a_cropped_image_is_corrected_in_place(tiny):
+    """The output of a crop is the crop of the aligned image's output, away from the new edges."""
+    _, pixels = _jpeg_and_pixels()
+    aligned = correct(pixels, model=tiny)
+    cropped = correct(np.ascontiguousarray(pixels[11:, 6:]), model=tiny)
+    inner = (slice(None), slice(24, -8), slice(24, -8))
+    assert float(psnr(cropped[inner][None].float(), aligned[:, 11:, 6:][inner][None].float())) > 40
+
+
+def test_blocks_edited_after_decoding_come_back_unchanged(tiny):
+    _, pixels = _jpeg_and_pixels()
+    assert prepare(image_tensor(pixels)).keep is None  # a decoded JPEG as it is: every block corrected
+    assert prepare(image_tensor(np.ascontiguousarray(pixels[5:, 11:]))).keep is None  # cropped: padded edges
+    edited = pixels.copy()
+    edited[37] = 128  # a grey line drawn after decoding, through one row of blocks
+    blind = prepare(image_tensor(edited))
+    rows = blind.keep.any(1).nonzero().flatten().tolist()
+    assert rows == list(range(32, 40)) and blind.keep[36].float().mean() > 0.5
+    out = correct(edited, model=tiny).permute(1, 2, 0).numpy()
+    kept = blind.keep.numpy()
+    assert np.array_equal(out[kept], edited[kept])  # the edited blocks as they were
+    assert not np.array_equal(out[:32], edited[:32])  # the rest corrected
+
+
+def test_never_compressed_images_come_back_unchanged(tiny):
+    noise = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    results = list(Corrector(tiny, workers=0).correct_many([noise, PHOTO[::2, ::2].copy(), noise[:5, :6]]))
+    for result, image in zip(results, (noise, PHOTO[::2, ::2], noise[:5, :6])):
+        assert result.ok and not result.estimate.found and result.tiles == 0
+        assert torch.equal(result.image, torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+
+
+def test_gray_and_equal_channel_images(tiny):
+    _, gray = _jpeg_and_pixels(PHOTO[..., 0].copy(), 40)
+    out = correct(gray, model=tiny)
+    assert out.shape == (1, *gray.shape)
+    rgb = correct(np.repeat(gray[..., None], 3, axis=2), model=tiny)
+    assert rgb.shape == (3, *gray.shape) and torch.equal(rgb[0], out[0]) and torch.equal(rgb[2], out[0])
+
+
+def test_the_default_model_gains_on_a_cropped_decoded_jpeg():
+    original = sample_image("astronaut.png", (200, 200))
+    _, pixels = _jpeg_and_pixels(original, 20)
+    crop = (slice(3, None), slice(5, None))
+    reference = torch.from_numpy(np.ascontiguousarray(original[crop])).permute(2, 0, 1)[None].float()
+    before = float(psnr(torch.from_numpy(np.ascontiguousarray(pixels[crop])).permute(2, 0, 1)[None].float(),
+                        reference))
+    after = float(psnr(correct(np.ascontiguousarray(pixels[crop]), device="cpu")[None].float(), reference))
+    assert after > before + 0.4
+
+
+def test_decoded_pixels_tells_jpeg_sources_from_images(tmp_path):
+    data, pixels = _jpeg_and_pixels()
+    (tmp_path / "a.jpg").write_bytes(data)
+    (tmp_path / "a.png").write_bytes(_png(pixels))
+    (tmp_path / "junk.jpg").write_bytes(b"not an image")
+    assert decoded_pixels(data) is None and decoded_pixels(str(tmp_path / "a.jpg")) is None
+    assert decoded_pixels(np.frombuffer(data, np.uint8)) is None  # a file's bytes as an array
+    assert decoded_pixels(Image.open(tmp_path / "a.jpg")) is None  # a JPEG not yet loaded: its file is read
+    assert decoded_pixels(str(tmp_path / "junk.jpg")) is None  # libjpeg will say what it is not
+    assert torch.equal(decoded_pixels(tmp_path / "a.png")[0], torch.from_numpy(pixels).permute(2, 0, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, tiny):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(tiny, path, training={"hardware": "test"})
+    return str(path)
+
+
+def test_cli_takes_named_images_and_folder_images_only_with_blind(weights, tmp_path, capsys):
+    data, pixels = _jpeg_and_pixels()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(data)
+    (photos / "b.png").write_bytes(_png(pixels))
+    (photos / "noise.png").write_bytes(_png(np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)))
+
+    def run(*args):
+        return main([*map(str, args), "--model", weights, "--device", "cpu", "--quiet"])
+
+    assert run(photos, "-o", tmp_path / "plain") == 0
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["a.png"]
+    report = tmp_path / "blind.json"
+    assert run(photos, "-o", tmp_path / "blind", "--blind", "--json", report) == 0
+    assert sorted(p.name for p in (tmp_path / "blind").iterdir()) == ["a.png", "b.png", "noise.png"]
+    assert "noise.png: no JPEG history found" in capsys.readouterr().err
+    document = json.loads(report.read_text())
+    files = {f["input"].rsplit("/", 1)[-1]: f for f in document["files"]}
+    assert "estimate" not in files["a.jpg"]
+    assert files["b.png"]["estimate"]["quality"] == 30 and files["b.png"]["estimate"]["subsampling"] == "4:2:0"
+    assert not files["noise.png"]["estimate"]["found"]
+    assert document["summary"]["corrected"] == 2 and document["summary"]["unchanged"] == 1
+    unchanged = np.asarray(Image.open(tmp_path / "blind" / "noise.png"))
+    assert np.array_equal(unchanged, np.asarray(Image.open(photos / "noise.png")))
+    # a named PNG is taken without --blind
+    assert run(photos / "b.png", "-o", tmp_path / "named") == 0
+    assert (tmp_path / "named" / "b.png").exists()
+
+
+def test_info_estimates_a_decoded_image(tmp_path, capsys):
+    from qgac_fast.commands import main as qgac_main
+
+    _, pixels = _jpeg_and_pixels(quality=40)
+    (tmp_path / "shot.png").write_bytes(_png(np.ascontiguousarray(pixels[2:, 7:])))
+    (tmp_path / "noise.png").write_bytes(_png(np.random.default_rng(4).integers(0, 256, (24, 24), dtype=np.uint8)))
+    assert qgac_main(["info", str(tmp_path / "shot.png"), str(tmp_path / "noise.png")]) == 0
+    out = capsys.readouterr().out
+    assert (f"{tmp_path / 'shot.png'}: 201x158, not a JPEG file: decoded JPEG, IJG quality 40, 4:2:0, "
+            "grid offset (6, 1)") in out
+    assert f"{tmp_path / 'noise.png'}: 24x24, not a JPEG file: no JPEG history found" in out
+    assert qgac_main(["info", "--json", str(tmp_path / "shot.png")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["estimate"]["quality"] == 40

@@ -1,0 +1,115 @@
+"""Twice-compressed JPEGs (``qgac_fast.primary``): the first, coarser table found in the file's coefficients, and
+``table="auto" | "file" | "primary"`` in ``correct``, the engine and the command line."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from qgac_fast import correct
+from qgac_fast.codec import read_coefficients
+from qgac_fast.compression import compress
+from qgac_fast.correct_cli import main
+from qgac_fast.inference import Corrector
+from qgac_fast.model import QGAC, QGACConfig, save_model
+from qgac_fast.primary import find_primary, requantize
+from qgac_fast.quality import ijg_table
+
+from images import sample_image
+
+TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
+                  dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0)
+PHOTO = sample_image("astronaut.png", (192, 192))
+
+
+def _twice(first: int | None, second: int, image=PHOTO) -> bytes:
+    if first is not None:
+        image = np.asarray(Image.open(io.BytesIO(compress(image, first))).convert("RGB"))
+    return compress(image, second)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return QGAC(TINY).eval()
+
+
+@pytest.mark.parametrize("first, second", [(10, 90), (20, 75), (30, 95)])
+def test_the_first_quality_is_found(first, second):
+    jc = read_coefficients(_twice(first, second))
+    primary = find_primary(jc)
+    assert primary is not None and primary.quality == first and primary.file_quality == second
+    assert torch.equal(primary.luma, torch.maximum(ijg_table(first), ijg_table(second)))
+    assert torch.equal(primary.chroma, torch.maximum(ijg_table(first, chroma=True), ijg_table(second, chroma=True)))
+
+
+@pytest.mark.parametrize("quality", [10, 30, 50, 75, 90])
+def test_a_file_compressed_once_has_no_primary(quality):
+    assert find_primary(read_coefficients(_twice(None, quality))) is None
+
+
+def test_requantized_coefficients_sit_on_the_primary_lattice():
+    jc = read_coefficients(_twice(20, 90))
+    moved = requantize(jc, find_primary(jc))
+    pairs = zip(jc.coefficients, moved.coefficients, jc.quantization, moved.quantization)
+    for before, after, q_file, q_primary in pairs:
+        # the dequantized values move by less than half a primary step
+        assert ((after.double() * q_primary.double() - before.double() * q_file.double()).abs()
+                <= q_primary.double() / 2 + 1e-9).all()
+    assert moved.sampling == jc.sampling and moved.table_indices == jc.table_indices
+
+
+def test_table_choices_in_correct_and_the_engine(tiny):
+    twice, once = _twice(10, 90), _twice(None, 50)
+    auto, file = correct(twice, model=tiny), correct(twice, model=tiny, table="file")
+    assert not torch.equal(auto, file)
+    assert torch.equal(correct(twice, model=tiny, table="primary"), auto)
+    assert torch.equal(correct(once, model=tiny), correct(once, model=tiny, table="file"))
+    with pytest.raises(ValueError, match="no primary quantization coarser than the file's"):
+        correct(once, model=tiny, table="primary")
+    with pytest.raises(ValueError, match="table must be one of"):
+        Corrector(tiny, table="best")
+    results = list(Corrector(tiny, workers=0).correct_many([twice, once]))
+    assert results[0].primary.quality == 10 and results[1].primary is None
+
+
+def test_default_model_gains_more_with_the_primary_table():
+    reference = torch.from_numpy(PHOTO).permute(2, 0, 1)[None].float()
+    data = _twice(10, 90)
+    from qgac_fast.metrics import psnr
+
+    decoded = torch.from_numpy(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()).permute(2, 0, 1)
+    jpeg = float(psnr(decoded[None].float(), reference))
+    gains = {t: float(psnr(correct(data, device="cpu", table=t)[None].float(), reference)) - jpeg
+             for t in ("auto", "file")}
+    assert gains["auto"] > gains["file"] + 0.3
+
+
+def test_cli_reports_the_table_used(tiny, tmp_path):
+    weights = tmp_path / "tiny.safetensors"
+    save_model(tiny, weights, training={"hardware": "test"})
+    (tmp_path / "twice.jpg").write_bytes(_twice(10, 90))
+    (tmp_path / "once.jpg").write_bytes(_twice(None, 50))
+    report = tmp_path / "r.json"
+    args = [str(tmp_path / "twice.jpg"), str(tmp_path / "once.jpg"), "-o", str(tmp_path / "out"), "--model",
+            str(weights), "--device", "cpu", "--quiet", "--json", str(report)]
+    assert main(args) == 0
+    files = {f["input"].rsplit("/", 1)[-1]: f for f in json.loads(report.read_text())["files"]}
+    assert files["twice.jpg"]["table"]["used"] == "primary" and files["twice.jpg"]["table"]["quality"] == 10
+    assert files["once.jpg"]["table"] == {"used": "file"}
+    assert main(args[:-2] + ["--table", "primary"]) == 1  # once.jpg has no primary table: it fails
+    assert main(args[:-2] + ["--table", "file", "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["files"][0]["table"] == {"used": "file"}
+
+
+def test_info_reports_a_first_compression(tmp_path, capsys):
+    from qgac_fast.commands import main as qgac_main
+
+    (tmp_path / "twice.jpg").write_bytes(_twice(20, 75))
+    assert qgac_main(["info", str(tmp_path / "twice.jpg")]) == 0
+    assert "  compressed twice: first at IJG quality 20 (fit " in capsys.readouterr().out
