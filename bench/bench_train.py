@@ -32,10 +32,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit  # noqa: E402  (bench/conftest.py)
+from conftest import git_commit, save_report  # noqa: E402  (bench/conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 DEFAULT_VARIANTS = ("float32/1/0", "bf16/1/0", "float32/2/0", "bf16/2/0", "bf16/1/1", "bf16/1/0/2")
 
 # Runs in the subprocess with the checkout under test first on sys.path: the trainer's own loop.
@@ -129,10 +128,7 @@ def main(argv=None) -> int:
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__, "model": args.model,
               "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    save_report(args.name, report, markdown(report))
     return 0
 
 

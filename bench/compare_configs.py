@@ -30,9 +30,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
+from conftest import git_commit, save_report, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def weights_of(run: str) -> Path:
@@ -140,10 +139,7 @@ def main(argv=None) -> int:
               "commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__,
               "threads": args.threads, "size": args.size, "repeats": args.repeats, "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    save_report(args.name, report, markdown(report))
     return 0
 
 

@@ -4,6 +4,7 @@ and the device the kernel benchmarks run on."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 from importlib import resources
@@ -62,6 +63,16 @@ def git_commit(where: Path | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return os.environ.get("QGAC_COMMIT", "unknown (no git; set QGAC_COMMIT)")
+
+
+def save_report(name: str, report: dict, text: str) -> None:
+    """Write a benchmark's ``report`` to ``bench/results/<name>.json`` and its Markdown ``text`` to
+    ``<name>.md``, and print the Markdown."""
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (results / f"{name}.md").write_text(text)
+    print(text)
 
 
 @pytest.fixture(scope="session", params=QUALITIES, ids=lambda q: f"q{q}")
