@@ -101,7 +101,7 @@ def markdown(report: dict) -> str:
              "crops, q10/30/50, 4:2:0, 4:4:4 and gray), through the same correction step as `correct()`. "
              f"CPU inference: the forward on a {report['size']}x{report['size']} 4:2:0 JPEG at "
              f"{report['threads']} threads, median of {report['repeats']}.", "",
-             "| run | model | parameters | GFLOP/MP | steps | training MP | training time | validation gain | "
+             "| run | model | parameters | GFLOP/MP | steps | training MP | wall time | validation gain | "
              "4:2:0 q10 gain | MP/s fp32 | MP/s bf16 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
