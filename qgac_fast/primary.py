@@ -27,8 +27,11 @@ from .quality import _all_tables, closest_quality
 
 __all__ = ["MIN_PRIMARY_FIT", "TABLE_CHOICES", "PrimaryTable", "choose_table", "find_primary", "requantize"]
 
-#: ``table=`` choices: ``"auto"`` (the primary table when one is found, else the file's), ``"file"``
-#: (always the file's), ``"primary"`` (the primary table; a file with none found is an error).
+#: ``table=`` choices: ``"auto"`` (the primary table when one is found, else the file's; a file
+#: whose luma steps are all 1, quality 100, keeps its own: it quantized nothing, so what it holds,
+#: an earlier compression's traces included, is the image as its owner saved it; correcting those
+#: cost 0.78 dB against the bundled chelsea photo, itself once a JPEG), ``"file"`` (always the
+#: file's), ``"primary"`` (the primary table; a file with none found is an error).
 TABLE_CHOICES = ("auto", "file", "primary")
 
 #: Share of the luma coefficients that must sit on a primary lattice (beyond chance, 0..1) to
@@ -71,6 +74,8 @@ def find_primary(jc: JPEGCoefficients) -> PrimaryTable | None:
     if jc.color_space not in ("ycbcr", "gray"):
         return None
     file_table = jc.quantization[0].reshape(64).to(torch.int64)
+    if int(file_table.min()) < 1:  # a damaged table (read with strict=False): no lattice to read
+        return None
     values = jc.coefficients[0].reshape(-1, 64).to(torch.int64).abs()
     values = torch.where(values < _VALUES, values, 0)  # zeros say nothing: dropped below, with the largest
     top = int(values.max()) + 1 if values.numel() else 1
@@ -126,7 +131,7 @@ def choose_table(jc: JPEGCoefficients, table: str) -> tuple[JPEGCoefficients, Pr
     """
     if table not in TABLE_CHOICES:
         raise ValueError(f"table must be one of {TABLE_CHOICES}, got {table!r}")
-    if table == "file":
+    if table == "file" or (table == "auto" and bool((jc.quantization[0] == 1).all())):
         return jc, None
     primary = find_primary(jc)
     if primary is None:

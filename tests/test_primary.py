@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 import json
 
 import numpy as np
@@ -17,7 +18,7 @@ from qgac_fast.compression import compress
 from qgac_fast.correct_cli import main
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, save_model
-from qgac_fast.primary import find_primary, requantize
+from qgac_fast.primary import choose_table, find_primary, requantize
 from qgac_fast.quality import ijg_table
 
 from images import sample_image
@@ -51,6 +52,21 @@ def test_the_first_quality_is_found(first, second):
 @pytest.mark.parametrize("quality", [10, 30, 50, 75, 90])
 def test_a_file_compressed_once_has_no_primary(quality):
     assert find_primary(read_coefficients(_twice(None, quality))) is None
+
+
+def test_quality_100_and_damaged_tables_keep_the_file_table():
+    # quality 100 quantizes nothing: auto keeps what the file holds, though a primary is there
+    first = read_coefficients(_twice(None, 20))  # its coefficients written with steps of 1: exactly on q20's lattice
+    tables = [first.quantization[i].to(torch.int32) for i in first.table_indices]
+    jc = replace(first, coefficients=tuple((c.to(torch.int32) * t).to(torch.int16) for c, t in zip(first.coefficients, tables)),
+                 quantization=tuple(torch.ones_like(q) for q in first.quantization))
+    assert find_primary(jc) is not None and choose_table(jc, "auto") == (jc, None)
+    assert choose_table(jc, "primary")[1] is not None
+    # a zero step (a damaged table, as strict=False reads) is no lattice: no division by it
+    broken = read_coefficients(_twice(10, 90))
+    table = broken.quantization[0].clone()
+    table[0, 0] = 0
+    assert find_primary(replace(broken, quantization=(table, *broken.quantization[1:]))) is None
 
 
 def test_requantized_coefficients_sit_on_the_primary_lattice():
