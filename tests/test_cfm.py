@@ -208,3 +208,19 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("height, width", [(40, 8), (8, 40), (40, 16)])
+def test_cfm_conv_under_bf16_autocast_one_block_wide(height, width):
+    """oneDNN's bf16 grouped convolution returned garbage for outputs one column wide (a 3-pixel
+    wide JPEG's chroma): the result must match float32 to bf16's precision, for every shape."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, height, width) + 0.5
+    weight = torch.randn(2, 4, 3, 8, 8)
+    bias = torch.randn(2, 4)
+    want = cfm_conv(x, weight, bias)
+    for _ in range(5):
+        with torch.autocast("cpu", torch.bfloat16):
+            got = cfm_conv(x, weight, bias).float()
+        assert got.shape == want.shape
+        assert float((got - want).abs().max() / want.abs().max()) < 0.02
