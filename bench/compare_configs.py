@@ -41,6 +41,21 @@ def weights_of(run: str) -> Path:
     return Path(run) / "weights.safetensors" if Path(run).is_dir() else weights_path(run)
 
 
+def _config_name(config) -> str:
+    """A configuration as ``name:overrides`` against the shipped configuration it differs least from."""
+    import dataclasses
+
+    from qgac_fast.model.config import CONFIGS
+
+    def changes(base):
+        return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                if getattr(config, f.name) != getattr(base, f.name)}
+
+    name = min(CONFIGS, key=lambda n: len(changes(CONFIGS[n])))
+    diff = changes(CONFIGS[name])
+    return name + (":" + ",".join(f"{k}={v}" for k, v in diff.items()) if diff else "")
+
+
 def score(run: str, val_images: int | None) -> dict:
     """Size, training record and validation of one run's final weights."""
     from qgac_fast.model import load_model, read_metadata
@@ -58,7 +73,7 @@ def score(run: str, val_images: int | None) -> dict:
         raise SystemExit(f"{run} trained on some of the {len(held)} validation images (it held back "
                          f"{config['val_images']}); choose --val-images among the ones it held back")
     result = validate(model, validation_crops(held))
-    return {"run": Path(run).name, "model": str(config["model"]),
+    return {"run": Path(run).name, "model": _config_name(model.config),
             "parameters": parameter_count(model.requires_grad_(True)),
             "gflop_per_mp": flops_per_megapixel(model) / 1e9, "steps": training.get("steps_done") or config["steps"],
             "training_mp": training_pixels(str(weights)) / 1e6, "wall_time_s": training["wall_time_s"],
