@@ -42,25 +42,26 @@ __all__ = ["blocking_effect_factor", "boundary_differences", "high_frequency_rat
 _BLOCK = 8  # JPEG's block grid, which PSNR-B measures blocking on
 
 
-def _as_batch(x: torch.Tensor, name: str) -> torch.Tensor:
-    """``x`` as float64 ``(N, C, H, W)``; a ``(C, H, W)`` image becomes a batch of one."""
+def _as_batch(x: torch.Tensor, name: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``x`` as ``dtype`` ``(N, C, H, W)``; a ``(C, H, W)`` image becomes a batch of one."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{name} must have a real dtype (uint8, int or float), got {x.dtype}")
     if x.dim() not in (3, 4):
         raise ValueError(f"{name} must be (N, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
-    x = x.to(torch.float64)
+    x = x.to(dtype)
     return x if x.dim() == 4 else x.unsqueeze(0)
 
 
-def _pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Both images as float64 batches, and whether the inputs were single images."""
+def _pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str],
+          dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Both images as ``dtype`` batches, and whether the inputs were single images."""
     if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape != y.shape:
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
     single = isinstance(x, torch.Tensor) and x.dim() == 3
-    return _as_batch(x, names[0]), _as_batch(y, names[1]), single
+    return _as_batch(x, names[0], dtype), _as_batch(y, names[1], dtype), single
 
 
 def _check_range(data_range: float) -> float:
@@ -273,8 +274,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, window: st
         ``dtype`` ``(N,)`` (0-dim for a single image); 1 where the images are identical.
     """
     data_range = _check_range(data_range)
-    x, y, single = _pair(x, y, ("x", "y"))
-    x, y = x.to(dtype), y.to(dtype)
+    x, y, single = _pair(x, y, ("x", "y"), dtype)
     taps = _window(window, x.device).to(dtype)
     n, c, height, width = x.shape
     if min(height, width) < taps.numel():

@@ -488,9 +488,10 @@ def _out_of_time(config: TrainConfig, elapsed: float, device: torch.device, worl
     """Whether ``config.time_limit`` is used up; every rank gets rank 0's answer, so all stop together."""
     if config.time_limit is None:
         return False
+    if world == 1:  # no device round trip (a GPU sync per step) when nobody needs to agree
+        return elapsed >= config.time_limit
     done = torch.tensor([float(elapsed >= config.time_limit)], device=device)
-    if world > 1:
-        dist.broadcast(done, 0)
+    dist.broadcast(done, 0)
     return bool(done.item())
 
 
