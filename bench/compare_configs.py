@@ -11,7 +11,8 @@ parameters, forward GFLOP per megapixel, the steps and training megapixels it sa
 wall time, the validation gain on the run's own held-back images (or, with ``--val-images N``,
 the N images the trainer holds back for ``--val-images N``, when every run held them back; recomputed with
 :func:`qgac_fast.train.loop.validate`, so every run is scored the same way: 256x256 crops at
-q10/30/50 in 4:2:0, 4:4:4 and gray), and CPU inference speed: ``CorrectionStep.restore`` (the
+q10/30/50 in 4:2:0, 4:4:4 and gray), the difference from the first run paired image by image with
+its standard error, and CPU inference speed: ``CorrectionStep.restore`` (the
 forward) on a ``--size`` square 4:2:0 JPEG at ``--threads`` threads, float32 and bf16, median of
 ``--repeats`` round-robin runs. Writes ``bench/results/<name>.{json,md}``.
 """
@@ -77,7 +78,21 @@ def score(run: str, val_images: int | None) -> dict:
             "parameters": parameter_count(model.requires_grad_(True)),
             "gflop_per_mp": flops_per_megapixel(model) / 1e9, "steps": training.get("steps_done") or config["steps"],
             "training_mp": training_pixels(str(weights)) / 1e6, "wall_time_s": training["wall_time_s"],
-            "precision": training.get("precision"), "validation_images": len(held), **result}
+            "precision": training.get("precision"), "validation_images": [Path(f).name for f in held], **result}
+
+
+def paired(rows: list[dict]) -> None:
+    """Each row's gain minus the first row's, paired image by image, as ``vs_first_db`` and its
+    standard error over the images ``vs_first_se_db`` (rows scored on other images get none): the
+    models' gains differ far less between them than between images, so pairing is what makes a few
+    hundredths of a dB readable on a few images."""
+    first = rows[0]
+    for row in rows[1:]:
+        if row["validation_images"] != first["validation_images"]:
+            continue
+        differences = [b - a for a, b in zip(first["gain_by_crop"], row["gain_by_crop"])]
+        row["vs_first_db"] = statistics.fmean(differences)
+        row["vs_first_se_db"] = statistics.stdev(differences) / len(differences) ** 0.5
 
 
 def speed(runs: list[str], threads: int, size: int, repeats: int) -> dict[str, dict[str, float]]:
@@ -117,13 +132,14 @@ def markdown(report: dict) -> str:
              f"CPU inference: the forward on a {report['size']}x{report['size']} 4:2:0 JPEG at "
              f"{report['threads']} threads, median of {report['repeats']}.", "",
              "| run | model | parameters | GFLOP/MP | steps | training MP | wall time | validation gain | "
-             "4:2:0 q10 gain | MP/s fp32 | MP/s bf16 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"4:2:0 q10 gain | vs {report['rows'][0]['run']} (paired, ± s.e.) | MP/s fp32 | MP/s bf16 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
+        versus = f"{r['vs_first_db']:+.3f} ± {r['vs_first_se_db']:.3f} dB" if "vs_first_db" in r else ""
         lines.append(
             f"| {r['run']} | `{r['model']}` | {r['parameters'] / 1e6:.2f}M | {r['gflop_per_mp']:.1f} | "
             f"{r['steps'][0]} | {r['training_mp']:.0f} | {r['wall_time_s'] / 60:.0f} min | {r['gain_db']:+.3f} dB | "
-            f"{r['gain_by']['4:2:0 q10']:+.3f} dB | {r.get('mp_per_s_float32', float('nan')):.2f} | "
+            f"{r['gain_by']['4:2:0 q10']:+.3f} dB | {versus} | {r.get('mp_per_s_float32', float('nan')):.2f} | "
             f"{r.get('mp_per_s_bf16', float('nan')):.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -146,6 +162,7 @@ def main(argv=None) -> int:
     for run in args.runs:
         rows.append(score(run, args.val_images))
         print(json.dumps(rows[-1]), flush=True)
+    paired(rows)
     if not args.no_speed:
         speeds = speed(args.runs, args.threads, args.size, args.repeats)
         for row in rows:

@@ -79,7 +79,11 @@ def test_loss_falls_and_weights_are_written(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))
     validation = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
                   if "validation" in line]
-    assert validation and set(validation[-1]["validation"]) == {"jpeg_psnr", "model_psnr", "gain_db", "gain_by"}
+    result = validation[-1]["validation"] if validation else {}
+    assert set(result) == {"jpeg_psnr", "model_psnr", "gain_db", "gain_by", "gain_by_crop"}
+    # every crop is scored at every quality and layout, so the per-crop means average to the gain
+    assert len(result["gain_by_crop"]) == config.val_images
+    assert np.mean(result["gain_by_crop"]) == pytest.approx(result["gain_db"], abs=1e-9)
     assert set(validation[-1]["validation"]["gain_by"]) == {f"{layout} q{q}" for layout in ("4:2:0", "4:4:4", "gray")
                                                            for q in (10, 30, 50)}
     assert validation[-1]["training_mp"] == pytest.approx(120 * 4 * 48 * 48 / 1e6)
