@@ -11,8 +11,14 @@ share chance gives) at the frequencies where it is at least twice as coarse as t
 the table ``max(T, Q)`` per frequency), which the model then corrects as a JPEG of the primary
 quality.
 
-Only a primary grid aligned with the file's is detected (a crop between the two compressions
-shifts it; that case is not handled).
+A crop between the two compressions (or any shift that is not a multiple of 8 pixels) moves the
+primary grid off the file's, and its lattice no longer shows in the file's coefficients.
+:func:`find_shifted_primary` then goes through the pixels: it decodes the file and asks
+:func:`~qgac_fast.estimate.estimate_quantization` for a grid other than the file's (its lattice
+spread by the second compression's rounding, :func:`_later_noise`); an exact IJG table found there,
+at least twice as coarse as the file's (geometric mean of the step ratios), is the primary, and the
+decoded pixels are corrected the blind way on that grid (:func:`qgac_fast.blind.prepare`), cut
+back to the file's size and alignment.
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .codec import JPEGCoefficients
+from .blind import BlindInput, prepare
+from .codec import JPEGCoefficients, decode_pixels
+from .estimate import estimate_quantization
 from .functional.quantization import round_half_away_from_zero
 from .quality import _all_tables, closest_quality
 
-__all__ = ["MIN_PRIMARY_FIT", "TABLE_CHOICES", "PrimaryTable", "choose_table", "find_primary", "requantize"]
+__all__ = ["MIN_PRIMARY_FIT", "MIN_SHIFTED_FIT", "TABLE_CHOICES", "PrimaryTable", "choose_table", "find_primary",
+           "find_shifted_primary", "requantize"]
 
 #: ``table=`` choices: ``"auto"`` (the primary table when one is found, else the file's; a file
 #: whose luma steps are all 1, quality 100, keeps its own: it quantized nothing, so what it holds,
@@ -38,7 +47,13 @@ TABLE_CHOICES = ("auto", "file", "primary")
 #: call a file twice compressed. Tuned on 12 BSDS500 train images: compressed once at quality
 #: 10..90 they score at most 0.04; at 10 then 90, 0.23 to 0.87 (median 0.8).
 MIN_PRIMARY_FIT = 0.3
-_MIN_COEFFICIENTS = 64  # non-zero luma coefficients at frequencies where the candidate is coarser
+#: Confidence (:attr:`~qgac_fast.estimate.QuantizationEstimate.confidence`) an exact IJG table on a
+#: grid shifted from the file's needs to be taken as a primary quantization. Tuned on BSDS500 train
+#: images (``bench/bench_estimate.py``, section ``shifted_tuning``).
+MIN_SHIFTED_FIT = 0.15
+_MIN_SHIFTED_RATIO = 2.0  # primary / file luma steps, geometric mean: "clearly coarser"
+_SHIFTED_PIXELS = 2**16  # the estimate's window (a constant cost per file, however large)
+_MIN_COEFFICIENTS = 64  # non-zero luma AC coefficients at frequencies where the candidate is coarser
 _VALUES = 64  # |quantized coefficients| scored: 1..63 (larger ones are few and add little)
 
 
@@ -52,6 +67,8 @@ class PrimaryTable:
         luma, chroma: int32 ``(8, 8)`` tables the coefficients were re-expressed with (per
             frequency the coarser of the primary IJG table and the file's).
         file_quality: the closest IJG quality of the file's own luma table.
+        offset: for a primary grid shifted against the file's (:func:`find_shifted_primary`), its
+            ``(dy, dx)`` in the file's pixels (first row and column on it, 0..7); None when aligned.
     """
 
     quality: int
@@ -59,9 +76,11 @@ class PrimaryTable:
     luma: torch.Tensor
     chroma: torch.Tensor | None
     file_quality: int
+    offset: tuple[int, int] | None = None
 
     def to_json(self) -> dict:
-        return {"quality": self.quality, "fit": round(self.fit, 4), "file_quality": self.file_quality}
+        return {"quality": self.quality, "fit": round(self.fit, 4), "file_quality": self.file_quality,
+                "shifted": self.offset is not None, "offset": None if self.offset is None else list(self.offset)}
 
 
 def find_primary(jc: JPEGCoefficients) -> PrimaryTable | None:
@@ -97,7 +116,9 @@ def find_primary(jc: JPEGCoefficients) -> PrimaryTable | None:
     weights = histogram[None] * coarser[..., None]
     informative = weights.sum(dim=(1, 2))
     support = (weights * score).sum(dim=(1, 2))
-    fit = torch.where(informative >= _MIN_COEFFICIENTS, support / informative.clamp(min=1), torch.zeros(()))
+    # AC coefficients needed: the DCs of a flat image repeat one value, which any lattice holds
+    enough = weights[:, 1:].sum(dim=(1, 2)) >= _MIN_COEFFICIENTS
+    fit = torch.where(enough, support / informative.clamp(min=1), torch.zeros(()))
     best = int(support.where(fit >= MIN_PRIMARY_FIT, torch.full((), -1.0)).argmax())
     if float(fit[best]) < MIN_PRIMARY_FIT:
         return None
@@ -122,9 +143,51 @@ def requantize(jc: JPEGCoefficients, primary: PrimaryTable) -> JPEGCoefficients:
     return replace(jc, coefficients=tuple(coefficients), quantization=tuple(tables))
 
 
-def choose_table(jc: JPEGCoefficients, table: str) -> tuple[JPEGCoefficients, PrimaryTable | None]:
-    """The coefficients to correct for the ``table`` choice (:data:`TABLE_CHOICES`), and the primary
-    table used (None: the file's).
+def find_shifted_primary(jc: JPEGCoefficients) -> tuple[PrimaryTable, BlindInput] | None:
+    """The primary quantization of a JPEG compressed again on a grid shifted against the first, and
+    its decoded pixels made ready for the model on the primary grid; None when there is none.
+
+    Args:
+        jc: the JPEG's coefficients (gray or YCbCr).
+
+    Returns:
+        ``(primary, blind)``: ``primary.offset`` is the grid's offset in the file's pixels, its
+        tables the estimated IJG tables; ``blind`` (:class:`~qgac_fast.blind.BlindInput`) the
+        pixels encoded on that grid, whose ``finish`` cuts the model's output back to the file's
+        size. None when the file is not YCbCr or gray, has a damaged table, or no exact IJG table
+        at least twice as coarse as the file's fits a shifted grid with confidence
+        :data:`MIN_SHIFTED_FIT`.
+    """
+    if jc.color_space not in ("ycbcr", "gray") or int(jc.quantization[0].min()) < 1:
+        return None
+    file_table = jc.quantization[0].to(torch.float64)
+    pixels = decode_pixels(jc)
+    estimate = estimate_quantization(pixels, max_pixels=_SHIFTED_PIXELS, skip_offset=(0, 0), noise=_later_noise(jc))
+    if not estimate.found or estimate.quality is None or estimate.confidence < MIN_SHIFTED_FIT:
+        return None
+    if float((estimate.luma.to(torch.float64) / file_table).log().mean().exp()) < _MIN_SHIFTED_RATIO:
+        return None
+    table = PrimaryTable(estimate.quality, estimate.confidence, estimate.luma, estimate.chroma,
+                         closest_quality(jc.quantization[0]).quality, estimate.offset)
+    # every block is off the primary lattice by the second rounding: none is "edited"
+    return table, prepare(pixels, jc.icc_profile, estimate, find_edited=False)
+
+
+def _later_noise(jc: JPEGCoefficients) -> float:
+    """RMS spread (DCT units) the file's own quantization adds around an earlier lattice: 0.6 of the
+    uniform rounding noise of its luma steps (most high frequencies, quantized to zero, err by much
+    less than half a step), rounded to a whole unit (the estimate's kernels are cached per spread)
+    and clamped to 2..8. Chosen on BSDS500 train images: a spread too narrow misses the lattice
+    under a second compression at quality 75, one too wide blurs it."""
+    table = jc.quantization[0].to(torch.float64)
+    return min(8.0, max(2.0, round(0.6 * float(table.square().mean().sqrt()) / 12**0.5)))
+
+
+def choose_table(jc: JPEGCoefficients, table: str) -> tuple[JPEGCoefficients, PrimaryTable | None, BlindInput | None]:
+    """The coefficients to correct for the ``table`` choice (:data:`TABLE_CHOICES`), the primary
+    table used (None: the file's), and for a shifted primary the blind input whose ``finish`` cuts
+    the output back to the file's pixels (else None). An aligned primary is looked for first
+    (:func:`find_primary`), then a shifted one (:func:`find_shifted_primary`).
 
     Raises:
         ValueError: an unknown choice, or ``"primary"`` and no primary quantization found.
@@ -132,11 +195,15 @@ def choose_table(jc: JPEGCoefficients, table: str) -> tuple[JPEGCoefficients, Pr
     if table not in TABLE_CHOICES:
         raise ValueError(f"table must be one of {TABLE_CHOICES}, got {table!r}")
     if table == "file" or (table == "auto" and bool((jc.quantization[0] == 1).all())):
-        return jc, None
+        return jc, None, None
     primary = find_primary(jc)
-    if primary is None:
-        if table == "primary":
-            raise ValueError("table='primary': no primary quantization coarser than the file's was found (the file "
-                             "looks compressed once); use table='auto' or 'file'")
-        return jc, None
-    return requantize(jc, primary), primary
+    if primary is not None:
+        return requantize(jc, primary), primary, None
+    shifted = find_shifted_primary(jc)
+    if shifted is not None:
+        primary, blind = shifted
+        return blind.coefficients, primary, blind
+    if table == "primary":
+        raise ValueError("table='primary': no primary quantization coarser than the file's was found (the file "
+                         "looks compressed once); use table='auto' or 'file'")
+    return jc, None, None
