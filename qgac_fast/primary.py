@@ -29,12 +29,12 @@ import torch
 
 from .blind import BlindInput, prepare
 from .codec import JPEGCoefficients, decode_pixels
-from .estimate import estimate_quantization
+from .estimate import QuantizationEstimate, estimate_quantization
 from .functional.quantization import round_half_away_from_zero
 from .quality import _all_tables, closest_quality
 
 __all__ = ["MIN_PRIMARY_FIT", "MIN_SHIFTED_FIT", "TABLE_CHOICES", "PrimaryTable", "choose_table", "find_primary",
-           "find_shifted_primary", "requantize"]
+           "find_shifted_primary", "requantize", "shifted_estimate"]
 
 #: ``table=`` choices: ``"auto"`` (the primary table when one is found, else the file's; a file
 #: whose luma steps are all 1, quality 100, keeps its own: it quantized nothing, so what it holds,
@@ -160,17 +160,25 @@ def find_shifted_primary(jc: JPEGCoefficients) -> tuple[PrimaryTable, BlindInput
     """
     if jc.color_space not in ("ycbcr", "gray") or int(jc.quantization[0].min()) < 1:
         return None
-    file_table = jc.quantization[0].to(torch.float64)
-    pixels = decode_pixels(jc)
-    estimate = estimate_quantization(pixels, max_pixels=_SHIFTED_PIXELS, skip_offset=(0, 0), noise=_later_noise(jc))
+    pixels, estimate = shifted_estimate(jc)
     if not estimate.found or estimate.quality is None or estimate.confidence < MIN_SHIFTED_FIT:
         return None
+    file_table = jc.quantization[0].to(torch.float64)
     if float((estimate.luma.to(torch.float64) / file_table).log().mean().exp()) < _MIN_SHIFTED_RATIO:
         return None
     table = PrimaryTable(estimate.quality, estimate.confidence, estimate.luma, estimate.chroma,
                          closest_quality(jc.quantization[0]).quality, estimate.offset)
     # every block is off the primary lattice by the second rounding: none is "edited"
     return table, prepare(pixels, jc.icc_profile, estimate, find_edited=False)
+
+
+def shifted_estimate(jc: JPEGCoefficients) -> tuple[torch.Tensor, QuantizationEstimate]:
+    """The file's decoded pixels (uint8 ``(C, H, W)``) and the quantization estimated from them on
+    the best grid other than the file's, what :func:`find_shifted_primary` judges (its confidence
+    also where no table was found: ``bench/bench_estimate.py`` tunes :data:`MIN_SHIFTED_FIT` on it)."""
+    pixels = decode_pixels(jc)
+    return pixels, estimate_quantization(pixels, max_pixels=_SHIFTED_PIXELS, skip_offset=(0, 0),
+                                         noise=_later_noise(jc))
 
 
 def _later_noise(jc: JPEGCoefficients) -> float:
