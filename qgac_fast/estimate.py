@@ -54,6 +54,7 @@ _IDENTIFIED = 8  # non-zero coefficients a frequency needs before its own step i
 # Blocks needed before free steps are tried: the best of 255 steps per frequency fits a few dozen
 # random values well by chance (noise 40x56 did), while one IJG quality for all 64 cannot.
 _FREE_BLOCKS = 256
+_KERNEL_SLICE = 128  # bins per slice when building a lattice kernel
 _OFFSET_PATCHES = 96  # textured patches scored at each of the 64 grid offsets
 
 
@@ -274,29 +275,32 @@ def _candidates(chroma: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
     return steps, tables, scored, torch.searchsorted(steps, scored)
 
 
-@lru_cache(maxsize=6)  # luma and chroma, at the default spread and two others (10 MB each pair)
+@lru_cache(maxsize=6)  # luma and chroma at the default spread and two others (15 MB each pair)
 def _kernel(chroma: bool, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ac, dc)``, float32 ``(_BINS, steps)`` each: per bin of |coefficient| and candidate step,
     how much a coefficient there supports the step's lattice: 1 on a lattice point, 0 on average for
     a value unrelated to it, negative between lattice points; 0 where ``|c| < step / 2`` (quantized
     to zero, which says nothing about the step) and for steps too fine to tell from noise. The DC
     kernel also counts ``8 round(k step / 8)`` as on the lattice: a flat block decodes to whole
-    levels, so its DC comes back as a multiple of 8."""
+    levels, so its DC comes back as a multiple of 8. Built in slices of bins, so that its float64
+    temporaries stay small (the allocator keeps what a process once held)."""
     steps = _candidates(chroma)[0].to(torch.float64)
-    values = torch.arange(_BINS, dtype=torch.float64)[:, None] * _BIN
-    nearest = steps * torch.round(values / steps)
-    residual = (values - nearest).abs()
-    # a flat block decodes to round-half-up levels: 8 floor(c / 8 + 1/2) for either sign of c
-    flat = torch.minimum((values - 8 * torch.floor(nearest / 8 + 0.5)).abs(),
-                         (values - 8 * torch.ceil(nearest / 8 - 0.5)).abs())
     chance = (math.sqrt(2 * math.pi) * sigma / steps).clamp(max=1.0)  # the kernel's mean off-lattice
-    informative = (values >= steps / 2) & (chance < 1)
-    kernels = []
-    for r, spread in ((residual, 1.0), (torch.minimum(residual, flat), 2.0)):  # two targets: twice the chance
-        mean = (spread * chance).clamp(max=1.0)
-        score = (torch.exp(-r**2 / (2 * sigma**2)) - mean) / (1 - mean).clamp(min=1e-9)
-        kernels.append(torch.where(informative & (mean < 1), score, 0.0).to(torch.float32))
-    return kernels[0], kernels[1]
+    ac, dc = (torch.empty(_BINS, steps.shape[0]) for _ in range(2))
+    for start in range(0, _BINS, _KERNEL_SLICE):
+        values = torch.arange(start, min(start + _KERNEL_SLICE, _BINS), dtype=torch.float64)[:, None] * _BIN
+        nearest = steps * torch.round(values / steps)
+        residual = (values - nearest).abs()
+        # a flat block decodes to round-half-up levels: 8 floor(c / 8 + 1/2) for either sign of c
+        flat = torch.minimum((values - 8 * torch.floor(nearest / 8 + 0.5)).abs(),
+                             (values - 8 * torch.ceil(nearest / 8 - 0.5)).abs())
+        informative = (values >= steps / 2) & (chance < 1)
+        # two targets for the DC: twice the chance
+        for out, r, spread in ((ac, residual, 1.0), (dc, torch.minimum(residual, flat), 2.0)):
+            mean = (spread * chance).clamp(max=1.0)
+            score = (torch.exp(-r**2 / (2 * sigma**2)) - mean) / (1 - mean).clamp(min=1e-9)
+            out[start:start + values.shape[0]] = torch.where(informative & (mean < 1), score, 0.0)
+    return ac, dc
 
 
 @dataclass

@@ -15,7 +15,7 @@ A crop between the two compressions (or any shift that is not a multiple of 8 pi
 primary grid off the file's, and its lattice no longer shows in the file's coefficients.
 :func:`find_shifted_primary` then goes through the pixels: it decodes the file and asks
 :func:`~qgac_fast.estimate.estimate_quantization` for a grid other than the file's (its lattice
-spread by the second compression's rounding, :func:`_later_noise`); an exact IJG table found there,
+spread by the second compression's rounding); an exact IJG table found there,
 at least twice as coarse as the file's (geometric mean of the step ratios), is the primary, and the
 decoded pixels are corrected the blind way on that grid (:func:`qgac_fast.blind.prepare`), cut
 back to the file's size and alignment.
@@ -53,6 +53,11 @@ MIN_PRIMARY_FIT = 0.3
 MIN_SHIFTED_FIT = 0.15
 _MIN_SHIFTED_RATIO = 2.0  # primary / file luma steps, geometric mean: "clearly coarser"
 _SHIFTED_PIXELS = 2**16  # the estimate's window (a constant cost per file, however large)
+# RMS spread (DCT units) the second compression adds around the first lattice, for the estimate. On
+# BSDS500 train images 4 found the first table under second compressions at qualities 50 to 95 (2
+# missed it under 75, 8 blurred the lattice of one at 90), and once-compressed files stayed below
+# 0.02; one value for all files, so that the estimate builds one more kernel, not one per file.
+_LATER_NOISE = 4.0
 _MIN_COEFFICIENTS = 64  # non-zero luma AC coefficients at frequencies where the candidate is coarser
 _VALUES = 64  # |quantized coefficients| scored: 1..63 (larger ones are few and add little)
 
@@ -178,17 +183,7 @@ def shifted_estimate(jc: JPEGCoefficients) -> tuple[torch.Tensor, QuantizationEs
     also where no table was found: ``bench/bench_estimate.py`` tunes :data:`MIN_SHIFTED_FIT` on it)."""
     pixels = decode_pixels(jc)
     return pixels, estimate_quantization(pixels, max_pixels=_SHIFTED_PIXELS, skip_offset=(0, 0),
-                                         noise=_later_noise(jc))
-
-
-def _later_noise(jc: JPEGCoefficients) -> float:
-    """RMS spread (DCT units) the file's own quantization adds around an earlier lattice: 0.6 of the
-    uniform rounding noise of its luma steps (most high frequencies, quantized to zero, err by much
-    less than half a step), rounded to a whole unit (the estimate's kernels are cached per spread)
-    and clamped to 2..8. Chosen on BSDS500 train images: a spread too narrow misses the lattice
-    under a second compression at quality 75, one too wide blurs it."""
-    table = jc.quantization[0].to(torch.float64)
-    return min(8.0, max(2.0, round(0.6 * float(table.square().mean().sqrt()) / 12**0.5)))
+                                         noise=_LATER_NOISE)
 
 
 def choose_table(jc: JPEGCoefficients, table: str) -> tuple[JPEGCoefficients, PrimaryTable | None, BlindInput | None]:
