@@ -7,6 +7,8 @@ that the image's grid starts at pixel (0, 0) -> libjpeg's encode with the estima
 JPEG had, up to rounding) -> the usual correction step -> the padding cropped off. An image with
 no JPEG history found is returned as it came: correcting it could only make it worse; so are the
 8x8 blocks of a decoded JPEG that were edited afterwards (off the lattice, :func:`_edited`).
+A JPEG file whose first compression was on a grid shifted against its own takes the same way, on
+the first grid (:func:`qgac_fast.primary.find_shifted_primary`).
 """
 
 from __future__ import annotations

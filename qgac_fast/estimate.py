@@ -4,7 +4,8 @@ A decoded JPEG keeps its history: on the 8x8 grid it was coded on, the forward D
 (converted back to YCbCr exactly as libjpeg converts) sits within rounding noise of integer
 multiples of each frequency's quantization step. :func:`estimate_quantization` finds
 
-1. the grid offset ``(dy, dx)`` (an image cropped after decoding): among the 64 offsets, the one
+1. the grid offset ``(dy, dx)`` (an image cropped after decoding): among the 64 offsets (63 with
+   ``skip_offset``: an earlier compression of a JPEG file's pixels on a shifted grid), the one
    where the most AC coefficients of textured blocks fall on zero (quantized away);
 2. the luma table: each IJG quality's table (:func:`qgac_fast.quality.ijg_table`, baseline and
    cjpeg's non-baseline) scored by how many non-zero coefficients lie on its lattice, the best

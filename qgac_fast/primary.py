@@ -48,8 +48,10 @@ TABLE_CHOICES = ("auto", "file", "primary")
 #: 10..90 they score at most 0.04; at 10 then 90, 0.23 to 0.87 (median 0.8).
 MIN_PRIMARY_FIT = 0.3
 #: Confidence (:attr:`~qgac_fast.estimate.QuantizationEstimate.confidence`) an exact IJG table on a
-#: grid shifted from the file's needs to be taken as a primary quantization. Tuned on BSDS500 train
-#: images (``bench/bench_estimate.py``, section ``shifted_tuning``).
+#: grid shifted from the file's needs to be taken as a primary quantization. Tuned on 12 BSDS500
+#: train images (``bench/bench_estimate.py``, section ``shifted_tuning``): compressed once at
+#: quality 30..95 they score at most 0.07; twice with a crop of (3, 5) between (10 then 90, 20 then
+#: 75, 30 then 95), 0.31 and up.
 MIN_SHIFTED_FIT = 0.15
 _MIN_SHIFTED_RATIO = 2.0  # primary / file luma steps, geometric mean: "clearly coarser"
 _SHIFTED_PIXELS = 2**16  # the estimate's window (a constant cost per file, however large)
@@ -68,9 +70,11 @@ class PrimaryTable:
 
     Attributes:
         quality: the IJG quality of the primary luma table.
-        fit: share of the informative luma coefficients on the primary lattice beyond chance (0..1).
-        luma, chroma: int32 ``(8, 8)`` tables the coefficients were re-expressed with (per
-            frequency the coarser of the primary IJG table and the file's).
+        fit: share of the informative luma coefficients on the primary lattice beyond chance (0..1);
+            for a shifted grid the estimate's confidence.
+        luma, chroma: int32 ``(8, 8)`` tables the model is given: aligned, those the coefficients
+            were re-expressed with (per frequency the coarser of the primary IJG table and the
+            file's); shifted, the estimated tables (chroma None for gray).
         file_quality: the closest IJG quality of the file's own luma table.
         offset: for a primary grid shifted against the file's (:func:`find_shifted_primary`), its
             ``(dy, dx)`` in the file's pixels (first row and column on it, 0..7); None when aligned.
