@@ -47,7 +47,7 @@ def test_cropped_images_give_the_grid_offset_and_the_chroma_phase(quality, dy, d
 
 
 @pytest.mark.parametrize("subsampling", ["4:2:2", "4:4:0"])
-@pytest.mark.parametrize("quality, dy, dx", [(30, 0, 0), (50, 3, 5), (75, 12, 9)])
+@pytest.mark.parametrize("quality, dy, dx", [(10, 5, 11), (30, 0, 0), (50, 3, 5), (75, 12, 9)])
 def test_422_and_440_layouts_and_their_chroma_phase(subsampling, quality, dy, dx):
     estimate = estimate_quantization(_decoded(PHOTO, quality, subsampling)[dy:, dx:])
     assert estimate.subsampling == subsampling and estimate.quality == quality
