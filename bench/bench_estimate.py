@@ -251,11 +251,11 @@ def _shifted_jpeg(image: np.ndarray, first: int, second: int) -> bytes:
 
 
 def shifted_tuning(images: list, qualities: list[int]) -> dict:
-    once = [shifted_estimate(read_coefficients(_decoded(image, q)[0]))[1].confidence
+    once = [shifted_estimate(read_coefficients(_decoded(image, q)[0])).confidence
             for _, image in images for q in qualities]
     twice = {}
     for first, second in SHIFTED_PAIRS:
-        twice[f"{first}-{second}"] = [shifted_estimate(read_coefficients(_shifted_jpeg(image, first, second)))[1]
+        twice[f"{first}-{second}"] = [shifted_estimate(read_coefficients(_shifted_jpeg(image, first, second)))
                                       .confidence for _, image in images]
     result = {"images": len(images), "qualities": qualities, "once_max": max(once),
               "once_median": float(np.median(once)),

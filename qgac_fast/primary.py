@@ -13,8 +13,9 @@ quality.
 
 A crop between the two compressions (or any shift that is not a multiple of 8 pixels) moves the
 primary grid off the file's, and its lattice no longer shows in the file's coefficients.
-:func:`find_shifted_primary` then goes through the pixels: it decodes the file and asks
-:func:`~qgac_fast.estimate.estimate_quantization` for a grid other than the file's (its lattice
+:func:`find_shifted_primary` then goes through the pixels: it decodes a window of the file (a
+constant cost per file) and asks :func:`~qgac_fast.estimate.estimate_quantization` for a grid
+other than the file's (its lattice
 spread by the second compression's rounding); an exact IJG table found there,
 at least twice as coarse as the file's (geometric mean of the step ratios), is the primary, and the
 decoded pixels are corrected the blind way on that grid (:func:`qgac_fast.blind.prepare`), cut
@@ -169,7 +170,7 @@ def find_shifted_primary(jc: JPEGCoefficients) -> tuple[PrimaryTable, BlindInput
     """
     if jc.color_space not in ("ycbcr", "gray") or int(jc.quantization[0].min()) < 1:
         return None
-    pixels, estimate = shifted_estimate(jc)
+    estimate = shifted_estimate(jc)
     if not estimate.found or estimate.quality is None or estimate.confidence < MIN_SHIFTED_FIT:
         return None
     file_table = jc.quantization[0].to(torch.float64)
@@ -178,16 +179,46 @@ def find_shifted_primary(jc: JPEGCoefficients) -> tuple[PrimaryTable, BlindInput
     table = PrimaryTable(estimate.quality, estimate.confidence, estimate.luma, estimate.chroma,
                          closest_quality(jc.quantization[0]).quality, estimate.offset)
     # every block is off the primary lattice by the second rounding: none is "edited"
-    return table, prepare(pixels, jc.icc_profile, estimate, find_edited=False)
+    return table, prepare(decode_pixels(jc), jc.icc_profile, estimate, find_edited=False)
 
 
-def shifted_estimate(jc: JPEGCoefficients) -> tuple[torch.Tensor, QuantizationEstimate]:
-    """The file's decoded pixels (uint8 ``(C, H, W)``) and the quantization estimated from them on
-    the best grid other than the file's, what :func:`find_shifted_primary` judges (its confidence
-    also where no table was found: ``bench/bench_estimate.py`` tunes :data:`MIN_SHIFTED_FIT` on it)."""
-    pixels = decode_pixels(jc)
-    return pixels, estimate_quantization(pixels, max_pixels=_SHIFTED_PIXELS, skip_offset=(0, 0),
-                                         noise=_LATER_NOISE)
+def shifted_estimate(jc: JPEGCoefficients) -> QuantizationEstimate:
+    """The quantization estimated on the best grid other than the file's, from the decoded pixels of
+    the file's most textured window of at most ``_SHIFTED_PIXELS`` (:func:`_window`): what
+    :func:`find_shifted_primary` judges (its confidence also where no table was found:
+    ``bench/bench_estimate.py`` tunes :data:`MIN_SHIFTED_FIT` on it)."""
+    return estimate_quantization(decode_pixels(_window(jc, _SHIFTED_PIXELS)), max_pixels=_SHIFTED_PIXELS,
+                                 skip_offset=(0, 0), noise=_LATER_NOISE)
+
+
+def _window(jc: JPEGCoefficients, max_pixels: int) -> JPEGCoefficients:
+    """A window of whole MCUs of ``jc`` with at most ``max_pixels`` pixels (``jc`` itself when it is
+    that small), at a position on the 16-pixel grid (so that offsets and chroma phases found in it
+    are the file's): of 3 x 3 positions, the one with the most non-zero luma AC coefficients.
+    Decoding it instead of the whole file keeps the check's cost constant per file."""
+    mcu_h, mcu_w = (8 * max(sampling[i] for sampling in jc.sampling) for i in (1, 0))
+    if jc.width * jc.height <= max_pixels or jc.height < 2 * mcu_h or jc.width < 2 * mcu_w:
+        return jc
+    step_y, step_x = max(1, 16 // mcu_h), max(1, 16 // mcu_w)  # MCUs per 16 pixels
+    full_y, full_x = jc.height // mcu_h, jc.width // mcu_w  # whole MCUs inside the image
+    side = max(16, int(max_pixels**0.5) // 16 * 16)
+    win_x = min(full_x, max(side // mcu_w, max_pixels // (full_y * mcu_h) // mcu_w)) // step_x * step_x
+    win_y = min(full_y, max_pixels // (win_x * mcu_w) // mcu_h) // step_y * step_y
+    if win_x < step_x or win_y < step_y:
+        return jc
+    h0, v0 = jc.sampling[0]
+    texture = (jc.coefficients[0].flatten(-2)[..., 1:] != 0).sum(-1)  # (blocks_h, blocks_w)
+    best, best_count = (0, 0), -1
+    for y0 in torch.linspace(0, full_y - win_y, 3).long().tolist():
+        for x0 in torch.linspace(0, full_x - win_x, 3).long().tolist():
+            y0, x0 = y0 // step_y * step_y, x0 // step_x * step_x
+            count = int(texture[y0 * v0:(y0 + win_y) * v0, x0 * h0:(x0 + win_x) * h0].sum())
+            if count > best_count:
+                best, best_count = (y0, x0), count
+    y0, x0 = best
+    coefficients = tuple(coef[y0 * v:(y0 + win_y) * v, x0 * h:(x0 + win_x) * h].contiguous()
+                         for coef, (h, v) in zip(jc.coefficients, jc.sampling))
+    return replace(jc, width=win_x * mcu_w, height=win_y * mcu_h, coefficients=coefficients, markers=())
 
 
 def choose_table(jc: JPEGCoefficients, table: str) -> tuple[JPEGCoefficients, PrimaryTable | None, BlindInput | None]:

@@ -149,6 +149,20 @@ def test_a_first_compression_on_a_shifted_grid_is_found_in_the_pixels(first, sec
     assert tuple(blind.pixels.shape[1:]) == (jc.height, jc.width)
 
 
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
+def test_a_large_file_is_searched_in_a_window_of_whole_mcus(subsampling):
+    from qgac_fast.primary import _window
+
+    large = sample_image("astronaut.png")  # 512 x 512: more than the search's window
+    jc = read_coefficients(compress(large, 90, subsampling=subsampling))
+    window = _window(jc, 2**16)
+    assert window.width * window.height <= 2**16 and window.width % 16 == 0 and window.height % 16 == 0
+    once = np.asarray(Image.open(io.BytesIO(compress(large, 20, subsampling=subsampling))).convert("RGB"))
+    jc = read_coefficients(compress(np.ascontiguousarray(once[3:, 5:]), 75, subsampling=subsampling))
+    primary, blind = find_shifted_primary(jc)
+    assert (primary.quality, primary.offset) == (20, (5, 3)) and tuple(blind.pixels.shape[1:]) == (509, 507)
+
+
 @pytest.mark.parametrize("quality", [10, 30, 50, 75, 90, 95])
 def test_a_file_compressed_once_has_no_shifted_primary(quality):
     assert find_shifted_primary(read_coefficients(_twice(None, quality))) is None
