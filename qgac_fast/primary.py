@@ -15,11 +15,10 @@ A crop between the two compressions (or any shift that is not a multiple of 8 pi
 primary grid off the file's, and its lattice no longer shows in the file's coefficients.
 :func:`find_shifted_primary` then goes through the pixels: it decodes a window of the file (a
 constant cost per file) and asks :func:`~qgac_fast.estimate.estimate_quantization` for a grid
-other than the file's (its lattice
-spread by the second compression's rounding); an exact IJG table found there,
-at least twice as coarse as the file's (geometric mean of the step ratios), is the primary, and the
-decoded pixels are corrected the blind way on that grid (:func:`qgac_fast.blind.prepare`), cut
-back to the file's size and alignment.
+other than the file's (its lattice spread by the second compression's rounding); an exact IJG
+table found there, at least twice as coarse as the file's (geometric mean of the step ratios), is
+the primary, and the file's decoded pixels are corrected the blind way on that grid
+(:func:`qgac_fast.blind.prepare`), cut back to the file's size and alignment.
 """
 
 from __future__ import annotations
