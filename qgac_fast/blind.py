@@ -7,6 +7,8 @@ that the image's grid starts at pixel (0, 0) -> libjpeg's encode with the estima
 JPEG had, up to rounding) -> the usual correction step -> the padding cropped off. An image with
 no JPEG history found is returned as it came: correcting it could only make it worse; so are the
 8x8 blocks of a decoded JPEG that were edited afterwards (off the lattice, :func:`_edited`).
+A JPEG file whose first compression was on a grid shifted against its own takes the same way, on
+the first grid (:func:`qgac_fast.primary.find_shifted_primary`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from .estimate import QuantizationEstimate, estimate_quantization, image_tensor
+from .functional.checks import SUBSAMPLING_FACTORS
 from .functional.color import rgb_to_ycbcr_libjpeg
 from .functional.sampling import pad_edges, unfancy
 
@@ -115,21 +118,23 @@ def _open_image(file) -> tuple[torch.Tensor, bytes | None] | None:
 
 
 def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,
-            estimate: QuantizationEstimate | None = None) -> BlindInput:
+            estimate: QuantizationEstimate | None = None, *, find_edited: bool = True) -> BlindInput:
     """Estimate the quantization of ``pixels`` (uint8 ``(C, H, W)``) and encode them on its grid.
 
-    The image is padded by edge replication at the top and left so that its 8x8 grid (16x16 for a
-    subsampled layout) starts at pixel (0, 0), then encoded as libjpeg does with the estimated
-    tables and layout. With no JPEG history found, ``coefficients`` is None.
+    The image is padded by edge replication at the top and left so that its 8x8 grid (16 pixels
+    along an axis that a subsampled layout halves) starts at pixel (0, 0), then encoded as libjpeg does with the estimated
+    tables and layout. With no JPEG history found, ``coefficients`` is None. ``find_edited``: look
+    for blocks edited after decoding (:func:`_edited`); off for pixels compressed again after (a
+    shifted primary, :mod:`qgac_fast.primary`), whose every block is off the lattice by that rounding.
     """
     from .functional.jpeg import encode
 
     estimate = estimate or estimate_quantization(pixels)
     if not estimate.found:
         return BlindInput(pixels, estimate, None, icc_profile=icc_profile)
-    period = 8 if estimate.subsampling in ("gray", "4:4:4") else 16
+    fx, fy = SUBSAMPLING_FACTORS.get(estimate.subsampling, (1, 1))  # gray: (1, 1)
     my, mx = estimate.mcu_offset
-    top, left = (period - my) % period, (period - mx) % period
+    top, left = (8 * fy - my) % (8 * fy), (8 * fx - mx) % (8 * fx)
     _, height, width = pixels.shape
     rows = torch.arange(-top, height).clamp_(min=0)
     cols = torch.arange(-left, width).clamp_(min=0)
@@ -141,22 +146,28 @@ def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,
     else:
         coefficients = encode(_samples(padded, estimate.subsampling), tables, estimate.subsampling, ycbcr=True)
         coefficients = _declip(coefficients, padded)
-    keep = _edited(coefficients, padded, top, left)
+    keep = _edited(coefficients, padded, top, left) if find_edited else None
     keep = None if keep is None else keep[top:top + pixels.shape[1], left:left + pixels.shape[2]]
     return BlindInput(pixels, estimate, coefficients, (top, left), icc_profile, keep)
 
 
 def _samples(rgb: torch.Tensor, subsampling: str) -> torch.Tensor:
-    """uint8 ``(3, H, W)`` Y, Cb, Cr of the padded image (grid at (0, 0)) for the encoder. For 4:2:0
-    the chroma is libjpeg's fancy upsampling undone, then doubled by replication: the encoder's box
-    filter then gives back the chroma samples the JPEG had, where averaging the upsampled samples
-    would blur them (its mean of each pair is a [1, 6, 1] / 8 filter)."""
+    """uint8 ``(3, H, W)`` Y, Cb, Cr of the padded image (grid at (0, 0)) for the encoder. For a
+    subsampled layout (4:2:0, 4:2:2, 4:4:0) the chroma is libjpeg's fancy upsampling undone along the
+    halved axes, then doubled by replication: the encoder's box filter then gives back the chroma
+    samples the JPEG had, where averaging the upsampled samples would blur them (its mean of each
+    pair is a [1, 6, 1] / 8 filter)."""
     ycc = rgb_to_ycbcr_libjpeg(rgb)
-    if subsampling != "4:2:0":
+    fx, fy = SUBSAMPLING_FACTORS[subsampling]
+    if (fx, fy) == (1, 1):
         return ycc
     height, width = ycc.shape[1:]
-    half = unfancy(unfancy(ycc[1:].to(torch.float32), -1), -2)
-    half = half.round().clamp(0, 255).to(torch.uint8).repeat_interleave(2, 1).repeat_interleave(2, 2)
+    half = ycc[1:].to(torch.float32)
+    if fx == 2:
+        half = unfancy(half, -1)
+    if fy == 2:
+        half = unfancy(half, -2)
+    half = half.round().clamp(0, 255).to(torch.uint8).repeat_interleave(fy, 1).repeat_interleave(fx, 2)
     chroma = pad_edges(half, height, width)[:, :height, :width]  # an odd last row or column: replicated
     return torch.cat([ycc[:1], chroma])
 

@@ -41,7 +41,6 @@ def _describe(path: str) -> dict:
     from .blind import decoded_pixels
     from .codec import read_coefficients
     from .estimate import estimate_quantization
-    from .primary import find_primary
     from .quality import closest_quality
 
     decoded = decoded_pixels(path)
@@ -77,8 +76,18 @@ def _describe(path: str) -> dict:
         "components": [{"index": c, "sampling": list(jc.sampling[c]), "table": slot}
                        for c, slot in enumerate(jc.table_indices)],
         "tables": tables,
-        "primary": None if (primary := find_primary(jc)) is None else primary.to_json(),
+        "primary": None if (primary := _primary(jc)) is None else primary.to_json(),
     }
+
+
+def _primary(jc):
+    """The primary table of a twice-compressed JPEG, aligned or shifted (:mod:`qgac_fast.primary`), or None."""
+    from .primary import find_primary, find_shifted_primary
+
+    primary = find_primary(jc)
+    if primary is None and (shifted := find_shifted_primary(jc)) is not None:
+        primary = shifted[0]
+    return primary
 
 
 def _format_info(info: dict) -> str:
@@ -110,7 +119,8 @@ def _format_info(info: dict) -> str:
         lines.append(f"  table {table['slot']} ({label}): {quality}")
         lines.extend("    " + " ".join(f"{v:3d}" for v in row) for row in table["values"])
     if info["primary"] is not None:
-        lines.append(f"  compressed twice: first at IJG quality {info['primary']['quality']} (fit "
+        grid = f", on a grid shifted to {tuple(info['primary']['offset'])}" if info["primary"]["shifted"] else ""
+        lines.append(f"  compressed twice: first at IJG quality {info['primary']['quality']}{grid} (fit "
                      f"{info['primary']['fit']:.2f}); correct --table auto uses it")
     return "\n".join(lines)
 

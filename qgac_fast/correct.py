@@ -51,8 +51,8 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
         backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
             final decode.
         table: the quantization a JPEG is corrected with: ``"auto"`` (the first, coarser table of
-            a twice-compressed file when one is found, else the file's), ``"file"``, or
-            ``"primary"`` (ValueError when none is found); see :mod:`qgac_fast.primary`.
+            a twice-compressed file when one is found, its grid aligned or shifted, else the file's),
+            ``"file"``, or ``"primary"`` (ValueError when none is found); see :mod:`qgac_fast.primary`.
 
     Images whose activations would not fit the engine's memory budget are corrected in tiles, as
     by :class:`~qgac_fast.Corrector` (``tile="auto"``).

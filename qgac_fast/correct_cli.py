@@ -133,8 +133,9 @@ def add_parser(subparsers) -> None:
                         help="keep outputs that already exist (resume an interrupted run)")
     parser.add_argument("--table", choices=TABLE_CHOICES, default="auto",
                         help="quantization table a JPEG is corrected with: auto (a twice-compressed file's first, "
-                             "coarser table when one is found, else the file's), file, or primary (files with no "
-                             "primary table found fail) (default: %(default)s)")
+                             "coarser table when one is found, on the file's grid or a shifted one, else the "
+                             "file's), file, or primary (files with no primary table found fail) "
+                             "(default: %(default)s)")
     parser.add_argument("--blind", action="store_true",
                         help="in folders, also correct PNG, BMP, TIFF and WebP files (decoded JPEGs: the quantization "
                              "is estimated from the pixels). Files named on the command line are always taken; "

@@ -4,17 +4,18 @@ A decoded JPEG keeps its history: on the 8x8 grid it was coded on, the forward D
 (converted back to YCbCr exactly as libjpeg converts) sits within rounding noise of integer
 multiples of each frequency's quantization step. :func:`estimate_quantization` finds
 
-1. the grid offset ``(dy, dx)`` (an image cropped after decoding): among the 64 offsets, the one
+1. the grid offset ``(dy, dx)`` (an image cropped after decoding): among the 64 offsets (63 with
+   ``skip_offset``: an earlier compression of a JPEG file's pixels on a shifted grid), the one
    where the most AC coefficients of textured blocks fall on zero (quantized away);
 2. the luma table: each IJG quality's table (:func:`qgac_fast.quality.ijg_table`, baseline and
    cjpeg's non-baseline) scored by how many non-zero coefficients lie on its lattice, the best
    kept when it explains the coefficients as well as free per-frequency steps do, else the free
    steps (frequencies with too few non-zero coefficients to tell keep the IJG step);
 3. the chroma layout and table: Cb and Cr on the luma grid (4:4:4), or with libjpeg's fancy
-   upsampling undone (:func:`~qgac_fast.functional.sampling.unfancy`) on a 16-pixel grid (4:2:0),
-   whichever lattice fits better; chroma tables are IJG chroma tables (the luma's quality when it
-   fits about as well). Other layouts (4:2:2, 4:4:0, 4:1:1) are not recognised: they come out as
-   the closer of the two.
+   upsampling undone (:func:`~qgac_fast.functional.sampling.unfancy`) along the halved axes, on a
+   grid of 16 pixels along them (4:2:0 both, 4:2:2 horizontal, 4:4:0 vertical), whichever lattice
+   fits best; chroma tables are IJG chroma tables (the luma's quality when it fits about as well).
+   4:1:1 is not recognised: it comes out as the closest of the four.
 
 Scores are sums of a per-coefficient lattice kernel over a histogram of the coefficients (bins of
 0.5), so the cost is one block DCT of the analysed window (the most textured one of at most
@@ -32,6 +33,7 @@ from functools import lru_cache
 
 import torch
 
+from .functional.checks import SUBSAMPLING_FACTORS
 from .functional.color import rgb_to_ycbcr_libjpeg
 from .functional.sampling import unfancy
 from .functional.transform import BLOCK, dct_kron_matrix
@@ -53,6 +55,7 @@ _IDENTIFIED = 8  # non-zero coefficients a frequency needs before its own step i
 # Blocks needed before free steps are tried: the best of 255 steps per frequency fits a few dozen
 # random values well by chance (noise 40x56 did), while one IJG quality for all 64 cannot.
 _FREE_BLOCKS = 256
+_KERNEL_SLICE = 128  # bins per slice when building a lattice kernel
 _OFFSET_PATCHES = 96  # textured patches scored at each of the 64 grid offsets
 
 
@@ -67,8 +70,8 @@ class QuantizationEstimate:
         offset: ``(dy, dx)`` in 0..7: the first pixel row and column on the 8x8 grid (0, 0 for an
             uncropped image).
         mcu_offset: ``(my, mx)`` in 0..15: the same for the chroma grid of a subsampled layout
-            (16 pixels), equal to ``offset`` for 4:4:4 and gray.
-        subsampling: ``"gray"``, ``"4:4:4"`` or ``"4:2:0"``.
+            (16 pixels along each halved axis), equal to ``offset`` for 4:4:4 and gray.
+        subsampling: ``"gray"``, ``"4:4:4"``, ``"4:2:0"``, ``"4:2:2"`` or ``"4:4:0"``.
         luma, chroma: int32 ``(8, 8)`` quantization steps, natural order (``chroma`` None for
             gray); None when not found.
         quality: the IJG quality when ``luma`` is an IJG table exactly, else None.
@@ -135,7 +138,8 @@ def image_tensor(image) -> torch.Tensor:
     return image.detach().cpu().contiguous()
 
 
-def estimate_quantization(image, *, max_pixels: int = 2**17) -> QuantizationEstimate:
+def estimate_quantization(image, *, max_pixels: int = 2**17,
+                          skip_offset: tuple[int, int] | None = None, noise: float = 0.0) -> QuantizationEstimate:
     """Estimate the JPEG grid, chroma subsampling and quantization tables of decoded pixels.
 
     Args:
@@ -144,6 +148,11 @@ def estimate_quantization(image, *, max_pixels: int = 2**17) -> QuantizationEsti
             channels are equal is treated as gray.
         max_pixels: the estimate reads the most textured window of at most this many pixels (about
             2000 8x8 blocks by default), which bounds its time on large images.
+        skip_offset: a luma grid offset ``(dy, dx)`` not to consider: the grid of the JPEG file the
+            pixels were decoded from, when looking for an earlier compression on a shifted grid
+            (:mod:`qgac_fast.primary`); the best of the 63 others is reported.
+        noise: RMS spread (DCT coefficient units) that a later compression added around the
+            lattice sought, on top of rounding; 0 for pixels decoded from the JPEG itself.
 
     Returns:
         :class:`QuantizationEstimate`; ``found`` is False for images without JPEG history.
@@ -164,8 +173,11 @@ def estimate_quantization(image, *, max_pixels: int = 2**17) -> QuantizationEsti
     gray = pixels.shape[0] == 1 or bool((pixels[0] == pixels[1]).all() and (pixels[0] == pixels[2]).all())
     ycc = pixels[:1] if pixels.shape[0] == 1 else rgb_to_ycbcr_libjpeg(pixels)
     y = ycc[0].to(torch.float32) - 128
-    dy, dx = _grid_offset(y[None])
-    luma = _fit(_coefficients(y, dy, dx), chroma=False)
+    offsets = None if skip_offset is None else [(oy, ox) for oy in range(BLOCK) for ox in range(BLOCK)
+                                                if (oy, ox) != tuple(skip_offset)]
+    sigma = math.hypot(_SIGMA, noise)
+    dy, dx = _grid_offset(y[None], offsets, sigma)
+    luma = _fit(_coefficients(y, dy, dx), chroma=False, sigma=sigma)
     if luma.confidence < MIN_CONFIDENCE:
         why = luma.why or "the DCT coefficients do not cluster on any quantization lattice"
         return QuantizationEstimate(False, luma.confidence, (dy, dx), (dy, dx), reason=f"no JPEG history found: {why}")
@@ -175,7 +187,7 @@ def estimate_quantization(image, *, max_pixels: int = 2**17) -> QuantizationEsti
         return QuantizationEstimate(True, luma.confidence, (dy, dx), (dy, dx), "gray", luma.table, None, quality,
                                     match.baseline)
     prefer = (luma.quality - 1 + (0 if luma.baseline else 100)) if luma.quality is not None else None
-    subsampling, mcu, chroma = _chroma(ycc[1:].to(torch.float32) - 128, dy, dx, prefer)
+    subsampling, mcu, chroma = _chroma(ycc[1:].to(torch.float32) - 128, dy, dx, prefer, sigma)
     if chroma.confidence < MIN_CONFIDENCE:  # no chroma lattice to read (flat chroma): the luma's quality
         chroma = _Fit(ijg_table(match.quality, chroma=True, baseline=match.baseline), 0.0)
     return QuantizationEstimate(True, luma.confidence, (dy, dx), mcu, subsampling, luma.table, chroma.table, quality,
@@ -211,7 +223,8 @@ def _window(pixels: torch.Tensor, max_pixels: int) -> torch.Tensor:
 
 
 
-def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None = None) -> tuple[int, int]:
+def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None = None,
+                 sigma: float = _SIGMA) -> tuple[int, int]:
     """``(dy, dx)`` among ``candidates`` (default: all 64 offsets) where the most AC coefficients of
     textured 8x8 blocks of ``planes`` (level-shifted ``(C, H, W)``) are near zero, i.e. quantized
     away. Scores the ``_OFFSET_PATCHES`` most textured of four times as many 15x15 patches spread
@@ -233,7 +246,7 @@ def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None 
     offsets = candidates or [(oy, ox) for oy in range(BLOCK) for ox in range(BLOCK)]
     blocks = torch.stack([windows[:, oy % BLOCK, ox % BLOCK] for oy, ox in offsets]).flatten(-2)
     coefficients = blocks @ dct_kron_matrix(torch.float32).T
-    near_zero = (coefficients[..., 1:].abs() < 2 * _SIGMA).sum(dim=(1, 2))
+    near_zero = (coefficients[..., 1:].abs() < 2 * sigma).sum(dim=(1, 2))
     return offsets[int(near_zero.argmax())]
 
 
@@ -263,30 +276,32 @@ def _candidates(chroma: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
     return steps, tables, scored, torch.searchsorted(steps, scored)
 
 
-@lru_cache(maxsize=2)
-def _kernel(chroma: bool) -> tuple[torch.Tensor, torch.Tensor]:
+@lru_cache(maxsize=6)  # luma and chroma at the default spread and two others (15 MB each pair)
+def _kernel(chroma: bool, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ac, dc)``, float32 ``(_BINS, steps)`` each: per bin of |coefficient| and candidate step,
     how much a coefficient there supports the step's lattice: 1 on a lattice point, 0 on average for
     a value unrelated to it, negative between lattice points; 0 where ``|c| < step / 2`` (quantized
     to zero, which says nothing about the step) and for steps too fine to tell from noise. The DC
     kernel also counts ``8 round(k step / 8)`` as on the lattice: a flat block decodes to whole
-    levels, so its DC comes back as a multiple of 8."""
+    levels, so its DC comes back as a multiple of 8. Built in slices of bins, so that its float64
+    temporaries stay small (the allocator keeps what a process once held)."""
     steps = _candidates(chroma)[0].to(torch.float64)
-    values = torch.arange(_BINS, dtype=torch.float64)[:, None] * _BIN
-    nearest = steps * torch.round(values / steps)
-    residual = (values - nearest).abs()
-    # a flat block decodes to round-half-up levels: 8 floor(c / 8 + 1/2) for either sign of c
-    flat = torch.minimum((values - 8 * torch.floor(nearest / 8 + 0.5)).abs(),
-                         (values - 8 * torch.ceil(nearest / 8 - 0.5)).abs())
-    sigma = _SIGMA
     chance = (math.sqrt(2 * math.pi) * sigma / steps).clamp(max=1.0)  # the kernel's mean off-lattice
-    informative = (values >= steps / 2) & (chance < 1)
-    kernels = []
-    for r, spread in ((residual, 1.0), (torch.minimum(residual, flat), 2.0)):  # two targets: twice the chance
-        mean = (spread * chance).clamp(max=1.0)
-        score = (torch.exp(-r**2 / (2 * sigma**2)) - mean) / (1 - mean).clamp(min=1e-9)
-        kernels.append(torch.where(informative & (mean < 1), score, 0.0).to(torch.float32))
-    return kernels[0], kernels[1]
+    ac, dc = (torch.empty(_BINS, steps.shape[0]) for _ in range(2))
+    for start in range(0, _BINS, _KERNEL_SLICE):
+        values = torch.arange(start, min(start + _KERNEL_SLICE, _BINS), dtype=torch.float64)[:, None] * _BIN
+        nearest = steps * torch.round(values / steps)
+        residual = (values - nearest).abs()
+        # a flat block decodes to round-half-up levels: 8 floor(c / 8 + 1/2) for either sign of c
+        flat = torch.minimum((values - 8 * torch.floor(nearest / 8 + 0.5)).abs(),
+                             (values - 8 * torch.ceil(nearest / 8 - 0.5)).abs())
+        informative = (values >= steps / 2) & (chance < 1)
+        # two targets for the DC: twice the chance
+        for out, r, spread in ((ac, residual, 1.0), (dc, torch.minimum(residual, flat), 2.0)):
+            mean = (spread * chance).clamp(max=1.0)
+            score = (torch.exp(-r**2 / (2 * sigma**2)) - mean) / (1 - mean).clamp(min=1e-9)
+            out[start:start + values.shape[0]] = torch.where(informative & (mean < 1), score, 0.0)
+    return ac, dc
 
 
 @dataclass
@@ -298,7 +313,8 @@ class _Fit:
     why: str = ""
 
 
-def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: int | None = None) -> _Fit:
+def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: int | None = None,
+         sigma: float = _SIGMA) -> _Fit:
     """The table whose lattice best explains ``coefficients`` (``(N, 64)``): an IJG table (the one
     at index ``prefer`` of ``_candidates`` when it does about as well), or (``free``, from
     ``_FREE_BLOCKS`` blocks on) per-frequency steps when they explain clearly more; with its
@@ -311,7 +327,7 @@ def _fit(coefficients: torch.Tensor, chroma: bool, free: bool = True, prefer: in
     used = histogram.sum(0).nonzero().flatten()
     counts = histogram.index_select(1, used).to(torch.float32)
     values = used.to(torch.float32) * _BIN
-    ac, dc = (kernel.index_select(0, used) for kernel in _kernel(chroma))
+    ac, dc = (kernel.index_select(0, used) for kernel in _kernel(chroma, sigma))
     support = torch.cat([counts[:1] @ dc, counts[1:] @ ac])  # (64, steps)
     # Informative coefficients (|c| >= step / 2, i.e. bin >= step) per frequency and step: the
     # counts from the top bin down.
@@ -367,18 +383,36 @@ def _occupied(counts: torch.Tensor, values: torch.Tensor, table: torch.Tensor) -
 # chroma
 
 
-def _chroma(cbcr: torch.Tensor, dy: int, dx: int, prefer: int | None) -> tuple[str, tuple[int, int], _Fit]:
-    """``(subsampling, mcu_offset, fit)`` of the level-shifted Cb, Cr planes ``(2, H, W)``: 4:4:4 on
-    the luma grid, or 4:2:0 with libjpeg's fancy upsampling undone, its chroma grid starting at
-    luma row ``dy`` or ``dy + 8`` and column ``dx`` or ``dx + 8``; whichever lattice fits better."""
-    full = _fit(_pair(cbcr, dy, dx), chroma=True, free=False, prefer=prefer)
-    # Pairs of upsampled samples start at the luma grid's parity; the half-size chroma grid at
-    # (m - parity) / 2 for an MCU offset m.
-    half = unfancy(unfancy(cbcr[:, dy % 2:, dx % 2:], -1), -2)
-    phases = {((my - dy % 2) // 2, (mx - dx % 2) // 2): (my, mx) for my in (dy, dy + BLOCK) for mx in (dx, dx + BLOCK)}
-    oy, ox = _grid_offset(half, list(phases))
-    sub = _fit(_pair(half, oy, ox), chroma=True, free=False, prefer=prefer)
-    return ("4:4:4", (dy, dx), full) if full.confidence > sub.confidence else ("4:2:0", phases[oy, ox], sub)
+# The chroma layouts told apart; the first, the commonest, is kept when no chroma lattice is read
+# (flat chroma, or quality ~10 where nearly every chroma coefficient is zero).
+_LAYOUTS = ("4:2:0", "4:4:4", "4:2:2", "4:4:0")
+
+
+def _chroma(cbcr: torch.Tensor, dy: int, dx: int, prefer: int | None,
+            sigma: float = _SIGMA) -> tuple[str, tuple[int, int], _Fit]:
+    """``(subsampling, mcu_offset, fit)`` of the level-shifted Cb, Cr planes ``(2, H, W)``: whichever
+    of :data:`_LAYOUTS` fits its lattice best. 4:4:4 is read on the luma grid; a layout halved along
+    an axis has libjpeg's fancy upsampling undone along it, its chroma grid starting at luma row
+    ``dy`` or ``dy + 8`` (column ``dx`` or ``dx + 8``) along that axis."""
+    best = None
+    for name in _LAYOUTS:
+        fx, fy = SUBSAMPLING_FACTORS[name]
+        # Pairs of upsampled samples start at the luma grid's parity; the half-size chroma grid at
+        # (m - parity) / 2 for an MCU offset m.
+        py, px = dy % 2 if fy == 2 else 0, dx % 2 if fx == 2 else 0
+        planes = cbcr[:, py:, px:]
+        if fx == 2:
+            planes = unfancy(planes, -1)
+        if fy == 2:
+            planes = unfancy(planes, -2)
+        rows = (dy, dy + BLOCK) if fy == 2 else (dy,)
+        cols = (dx, dx + BLOCK) if fx == 2 else (dx,)
+        phases = {((my - py) // fy, (mx - px) // fx): (my, mx) for my in rows for mx in cols}
+        oy, ox = _grid_offset(planes, list(phases), sigma) if len(phases) > 1 else next(iter(phases))
+        fit = _fit(_pair(planes, oy, ox), chroma=True, free=False, prefer=prefer, sigma=sigma)
+        if best is None or fit.confidence > max(best[2].confidence, MIN_CONFIDENCE if best[0] == _LAYOUTS[0] else 0):
+            best = (name, phases[oy, ox], fit)
+    return best
 
 
 def _pair(planes: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

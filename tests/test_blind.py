@@ -44,7 +44,7 @@ def _png(pixels) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4", "4:2:2", "4:4:0"])
 def test_the_coefficients_of_a_decoded_jpeg_come_back(subsampling):
     data, pixels = _jpeg_and_pixels(subsampling=subsampling)
     jc = read_coefficients(data)

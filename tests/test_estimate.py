@@ -46,6 +46,17 @@ def test_cropped_images_give_the_grid_offset_and_the_chroma_phase(quality, dy, d
     assert estimate.quality == quality
 
 
+@pytest.mark.parametrize("subsampling", ["4:2:2", "4:4:0"])
+@pytest.mark.parametrize("quality, dy, dx", [(10, 5, 11), (30, 0, 0), (50, 3, 5), (75, 12, 9)])
+def test_422_and_440_layouts_and_their_chroma_phase(subsampling, quality, dy, dx):
+    estimate = estimate_quantization(_decoded(PHOTO, quality, subsampling)[dy:, dx:])
+    assert estimate.subsampling == subsampling and estimate.quality == quality
+    assert torch.equal(estimate.chroma, ijg_table(quality, chroma=True))
+    # 16-pixel chroma grid along the halved axis only (4:2:2 columns, 4:4:0 rows)
+    period_y, period_x = (8, 16) if subsampling == "4:2:2" else (16, 8)
+    assert estimate.mcu_offset == ((period_y - dy) % period_y, (period_x - dx) % period_x)
+
+
 def test_444_and_gray_layouts():
     assert estimate_quantization(_decoded(PHOTO, 40, "4:4:4")).subsampling == "4:4:4"
     gray = _decoded(PHOTO[..., 1], 40)

@@ -1,5 +1,6 @@
-"""Twice-compressed JPEGs (``qgac_fast.primary``): the first, coarser table found in the file's coefficients, and
-``table="auto" | "file" | "primary"`` in ``correct``, the engine and the command line."""
+"""Twice-compressed JPEGs (``qgac_fast.primary``): the first, coarser table found in the file's coefficients (grids
+aligned) or in its pixels (a crop between the two compressions), and ``table="auto" | "file" | "primary"`` in
+``correct``, the engine and the command line."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from qgac_fast.compression import compress
 from qgac_fast.correct_cli import main
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, save_model
-from qgac_fast.primary import choose_table, find_primary, requantize
+from qgac_fast.primary import choose_table, find_primary, find_shifted_primary, requantize
 from qgac_fast.quality import ijg_table
 
 from images import sample_image
@@ -32,6 +33,12 @@ def _twice(first: int | None, second: int, image=PHOTO) -> bytes:
     if first is not None:
         image = np.asarray(Image.open(io.BytesIO(compress(image, first))).convert("RGB"))
     return compress(image, second)
+
+
+def _shifted(first: int, second: int, crop=(3, 5), image=PHOTO) -> bytes:
+    """``image`` compressed at ``first``, decoded, cropped by ``crop`` rows and columns, compressed at ``second``."""
+    once = np.asarray(Image.open(io.BytesIO(compress(image, first))).convert("RGB" if image.ndim == 3 else "L"))
+    return compress(np.ascontiguousarray(once[crop[0]:, crop[1]:]), second)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +67,7 @@ def test_quality_100_and_damaged_tables_keep_the_file_table():
     tables = [first.quantization[i].to(torch.int32) for i in first.table_indices]
     jc = replace(first, coefficients=tuple((c.to(torch.int32) * t).to(torch.int16) for c, t in zip(first.coefficients, tables)),
                  quantization=tuple(torch.ones_like(q) for q in first.quantization))
-    assert find_primary(jc) is not None and choose_table(jc, "auto") == (jc, None)
+    assert find_primary(jc) is not None and choose_table(jc, "auto") == (jc, None, None)
     assert choose_table(jc, "primary")[1] is not None
     # a zero step (a damaged table, as strict=False reads) is no lattice: no division by it
     broken = read_coefficients(_twice(10, 90))
@@ -129,3 +136,87 @@ def test_info_reports_a_first_compression(tmp_path, capsys):
     (tmp_path / "twice.jpg").write_bytes(_twice(20, 75))
     assert qgac_main(["info", str(tmp_path / "twice.jpg")]) == 0
     assert "  compressed twice: first at IJG quality 20 (fit " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("first, second, crop", [(10, 90, (3, 5)), (20, 75, (3, 5)), (30, 95, (5, 2))])
+def test_a_first_compression_on_a_shifted_grid_is_found_in_the_pixels(first, second, crop):
+    jc = read_coefficients(_shifted(first, second, crop))
+    assert find_primary(jc) is None  # its lattice does not show in the file's coefficients
+    primary, blind = find_shifted_primary(jc)
+    assert primary.quality == first and primary.file_quality == second
+    assert primary.offset == ((8 - crop[0]) % 8, (8 - crop[1]) % 8)
+    assert torch.equal(primary.luma, ijg_table(first)) and primary.to_json()["shifted"]
+    assert tuple(blind.pixels.shape[1:]) == (jc.height, jc.width)
+
+
+@pytest.mark.parametrize("subsampling", ["4:2:0", "4:4:4"])
+def test_a_large_file_is_searched_in_a_window_of_whole_mcus(subsampling):
+    from qgac_fast.primary import _window
+
+    large = sample_image("astronaut.png")  # 512 x 512: more than the search's window
+    jc = read_coefficients(compress(large, 90, subsampling=subsampling))
+    window = _window(jc, 2**16)
+    assert window.width * window.height <= 2**16 and window.width % 16 == 0 and window.height % 16 == 0
+    once = np.asarray(Image.open(io.BytesIO(compress(large, 20, subsampling=subsampling))).convert("RGB"))
+    jc = read_coefficients(compress(np.ascontiguousarray(once[3:, 5:]), 75, subsampling=subsampling))
+    primary, blind = find_shifted_primary(jc)
+    assert (primary.quality, primary.offset) == (20, (5, 3)) and tuple(blind.pixels.shape[1:]) == (509, 507)
+
+
+@pytest.mark.parametrize("quality", [10, 30, 50, 75, 90, 95])
+def test_a_file_compressed_once_has_no_shifted_primary(quality):
+    assert find_shifted_primary(read_coefficients(_twice(None, quality))) is None
+    assert find_shifted_primary(read_coefficients(_twice(None, quality, sample_image("chelsea.png")))) is None
+
+
+def test_no_shifted_primary_in_flat_tiny_or_grid_drawn_images():
+    flat = np.full((64, 64, 3), 120, np.uint8)
+    tiny_image = PHOTO[:12, :10]
+    drawn = PHOTO.copy()
+    drawn[3::8] = 255  # a grid of lines every 8 pixels, off the JPEG grid by (3, 5)
+    drawn[:, 5::8] = 0
+    for image, quality in ((flat, 90), (tiny_image, 90), (tiny_image, 30), (drawn, 90), (drawn, 50)):
+        data = compress(np.ascontiguousarray(image), quality)
+        assert find_shifted_primary(read_coefficients(data)) is None
+        assert choose_table(read_coefficients(data), "auto")[1:] == (None, None)
+    # a tiny twice-compressed file: no crash, whatever is found
+    choose_table(read_coefficients(_shifted(10, 90, image=PHOTO[:15, :14])), "auto")
+
+
+def test_shifted_table_choices_in_correct_and_the_engine(tiny):
+    data = _shifted(10, 90)
+    jc = read_coefficients(data)
+    auto, file = correct(data, model=tiny), correct(data, model=tiny, table="file")
+    assert auto.shape == file.shape == (3, jc.height, jc.width) and not torch.equal(auto, file)
+    assert torch.equal(correct(data, model=tiny, table="primary"), auto)
+    assert choose_table(jc, "file") == (jc, None, None)
+    results = list(Corrector(tiny, workers=0).correct_many([data, _twice(None, 90)]))
+    assert results[0].primary.offset == (5, 3) and results[0].estimate is None and results[1].primary is None
+    assert results[0].size == (jc.height, jc.width)
+
+
+def test_default_model_gains_more_with_a_shifted_primary():
+    from qgac_fast.metrics import psnr
+
+    data = _shifted(10, 90)
+    reference = torch.from_numpy(PHOTO[3:, 5:].copy()).permute(2, 0, 1)[None].float()
+    decoded = torch.from_numpy(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()).permute(2, 0, 1)
+    jpeg = float(psnr(decoded[None].float(), reference))
+    gains = {t: float(psnr(correct(data, device="cpu", table=t)[None].float(), reference)) - jpeg
+             for t in ("auto", "file")}
+    assert gains["auto"] > gains["file"] + 0.3
+
+
+def test_cli_and_info_report_a_shifted_primary(tiny, tmp_path, capsys):
+    from qgac_fast.commands import main as qgac_main
+
+    weights = tmp_path / "tiny.safetensors"
+    save_model(tiny, weights, training={"hardware": "test"})
+    (tmp_path / "shifted.jpg").write_bytes(_shifted(20, 75))
+    report = tmp_path / "r.json"
+    assert main([str(tmp_path / "shifted.jpg"), "-o", str(tmp_path / "out"), "--model", str(weights), "--device",
+                 "cpu", "--quiet", "--json", str(report)]) == 0
+    table = json.loads(report.read_text())["files"][0]["table"]
+    assert table["used"] == "primary" and table["quality"] == 20 and table["shifted"] and table["offset"] == [5, 3]
+    assert qgac_main(["info", str(tmp_path / "shifted.jpg")]) == 0
+    assert "first at IJG quality 20, on a grid shifted to (5, 3) (fit " in capsys.readouterr().out

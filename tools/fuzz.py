@@ -385,10 +385,11 @@ class _Child:
 
 
 class Campaign:
-    """Counts for one target. ``rss_start`` is the child's RSS after its first input of this target
-    (libraries and, for correct, the model loaded), ``rss_peak`` the highest after any input,
-    ``rss_end`` after the last, ``rss_tenths`` after each tenth of the inputs (growth shows as a
-    trend there)."""
+    """Counts for one target. ``rss_start`` is the child's RSS after its first accepted input of this
+    target (libraries, their caches and, for correct, the model loaded: ``info`` builds the
+    quantization estimate's lattice kernels only for a file it reads), else after its first input;
+    ``rss_peak`` the highest after any input, ``rss_end`` after the last, ``rss_tenths`` after each
+    tenth of the inputs (growth shows as a trend there)."""
 
     def __init__(self, target: str):
         self.target, self.inputs, self.ok, self.rejected = target, 0, 0, 0
@@ -453,6 +454,8 @@ def run_campaign(counts: dict[str, int], seeds: list[bytes], seed: int = 0, find
                     else:
                         campaign.hangs += 1
                 else:
+                    if report["error"] is None and campaign.ok == 0:  # the target's whole path has run once
+                        campaign.rss_start = report["rss"]
                     campaign.rss_start = campaign.rss_start or report["rss"]
                     campaign.rss_end = report["rss"]
                     campaign.rss_peak = max(campaign.rss_peak, report["rss"])

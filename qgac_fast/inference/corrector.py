@@ -60,8 +60,8 @@ class EngineOptions:
         strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`
             (the limits refuse an image before reading it: a ``JPEGError`` result).
         table: the quantization a JPEG is corrected with: ``"auto"`` (a twice-compressed file's
-            first, coarser table when one is found, else the file's), ``"file"``, or
-            ``"primary"`` (a file with no primary table found fails); see :mod:`qgac_fast.primary`.
+            first, coarser table when one is found, its grid aligned or shifted, else the file's),
+            ``"file"``, or ``"primary"`` (a file with no primary table found fails); see :mod:`qgac_fast.primary`.
     """
 
     batch_size: int | None = None

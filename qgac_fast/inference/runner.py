@@ -42,7 +42,8 @@ class Loaded:
     subsampling: str  # the JPEG's layout (JPEGCoefficients.subsampling), kept for a JPEG output
     exif: bytes | None  # the JPEG's metadata, carried to the result and the written file
     icc_profile: bytes | None
-    blind: BlindInput | None = None  # a decoded image: the estimate, and how to cut the output back
+    # a decoded image, or a JPEG whose primary grid is shifted: the estimate, how to cut the output back
+    blind: BlindInput | None = None
     primary: PrimaryTable | None = None  # a twice-compressed JPEG corrected with its first table
 
     @property
@@ -92,13 +93,16 @@ class Runner:
                 jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
                     source, strict=self.strict, max_pixels=self.max_pixels,
                     max_pixels_per_byte=self.max_pixels_per_byte)
-            corrected, primary = (jc, None) if blind is not None else choose_table(jc, self.table)
+            if blind is not None:
+                corrected, primary = jc, None
+            else:  # a shifted primary goes through the pixels: blind, and reported as the primary used
+                corrected, primary, blind = choose_table(jc, self.table)
             planes = planes_from_jpeg(corrected)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
-            if blind is not None:
+            if primary is None and blind is not None:
                 return Loaded(index, source, planes, blind.estimate.subsampling, None, blind.icc_profile, blind)
-            return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile, primary=primary)
+            return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile, blind, primary)
         except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
             return CorrectionResult(index, source, error=error)
 
@@ -190,7 +194,8 @@ class Runner:
             results.append(CorrectionResult(item.index, item.source, image=image, size=size, tiles=tiles,
                                             subsampling=item.subsampling, exif=item.exif,
                                             icc_profile=item.icc_profile, ready=ready,
-                                            estimate=None if item.blind is None else item.blind.estimate,
+                                            estimate=None if item.blind is None or item.primary is not None
+                                            else item.blind.estimate,
                                             primary=item.primary))
         return results
 
