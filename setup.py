@@ -58,7 +58,7 @@ setup(
     package_data={"qgac_fast": ["samples/*.png", "samples/NOTICE", "weights/*.safetensors", "weights/*.json"]},
     ext_modules=[extension],
     cmdclass={"build_ext": build_ext},
-    install_requires=["torch>=2.4", "numpy>=1.24", "pillow>=10", "PyTurboJPEG>=1.8,<2", "safetensors", "tqdm"],
+    install_requires=["torch>=2.13,<2.15", "numpy>=1.24", "pillow>=10", "PyTurboJPEG>=1.8,<2", "safetensors", "tqdm"],
     entry_points={"console_scripts": ["qgac-fast = qgac_fast.cli:main"]},
     zip_safe=False,
 )

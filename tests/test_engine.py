@@ -313,7 +313,8 @@ def test_compiled_engine_matches_the_eager_one(tiny):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         compiled = list(corrector.correct_many(jpegs))
-    assert not [w for w in caught if "torch.compile" in str(w.message)]
+    # the step's own fallback warning (torch's deprecation notices also name torch.compile)
+    assert not [w for w in caught if "failed, running eagerly" in str(w.message)]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= graphs + 2  # colour and gray
     threaded = list(Corrector(tiny, tile=None, precision="float32", compile="default",  # compiles in a thread
                               workers=2).correct_many(jpegs))

@@ -21,9 +21,10 @@ for version in "$@"; do
     git archive HEAD | tar -x -C "$work/src"
     "$PYTHON" -m venv "$work/venv"
     pip=("$work/venv/bin/python" -m pip --disable-pip-version-check -q)
-    # torch and triton come from this version's own requirements; everything else stays pinned.
-    grep -v -E '^(torch|triton)==' requirements.txt > "$work/requirements.txt"
-    if ! "${pip[@]}" install "torch==$version" -r "$work/requirements.txt" > "$work/pip.log" 2>&1; then
+    # torch and triton come from this version's own requirements, and setuptools (it only builds
+    # the extension) from whatever range that torch allows; everything else stays pinned.
+    grep -v -E '^(torch|triton|setuptools)==' requirements.txt > "$work/requirements.txt"
+    if ! "${pip[@]}" install "torch==$version" setuptools -r "$work/requirements.txt" > "$work/pip.log" 2>&1; then
         echo "torch $version | not installable here: $(grep -m 1 -E '^ERROR' "$work/pip.log")" | tee -a "$summary"
         continue
     fi
