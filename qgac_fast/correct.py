@@ -47,7 +47,8 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             float32), ``"float32"``, ``"bf16"`` or ``"fp16"`` (CUDA); see
             :class:`~qgac_fast.inference.CorrectionStep`.
         constrain: keep the restored luma coefficients inside the file's quantization bins
-            (:func:`qgac_fast.model.constraint.constrain_luma`).
+            (:func:`qgac_fast.model.constraint.constrain_luma`), and the decode's chroma for chroma
+            tables outside the trained family (:data:`qgac_fast.inference.step.UNTRAINED_CHROMA_SPREAD`).
         backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
             final decode.
         table: the quantization a JPEG is corrected with: ``"auto"`` (the first, coarser table of

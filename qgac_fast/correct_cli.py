@@ -128,7 +128,8 @@ def add_parser(subparsers) -> None:
                         help="correct what libjpeg can recover from corrupt or truncated files (blocks it could not "
                              "decode are flat) instead of reporting them as failed")
     parser.add_argument("--no-constrain", dest="constrain", action="store_false",
-                        help="let the restored luma coefficients leave the file's quantization bins")
+                        help="let the restored luma coefficients leave the file's quantization bins, and correct "
+                             "the chroma of files whose chroma tables are unlike any the model trained on")
     parser.add_argument("--skip-existing", action="store_true",
                         help="keep outputs that already exist (resume an interrupted run)")
     parser.add_argument("--table", choices=TABLE_CHOICES, default="auto",

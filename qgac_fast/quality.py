@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["IJG_CHROMA", "IJG_LUMA", "QualityMatch", "closest_quality", "ijg_table", "quality_scale"]
+__all__ = ["IJG_CHROMA", "IJG_LUMA", "QualityMatch", "closest_quality", "ijg_table", "quality_scale", "table_spread"]
 
 #: JPEG spec (ITU-T T.81) Annex K, Table K.1: luminance, natural order; IJG quality 50.
 IJG_LUMA = torch.tensor([
@@ -113,6 +113,26 @@ def _all_tables(chroma: bool, baseline: bool) -> torch.Tensor:
     # 1..255 when forcing baseline.
     tables = (base[None] * scales[:, None, None] + 50) // 100
     return tables.clamp_(1, 255 if baseline else 32767).to(torch.int32)
+
+
+def table_spread(tables: torch.Tensor, chroma: bool) -> torch.Tensor:
+    """How far quantization tables lie from the IJG family: per table, the smallest root mean square
+    over the 64 frequencies of ``log(step / IJG step)`` among the IJG tables of every quality,
+    baseline and not. 0 for an IJG table; about 0.35 for the perturbed tables the models train on
+    (:data:`qgac_fast.train.data.PERTURBATION`); about 1 for uniformly random steps.
+
+    Args:
+        tables: ``(..., 8, 8)`` steps (any real dtype, values >= 1), natural order, any device.
+        chroma: compare with the chrominance (True) or luminance (False) tables.
+
+    Returns:
+        float32 ``(...)`` on ``tables``' device.
+    """
+    logs = torch.log(tables.to(torch.float64).clamp(min=1)).flatten(-2)
+    ijg = torch.log(torch.cat([_all_tables(chroma, True), _all_tables(chroma, False)]).to(logs.device,
+                                                                                              torch.float64))
+    deviation = (logs[..., None, :] - ijg.flatten(-2)).pow(2).mean(-1).sqrt()
+    return deviation.min(-1).values.to(torch.float32)
 
 
 def closest_quality(table: torch.Tensor, chroma: bool | None = None) -> QualityMatch:

@@ -69,3 +69,35 @@ def test_conditioning_clamps_large_steps():
     tables = torch.stack([torch.full((8, 8), 255), torch.full((8, 8), 300), torch.full((8, 8), 65535)])
     values = make_tables(tables).values
     assert torch.equal(values[0], values[-1]) and (values <= 1).all()
+
+
+def test_table_spread_separates_the_trained_family_from_random_tables():
+    from qgac_fast.inference.step import UNTRAINED_CHROMA_SPREAD
+    from qgac_fast.quality import table_spread
+    from qgac_fast.train.data import sample_tables
+
+    for chroma in (False, True):
+        ijg = torch.stack([qgac_fast.ijg_table(q, chroma=chroma, baseline=b) for q in range(1, 101) for b in (True, False)])
+        assert table_spread(ijg, chroma).abs().max() < 1e-6
+    generator = torch.Generator().manual_seed(1)
+    perturbed = torch.stack([sample_tables(generator, kinds={"perturbed": 1.0})[1] for _ in range(300)])
+    assert table_spread(perturbed, True).max() < UNTRAINED_CHROMA_SPREAD
+    random = torch.randint(1, 256, (50, 8, 8), generator=generator)
+    assert table_spread(random, True).min() > UNTRAINED_CHROMA_SPREAD
+
+
+def test_untrained_chroma_tables_keep_the_decodes_chroma(model, sample):
+    """Under ``constrain`` a chroma table outside the trained family gets the model's skip path (the
+    plain decode's chroma); an IJG one keeps the model's chroma; without ``constrain`` both do."""
+    from qgac_fast.inference import CorrectionStep
+    from qgac_fast.model import planes_from_jpeg
+
+    original = torch.from_numpy(sample).permute(2, 0, 1).contiguous()[:, :64, :96]
+    random = TABLES["random 1..255"]
+    for tables, untrained in (((random, random), True), ((qgac_fast.ijg_table(30), qgac_fast.ijg_table(30, chroma=True)), False)):
+        planes = planes_from_jpeg(qgac_fast.encode(original, tables, subsampling="4:2:0"))
+        _, guarded = CorrectionStep(model, precision="float32").restore(planes)
+        _, raw = CorrectionStep(model, precision="float32", constrain=False).restore(planes)
+        skip = model.chroma_skip(model.normalize(planes.chroma, slice(1, 3)), guarded.shape[-2:])
+        assert torch.equal(guarded, skip) if untrained else torch.equal(guarded, raw)
+        assert not torch.allclose(raw, skip, atol=1e-3)  # the model does change the chroma

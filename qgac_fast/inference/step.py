@@ -30,13 +30,19 @@ from ..cpu import flush_denormals, has_fast_bf16
 from ..ops import decode_normalized
 from ..model import QGAC, CoefficientPlanes
 from ..model.constraint import constrain_luma
+from ..quality import table_spread
 
-__all__ = ["COMPILE_MODES", "PRECISIONS", "CorrectionStep", "compile_networks", "resolve_precision"]
+__all__ = ["COMPILE_MODES", "PRECISIONS", "UNTRAINED_CHROMA_SPREAD", "CorrectionStep", "compile_networks", "resolve_precision"]
 
 #: Precisions: ``"auto"`` (see the module docstring), float32, and bf16 / fp16 autocast.
 PRECISIONS = ("auto", "float32", "bf16", "fp16")
 _AUTOCAST = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: ``torch.compile`` modes (``"reduce-overhead"`` and ``"max-autotune"`` add CUDA graphs on CUDA).
+#: Chroma tables farther than this from the IJG family (:func:`~qgac_fast.quality.table_spread`)
+#: get the plain decode's chroma under ``constrain``: the models train on IJG tables and on IJG
+#: tables with per-step log-normal noise of spread 0.35, whose spread reached 0.45 in 2000 draws;
+#: uniformly random steps measure 0.9 to 1.1, a flat table of 8 or six times IJG quality 50's 0.51.
+UNTRAINED_CHROMA_SPREAD = 0.6
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -97,7 +103,8 @@ class CorrectionStep:
         compile: None (eager) or a :data:`COMPILE_MODES` mode. The first call of each new input
             shape compiles (about a minute for the default model on 2 CPU cores); if compilation
             fails, the step warns once and runs eagerly from then on.
-        constrain: clamp the restored luma to the input's quantization bins.
+        constrain: clamp the restored luma to the input's quantization bins, and keep the plain
+            decode's chroma for chroma tables outside the trained family (``_guard_chroma``).
         backend: the decode's backend, ``"auto"`` (Triton on CUDA), ``"reference"`` or ``"triton"``.
         compile_backend: the ``torch.compile`` backend (``"eager"``: dynamo tracing only, for tests).
 
@@ -148,7 +155,22 @@ class CorrectionStep:
         with torch.inference_mode(), autocast, flush_denormals() if cpu else nullcontext():
             y, chroma = (self.model.restore(planes) if networks is None
                          else self._restore_compiled(planes, networks))
-        return y.float(), None if chroma is None else chroma.float()
+        if chroma is None:
+            return y.float(), None
+        return y.float(), self._guard_chroma(planes, chroma.float()) if self.constrain else chroma.float()
+
+    def _guard_chroma(self, planes: CoefficientPlanes, chroma: torch.Tensor) -> torch.Tensor:
+        """``chroma`` with the samples whose chroma tables lie outside the trained family
+        (:func:`~qgac_fast.quality.table_spread` above :data:`UNTRAINED_CHROMA_SPREAD`) replaced by
+        the plain decode's chroma (the model's skip path: libjpeg's upsampling). Unlike the luma,
+        the chroma has no quantization-bin clamp, and on such tables the colour network can make
+        it worse than the decode (astronaut, uniformly random steps 1..255: chroma MSE 58 -> 85)."""
+        outside = (table_spread(planes.chroma_table, chroma=True) > UNTRAINED_CHROMA_SPREAD).any(-1)
+        if not bool(outside.any()):
+            return chroma
+        with torch.inference_mode():
+            skip = self.model.chroma_skip(self.model.normalize(planes.chroma, slice(1, 3)), chroma.shape[-2:])
+        return torch.where(outside[:, None, None, None], skip.float(), chroma)
 
     def decode(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None) -> torch.Tensor:
         """Clamp (``constrain``) and decode :meth:`restore`'s output for ``planes``: uint8
