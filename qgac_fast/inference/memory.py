@@ -90,13 +90,15 @@ def probe_planes(layout: str, side: int, device: torch.device | str = "cpu") -> 
 
 def activation_bound(config: QGACConfig) -> float:
     """A generous upper bound on one float32 forward's activation bytes per luma pixel, from the
-    configuration alone (no probe): 16 bytes per channel of the widest layer, per dense layer and
-    four more. The probed float32 slopes (before the safety factor) are 4x below it for the tests'
-    tiny configuration, 7x for ``default`` and 34x for ``paper`` (``tests/test_engine.py``); bf16
-    halves them."""
+    configuration alone (no probe): 8 bytes per channel of the widest layer, per dense layer and
+    four more. The probed float32 slopes (before the safety factor) are 2x below it for the tests'
+    tiny configuration, 3.5x for the former 2.2M-parameter default and 17x for ``paper``
+    (``tests/test_engine.py`` checks the bound against the probes for tiny and ``default``); bf16
+    halves them. At 16 bytes the bound kept today's ``default`` from correcting a 512x512 image
+    whole without probing under the CPU's 2 GiB budget."""
     widest = max(config.manifold, config.block_channels, config.tile_channels, config.color_channels,
                  config.frequency_channels, config.fusion_channels)
-    return 16.0 * widest * (config.dense_blocks * config.dense_layers + 4)
+    return 8.0 * widest * (config.dense_blocks * config.dense_layers + 4)
 
 
 #: Ceiling of the default CPU budget: tiles of about 2 MP for the default model, so that a 48 MP
