@@ -62,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     height, width = original.shape[:2]
     print(f"sample     {args.sample} ({width}x{height}), JPEG quality {args.quality} 4:2:0, {len(jpeg):,} bytes "
           f"-> {jpeg_path}")
+    # training megapixels count the whole run, warm restarts included; the wall time is the last piece's
+    seen = (f"{training['training_mp']:,.0f} training MP" if "training_mp" in training
+            else f"{training.get('wall_time_s', '?')} s")
     print(f"model      {args.model}: {sum(p.numel() for p in model.parameters()):,} parameters"
-          + (f", trained {training.get('wall_time_s', '?')} s on {training.get('hardware', '?')}" if training else ""))
+          + (f", trained on {seen}, {training.get('hardware', '?')} x {training.get('processes', 1)} processes"
+             if training else ""))
     print(f"corrected  -> {png_path} in {seconds * 1e3:.0f} ms on {model.mean.device}, "
           f"{resolve_precision('auto', model.mean.device)} ({height * width / 1e6 / seconds:.2f} MP/s)")
     print(f"JPEG       {_scores(decoded, target)}")

@@ -36,7 +36,7 @@ def test_paper_configuration_has_the_published_parameter_count():
 
 def test_default_configuration_size_and_cost():
     model = QGAC("default")
-    assert parameter_count(model) < 16 * 2**20 / 4  # ships as float32 within 16 MiB
+    assert parameter_count(model) < 16 * 2**20 / 2  # ships as bfloat16 within 16 MiB (one file the device tool returns)
     assert 1e9 < flops_per_megapixel(model, size=64) < 1e11
 
 

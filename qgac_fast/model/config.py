@@ -101,7 +101,11 @@ CONFIGS: dict[str, QGACConfig] = {
     # (gradient norm 5e-3, no PSNR gain after 1000 steps); plain Kaiming with zeroed residual
     # outputs starts at the identity and learns from the first steps. The fancy chroma skip
     # starts it at libjpeg's own decode instead of a nearest-upsampled one.
-    "default": QGACConfig(manifold=16, block_channels=32, tile_channels=16, frequency_channels=2,
+    # Widths chosen by measurement (docs/training.md, "Choosing the architecture"): the best
+    # validation gain at equal CPU training time among configurations whose bf16 forward reaches
+    # 1 MP/s on 2 threads; the former default (manifold 16, block 32, tile 16: 2.17M, 21 GFLOP/MP)
+    # came within 0.03 dB of it there, and 0.06 dB below it after the long run.
+    "default": QGACConfig(manifold=32, block_channels=48, tile_channels=24, frequency_channels=2,
                           fusion_channels=4, dense_blocks=1, dense_layers=4, color_channels=16,
                           init_scale=1.0, output_init_scale=0.0, chroma_skip="fancy"),
     # For one short GPU run (tools/gpu_session.sh train: about 4 minutes of an H200 in bf16):
@@ -114,10 +118,10 @@ CONFIGS: dict[str, QGACConfig] = {
     #     large with block 64, dense_layers 5                      7.45M, 165 GFLOP/MP
     #     large with manifold 32, block 64                         9.52M, 114 GFLOP/MP (too big)
     #     large with block 64, tile 32                             9.49M, 126 GFLOP/MP (too big)
-    #     default                                                  2.17M,  21 GFLOP/MP
+    #     former default (manifold 16, block 32, tile 16)          2.17M,  21 GFLOP/MP
     # Of the two that fit, the wider blocks took the same time as the deeper dense blocks: a bf16
     # training step (forward and backward) of 8 crops of 64x64 (4:2:0) on one CPU thread (AMX, on
-    # a machine shared with other runs) took 223 vs 226 ms, the default's 109 ms. The colour
+    # a machine shared with other runs) took 223 vs 226 ms, the former default's 109 ms. The colour
     # network and FrequencyNet are twice the default's width too. On the GPU nothing is measured
     # yet: the first GPU session's train stage (its log's mp_per_s and validation) says whether
     # 4 minutes train it well.
