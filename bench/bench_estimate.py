@@ -47,6 +47,7 @@ import argparse
 import datetime
 import io
 import json
+import os
 import platform
 import random
 import sys
@@ -368,8 +369,9 @@ def _shifted_lines(doc: dict) -> list[str]:
 def markdown(doc: dict) -> str:
     lines = [f"# Quantization estimate and blind correction ({doc['date']}, commit {doc['commit']})", "",
              f"Command: `{doc['command']}`", "",
-             f"CPU: {doc['cpu']}, {doc['threads']} thread(s), on a machine shared with a training run: compare "
-             "ratios, not absolute times.", ""]
+             f"CPU: {doc['cpu']}, {doc['threads']} thread(s); load average before the run "
+             f"{doc.get('load_before', float('nan')):.2f} (the machine is shared: compare ratios, not absolute "
+             "times).", ""]
     if "recovery" not in doc:
         return "\n".join(lines + _shifted_lines(doc) + _time_lines(doc["time"])) + "\n"
     lines += ["## Table recovery", "",
@@ -429,8 +431,8 @@ def main() -> None:
     bsds = _images(args.datasets / "bsds500_test", args.recovery_images)
     doc = {"date": datetime.date.today().isoformat(), "commit": git_commit(), "cpu": platform.processor() or
            platform.machine(), "threads": torch.get_num_threads(),
-           "command": f"OMP_NUM_THREADS={torch.get_num_threads()} OMP_WAIT_POLICY=passive nice -n 5 python "
-                      "bench/bench_estimate.py " + " ".join(sys.argv[1:])}
+           "load_before": os.getloadavg()[0],
+           "command": f"OMP_NUM_THREADS={torch.get_num_threads()} python bench/bench_estimate.py " + " ".join(sys.argv[1:])}
     train = _images(args.datasets / "bsds500_trainval" / "train", args.tuning_images)
     if args.only is None:
         doc["tuning"] = tuning(train, [10, 30, 50, 75, 95])
