@@ -92,7 +92,8 @@ def paired(rows: list[dict]) -> None:
             continue
         differences = [b - a for a, b in zip(first["gain_by_crop"], row["gain_by_crop"])]
         row["vs_first_db"] = statistics.fmean(differences)
-        row["vs_first_se_db"] = statistics.stdev(differences) / len(differences) ** 0.5
+        row["vs_first_se_db"] = (statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1
+                                 else float("nan"))  # one image: no spread to estimate
 
 
 def speed(runs: list[str], threads: int, size: int, repeats: int) -> dict[str, dict[str, float]]:

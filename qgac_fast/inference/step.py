@@ -143,7 +143,9 @@ class CorrectionStep:
 
     def restore(self, planes: CoefficientPlanes, *, eager: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The model's forward: normalised float32 Y ``(N, 1, H, W)`` and Cb, Cr on the luma grid
-        ``(N, 2, H, W)`` (None for gray). ``eager``: without ``torch.compile`` (memory probes)."""
+        ``(N, 2, H, W)`` (None for gray), the chroma guarded under ``constrain`` (:meth:`_guard_chroma`:
+        it needs the whole image's chroma, so it is applied here, not in the strip-wise :meth:`decode`).
+        ``eager``: without ``torch.compile`` (memory probes)."""
         cpu = self.device.type == "cpu"
         if cpu and planes.batch_size > 1:
             parts = [self.restore(planes.select(slice(i, i + 1)), eager=eager) for i in range(planes.batch_size)]
