@@ -13,8 +13,8 @@ no validation) for ``--steps`` steps, logging every 5; the throughput is the med
 windows after the first (warm-up) one: crop pixels trained per second, wall clock. ``--before``
 runs the float32 variants again with the code of another checkout (a ``git worktree`` of an
 earlier commit, its extension built), so "before" and "after" come from the same run of this
-script; options that checkout's trainer lacks are left out (the trainer had no CPU precision
-option before bf16 training: it ran float32). Writes ``bench/results/<name>.{json,md}``.
+script; options that checkout's trainer lacks are left out, and variants it cannot run are skipped
+(a trainer from before bf16 training runs only the float32 ones). Writes ``bench/results/<name>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import git_commit, save_report  # noqa: E402  (bench/conftest.py)
 
 ROOT = Path(__file__).resolve().parent.parent
+NO_PRECISION = "trainer has no precision option"
 DEFAULT_VARIANTS = ("float32/1/0", "bf16/1/0", "float32/2/0", "bf16/2/0", "bf16/1/1", "bf16/1/0/2")
 
 # Runs in the subprocess with the checkout under test first on sys.path: the trainer's own loop.
@@ -81,19 +82,20 @@ def run_variant(checkout: Path, precision: str, threads: int, workers: int, proc
 
 def markdown(report: dict) -> str:
     rows = report["rows"]
-    base = {(r["threads"], r["workers"], r["processes"]): r["train_mp_per_s"] for r in rows if r["code"] == "before"}
+    key = ("precision", "threads", "workers", "processes")
+    base = {tuple(r[k] for k in key): r["train_mp_per_s"] for r in rows if r["code"] == "before"}
     lines = [f"# Training throughput on the CPU ({report['cpu']})", "",
              f"Command: `{report['command']}`  ", f"Commit: {report['commit']} (before: {report.get('before_commit')})  ",
              f"Date: {report['date']}; torch {report['torch']}; model `{report['model']}` from its shipped weights, "
              "batch 16 of 64x64 crops, joint stage.", "",
              "Training MP/s: crop pixels per second of wall clock, median of the logged windows after warm-up. "
-             "x before: against the earlier commit's trainer (float32) with the same threads, workers and "
+             "x before: against the earlier commit's trainer with the same precision, threads, workers and "
              "processes. Processes: data-parallel ranks (gloo), each with the given threads; ms / step is per "
              "rank's batch of 16.", "",
              "| code | precision | threads | workers | processes | training MP/s | ms / step | x before |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        ref = base.get((r["threads"], r["workers"], r["processes"]))
+        ref = base.get(tuple(r[k] for k in key))
         ratio = f"{r['train_mp_per_s'] / ref:.2f}" if ref and r["code"] == "after" else ""
         lines.append(f"| {r['code']} | {r['precision']} | {r['threads']} | {r['workers']} | {r['processes']} | "
                      f"{r['train_mp_per_s']:.3f} | {r['step_ms']:.0f} | {ratio} |")
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--model", default="default", help="weights to start from (name or path)")
     parser.add_argument("--before", type=Path, default=None, metavar="CHECKOUT",
-                        help="an earlier checkout (extension built) whose trainer runs the float32 variants too")
+                        help="an earlier checkout (extension built) whose trainer runs the variants too")
     parser.add_argument("--name", default="train-cpu")
     args = parser.parse_args(argv)
     import torch
@@ -117,10 +119,13 @@ def main(argv=None) -> int:
         if checkout is None:
             continue
         for precision, threads, workers, processes in variants:
-            if code == "before" and precision != "float32":
-                continue
-            row = run_variant(checkout.resolve(), precision, int(threads), int(workers), int(processes), args.steps,
-                              args.model)
+            try:
+                row = run_variant(checkout.resolve(), precision, int(threads), int(workers), int(processes),
+                                  args.steps, args.model)
+            except RuntimeError as error:
+                if code == "before" and NO_PRECISION in str(error):
+                    continue  # an earlier trainer without bf16: its float32 rows still compare
+                raise
             rows.append({"code": code, **row})
             print(json.dumps(rows[-1]), flush=True)
     report = {"command": "python " + shlex.join(["bench/bench_train.py", *(argv or sys.argv[1:])]),

@@ -85,7 +85,9 @@ def test_static_tables_have_one_row_per_sample_and_the_same_result():
 
 def test_restore_through_other_networks_gets_static_tables():
     """``restore(planes, networks=...)`` hands the stand-in tables with N rows (what the compiled
-    networks need); dynamo tracing of the networks gives the eager result exactly."""
+    networks need); dynamo tracing of the networks gives the eager result exactly, and the padded
+    tables the distinct tables' result up to float64 rounding (the hypernetworks' matrix products
+    may sum in another order for another row count)."""
     model = _model().eval()
     planes = CoefficientPlanes(torch.randn(2, 1, 32, 48) * 30, torch.randn(2, 2, 16, 24) * 10,
                                torch.full((2, 8, 8), 12.0), torch.full((2, 2, 8, 8), 20.0), (32, 48))
@@ -101,7 +103,8 @@ def test_restore_through_other_networks_gets_static_tables():
         traced = model.restore(planes, networks=torch.compile(model.networks, backend="eager", fullgraph=True))
     assert seen == [(2, 4)]
     for a, b, c in zip(expected, got, traced):
-        assert torch.equal(a, b) and torch.equal(a, c)
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12 * float(a.abs().max()))
+        assert torch.equal(b, c)
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["cfm", "cfm_transpose"])

@@ -41,8 +41,9 @@ def _gather(weight: torch.Tensor, bias: torch.Tensor | None, table_index: torch.
             dtype: torch.dtype):
     """Per-sample weight (N, ...) and bias (N, Cout) or None, cast to ``dtype``."""
     if table_index is not None:
-        weight = weight[table_index]
-        bias = None if bias is None else bias[table_index]
+        # index_select, not indexing: its backward (index_add) is several times faster on CPUs
+        weight = weight.index_select(0, table_index)
+        bias = None if bias is None else bias.index_select(0, table_index)
     return weight.to(dtype), None if bias is None else bias.to(dtype)
 
 
@@ -79,18 +80,16 @@ def cfm_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = 
         >>> cfm_conv(x, w).shape
         torch.Size([2, 3, 2, 1])
     """
-    n, cin, _, _, cout = check_conv_args(x, weight, bias, table_index, prelu)
-    if x.shape[-1] == BLOCK and x.shape[-2] > BLOCK:
-        # one block wide: oneDNN's bf16 grouped convolution (torch 2.13, CPU) returns garbage for
-        # an output one column wide (tests/test_cfm.py); the same sums on the transposed plane
-        y = cfm_conv(x.transpose(-1, -2), weight.transpose(-1, -2), bias, table_index=table_index, prelu=prelu)
-        return y.transpose(-1, -2).contiguous()
+    n, cin, h, w, cout = check_conv_args(x, weight, bias, table_index, prelu)
     dtype = cfm_result_dtype(x, weight)
-    w, b = _gather(weight, bias, table_index, dtype)
-    # the grouped convolution (groups = N) is the baseline the kernels are measured against
-    y = F.conv2d(x.to(dtype).reshape(1, n * cin, *x.shape[2:]), w.reshape(n * cout, cin, BLOCK, BLOCK),
-                 None if b is None else b.reshape(n * cout), stride=BLOCK, groups=n)
-    return _prelu(y.reshape(n, cout, *y.shape[2:]), prelu)
+    weights, b = _gather(weight, bias, table_index, dtype)
+    # each block's Cin * 64 coefficients as a column: one batched matmul per batch; on CPUs it
+    # trains about twice as fast as the same sums as a grouped convolution (groups = N)
+    columns = x.to(dtype).reshape(n, cin, h, BLOCK, w, BLOCK).permute(0, 1, 3, 5, 2, 4)
+    columns = columns.reshape(n, cin * BLOCK * BLOCK, h * w)
+    weights = weights.reshape(n, cout, cin * BLOCK * BLOCK)
+    y = torch.bmm(weights, columns) if b is None else torch.baddbmm(b.unsqueeze(-1), weights, columns)
+    return _prelu(y.reshape(n, cout, h, w), prelu)
 
 
 def cfm_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
@@ -110,12 +109,16 @@ def cfm_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     Returns:
         ``(N, Cout, 8h, 8w)`` tiled planes, dtype per the module's dtype rule.
     """
-    n, cin, _, _, cout = check_conv_transpose_args(x, weight, bias, table_index, prelu)
+    n, cin, h, w, cout = check_conv_transpose_args(x, weight, bias, table_index, prelu)
     dtype = cfm_result_dtype(x, weight)
-    w, b = _gather(weight, bias, table_index, dtype)
-    y = F.conv_transpose2d(x.to(dtype).reshape(1, n * cin, *x.shape[2:]), w.reshape(n * cin, cout, BLOCK, BLOCK),
-                           None if b is None else b.reshape(n * cout), stride=BLOCK, groups=n)
-    return _prelu(y.reshape(n, cout, *y.shape[2:]), prelu)
+    weights, b = _gather(weight, bias, table_index, dtype)
+    # (Cout * 64, Cin) per sample times the (Cin, h * w) features, then each column to its tile
+    weights = weights.reshape(n, cin, cout * BLOCK * BLOCK).transpose(1, 2)
+    features = x.to(dtype).reshape(n, cin, h * w)
+    y = (torch.bmm(weights, features) if b is None
+         else torch.baddbmm(b.repeat_interleave(BLOCK * BLOCK, dim=1).unsqueeze(-1), weights, features))
+    y = y.reshape(n, cout, BLOCK, BLOCK, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, cout, h * BLOCK, w * BLOCK)
+    return _prelu(y, prelu)
 
 
 def unique_tables(tables: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
