@@ -1,4 +1,4 @@
-"""CFM layers at the paper's widths: Triton kernel vs the reference grouped convolution (eager and
+"""CFM layers at the paper's widths: Triton kernel vs the reference batched matrix product (eager and
 torch.compile), with a device-to-device copy of the same bytes as the bandwidth yardstick.
 
 Layers: CFM 1 -> 256 (K = 64), transposed CFM 256 -> 64 (Cout*64 = 4096), CFM 64 -> 256
@@ -29,7 +29,7 @@ SMOKE_SIZES = {"2x16x24": (2, 16, 24)}
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 IMPLS = ["triton", "reference", "reference_compiled", "copy"]
 # bench/run.py's table names each entry by tool; its ratio column is relative to the qgac_fast kernel
-TOOLS = {"triton": "qgac_fast.cfm (triton)", "reference": "torch grouped conv (eager reference)",
+TOOLS = {"triton": "qgac_fast.cfm (triton)", "reference": "torch batched matmul (eager reference)",
          "reference_compiled": "torch.compile(reference)", "copy": "device-to-device copy, same bytes"}
 
 

@@ -37,7 +37,7 @@ constructed directly on the device. Speed does not depend on the weights' values
 * ``files`` (files in -> PNG files out): ``Corrector.correct_files`` (``--file-format``), writer
   threads included.
 * ``eager_loop`` (per config and size, the baseline): ``for data in jpegs: qgac_fast.correct(data,
-  model, backend="reference")`` with every CFM on its reference (grouped convolution) backend:
+  model, backend="reference")`` with every CFM on its reference (batched matrix product) backend:
   read, model in float32, reference decode, one image at a time. ``x_eager`` of every row is its
   MP/s over this one's.
 * ``compiled``: ``forward`` and ``stream`` again with the networks through
@@ -221,7 +221,7 @@ def build_model(name: str, device: torch.device):
 
 @contextlib.contextmanager
 def reference_cfm(model):
-    """Every CFM of ``model`` on its reference backend (grouped convolutions) inside the block."""
+    """Every CFM of ``model`` on its reference backend (batched matrix products) inside the block."""
     from qgac_fast.model.layers import CFM
 
     cfms = [m for m in model.modules() if isinstance(m, CFM)]

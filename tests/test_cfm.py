@@ -1,4 +1,4 @@
-"""Reference CFM ops: grouped conv vs an explicit per-block formula, adjointness, table sharing,
+"""Reference CFM ops: batched matmul vs an explicit per-block formula, adjointness, table sharing,
 folding of dequantization/normalisation, gradients, the table cache and argument errors."""
 
 import pytest
@@ -212,8 +212,9 @@ print("ok")
 
 @pytest.mark.parametrize("height, width", [(40, 8), (8, 40), (40, 16)])
 def test_cfm_conv_under_bf16_autocast_one_block_wide(height, width):
-    """oneDNN's bf16 grouped convolution returned garbage for outputs one column wide (a 3-pixel
-    wide JPEG's chroma): the result must match float32 to bf16's precision, for every shape."""
+    """oneDNN's bf16 grouped convolution (the reference's earlier form) returned garbage for
+    outputs one column wide (a 3-pixel wide JPEG's chroma): the result must match float32 to bf16's
+    precision, for every shape."""
     torch.manual_seed(0)
     x = torch.randn(2, 3, height, width) + 0.5
     weight = torch.randn(2, 4, 3, 8, 8)

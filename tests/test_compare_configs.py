@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from bench_scripts import load
 
-
-def _import_script():
-    """bench/compare_configs.py, which imports bench/conftest.py as ``conftest``: the tests' own
-    ``conftest`` is set aside while it loads."""
-    ours = sys.modules.pop("conftest", None)
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("compare_configs", BENCH / "compare_configs.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
-        if ours is not None:
-            sys.modules["conftest"] = ours
-
-
-script = _import_script()
+script = load("compare_configs")
 markdown, paired = script.markdown, script.paired
 
 
