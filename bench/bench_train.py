@@ -87,7 +87,8 @@ def markdown(report: dict) -> str:
     lines = [f"# Training throughput on the CPU ({report['cpu']})", "",
              f"Command: `{report['command']}`  ", f"Commit: {report['commit']} (before: {report.get('before_commit')})  ",
              f"Date: {report['date']}; torch {report['torch']}; model `{report['model']}` from its shipped weights, "
-             "batch 16 of 64x64 crops, joint stage.", "",
+             "batch 16 of 64x64 crops, joint stage; load average before the run "
+             f"{report.get('load_average', 'not recorded')}.", "",
              "Training MP/s: crop pixels per second of wall clock, median of the logged windows after warm-up. "
              "x before: against the earlier commit's trainer with the same precision, threads, workers and "
              "processes. Processes: data-parallel ranks (gloo), each with the given threads; ms / step is per "
@@ -114,6 +115,8 @@ def main(argv=None) -> int:
     import torch
 
     variants = [(*v.split("/"), "1")[:4] for v in args.variants]
+    # a busy machine slows every variant: the load before the first one says whether it was quiet
+    load_average = " ".join(f"{v:.2f}" for v in os.getloadavg())
     rows = []
     for code, checkout in (("before", args.before), ("after", ROOT)):
         if checkout is None:
@@ -132,7 +135,7 @@ def main(argv=None) -> int:
               "commit": git_commit(), "before_commit": git_commit(args.before) if args.before else None,
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__, "model": args.model,
-              "rows": rows}
+              "load_average": load_average, "rows": rows}
     save_report(args.name, report, markdown(report))
     return 0
 

@@ -117,9 +117,12 @@ def test_shipped_weights_load_and_fit_the_size_limit():
 
 def test_gan_weights_are_a_fine_tuning_of_the_regression_weights():
     training = read_metadata("default-gan")["training"]
-    # started from the shipped regression weights, or from the run that made them (its provenance)
-    assert training["config"]["gan"] and (training["config"]["init"] == "default"
-                                          or training["init_training"] == read_metadata("default")["training"])
+    # started from the shipped regression weights, or from the run that made them: the same
+    # command and training megapixels (shipping adds notes to the regression weights' record)
+    regression_run = read_metadata("default")["training"]
+    assert training["config"]["gan"]
+    assert training["config"]["init"] == "default" or all(
+        training["init_training"][key] == regression_run[key] for key in ("command", "training_mp", "wall_time_s"))
     regression, gan = load_model("default").state_dict(), load_model("default-gan").state_dict()
     assert regression.keys() == gan.keys()
     assert torch.equal(regression["mean"], gan["mean"])  # same normalisation statistics
@@ -209,3 +212,34 @@ def test_non_safetensors_files_raise_weights_error(tmp_path, data):
 
 def test_weights_error_is_a_value_error_exported_by_the_package():
     assert issubclass(WeightsError, ValueError) and qgac_fast.WeightsError is WeightsError
+
+
+def test_ship_weights_keeps_the_chain_and_writes_the_sidecar(tmp_path):
+    """tools/ship_weights.py: the run's metadata plus its init's training (read before anything
+    is overwritten), the launch line and notes; stored in bf16; the sidecar names the evaluation."""
+    import ship_weights  # tools/ (tests/conftest.py puts it on sys.path)
+
+    parent = tmp_path / "parent.safetensors"
+    save_model(_model(), parent, training={"command": "qgac-fast train --out a", "training_mp": 1.0})
+    run = tmp_path / "run"
+    save_model(_model(), run / "weights.safetensors",
+               training={"command": "qgac-fast train --out b", "training_mp": 2.0, "config": {"init": str(parent)}})
+    report = [{"dataset": "set", "qualities": {"10": {
+        "jpeg": {"psnr": 25.123}, "corrected": {"psnr": 26.456, "psnr_b": 26.0, "ssim": 0.81234, "hf_ratio": 0.4}}}}]
+    (tmp_path / "eval.json").write_text(json.dumps(report))
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    ship_weights.main([str(run), "--name", "default", "--launch", "torchrun ...", "--notes", "piece 3",
+                       "--eval", f"set (bf16)={tmp_path / 'eval.json'}", "--eval-command", "qgac-fast eval set",
+                       "--folder", str(folder)])
+    meta = read_metadata(folder / "default.safetensors")
+    assert meta["dtype"] == "bfloat16"
+    training = meta["training"]
+    assert training["init_training"] == {"command": "qgac-fast train --out a", "training_mp": 1.0}
+    assert (training["launch"], training["notes"], training["stored"]) == ("torchrun ...", "piece 3", "bfloat16")
+    sidecar = json.loads((folder / "default.json").read_text())
+    assert sidecar["training"] == training and sidecar["weights"] == "default.safetensors"
+    assert sidecar["evaluation"] == {"set (bf16)": {"10": {"jpeg_psnr": 25.12, "psnr": 26.46, "psnr_b": 26.0,
+                                                           "ssim": 0.812, "hf_ratio": 0.4}}}
+    assert sidecar["evaluation_commands"] == ["qgac-fast eval set"]
+    assert torch.allclose(load_model(folder / "default.safetensors").mean, _model().mean)
