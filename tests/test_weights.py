@@ -116,13 +116,15 @@ def test_shipped_weights_load_and_fit_the_size_limit():
 
 
 def test_gan_weights_are_a_fine_tuning_of_the_regression_weights():
+    import ship_weights  # tools/ (tests/conftest.py puts it on sys.path)
+
     training = read_metadata("default-gan")["training"]
     # started from the shipped regression weights, or from the run that made them: the same
     # command and training megapixels (shipping adds notes to the regression weights' record)
     regression_run = read_metadata("default")["training"]
     assert training["config"]["gan"]
     assert training["config"]["init"] == "default" or all(
-        training["init_training"][key] == regression_run[key] for key in ("command", "training_mp", "wall_time_s"))
+        training["init_training"][key] == regression_run[key] for key in ship_weights.RUN_IDENTITY)
     regression, gan = load_model("default").state_dict(), load_model("default-gan").state_dict()
     assert regression.keys() == gan.keys()
     assert torch.equal(regression["mean"], gan["mean"])  # same normalisation statistics
@@ -243,3 +245,12 @@ def test_ship_weights_keeps_the_chain_and_writes_the_sidecar(tmp_path):
                                                            "ssim": 0.812, "hf_ratio": 0.4}}}
     assert sidecar["evaluation_commands"] == ["qgac-fast eval set"]
     assert torch.allclose(load_model(folder / "default.safetensors").mean, _model().mean)
+    # shipped again from a run whose --init names the file it replaced: the chain is kept
+    (run / "weights.safetensors").unlink()
+    save_model(_model(), run / "weights.safetensors", training={
+        "command": "qgac-fast train --out b", "training_mp": 2.0, "config": {"init": str(folder / "default.safetensors")}})
+    ship_weights.main([str(run), "--name", "default", "--launch", "torchrun ...", "--notes", "again",
+                       "--folder", str(folder)])
+    again = read_metadata(folder / "default.safetensors")["training"]
+    assert again["init_training"] == {"command": "qgac-fast train --out a", "training_mp": 1.0}
+    assert "evaluation" not in json.loads((folder / "default.json").read_text())

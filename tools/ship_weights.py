@@ -29,6 +29,9 @@ from pathlib import Path
 from qgac_fast.model import load_model, read_metadata, save_model
 from qgac_fast.model.weights import SHIPPED, STORAGE_DTYPES, weights_path
 
+#: The fields of a training record that identify its run.
+RUN_IDENTITY = ("command", "training_mp", "wall_time_s")
+
 
 def evaluation_summary(path: Path) -> dict[str, dict]:
     """``{quality: {jpeg_psnr, psnr, psnr_b, ssim, hf_ratio}}`` of a ``qgac-fast eval --json`` file
@@ -45,6 +48,11 @@ def evaluation_summary(path: Path) -> dict[str, dict]:
     return summary
 
 
+def same_run(a: dict, b: dict) -> bool:
+    """Whether two training records describe the same run (command, training megapixels, wall time)."""
+    return all(a.get(key) == b.get(key) for key in RUN_IDENTITY)
+
+
 def ship(run: Path, name: str, launch: str, notes: str, stored: str | None, dtype: str,
          evaluations: dict[str, Path], commands: list[str], folder: Path | None = None) -> dict:
     """Write the shipped weights and their sidecar (into ``folder``, default the package's
@@ -53,7 +61,11 @@ def ship(run: Path, name: str, launch: str, notes: str, stored: str | None, dtyp
     training = read_metadata(source)["training"]
     init = training.get("config", {}).get("init")
     if init and "init_training" not in training:
-        training["init_training"] = read_metadata(init)["training"]  # before ``name`` is overwritten
+        parent = read_metadata(init)["training"]  # before ``name`` is overwritten
+        if same_run(parent, training):
+            # shipped again (new notes or evaluation): ``init`` names the file this run replaced
+            parent = parent.get("init_training")
+        training["init_training"] = parent
     training.update(launch=launch, notes=notes, stored=stored or dtype)
     model = load_model(source, device="cpu")
     target = weights_path(name) if folder is None else folder / f"{name}.safetensors"
