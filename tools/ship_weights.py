@@ -10,7 +10,8 @@ Writes ``qgac_fast/weights/<name>.safetensors`` (atomically) from ``RUN_DIR/weig
 stored in ``--dtype``, with the run's training metadata plus:
 
 * ``init_training``: the training metadata of the weights the run started from (its ``--init``),
-  read before anything is overwritten, so a warm restart of the shipped weights keeps the chain;
+  read before anything is overwritten, so a warm restart of the shipped weights keeps the chain
+  (for a run folder whose weights are shipped under another name, that name's record);
 * ``launch``: the command line that started the run (``torchrun`` and environment included: the
   trainer records only its own arguments); ``notes``; ``stored``: how the weights are stored.
 
@@ -65,6 +66,11 @@ def ship(run: Path, name: str, launch: str, notes: str, stored: str | None, dtyp
         if same_run(parent, training):
             # shipped again (new notes or evaluation): ``init`` names the file this run replaced
             parent = parent.get("init_training")
+        else:
+            # a run folder whose weights were shipped: the shipped record has the launch line,
+            # notes and the rest of the chain
+            shipped = (read_metadata(other)["training"] for other in SHIPPED if other != name)
+            parent = next((record for record in shipped if same_run(record, parent)), parent)
         training["init_training"] = parent
     training.update(launch=launch, notes=notes, stored=stored or dtype)
     model = load_model(source, device="cpu")
