@@ -37,12 +37,12 @@ __all__ = ["COMPILE_MODES", "PRECISIONS", "UNTRAINED_CHROMA_SPREAD", "Correction
 #: Precisions: ``"auto"`` (see the module docstring), float32, and bf16 / fp16 autocast.
 PRECISIONS = ("auto", "float32", "bf16", "fp16")
 _AUTOCAST = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-#: ``torch.compile`` modes (``"reduce-overhead"`` and ``"max-autotune"`` add CUDA graphs on CUDA).
 #: Chroma tables farther than this from the IJG family (:func:`~qgac_fast.quality.table_spread`)
 #: get the plain decode's chroma under ``constrain``: the models train on IJG tables and on IJG
 #: tables with per-step log-normal noise of spread 0.35, whose spread reached 0.45 in 2000 draws;
 #: uniformly random steps measure 0.9 to 1.1, a flat table of 8 or six times IJG quality 50's 0.51.
 UNTRAINED_CHROMA_SPREAD = 0.6
+#: ``torch.compile`` modes (``"reduce-overhead"`` and ``"max-autotune"`` add CUDA graphs on CUDA).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
