@@ -12,7 +12,7 @@ import sysconfig
 from pathlib import Path
 
 from pybind11.setup_helpers import Pybind11Extension, build_ext
-from setuptools import setup
+from setuptools import find_packages, setup
 
 ROOT = Path(__file__).parent
 
@@ -36,6 +36,11 @@ def _libjpeg_dirs() -> dict:
     }
 
 
+# Every package under qgac_fast/ is found, not listed (a list went stale once: a subpackage missing
+# from the wheel imports fine from a checkout). The top-level kernels/ folder is qgac_fast.kernels.
+PACKAGES = find_packages(include=["qgac_fast", "qgac_fast.*"]) + [
+    "qgac_fast.kernels", *(f"qgac_fast.kernels.{name}" for name in find_packages("kernels"))]
+
 extension = Pybind11Extension(
     "qgac_fast._jpeg",
     sources=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp")),
@@ -53,7 +58,7 @@ setup(
     long_description=(ROOT / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["qgac_fast", "qgac_fast.functional", "qgac_fast.kernels", "qgac_fast.model", "qgac_fast.train"],
+    packages=PACKAGES,
     package_dir={"qgac_fast.kernels": "kernels"},
     package_data={"qgac_fast": ["samples/*.png", "samples/NOTICE", "weights/*.safetensors", "weights/*.json"]},
     ext_modules=[extension],

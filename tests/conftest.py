@@ -29,3 +29,22 @@ def corpus(tmp_path_factory) -> list[Path]:
     if missing:
         pytest.skip(f"the JPEG corpus needs {', '.join(missing)} (Debian package libjpeg-turbo-progs)")
     return jpeg_corpus.make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def source_copy(tmp_path_factory) -> Path:
+    """A copy of the checkout's source files (tracked, and untracked ones git does not ignore),
+    without its build outputs: what builds from it depends on no stale ``build/`` folder (where an
+    earlier build's packages would reach the wheel whatever setup.py lists)."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    copy = tmp_path_factory.mktemp("source") / "qgac_fast"
+    for name in filter(None, listed):
+        if (root / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, copy / name)
+    return copy

@@ -1,5 +1,6 @@
 """The GPU session's train stage rehearsed on the CPU (``GPU_SESSION_SMOKE=1 tools/gpu_session.sh
-train``: a pack of the bundled samples, a tiny ``large`` variant, 3 s of training), and the
+train`` with the script's own set-up: a pack of the bundled samples, a tiny ``large`` variant, 3 s of
+training), and the
 training-pack tool (``tools/training_pack.py``) that fills ``.carry/train-pack`` for it."""
 
 from __future__ import annotations
@@ -19,19 +20,22 @@ from PIL import Image
 import training_pack
 from qgac_fast.model import load_model, read_metadata
 
-ROOT = Path(__file__).resolve().parents[1]
 #: What the device tool brings back from $OUT (its README): 8 files, 16 MiB each, plain names.
 MAX_FILES, MAX_BYTES = 8, 16 * 2**20
 
 
-def test_train_stage_rehearsal_brings_weights_and_log_back_within_the_limits(tmp_path):
+def test_train_stage_rehearsal_brings_weights_and_log_back_within_the_limits(tmp_path, source_copy):
+    # the script's own set-up, on a copy of the source as the GPU machine gets it: the package is
+    # built and installed into SITE and every stage imports it from there (a wheel without a
+    # subpackage fails the set-up)
     out = tmp_path / "out"
-    env = dict(os.environ, GPU_SESSION_SMOKE="1", GPU_SESSION_SETUP="0", OUT=str(out), SITE=str(tmp_path / "site"),
+    env = dict(os.environ, GPU_SESSION_SMOKE="1", GPU_SESSION_SETUP="1", OUT=str(out), SITE=str(tmp_path / "site"),
                PYTHON=sys.executable, OMP_NUM_THREADS="1")
-    done = subprocess.run(["bash", str(ROOT / "tools" / "gpu_session.sh"), "train"], env=env, cwd=ROOT,
+    done = subprocess.run(["bash", str(source_copy / "tools" / "gpu_session.sh"), "train"], env=env, cwd=source_copy,
                           capture_output=True, text=True, timeout=300)
     log = (out / "session.log").read_text()
     assert done.returncode == 0 and "train: ok" in log, log + (out / "train.log").read_text()
+    assert f"modules imported from {os.path.realpath(tmp_path / 'site')}" in log
     files = sorted(p for p in out.rglob("*") if p.is_file())
     assert len(files) <= MAX_FILES and all(p.stat().st_size <= MAX_BYTES for p in files), files
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+", p.name) for p in files)

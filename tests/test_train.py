@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -304,3 +305,33 @@ def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, cas
     err = capsys.readouterr().err
     assert err.startswith("qgac-fast train: ") and message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_weight_averages_are_written_validated_and_resume_exactly(image_dir, tmp_path, monkeypatch):
+    straight = _config(image_dir, tmp_path / "straight", steps=[8], checkpoint_every=4, ema=(1e-9, 0.9), val_every=8)
+    model = train(straight)
+    # a decay of ~0 follows the weights; 0.9 lags behind them
+    follow = load_model(tmp_path / "straight" / "weights-ema1e-09.safetensors").state_dict()
+    lag = load_model(tmp_path / "straight" / "weights-ema0.9.safetensors").state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.allclose(follow[key], value, rtol=1e-6, atol=1e-7), key
+    assert any(not torch.allclose(lag[key], value) for key, value in model.state_dict().items())
+    validation = [json.loads(line) for line in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()
+                  if "validation" in line][-1]
+    assert set(validation["validation_ema"]) == {"1e-09", "0.9"}
+    assert validation["validation_ema"]["1e-09"]["gain_db"] == pytest.approx(validation["validation"]["gain_db"],
+                                                                             abs=1e-3)
+    real_save = loop._save_checkpoint
+
+    def interrupt_after_first(*args, **kwargs):
+        real_save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save_checkpoint", interrupt_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        train(dataclasses.replace(straight, out=str(tmp_path / "resumed")))
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    train(dataclasses.replace(straight, out=str(tmp_path / "resumed")))
+    resumed = load_model(tmp_path / "resumed" / "weights-ema0.9.safetensors").state_dict()
+    for key, value in lag.items():
+        assert torch.equal(value, resumed[key]), key

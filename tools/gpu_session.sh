@@ -159,6 +159,19 @@ setup() {
         --upgrade --target "$SITE" "$ROOT" || return 1
     export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
     "$PY" -P -m qgac_fast.env || return 1
+    # every stage imports these: each must come from $SITE (a package missing from the wheel would
+    # otherwise fail a stage later, or be supplied from elsewhere by an editable install's finder)
+    "$PY" -P - "$SITE" <<'EOF' || return 1
+import os, sys
+import qgac_fast.cli, qgac_fast.inference, qgac_fast.kernels, qgac_fast.model, qgac_fast.train.loop
+site = os.path.realpath(sys.argv[1])
+strays = sorted(f"{name} ({module.__file__})" for name, module in sys.modules.items()
+                if name.split(".")[0] == "qgac_fast" and getattr(module, "__file__", None)
+                and not os.path.realpath(module.__file__).startswith(site + os.sep))
+if strays:
+    sys.exit("qgac_fast modules not from the installed copy: " + ", ".join(strays))
+print(f"qgac_fast and its {sum(n.startswith('qgac_fast.') for n in sys.modules)} modules imported from {site}")
+EOF
     "$PY" -P -c "import turbojpeg; turbojpeg.TurboJPEG(); print('PyTurboJPEG loads libturbojpeg')" \
         || say "warning: PyTurboJPEG unusable: tests that encode with it will fail"
 }

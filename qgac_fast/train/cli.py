@@ -85,6 +85,9 @@ def add_parser(subparsers) -> None:
                         help="end a one-stage run after this much training time (summed over resumes) as if its "
                              "steps were done; the learning rate then decays over the time or the steps, whichever "
                              "runs out first")
+    parser.add_argument("--ema", nargs="+", type=float, default=list(defaults.ema), metavar="DECAY",
+                        help="also keep exponential moving averages of the weights with these decays (each "
+                             "validated and written as OUT/weights-ema<DECAY>.safetensors)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_every=args.checkpoint_every, time_limit=args.time_limit, seed=args.seed, device=args.device, progress=not args.quiet,
             gan=args.gan, texture_weight=args.texture_weight, gan_weight=args.gan_weight, l1_weight=args.l1_weight,
             texture_statistic=args.texture_statistic, texture_layers=tuple(args.texture_layers),
-            texture_network=args.texture_network, d_lr=args.d_lr, d_channels=args.d_channels)
+            texture_network=args.texture_network, d_lr=args.d_lr, d_channels=args.d_channels, ema=tuple(args.ema))
     except ValueError as error:
         print(f"qgac-fast train: {error}", file=sys.stderr)
         return 2

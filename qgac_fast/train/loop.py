@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from ..compression import compress
@@ -99,6 +100,9 @@ class TrainConfig:
             is 0.025) ``l1_weight=1e-2`` let the texture term reintroduce an 8x8 block pattern
             (validation -0.93 dB below the JPEG after 500 steps) where 1.0 kept the gain
             positive (+0.28 dB after 250 steps), hence the default 1.0.
+        ema: decays of exponential moving averages of the weights kept beside the trained ones
+            (updated after every optimiser step, validated with them, checkpointed, and written
+            as ``weights-ema<decay>.safetensors``); empty: none.
         texture_statistic, texture_layers, texture_network: the texture loss
             (:class:`~qgac_fast.train.texture.TextureLoss`; ``texture_network``: a VGG-16
             state dict file, None for the seeded random VGG-16).
@@ -142,6 +146,7 @@ class TrainConfig:
     texture_network: str | None = None
     d_lr: float = 1e-4
     d_channels: int = 32
+    ema: tuple[float, ...] = ()
 
     def __post_init__(self):
         if not self.stages or any(s not in STAGES for s in self.stages):
@@ -160,6 +165,8 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.weights_dtype not in STORAGE_DTYPES:
             raise ValueError(f"weights_dtype must be one of {tuple(STORAGE_DTYPES)}, got {self.weights_dtype!r}")
+        if any(not 0 < d < 1 for d in self.ema):
+            raise ValueError(f"ema decays must lie strictly between 0 and 1, got {list(self.ema)}")
         if self.gan and "y" in self.stages:
             raise ValueError("GAN fine-tuning judges RGB images: use the 'joint' or 'color' stage, not 'y'")
 
@@ -385,6 +392,12 @@ def _train(config: TrainConfig) -> QGAC:
     if resume is not None:
         model.load_state_dict(resume["model"])
         state = resume["state"]
+    # the averages start from the starting weights, or from the checkpoint's averages on a resume
+    averages = {decay: AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+                for decay in config.ema}
+    for decay, average in averages.items():
+        if resume is not None:
+            average.load_state_dict(resume["ema"][str(decay)])
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         log = open(out / "log.jsonl", "a")
@@ -436,6 +449,8 @@ def _train(config: TrainConfig) -> QGAC:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, config.clip)
             optimizer.step()
             scheduler.step()
+            for average in averages.values():
+                average.update_parameters(model)
             if adversary is not None:
                 parts |= adversary.discriminator_step(output, target)
             step += 1
@@ -459,12 +474,16 @@ def _train(config: TrainConfig) -> QGAC:
                     result = validate(model, crops)
                     bar.write(f"validation {stage} step {step}: JPEG {result['jpeg_psnr']:.2f} dB, "
                               f"model {result['model_psnr']:.2f} dB ({result['gain_db']:+.2f})")
-                    log.write(json.dumps({"stage": stage, "step": step, "training_mp": state["pixels"] / 1e6,
-                                          "validation": result}) + "\n")
+                    line = {"stage": stage, "step": step, "training_mp": state["pixels"] / 1e6, "validation": result}
+                    if averages:
+                        line["validation_ema"] = {str(d): validate(a.module, crops) for d, a in averages.items()}
+                        bar.write("  averaged: " + ", ".join(f"ema {d}: {r['gain_db']:+.3f} dB"
+                                                             for d, r in line["validation_ema"].items()))
+                    log.write(json.dumps(line) + "\n")
                     log.flush()
                 if step % config.checkpoint_every == 0 or last:
                     state.update(stage=stage_index, step=step, elapsed=time.perf_counter() - started)
-                    _save_checkpoint(checkpoint_path, model, optimizer, scheduler, state, adversary)
+                    _save_checkpoint(checkpoint_path, model, optimizer, scheduler, state, adversary, averages)
             if last:
                 state.setdefault("steps_done", []).append(step)
                 if step < steps and rank == 0:
@@ -476,18 +495,23 @@ def _train(config: TrainConfig) -> QGAC:
         dist.barrier()
     if rank == 0:
         state.update(stage=len(config.stages), step=0, elapsed=time.perf_counter() - started)
-        _save_checkpoint(checkpoint_path, model, None, None, state)
-        save_model(model, out / "weights.safetensors", training=_provenance(config, world, device, state, bf16),
-                   dtype=STORAGE_DTYPES[config.weights_dtype][0])
+        _save_checkpoint(checkpoint_path, model, None, None, state, averages=averages)
+        training = _provenance(config, world, device, state, bf16)
+        save_model(model, out / "weights.safetensors", training=training, dtype=STORAGE_DTYPES[config.weights_dtype][0])
+        for decay, average in averages.items():
+            save_model(average.module, out / f"weights-ema{decay:g}.safetensors", training=training | {"ema_decay": decay},
+                       dtype=STORAGE_DTYPES[config.weights_dtype][0])
         log.close()
     return model
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, adversary: _Adversary | None = None) -> None:
+def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, adversary: _Adversary | None = None,
+                     averages: dict | None = None) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"model": model.state_dict(), "optimizer": None if optimizer is None else optimizer.state_dict(),
                 "scheduler": None if scheduler is None else scheduler.state_dict(), "state": state,
-                "adversary": None if adversary is None else adversary.state_dict()}, tmp)
+                "adversary": None if adversary is None else adversary.state_dict(),
+                "ema": {str(d): a.state_dict() for d, a in (averages or {}).items()}}, tmp)
     os.replace(tmp, path)
 
 
