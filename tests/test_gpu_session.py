@@ -1,7 +1,6 @@
 """The GPU session's train stage rehearsed on the CPU (``GPU_SESSION_SMOKE=1 tools/gpu_session.sh
-train`` with the script's own set-up: a pack of the bundled samples, a tiny ``large`` variant, 3 s of
-training), and the
-training-pack tool (``tools/training_pack.py``) that fills ``.carry/train-pack`` for it."""
+train`` with the script's own set-up: a pack of the bundled samples, ``default`` continued
+for 3 s), and the training-pack tool (``tools/training_pack.py``) that fills ``.carry/train-pack`` for it."""
 
 from __future__ import annotations
 
@@ -45,7 +44,10 @@ def test_train_stage_rehearsal_brings_weights_and_log_back_within_the_limits(tmp
     model = load_model(weights, device="cpu")
     meta = read_metadata(weights)
     assert meta["dtype"] == "bfloat16" and model.mean.dtype == model.std.dtype == next(model.parameters()).dtype
-    assert meta["training"]["config"]["model"].startswith("large:") and meta["training"]["steps_done"][0] >= 1
+    training = meta["training"]
+    assert training["config"]["init"] == "default" and training["steps_done"][0] >= 1
+    assert model.config == load_model("default", device="cpu").config
+    assert f"train: returning weights" in log
     with tarfile.open(out / "results.tar.gz") as archive:
         lines = archive.extractfile("train-cpu-smoke/log.jsonl").read().decode().splitlines()
     assert "gain_db" in json.loads(lines[-1])["validation"]

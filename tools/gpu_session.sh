@@ -15,9 +15,10 @@
 # found through PYTHONPATH. Without .carry it builds against the system's libjpeg, if any.
 # GPU_SESSION_SETUP=0 skips all that and uses the qgac_fast that $PYTHON already imports.
 #
-# Stages: tests (the CUDA tests), train (qgac-fast train on .carry/train-pack: the `large`
-# configuration, one joint stage in bf16, batches compressed on the GPU, ended by --time-limit
-# with validation on 16 held-back crops and bfloat16 weights), kernels (kernel benchmarks), e2e
+# Stages: tests (the CUDA tests), train (qgac-fast train on .carry/train-pack: `default` continued
+# from its shipped weights with a weight average beside it, one joint stage in bf16, batches
+# compressed on the GPU, ended by --time-limit with validation on 16 held-back crops; the better of
+# the two comes back in bfloat16), kernels (kernel benchmarks), e2e
 # (end-to-end benchmark). The default order puts the tests first (a minute says whether the CUDA
 # paths the training uses are right), then the training (the session's most valuable result),
 # then the benchmarks, which make do with what is left.
@@ -38,7 +39,7 @@
 #
 # Output ($OUT, 7 files at most, under the device tool's 8 files of 16 MiB each): session.log
 # (set-up, versions, stage summary, $OUT's listing), tests.log, train.log, kernels.log, e2e.log,
-# train-<gpu>.safetensors (the trained weights, parameters in bfloat16: 14.9 MiB for `large`), and
+# train-<gpu>.safetensors (the trained weights, parameters in bfloat16: 15.5 MiB for `default`), and
 # results.tar.gz (every file written under bench/results/ in this session: the tests' JUnit XML,
 # the kernel and e2e benchmarks' JSON, Markdown and plot; and train-<gpu>/log.jsonl, the training
 # log with its validation).
@@ -48,8 +49,8 @@
 # so they override them: e.g. "--model default --batch-size 32"), KERNEL_BENCH_ARGS (extra
 # pytest-benchmark arguments), E2E_ARGS (extra bench_end_to_end.py arguments), QGAC_COMMIT
 # (recorded in the results when the copy has no .git). GPU_SESSION_SMOKE=1 rehearses the whole
-# script on a CPU machine (interpreter, tiny sizes; train: a pack of the bundled samples, a tiny
-# model, 3 s of training); tests/test_gpu_session.py runs its train stage so.
+# script on a CPU machine (interpreter, tiny sizes; train: a pack of the bundled samples, tiny
+# batches, 3 s of training); tests/test_gpu_session.py runs its train stage so.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -221,18 +222,17 @@ stage_tests() {  # the CUDA tests
         --junitxml="bench/results/tests-$GPU_SLUG.xml" "${test_args[@]}"
 }
 
-stage_train() {  # a short training run of the `large` configuration on the carried pack
+stage_train() {  # continue training `default` from its shipped weights on the carried pack (docs/gpu.md says why)
     local limit=$1 more=() run=$WORK/train-$GPU_SLUG pack=$CARRY/train-pack args
     local seconds=$(( limit - ${GPU_TRAIN_RESERVE_S:-50} ))
-    if [ "$SMOKE" = 1 ]; then  # a pack of the bundled samples and a tiny model, on the CPU
+    if [ "$SMOKE" = 1 ]; then  # a pack of the bundled samples, tiny batches, on the CPU
         pack=$WORK/smoke-pack
         "$PY" -P tools/training_pack.py --data qgac_fast/samples --out "$pack" --crop 64 --max-mib 0.25 \
             --hold-out 0 --max-per-image 4 >>"$OUT/train.log" 2>&1 || { SUMMARY+=("train: FAILED (smoke pack)"); return 0; }
-        args=(--model large:manifold=4,block_channels=8,tile_channels=4,frequency_channels=1,color_channels=4,dense_blocks=1
-              --crop 32 --batch-size 2 --workers 0 --val-images 2)
+        args=(--crop 32 --batch-size 2 --workers 0 --val-images 2)
         seconds=3
     else
-        args=(--model large --crop 128 --batch-size 64 --workers 6 --val-images 16)
+        args=(--crop 128 --batch-size 64 --workers 6 --val-images 16)
     fi
     if [ ! -f "$pack/pack.json" ]; then
         say "train: skipped (no $pack: run tools/prepare_gpu_carry.sh and carry .carry)"
@@ -245,11 +245,25 @@ stage_train() {  # a short training run of the `large` configuration on the carr
         return 0
     fi
     [ -n "${GPU_TRAIN_ARGS:-}" ] && read -r -a more <<<"$GPU_TRAIN_ARGS"
+    # a warm restart of the shipped weights, as the CPU long run's pieces are (lr 2e-4, 100 warm-up
+    # steps), with a weight average kept beside them; the final validation picks which comes back
     run_stage train "$limit" train.log "$PY" -P -m qgac_fast train --data "$pack" --out "$run" --stages joint \
-        --steps 1000000 --time-limit "$seconds" --precision auto --weights-dtype bfloat16 --val-every 0 --quiet \
-        "${args[@]}" "${more[@]}"
-    if [ -f "$run/weights.safetensors" ]; then  # in $OUT at once: later stages may run out of time
-        cp "$run/weights.safetensors" "$OUT/train-$GPU_SLUG.safetensors"
+        --init default --lr 2e-4 --warmup 100 --ema 0.999 --steps 1000000 --time-limit "$seconds" \
+        --precision auto --weights-dtype bfloat16 --val-every 0 --quiet "${args[@]}" "${more[@]}"
+    local best
+    best=$("$PY" -P - "$run" <<'EOF' 2>>"$OUT/train.log"
+import json, sys
+from pathlib import Path
+run = Path(sys.argv[1])
+last = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if '"validation"' in line][-1]
+gains = {"weights.safetensors": last["validation"]["gain_db"]}
+gains |= {f"weights-ema{float(d):g}.safetensors": r["gain_db"] for d, r in last.get("validation_ema", {}).items()}
+print(max((g, name) for name, g in gains.items() if (run / name).is_file())[1])
+EOF
+)
+    if [ -n "$best" ]; then  # in $OUT at once: later stages may run out of time
+        cp "$run/$best" "$OUT/train-$GPU_SLUG.safetensors"
+        say "train: returning $best (the better final validation)"
         grep '"validation"' "$run/log.jsonl" | tail -n 1 | sed 's/^/    train| /'
     fi
 }

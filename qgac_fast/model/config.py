@@ -2,7 +2,7 @@
 
 Three named configurations: ``paper`` (the published widths, 259.4M parameters), ``default``
 (the project's own, sized to train with this project's compute and to run fast) and ``large``
-(sized for one short GPU training run, 7.8M parameters).
+(wider and deeper blocks, 4x default's compute per pixel).
 """
 
 from __future__ import annotations
@@ -108,23 +108,8 @@ CONFIGS: dict[str, QGACConfig] = {
     "default": QGACConfig(manifold=32, block_channels=48, tile_channels=24, frequency_channels=2,
                           fusion_channels=4, dense_blocks=1, dense_layers=4, color_channels=16,
                           init_scale=1.0, output_init_scale=0.0, chroma_skip="fancy"),
-    # For one short GPU run (tools/gpu_session.sh train: about 4 minutes of an H200 in bf16):
-    # the default's recipe, with the most compute that still brings its weights back in one file
-    # of the device tool's 16 MiB in bfloat16 (8.4M parameters at most). The parameters sit
-    # mostly in the three block<->tile CFMs' weight heads (manifold x block x tile x 64 each), the
-    # compute in the RRDBs (block_channels, dense_blocks): so a small manifold and tile width buy
-    # wide, deep blocks. Measured (networks.parameter_count and flops_per_megapixel):
-    #     large (manifold 16, block 80, tile 16, dense_blocks 2)   7.79M, 142 GFLOP/MP, 14.9 MiB bf16
-    #     large with block 64, dense_layers 5                      7.45M, 165 GFLOP/MP
-    #     large with manifold 32, block 64                         9.52M, 114 GFLOP/MP (too big)
-    #     large with block 64, tile 32                             9.49M, 126 GFLOP/MP (too big)
-    #     former default (manifold 16, block 32, tile 16)          2.17M,  21 GFLOP/MP
-    # Of the two that fit, the wider blocks took the same time as the deeper dense blocks: a bf16
-    # training step (forward and backward) of 8 crops of 64x64 (4:2:0) on one CPU thread (AMX, on
-    # a machine shared with other runs) took 223 vs 226 ms, the former default's 109 ms. The colour
-    # network and FrequencyNet are twice the default's width too. On the GPU nothing is measured
-    # yet: the first GPU session's train stage (its log's mp_per_s and validation) says whether
-    # 4 minutes train it well.
+    # Wider and deeper blocks (7.79M parameters, 142 GFLOP/MP: 4.1x default's compute per pixel)
+    # for training with more compute than a CPU gives; not shipped.
     "large": QGACConfig(manifold=16, block_channels=80, tile_channels=16, frequency_channels=4,
                         fusion_channels=4, dense_blocks=2, dense_layers=4, color_channels=32,
                         init_scale=1.0, output_init_scale=0.0, chroma_skip="fancy"),
