@@ -1,0 +1,180 @@
+"""The whole job on the CPU: ``qgac-fast correct`` over a folder of camera-sized JPEGs (PNG and JPEG
+output) and ``qgac-fast eval``, next to the model's own speed on the same images in the same run.
+
+Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
+
+    OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_job.py -s -p no:cacheprovider \\
+        --benchmark-json bench/results/job-cpu.json
+
+Every case runs in a child process of its own, measured by ``os.wait4``: wall time, user and
+system CPU seconds, minor page faults and peak RSS. The cases:
+
+- ``correct-png`` / ``correct-jpeg``: ``qgac-fast correct DIR -o OUT --threads T --format ...``;
+- ``model``: one process loads the model once, reads every file once, then corrects the images
+  twice through the engine without writing anything (``Corrector.correct_many``: the forward,
+  clamp, decode and tiling the command runs), timing the second pass; inside it, the seconds spent
+  in ``CorrectionStep.restore`` (the forward alone) give the forward's MP/s;
+- ``eval``: ``qgac-fast eval`` on PNG originals of the same sizes at ``QGAC_BENCH_JOB_QUALITIES``.
+
+The folder (``QGAC_BENCH_JOB_IMAGES``: ``MEGAPIXELS:SUBSAMPLING`` items, default 1 to 24 MP in
+4:2:0 and 4:4:4) holds 4:3 crops of the bundled photos' mosaic saved by Pillow at quality 85.
+Threads: ``QGAC_BENCH_JOB_THREADS`` (default 2). Writes ``bench/results/job-cpu.md`` (and the JSON
+above): MP/s end to end and of the model, their ratio, system over user time, system seconds and
+page faults per MP, peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import git_commit, mosaic, save_report
+
+THREADS = int(os.environ.get("QGAC_BENCH_JOB_THREADS", "2"))
+IMAGES = os.environ.get("QGAC_BENCH_JOB_IMAGES", "1:4:2:0,2:4:4:4,4:4:2:0,8:4:4:4,12:4:2:0,24:4:2:0")
+QUALITIES = os.environ.get("QGAC_BENCH_JOB_QUALITIES", "10 30").split()
+
+#: The model case's child: the engine without writing, and the forward's share of it.
+MODEL_CHILD = r"""
+import json, sys, time
+import torch
+from qgac_fast import Corrector
+from qgac_fast.jpeg_files import find_jpegs
+
+torch.set_num_threads(int(sys.argv[2]))
+files = [open(path, "rb").read() for path in find_jpegs(sys.argv[1])]
+corrector = Corrector("default", device="cpu")
+restore, spent = corrector.step.restore, [0.0]
+
+def timed(*args, **kwargs):
+    start = time.perf_counter()
+    try:
+        return restore(*args, **kwargs)
+    finally:
+        spent[0] += time.perf_counter() - start
+
+corrector.step.restore = timed
+for result in corrector.correct_many(files):  # first pass: oneDNN builds each shape's primitives
+    assert result.ok, result.reason
+spent[0] = 0.0
+start = time.perf_counter()
+pixels = sum(r.image.shape[1] * r.image.shape[2] for r in corrector.correct_many(files))
+print(json.dumps({"seconds": time.perf_counter() - start, "forward_seconds": spent[0], "mp": pixels / 1e6}))
+"""
+
+
+def _images() -> list[tuple[float, str]]:
+    items = []
+    for item in IMAGES.split(","):
+        megapixels, _, subsampling = item.partition(":")
+        items.append((float(megapixels), subsampling))
+    return items
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict:
+    """``{"jpeg": DIR, "png": DIR, "mp": megapixels}``: the JPEG folder and its originals as PNG."""
+    root = tmp_path_factory.mktemp("job")
+    (root / "jpeg").mkdir()
+    (root / "png").mkdir()
+    total = 0.0
+    for index, (megapixels, subsampling) in enumerate(_images()):
+        width = int((megapixels * 1e6 * 4 / 3) ** 0.5) // 16 * 16
+        height = int(width * 3 / 4) // 16 * 16
+        image = Image.fromarray(mosaic(height, width))
+        name = f"{index:02d}_{megapixels:g}mp_{subsampling.replace(':', '')}"
+        image.save(root / "jpeg" / f"{name}.jpg", quality=85, subsampling=subsampling)
+        image.save(root / "png" / f"{name}.png", compress_level=1)
+        total += width * height / 1e6
+    return {"jpeg": root / "jpeg", "png": root / "png", "mp": total, "root": root}
+
+
+def _child(args: list[str], workdir: Path) -> dict:
+    """Run ``args`` in a child; its wall time, CPU seconds, page faults, peak RSS and stdout."""
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+    with open(workdir / "stdout", "w+") as out, open(workdir / "stderr", "w+") as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(args, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own usage (Popen.wait would lose it)
+        wall = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        assert child.returncode == 0, err.read()[-2000:]
+        return {"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "minor_faults": usage.ru_minflt,
+                "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": out.read()}
+
+
+ROWS: dict[str, dict] = {}
+
+
+def _record(benchmark, case: str, row: dict, megapixels: float) -> None:
+    row = {k: v for k, v in row.items() if k != "stdout"} | {"mp": megapixels}
+    row["mp_per_s"] = megapixels / row.get("seconds", row["wall_s"])
+    ROWS[case] = row
+    benchmark.extra_info.update(row)
+
+
+def _cli(*args) -> list[str]:
+    return [sys.executable, "-m", "qgac_fast", *map(str, args)]
+
+
+def bench_model(benchmark, folders, tmp_path):
+    row = benchmark.pedantic(_child, args=([sys.executable, "-c", MODEL_CHILD, str(folders["jpeg"]), str(THREADS)],
+                                           tmp_path), rounds=1, iterations=1)
+    timing = json.loads(row["stdout"])
+    row |= {"seconds": timing["seconds"], "forward_mp_per_s": timing["mp"] / timing["forward_seconds"]}
+    _record(benchmark, "model", row, timing["mp"])
+
+
+@pytest.mark.parametrize("format", ["png", "jpeg"])
+def bench_correct(benchmark, folders, tmp_path, format):
+    out = tmp_path / "out"
+    args = _cli("correct", folders["jpeg"], "-o", out, "--threads", THREADS, "--format", format, "--quiet",
+                "--json", tmp_path / "run.json")
+    row = benchmark.pedantic(_child, args=(args, tmp_path), rounds=1, iterations=1)
+    summary = json.loads((tmp_path / "run.json").read_text())
+    assert summary["summary"]["failed"] == 0, summary["summary"]
+    _record(benchmark, f"correct-{format}", row, folders["mp"])
+
+
+def bench_eval(benchmark, folders, tmp_path):
+    args = _cli("eval", folders["png"], "--quality", *QUALITIES, "--threads", THREADS)
+    row = benchmark.pedantic(_child, args=(args, tmp_path), rounds=1, iterations=1)
+    _record(benchmark, "eval", row, folders["mp"] * len(QUALITIES))
+
+
+def bench_report():
+    """The Markdown table of the cases above (run last: pytest keeps the file's order)."""
+    if "model" not in ROWS:
+        pytest.skip("the model case did not run")
+    model = ROWS["model"]
+    lines = [f"# The whole job on the CPU ({THREADS} threads)", "",
+             f"Commit {git_commit()}, {platform.machine()} ({platform.processor() or 'cpu'}), "
+             f"{os.cpu_count()} cores, load average before the run {os.getloadavg()[0]:.2f}; images "
+             f"`{IMAGES}` (megapixels:subsampling), eval qualities {' '.join(QUALITIES)}.", "",
+             "Made by `OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_job.py -s -p no:cacheprovider "
+             "--benchmark-json bench/results/job-cpu.json`.", "",
+             f"The model through the engine without writing: {model['mp_per_s']:.3f} MP/s; its forward alone "
+             f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.", "",
+             "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | user s | sys s | sys / user | "
+             "sys s per MP | minor faults per MP | peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for case, row in ROWS.items():
+        lines.append(
+            f"| {case} | {row['mp']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.3f} | "
+            f"{row['mp_per_s'] / model['mp_per_s']:.2f} | {row['mp_per_s'] / model['forward_mp_per_s']:.2f} | "
+            f"{row['user_s']:.1f} | {row['sys_s']:.1f} | {row['sys_s'] / max(row['user_s'], 1e-9):.3f} | "
+            f"{row['sys_s'] / row['mp']:.3f} | {row['minor_faults'] / row['mp']:,.0f} | {row['peak_rss_mb']:.0f} |")
+    lines += ["", "The model row's MP/s counts only its timed second pass; its CPU and memory columns cover the whole "
+              "child (model load, both passes). The eval row's MP counts each image once per quality."]
+    save_report("job-cpu", {"threads": THREADS, "images": IMAGES, "commit": git_commit(), "rows": ROWS},
+                "\n".join(lines) + "\n")
