@@ -1,9 +1,11 @@
 """The fuzz harness (tools/fuzz.py): a short fixed-seed campaign over every target must end with
 no crash, no hang, no unexpected exception and flat memory; the harness itself must catch a
-crash, a hang and an unexpected exception and keep their inputs. ``make fuzz`` runs the long one."""
+crash, a hang and an unexpected exception and keep their inputs; its command line (what ``make
+fuzz`` runs, for the long campaign) must run every target and write its reports."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import fuzz
@@ -55,3 +57,28 @@ def test_mutators_are_deterministic_and_cover_the_segments(seeds):
     changed = {name for name, mutator in fuzz.MUTATORS.items()
                if any(mutator(baseline, random.Random(i), seeds) != baseline for i in range(20))}
     assert changed == set(fuzz.MUTATORS)
+
+
+# A few inputs per target of the command line: seconds, enough to run every target's whole path.
+COMMAND_LINE = {"read-strict": 20, "read-lax": 20, "decode": 8, "info": 6, "correct": 3}
+
+
+def test_command_line_runs_every_target_and_writes_its_reports(corpus, tmp_path, capsys):
+    # what `make fuzz` runs, shortened: the table on stdout, the JSON and Markdown reports
+    assert set(COMMAND_LINE) == set(fuzz.TARGETS)
+    targets = [f"--target={name}={count}" for name, count in COMMAND_LINE.items()]
+    json_path, markdown_path, findings = tmp_path / "fuzz.json", tmp_path / "fuzz.md", tmp_path / "findings"
+    status = fuzz.main(["--seed", "3", *targets, "--findings", str(findings), "--json", str(json_path),
+                        "--markdown", str(markdown_path)])
+    table = capsys.readouterr().out
+    assert status == 0, table
+    facts = json.loads(json_path.read_text())
+    assert facts["seed"] == 3 and facts["seeds"] == len(corpus) and facts["mutators"] == list(fuzz.MUTATORS)
+    assert facts["libjpeg"].startswith("libjpeg") and facts["command"].startswith("python tools/fuzz.py --seed 3")
+    results = {r["target"]: r for r in facts["results"]}
+    assert {name: r["inputs"] for name, r in results.items()} == COMMAND_LINE
+    for r in results.values():
+        assert r["ok"] + r["rejected"] == r["inputs"] and r["findings"] == [], table
+    markdown = markdown_path.read_text()
+    assert markdown.startswith(f"Command: `{facts['command']}`") and table.strip() in markdown
+    assert not findings.exists()

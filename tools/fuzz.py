@@ -540,10 +540,12 @@ def main(argv: list[str] | None = None) -> int:
     results = run_campaign(dict(args.target), seeds, seed=args.seed, findings=args.findings, progress=progress)
     table = format_table(results)
     print(table)
-    import qgac_fast
+    # The extension module itself: the package's attributes are imported lazily (PEP 562) and
+    # ``qgac_fast.codec`` is no attribute until something imports it, which this process never does.
+    from qgac_fast import __version__, _jpeg
 
     facts = {"command": command, "seed": args.seed, "seeds": len(seeds), "mutators": list(MUTATORS),
-             "qgac_fast": qgac_fast.__version__, "libjpeg": qgac_fast.codec._jpeg.LIBJPEG_VERSION,
+             "qgac_fast": __version__, "libjpeg": _jpeg.LIBJPEG_VERSION,
              "python": sys.version.split()[0], "results": [r.as_dict() for r in results]}
     if args.json:
         args.json.write_text(json.dumps(facts, indent=2) + "\n")
