@@ -699,14 +699,9 @@ def weights_seeds() -> list[bytes]:
 def make_seeds(targets) -> dict[str, list[bytes]]:
     """The seeds of each kind ``targets`` need (``SEED_KINDS``), made in temporary folders."""
     kinds = {seed_kind(target) for target in targets}
-    seeds = {}
-    if kinds & {"jpeg", "image"}:
-        seeds["jpeg"] = corpus_seeds()
-    if "image" in kinds:
-        seeds["image"] = image_seeds(seeds["jpeg"])
-    if "weights" in kinds:
-        seeds["weights"] = weights_seeds()
-    return seeds
+    jpegs = corpus_seeds() if kinds & {"jpeg", "image"} else []
+    makers = {"jpeg": lambda: jpegs, "image": lambda: image_seeds(jpegs), "weights": weights_seeds}
+    return {kind: make() for kind, make in makers.items() if kind in kinds}
 
 
 def _parse_target(text: str) -> tuple[str, int]:
