@@ -161,8 +161,30 @@ bool copy_component(ReadContext& ctx, int ci, jvirt_barray_ptr array) {
   return true;
 }
 
+// Refuses a frame header naming a table slot outside 0..3 (a DQT's Tq is 4 bits, of which JPEG
+// allows 0..3). libjpeg stores the SOF's byte as is and checks it only when the component's first
+// scan starts (JERR_NO_QUANT_TABLE), so a component in no scan (a truncated file, a crafted one)
+// would otherwise index quant_tbl_ptrs out of bounds in component_table. Returns false with the
+// result set.
+bool check_table_slots(ReadContext& ctx) {
+  const jpeg_decompress_struct& cinfo = ctx.cinfo;
+  for (int ci = 0; ci < cinfo.num_components; ++ci) {
+    const jpeg_component_info& info = cinfo.comp_info[ci];
+    if (info.quant_tbl_no < 0 || info.quant_tbl_no >= NUM_QUANT_TBLS) {
+      char message[160];
+      std::snprintf(message, sizeof message,
+                    "component %d (id %d) names quantization table slot %d in the frame header; JPEG has "
+                    "slots 0..%d", ci, info.component_id, info.quant_tbl_no, NUM_QUANT_TBLS - 1);
+      set_error(*ctx.result, Status::kCorrupt, message);
+      return false;
+    }
+  }
+  return true;
+}
+
 // The table a component was decoded with: libjpeg latches a copy when the component's first scan
-// starts (a later DQT may redefine the slot); before that only the slot's current table exists.
+// starts (a later DQT may redefine the slot); before that, and for a component in no scan, only
+// the slot's current table exists (the slot is in range: check_table_slots ran first).
 const JQUANT_TBL* component_table(const jpeg_decompress_struct& cinfo, int ci) {
   const jpeg_component_info& info = cinfo.comp_info[ci];
   if (info.quant_table != nullptr) return info.quant_table;
@@ -175,8 +197,11 @@ void collect_tables(ReadContext& ctx) {
   int slot_of_table[MAX_COMPONENTS];
   for (int ci = 0; ci < ctx.cinfo.num_components; ++ci) {
     const JQUANT_TBL* table = component_table(ctx.cinfo, ci);
-    if (table == nullptr) {
-      set_error(*ctx.result, Status::kCorrupt, "a component has no quantization table");
+    if (table == nullptr) {  // a component in no scan whose slot no DQT defined
+      char message[160];
+      std::snprintf(message, sizeof message, "component %d (id %d): quantization table slot %d was not defined",
+                    ci, ctx.cinfo.comp_info[ci].component_id, ctx.cinfo.comp_info[ci].quant_tbl_no);
+      set_error(*ctx.result, Status::kCorrupt, message);
       return;
     }
     std::array<int32_t, 64> values;
@@ -210,6 +235,7 @@ void decode(ReadContext& ctx) {
   jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF);
   jpeg_read_header(&cinfo, TRUE);
+  if (!check_table_slots(ctx)) return;
 
   // The bomb guard: nothing large has been allocated yet.
   const uint64_t pixels = static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height;

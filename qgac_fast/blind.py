@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import sys
+import zlib
 from dataclasses import dataclass, replace
 
 import torch
 
+from .errors import ImageError
 from .estimate import QuantizationEstimate, estimate_quantization, image_tensor
 from .functional.checks import SUBSAMPLING_FACTORS
 from .functional.color import rgb_to_ycbcr_libjpeg
@@ -82,8 +85,10 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
 
     Raises:
         TypeError, ValueError: pixels of an unusable type or layout (the message says what to
-            pass); ``OSError``: an unreadable path. A file Pillow cannot read either is taken as a
+            pass); ``OSError``: an unreadable path. A file Pillow does not recognise is taken as a
             JPEG source (None), so that libjpeg's error names what is wrong with it.
+        qgac_fast.ImageError: a file Pillow recognises but cannot decode (truncated, corrupt, a
+            header it does not support, above its decompression-bomb limit).
     """
     if isinstance(source, torch.Tensor) or type(source).__module__ == "numpy":
         if source.ndim == 1 and source.dtype in (torch.uint8, "uint8"):
@@ -106,15 +111,28 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
 
 def _open_image(file) -> tuple[torch.Tensor, bytes | None] | None:
     """The pixels and ICC profile of an image file Pillow reads, or None (then libjpeg says what the
-    file is not)."""
+    file is not).
+
+    Raises:
+        qgac_fast.ImageError: Pillow recognised the format but could not decode the file.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    # What Pillow's format plugins and decoders raise on bad data, once a plugin has taken the file
+    # (a bad header, truncated or corrupt data, a bomb); anything else is a Pillow bug and propagates.
+    undecodable = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError)
     try:
-        with Image.open(file) as image:
-            image.load()
-            return image_tensor(image), image.info.get("icc_profile")
+        image = Image.open(file)
     except UnidentifiedImageError:
         return None
+    except undecodable as error:  # a plugin took the file and refused its header
+        raise ImageError(f"cannot decode this image file: {error}") from None
+    with image:
+        try:
+            image.load()
+        except undecodable as error:
+            raise ImageError(f"cannot decode this {image.format} file: {error}") from None
+        return image_tensor(image), image.info.get("icc_profile")
 
 
 def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,

@@ -1,5 +1,5 @@
-"""Exceptions for bad input: JPEG files (``qgac_fast.codec``) and model weights files
-(``qgac_fast.model.weights``).
+"""Exceptions for bad input: JPEG files (``qgac_fast.codec``), other image files (the blind path,
+``qgac_fast.blind``) and model weights files (``qgac_fast.model.weights``).
 
 All derive from ``ValueError``: a bad file is bad input. The native extension raises the JPEG
 classes themselves, so ``except JPEGError`` catches every failure libjpeg reports.
@@ -7,7 +7,7 @@ classes themselves, so ``except JPEGError`` catches every failure libjpeg report
 
 from __future__ import annotations
 
-__all__ = ["JPEGError", "UnsupportedJPEGError", "WeightsError"]
+__all__ = ["ImageError", "JPEGError", "UnsupportedJPEGError", "WeightsError"]
 
 
 class JPEGError(ValueError):
@@ -20,6 +20,13 @@ class JPEGError(ValueError):
 class UnsupportedJPEGError(JPEGError):
     """A valid JPEG that this codec cannot read: CMYK or YCCK colour, a precision other than 8
     bits, lossless or hierarchical coding, or a height defined by a DNL marker."""
+
+
+class ImageError(ValueError):
+    """An image file that is not a JPEG (PNG, BMP, TIFF, WebP, GIF...) whose format Pillow
+    recognises but that it cannot decode: truncated or corrupt data, a header it does not support,
+    or more pixels than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+    ``str(error)`` names the format and gives Pillow's reason."""
 
 
 class WeightsError(ValueError):

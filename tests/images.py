@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,12 @@ SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1")
 def sample_path(name: str = "astronaut.png"):
     """Path of a bundled sample photo (``qgac_fast/samples``)."""
     return resources.files("qgac_fast") / "samples" / name
+
+
+def data_path(name: str) -> Path:
+    """Path of a file kept in ``tests/data`` (inputs that once crashed or misled the reader; see
+    tests/data/README.md for where each came from)."""
+    return Path(__file__).resolve().parent / "data" / name
 
 
 def sample_image(name: str = "astronaut.png", size: tuple[int, int] | None = None) -> np.ndarray:

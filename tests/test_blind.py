@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import qgac_fast
 from qgac_fast import correct
 from qgac_fast.blind import decoded_pixels, prepare
 from qgac_fast.codec import read_coefficients
@@ -139,6 +140,31 @@ def test_decoded_pixels_tells_jpeg_sources_from_images(tmp_path):
     assert decoded_pixels(Image.open(tmp_path / "a.jpg")) is None  # a JPEG not yet loaded: its file is read
     assert decoded_pixels(str(tmp_path / "junk.jpg")) is None  # libjpeg will say what it is not
     assert torch.equal(decoded_pixels(tmp_path / "a.png")[0], torch.from_numpy(pixels).permute(2, 0, 1))
+
+
+def _bmp(pixels) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="BMP")
+    return buffer.getvalue()
+
+
+def test_an_image_file_pillow_cannot_decode_is_an_image_error(tiny, tmp_path, monkeypatch):
+    # Pillow's own errors (OSError, DecompressionBombError...) came out of correct() raw, with
+    # messages such as "could not create decoder object" that name neither the file nor its format
+    assert issubclass(qgac_fast.ImageError, ValueError)
+    _, pixels = _jpeg_and_pixels()
+    png = _png(pixels)
+    (tmp_path / "cut.png").write_bytes(png[: len(png) // 2])
+    for src in (png[: len(png) // 2], tmp_path / "cut.png"):
+        with pytest.raises(qgac_fast.ImageError, match="^cannot decode this PNG file: image file is truncated"):
+            correct(src, model=tiny)
+    bmp = bytearray(_bmp(pixels))
+    bmp[28:30] = (7).to_bytes(2, "little")  # bits per pixel
+    with pytest.raises(qgac_fast.ImageError, match=r"^cannot decode this image file: Unsupported BMP pixel depth \(7\)$"):
+        correct(bytes(bmp), model=tiny)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow's bomb guard refuses above twice this
+    with pytest.raises(qgac_fast.ImageError, match="^cannot decode this image file: Image size .* decompression bomb"):
+        correct(png, model=tiny)
 
 
 # --------------------------------------------------------------------------------------------

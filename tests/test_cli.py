@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from images import cjpeg, pillow_jpeg, sample_image, synthetic_image, turbo_jpeg
+from images import cjpeg, data_path, pillow_jpeg, sample_image, synthetic_image, turbo_jpeg
 from qgac_fast.cli import main
 from qgac_fast.compression import compress
 
@@ -70,6 +70,16 @@ def test_bad_files_reported_others_still_printed(files, tmp_path, capsys):
     errors = captured.err.splitlines()
     assert errors[0].startswith(f"{files['not-a-jpeg.jpg']}: Not a JPEG file")
     assert errors[1:] == [f"{missing}: No such file or directory", f"{tmp_path}: Is a directory"]
+    assert f"{files['q75.jpg']}: 56x40" in captured.out
+
+
+def test_info_reports_a_table_slot_beyond_3_as_one_line(files, capsys):
+    # it used to die of a segmentation fault (tests/data/README.md)
+    bad = str(data_path("sof-table-slot-0x28-no-scan.jpg"))
+    assert main(["info", bad, files["q75.jpg"]]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"{bad}: component 2 (id 3) names quantization table slot 40 in the frame header; JPEG has slots 0..3"]
     assert f"{files['q75.jpg']}: 56x40" in captured.out
 
 

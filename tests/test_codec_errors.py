@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from images import cjpeg, pillow_jpeg, sample_image, synthetic_image
-from qgac_fast.codec import DEFAULT_MAX_PIXELS_PER_BYTE, read_coefficients, read_coefficients_many
+from images import cjpeg, data_path, pillow_decode, pillow_jpeg, sample_image, synthetic_image
+from qgac_fast.codec import DEFAULT_MAX_PIXELS_PER_BYTE, decode_pixels, read_coefficients, read_coefficients_many
 from qgac_fast.errors import JPEGError, UnsupportedJPEGError
 
 
@@ -196,6 +196,62 @@ def test_undefined_huffman_table(base):
     corrupt = patched(base, sos + 6, b"\x33")  # luma selects DC/AC tables 3, never defined
     with pytest.raises(JPEGError, match="Huffman table 0x0[0-9a-f] was not defined"):
         read_coefficients(corrupt, strict=False)
+
+
+# --- quantization table slots named by the frame header ----------------------------------------
+
+# Progressive 256x256 4:2:0 (jpegtran -scans); component 2 (id 3) names slot 0x28 and appears in no
+# scan, so libjpeg never checks its slot (tests/data/README.md).
+NO_SCAN = "sof-table-slot-0x28-no-scan.jpg"
+NO_SCAN_SLOT_OFFSET = 176  # component 2's Tq byte in the SOF2
+
+
+def no_scan_file(slot: int) -> bytes:
+    data = data_path(NO_SCAN).read_bytes()
+    assert data[NO_SCAN_SLOT_OFFSET] == 0x28
+    return patched(data, NO_SCAN_SLOT_OFFSET, bytes([slot]))
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "lax"])
+@pytest.mark.parametrize("slot", [4, 5, 11, 0x28, 255])
+def test_table_slot_beyond_3_of_a_component_in_no_scan_is_refused(slot, strict):
+    # 0x28 indexed past libjpeg's table pointers into unmapped memory (a segmentation fault); 4..11
+    # and 255 returned other libjpeg memory as the table.
+    with pytest.raises(JPEGError, match=rf"^component 2 \(id 3\) names quantization table slot {slot} in the "
+                                        r"frame header; JPEG has slots 0\.\.3$") as error:
+        read_coefficients(no_scan_file(slot), strict=strict)
+    assert type(error.value) is JPEGError
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "lax"])
+def test_table_slot_beyond_3_of_a_scanned_component_is_refused(base, strict):
+    sof = marker_offset(base, 0xC0)
+    with pytest.raises(JPEGError, match=r"^component 0 \(id 1\) names quantization table slot 4 "):
+        read_coefficients(patched(base, sof + 12, b"\x04"), strict=strict)
+
+
+def test_fuzz_finding_with_a_table_slot_beyond_3():
+    data = data_path("fuzz-read-lax-seed20251206-24986.jpg").read_bytes()
+    with pytest.raises(JPEGError, match="^Corrupt JPEG data: 96 extraneous bytes before marker 0xc4$"):
+        read_coefficients(data)
+    with pytest.raises(JPEGError, match=r"^component 2 \(id 3\) names quantization table slot 40 "):
+        read_coefficients(data, strict=False)
+
+
+def test_component_in_no_scan_reads_as_zeros_with_its_slots_table():
+    # What djpeg does with it: the component decodes as flat grey (zero coefficients, whatever the
+    # table), which Pillow's libjpeg gives too.
+    data = no_scan_file(1)
+    for strict in (True, False):
+        jc = read_coefficients(data, strict=strict)
+        assert jc.table_indices == (0, 1, 1) and jc.quantization[2] is jc.quantization[1]
+        assert not jc.coefficients[2].any() and jc.coefficients[1].any()
+    assert np.array_equal(decode_pixels(jc).permute(1, 2, 0).numpy(), pillow_decode(data))
+
+
+def test_component_in_no_scan_with_an_undefined_slot_is_refused():
+    with pytest.raises(JPEGError, match=r"^component 2 \(id 3\): quantization table slot 2 was not defined$"):
+        read_coefficients(no_scan_file(2), strict=False)
 
 
 # --- valid but unsupported ---------------------------------------------------------------------

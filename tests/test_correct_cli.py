@@ -17,7 +17,7 @@ from qgac_fast.correct_cli import collect_inputs, main, plan_outputs, shard
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, load_model, save_model
 
-from images import big_profile, cjpeg, pillow_jpeg, synthetic_image, tagged_jpeg
+from images import big_profile, cjpeg, data_path, pillow_jpeg, synthetic_image, tagged_jpeg
 
 TINY = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
                   dense_blocks=1, dense_layers=1, color_channels=4, init_scale=1.0, output_init_scale=1.0,
@@ -104,6 +104,24 @@ def test_skip_existing_resumes_without_rewriting(weights, tmp_path, capsys):
     statuses = sorted(f["status"] for f in json.loads((tmp_path / "r.json").read_text())["files"])
     assert statuses == ["ok", "skipped", "skipped", "skipped"]
     assert "1 corrected" in capsys.readouterr().err
+
+
+def test_a_table_slot_beyond_3_fails_its_file_and_the_run_goes_on(weights, tmp_path, capsys):
+    # the file used to kill the run with a segmentation fault, before the summary and the JSON,
+    # and again on every --skip-existing resume (tests/data/README.md)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(pillow_jpeg(synthetic_image(40, 56, seed=1), quality=30))
+    (photos / "slot.jpg").write_bytes(data_path("sof-table-slot-0x28-no-scan.jpg").read_bytes())
+    out = tmp_path / "out"
+    for resume, ok in ((), "ok"), (("--skip-existing",), "skipped"):
+        assert _run(weights, photos, "-o", out, *resume, "--json", tmp_path / "r.json") == 1
+        err = capsys.readouterr().err
+        assert f"{photos / 'slot.jpg'}: component 2 (id 3) names quantization table slot 40" in err
+        document = json.loads((tmp_path / "r.json").read_text())
+        statuses = {os.path.basename(f["input"]): f["status"] for f in document["files"]}
+        assert statuses == {"a.jpg": ok, "slot.jpg": "failed"} and document["summary"]["failed"] == 1
+        assert sorted(p.name for p in out.iterdir()) == ["a.png"]
 
 
 def test_never_overwrites_inputs(weights, tmp_path, capsys):

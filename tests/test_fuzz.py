@@ -1,9 +1,12 @@
 """The fuzz harness (tools/fuzz.py): a short fixed-seed campaign over every target must end with
 no crash, no hang, no unexpected exception and flat memory; the harness itself must catch a
-crash, a hang and an unexpected exception and keep their inputs. ``make fuzz`` runs the long one."""
+crash, a hang and an unexpected exception and keep their inputs; its command line (what ``make
+fuzz`` runs, for the long campaign) must run every target and write its reports."""
 
 from __future__ import annotations
 
+import io
+import json
 import random
 
 import fuzz
@@ -14,8 +17,9 @@ SHORT = {"read-strict": 1500, "read-lax": 1500, "decode": 300, "info": 150, "cor
 
 
 @pytest.fixture(scope="module")
-def seeds(corpus) -> list[bytes]:
-    return [path.read_bytes() for path in corpus]
+def seeds(corpus) -> dict[str, list[bytes]]:
+    jpegs = [path.read_bytes() for path in corpus]
+    return {"jpeg": jpegs, "image": fuzz.image_seeds(jpegs), "weights": fuzz.weights_seeds()}
 
 
 def test_short_campaign_finds_nothing(seeds, tmp_path):
@@ -34,7 +38,7 @@ def test_short_campaign_finds_nothing(seeds, tmp_path):
 
 def test_harness_catches_crash_hang_and_unexpected_exceptions(seeds, tmp_path):
     counts = {"selftest-crash": 2, "selftest-hang": 1, "selftest-raise": 2}
-    results = fuzz.run_campaign(counts, seeds, findings=tmp_path, timeouts={"selftest-hang": 0.5})
+    results = fuzz.run_campaign(counts, {"jpeg": seeds["jpeg"]}, findings=tmp_path, timeouts={"selftest-hang": 0.5})
     results = {r.target: r for r in results}
     assert results["selftest-crash"].crashes == 2 and dict(results["selftest-crash"].crash_statuses) == {-6: 2}
     assert results["selftest-hang"].hangs == 1
@@ -46,12 +50,76 @@ def test_harness_catches_crash_hang_and_unexpected_exceptions(seeds, tmp_path):
 
 
 def test_mutators_are_deterministic_and_cover_the_segments(seeds):
-    baseline = seeds[0]
-    markers = [marker for _, _, marker in fuzz.segments(baseline)]
+    markers = [marker for _, _, marker in fuzz.segments(seeds["jpeg"][0])]
     assert markers[0] == 0xE0 and 0xDB in markers and 0xC0 in markers and 0xC4 in markers and markers[-1] == 0xD9
-    for name, mutator in fuzz.MUTATORS.items():
-        outputs = [mutator(baseline, random.Random(7), seeds) for _ in range(2)]
-        assert outputs[0] == outputs[1] and isinstance(outputs[0], bytes), name
-    changed = {name for name, mutator in fuzz.MUTATORS.items()
-               if any(mutator(baseline, random.Random(i), seeds) != baseline for i in range(20))}
-    assert changed == set(fuzz.MUTATORS)
+    assert fuzz.MUTATORS_BY_KIND["jpeg"] is fuzz.MUTATORS and set(fuzz.SEED_KINDS) == set(fuzz.TARGETS)
+    for kind, mutators in fuzz.MUTATORS_BY_KIND.items():
+        baseline, files = seeds[kind][0], seeds[kind]
+        for name, mutator in mutators.items():
+            outputs = [mutator(baseline, random.Random(7), files) for _ in range(2)]
+            assert outputs[0] == outputs[1] and isinstance(outputs[0], bytes), (kind, name)
+        changed = {name for name, mutator in mutators.items()
+                   if any(mutator(baseline, random.Random(i), files) != baseline for i in range(20))}
+        assert changed == set(mutators), kind
+
+
+def test_image_and_weights_seeds_are_what_their_targets_read(seeds, tmp_path):
+    from PIL import Image
+    from qgac_fast.model import read_metadata
+
+    formats = [Image.open(io.BytesIO(data)).format for data in seeds["image"]]
+    assert len(formats) == len(seeds["jpeg"]) and set(formats) == {"PNG", "BMP", "TIFF", "WEBP", "GIF"}
+    dtypes = []
+    for index, data in enumerate(seeds["weights"]):
+        (tmp_path / f"{index}.safetensors").write_bytes(data)
+        dtypes.append(read_metadata(tmp_path / f"{index}.safetensors")["dtype"])
+    assert dtypes == ["float32", "bfloat16"]
+    # only the kinds the targets mutate (the JPEG corpus is made for the images, not kept)
+    assert set(fuzz.make_seeds(["estimate", "correct-blind"])) == {"image"}
+
+
+def _header_and_data(data: bytes) -> tuple[object, bytes]:
+    length = int.from_bytes(data[:8], "little")
+    try:
+        return json.loads(data[8 : 8 + length]), data[8 + length :]
+    except ValueError:
+        return None, b""
+
+
+def test_safetensors_header_mutations_mostly_keep_a_parsable_header(seeds):
+    # most change one field of a header that still parses, so that loading gets past the
+    # safetensors parser to qgac_fast's own checks
+    baseline = seeds["weights"][0]
+    _, tensor_data = _header_and_data(baseline)
+    kept = 0
+    for i in range(40):
+        header, rest = _header_and_data(fuzz.safetensors_header(baseline, random.Random(i), seeds["weights"]))
+        kept += isinstance(header, dict) and rest == tensor_data
+    assert kept >= 25
+
+
+# A few inputs per target of the command line: seconds, enough to run every target's whole path.
+COMMAND_LINE = {"read-strict": 20, "read-lax": 20, "decode": 8, "info": 6, "correct": 3, "estimate": 10,
+                "correct-blind": 6, "weights": 10}
+
+
+def test_command_line_runs_every_target_and_writes_its_reports(corpus, tmp_path, capsys):
+    # what `make fuzz` runs, shortened: the table on stdout, the JSON and Markdown reports
+    assert set(COMMAND_LINE) == set(fuzz.TARGETS)
+    targets = [f"--target={name}={count}" for name, count in COMMAND_LINE.items()]
+    json_path, markdown_path, findings = tmp_path / "fuzz.json", tmp_path / "fuzz.md", tmp_path / "findings"
+    status = fuzz.main(["--seed", "3", *targets, "--findings", str(findings), "--json", str(json_path),
+                        "--markdown", str(markdown_path)])
+    table = capsys.readouterr().out
+    assert status == 0, table
+    facts = json.loads(json_path.read_text())
+    assert facts["seed"] == 3 and facts["seeds"] == {"jpeg": len(corpus), "image": len(corpus), "weights": 2}
+    assert facts["mutators"] == {kind: list(fuzz.MUTATORS_BY_KIND[kind]) for kind in ("jpeg", "image", "weights")}
+    assert facts["libjpeg"].startswith("libjpeg") and facts["command"].startswith("python tools/fuzz.py --seed 3")
+    results = {r["target"]: r for r in facts["results"]}
+    assert {name: r["inputs"] for name, r in results.items()} == COMMAND_LINE
+    for r in results.values():
+        assert r["ok"] + r["rejected"] == r["inputs"] and r["findings"] == [], table
+    markdown = markdown_path.read_text()
+    assert markdown.startswith(f"Command: `{facts['command']}`") and table.strip() in markdown
+    assert not findings.exists()

@@ -1,11 +1,15 @@
 """Fuzz harness: mutated real JPEGs through the reader, the reference decode, correction and
-``qgac-fast info``, each in a child process so that a crash or a hang is caught and its input kept.
+``qgac-fast info``; mutated decoded-image files through the quantization estimate and blind
+correction; mutated weights files through ``load_model``. Each runs in a child process so that a
+crash or a hang is caught and its input kept.
 
-The seeds are the real-file corpus of ``tools/jpeg_corpus.py`` (cjpeg / jpegtran). Each input is a
-seed with one to three mutations (see ``MUTATORS``: byte and bit flips, insertions, deletions,
-truncation, segment swaps and duplicates, SOF/SOS field extremes, DHT/DQT corruption, DRI/RST
-changes, length fields, splicing of two seeds), drawn from a seeded generator so a run is
-reproducible. A target may only succeed or fail with the exceptions it documents (``EXPECTED``);
+The JPEG seeds are the real-file corpus of ``tools/jpeg_corpus.py`` (cjpeg / jpegtran); the image
+seeds that corpus decoded and saved as PNG, BMP, TIFF, WebP and GIF (``image_seeds``); the weights
+seeds a tiny model saved by ``save_model`` (``weights_seeds``). Each input is a seed of its
+target's kind (``SEED_KINDS``) with one to three mutations of that kind (``MUTATORS_BY_KIND``; for
+JPEGs ``MUTATORS``: byte and bit flips, insertions, deletions, truncation, segment swaps and
+duplicates, SOF/SOS field extremes, DHT/DQT corruption, DRI/RST changes, length fields, splicing of
+two seeds), drawn from a seeded generator so a run is reproducible. A target may only succeed or fail with the exceptions it documents (``EXPECTED``);
 anything else is an *unexpected* outcome, a dead child is a *crash*, a child over the time limit a
 *hang*: the limit is on the child's CPU time, so that a loaded machine does not turn a slow input
 into a hang, with a wall-clock cap of ``WALL_FACTOR`` times it for a child that is blocked. One
@@ -39,7 +43,8 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["EXPECTED", "MUTATORS", "TARGETS", "Campaign", "mutate", "run_campaign", "segments"]
+__all__ = ["EXPECTED", "MUTATORS", "MUTATORS_BY_KIND", "SEED_KINDS", "TARGETS", "Campaign", "image_seeds",
+           "make_seeds", "mutate", "run_campaign", "segments", "weights_seeds"]
 
 # --- mutators ------------------------------------------------------------------------------------
 # Each takes the input bytes, a random.Random and the list of all seeds, and returns new bytes.
@@ -246,17 +251,106 @@ def splice(data, rng, seeds):
     return data[: rng.randrange(len(data) + 1)] + other[rng.randrange(len(other) + 1) :]
 
 
+def header_int(data, rng, seeds):
+    """An extreme value in a 1, 2 or 4-byte field of the first 64 bytes, either byte order: where
+    image formats keep their sizes, depths, counts and offsets (PNG's IHDR, BMP's and GIF's
+    headers, TIFF's first IFD, WebP's frame header)."""
+    if not data:
+        return byte_set(data, rng, seeds)
+    width = rng.choice([1, 2, 4])
+    value = rng.choice([0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 255, 256, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF])
+    field = (value & ((1 << (8 * width)) - 1)).to_bytes(width, rng.choice(["big", "little"]))
+    return _put(data, rng.randrange(min(len(data), 64)), field)[: len(data)]
+
+
+def _ints(value) -> list[int] | None:
+    """``value`` when it is a list of ints (a shape or a pair of offsets), else None."""
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return list(value)
+    return None
+
+
+def safetensors_header(data, rng, seeds):
+    """A change to a safetensors file's JSON header (its length prefix, a tensor's dtype, shape or
+    data offsets, or the metadata), re-serialised with a matching length prefix unless the prefix
+    itself is the target."""
+    if len(data) < 8:
+        return byte_set(data, rng, seeds)
+    length = int.from_bytes(data[:8], "little")
+    try:
+        header = json.loads(data[8 : 8 + length])
+    except (ValueError, UnicodeDecodeError):
+        header = None
+    if not isinstance(header, dict) or rng.random() < 0.15:
+        value = rng.choice([0, 1, 2, length - 1, length + 1, len(data), len(data) + 1, 2**31, 2**64 - 1])
+        return (value % 2**64).to_bytes(8, "little") + data[8:]
+    tensors = [name for name in header if name != "__metadata__"]
+    choice = rng.choice(["dtype", "shape", "offsets", "metadata", "remove", "duplicate"])
+    if choice == "metadata" or not tensors:
+        metadata = header.setdefault("__metadata__", {})
+        key = rng.choice(sorted(metadata) or ["config"]) if isinstance(metadata, dict) else None
+        if key is None:
+            header["__metadata__"] = rng.choice([None, [], "x"])
+        elif key == "config" and rng.random() < 0.6:
+            try:
+                config = json.loads(metadata[key])
+                field = rng.choice(sorted(config))
+                config[field] = rng.choice([0, -1, 1, 3, 10**6, 1.5, None, "x", True, [], {}])
+                metadata[key] = json.dumps(config)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                metadata[key] = "{"
+        else:
+            metadata[key] = rng.choice(["", "{", "null", "[]", "float16", "bfloat16", "x" * 1000, 7])
+    else:
+        name = rng.choice(tensors)
+        entry = header[name]
+        if not isinstance(entry, dict):
+            header[name] = rng.choice([None, 0, "x", []])
+        elif choice == "dtype":
+            entry["dtype"] = rng.choice(["F16", "BF16", "F64", "F32", "I8", "U8", "I64", "BOOL", "F8_E4M3", "X"])
+        elif choice == "shape":
+            shape = _ints(entry.get("shape")) or []
+            how = rng.choice(["drop", "add", "scale", "zero", "negative", "huge"])
+            if how == "drop" and shape:
+                shape.pop(rng.randrange(len(shape)))
+            elif how == "add":
+                shape.insert(rng.randrange(len(shape) + 1), rng.choice([1, 2]))
+            elif shape:
+                i = rng.randrange(len(shape))
+                shape[i] = {"scale": shape[i] * 2, "zero": 0, "negative": -1, "huge": 2**40}.get(how, shape[i])
+            entry["shape"] = shape
+        elif choice == "offsets":
+            offsets = _ints(entry.get("data_offsets"))
+            start, end = offsets if offsets is not None and len(offsets) == 2 else (0, 0)
+            entry["data_offsets"] = rng.choice([[end, start], [start, end + 4], [start, start], [0, end],
+                                                [start, len(data) * 2], [-1, end], [start, 2**64]])
+        elif choice == "remove":
+            del header[name]
+        else:
+            header[f"{name}.copy"] = entry
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + data[8 + length :]
+
+
 MUTATORS = {f.__name__.replace("_", "-"): f for f in (
     byte_set, bit_flip, insert, delete, truncate, segment_swap, segment_duplicate, segment_delete, length_field,
     sof_extreme, sos_extreme, dht_corrupt, dqt_corrupt, dri_rst, splice)}
+#: The mutators of each kind of seed (``SEED_KINDS``): the JPEG-aware ones for JPEG files, the
+#: format-blind ones plus a header field mutator for decoded-image files and weights files.
+_GENERIC = {f.__name__.replace("_", "-"): f for f in (byte_set, bit_flip, insert, delete, truncate, splice)}
+MUTATORS_BY_KIND = {"jpeg": MUTATORS,
+                    "image": {**_GENERIC, "header-int": header_int},
+                    "weights": {**_GENERIC, "safetensors-header": safetensors_header}}
 
 
-def mutate(seeds: list[bytes], rng: random.Random) -> tuple[bytes, list[str]]:
-    """One fuzz input: a random seed with one to three random mutations, and their names."""
+def mutate(seeds: list[bytes], rng: random.Random, mutators: dict | None = None) -> tuple[bytes, list[str]]:
+    """One fuzz input: a random seed with one to three random mutations from ``mutators``
+    (default ``MUTATORS``, the JPEG ones), and their names."""
+    mutators = MUTATORS if mutators is None else mutators
     data, names = rng.choice(seeds), []
     for _ in range(rng.choice([1, 1, 2, 3])):
-        name = rng.choice(list(MUTATORS))
-        data = MUTATORS[name](data, rng, seeds)
+        name = rng.choice(list(mutators))
+        data = mutators[name](data, rng, seeds)
         names.append(name)
     return data, names
 
@@ -266,14 +360,26 @@ def mutate(seeds: list[bytes], rng: random.Random) -> tuple[bytes, list[str]]:
 #: A blocked child (using no CPU time) is a hang after this many times its target's limit, in wall time.
 WALL_FACTOR = 10
 #: Per target: seconds of CPU time one input may take before the child counts as hung.
-TARGETS = {"read-strict": 10.0, "read-lax": 10.0, "decode": 30.0, "correct": 60.0, "info": 30.0}
+TARGETS = {"read-strict": 10.0, "read-lax": 10.0, "decode": 30.0, "correct": 60.0, "info": 30.0,
+           "estimate": 30.0, "correct-blind": 60.0, "weights": 30.0}
+#: Per target: the kind of seed it mutates (``MUTATORS_BY_KIND``): JPEG files (the corpus), the
+#: corpus decoded and saved as PNG, BMP, TIFF, WebP and GIF files (``image_seeds``), or small
+#: weights files (``weights_seeds``).
+SEED_KINDS = {"read-strict": "jpeg", "read-lax": "jpeg", "decode": "jpeg", "correct": "jpeg", "info": "jpeg",
+              "estimate": "image", "correct-blind": "image", "weights": "weights"}
 #: Exception class names each target may raise (anything else is unexpected). ``info`` reports
-#: bad files itself as ``path: reason`` and exits 1, which counts as ``exit status 1``.
+#: bad files itself as ``path: reason`` and exits 1, which counts as ``exit status 1``; ``estimate``
+#: counts a file Pillow cannot open and load as ``not an image`` (Pillow's business, not ours),
+#: and with ``correct-blind`` may raise ValueError for what they document (more than 8 bits per
+#: sample); ``correct-blind`` raises ImageError for a file Pillow recognises but cannot decode.
 EXPECTED = {"read-strict": ("JPEGError", "UnsupportedJPEGError"), "read-lax": ("JPEGError", "UnsupportedJPEGError"),
             "decode": ("JPEGError", "UnsupportedJPEGError"), "correct": ("JPEGError", "UnsupportedJPEGError"),
-            "info": ("exit status 1",)}
-#: Pixel limit for the decode and correct targets, so mutated headers cannot make the run slow.
-SMALL_PIXELS = {"decode": 2**20, "correct": 2**16}
+            "info": ("exit status 1",), "estimate": ("not an image", "ValueError"),
+            "correct-blind": ("ImageError", "JPEGError", "UnsupportedJPEGError", "ValueError"),
+            "weights": ("WeightsError",)}
+#: Pixel limit for the decode and correct targets, so mutated headers cannot make the run slow
+#: (for the decoded-image targets, Pillow's ``Image.MAX_IMAGE_PIXELS``).
+SMALL_PIXELS = {"decode": 2**20, "correct": 2**16, "estimate": 2**20, "correct-blind": 2**16}
 #: Targets that exist to check the harness itself: a crash, a hang and an unexpected exception.
 SELFTEST = {"selftest-crash": 10.0, "selftest-hang": 1.0, "selftest-raise": 10.0}
 
@@ -284,8 +390,14 @@ def _child() -> None:
     stdout."""
     import contextlib
     import io
+    import warnings
+    import zlib
 
+    from PIL import Image
+
+    warnings.simplefilter("ignore")  # Pillow's on corrupt files: outcomes are what the parent counts
     model = None
+    pillow_pixels = Image.MAX_IMAGE_PIXELS  # Pillow's own bomb limit, for the JPEG targets
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     page = os.sysconf("SC_PAGE_SIZE")
     scratch = tempfile.TemporaryDirectory(prefix="qgac-fuzz-")
@@ -302,6 +414,8 @@ def _child() -> None:
         import qgac_fast  # here, not at the top: the self-test targets start without torch
         from qgac_fast.cli import main as cli_main
 
+        # Pillow refuses images above twice this (DecompressionBombError) before decoding them
+        Image.MAX_IMAGE_PIXELS = SMALL_PIXELS[target] if SEED_KINDS[target] == "image" else pillow_pixels
         if target in ("read-strict", "read-lax"):
             qgac_fast.read_coefficients(data, strict=target == "read-strict")
         elif target == "decode":
@@ -315,6 +429,20 @@ def _child() -> None:
             path.write_bytes(data)
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 return None if cli_main(["info", str(path)]) == 0 else "exit status 1"
+        elif target == "estimate":
+            try:
+                image = Image.open(io.BytesIO(data))
+                image.load()
+            except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError):
+                return "not an image"
+            qgac_fast.estimate_quantization(image)
+        elif target == "correct-blind":
+            model = model or qgac_fast.load_model("default", device="cpu")
+            qgac_fast.correct(data, model=model)
+        elif target == "weights":
+            path = Path(scratch.name) / "weights.safetensors"
+            path.write_bytes(data)
+            qgac_fast.load_model(path, device="cpu")
         else:
             raise SystemExit(f"unknown target {target!r}")
         return None
@@ -415,37 +543,54 @@ def _mb(value: int | None) -> float | None:
     return None if value is None else round(value / 2**20, 1)
 
 
-def run_campaign(counts: dict[str, int], seeds: list[bytes], seed: int = 0, findings: Path | None = None,
+def seed_kind(target: str) -> str:
+    """The kind of seed ``target`` mutates (``SEED_KINDS``; the self-tests ignore their JPEG input)."""
+    return SEED_KINDS.get(target, "jpeg")
+
+
+#: File name suffix of a saved finding, per kind of seed.
+FINDING_SUFFIXES = {"jpeg": "jpg", "image": "image", "weights": "safetensors"}
+
+
+def run_campaign(counts: dict[str, int], seeds: dict[str, list[bytes]], seed: int = 0, findings: Path | None = None,
                  timeouts: dict[str, float] | None = None, progress=None) -> list[Campaign]:
     """Run ``counts[target]`` mutated inputs through each target, in one child process restarted
     after every crash or hang; inputs that crash, hang or raise an unexpected exception are saved
-    to ``findings`` (when given) as ``<target>-<kind>-<index>.jpg``.
+    to ``findings`` (when given) as ``<target>-<kind>-<index>.<suffix>`` (``FINDING_SUFFIXES``).
 
     Args:
         counts: target name (``TARGETS`` or ``SELFTEST``) -> number of inputs.
-        seeds: real JPEG files to mutate.
+        seeds: kind of seed (``SEED_KINDS``) -> real files of that kind to mutate; only the kinds
+            of the targets in ``counts`` are needed (see ``make_seeds``).
         seed: seeds the generator; the same arguments give the same inputs.
         timeouts: per-target seconds overriding ``TARGETS``.
         progress: optional callable ``(campaign)`` called after each tenth of a target's inputs.
+
+    Raises:
+        ValueError: an unknown target, or no seeds of a kind a target needs.
     """
     limits = {**TARGETS, **SELFTEST, **(timeouts or {})}
     unknown = set(counts) - set(limits)
     if unknown:
         raise ValueError(f"unknown targets {sorted(unknown)}; choose from {sorted(TARGETS)}")
+    missing = {seed_kind(target) for target in counts} - {kind for kind, files in seeds.items() if files}
+    if missing:
+        raise ValueError(f"no seeds of kind {', '.join(sorted(missing))}")
     results, child = [], _Child()
     try:
         for target, count in counts.items():
+            kind = seed_kind(target)
             rng = random.Random(f"{seed}:{target}")
             campaign = Campaign(target)
             results.append(campaign)
             started = time.perf_counter()
             for index in range(count):
-                data, _ = mutate(seeds, rng)
+                data, _ = mutate(seeds[kind], rng, MUTATORS_BY_KIND[kind])
                 report = child.run(target, data, limits[target])
                 campaign.inputs += 1
-                kind = None
+                outcome = None
                 if isinstance(report, str):
-                    kind = report
+                    outcome = report
                     status = child.close()
                     child = _Child()
                     if report == "crash":
@@ -467,10 +612,10 @@ def run_campaign(counts: dict[str, int], seeds: list[bytes], seed: int = 0, find
                             campaign.rejected += 1
                         else:
                             campaign.unexpected += 1
-                            kind = "unexpected"
-                if kind is not None and findings is not None:
+                            outcome = "unexpected"
+                if outcome is not None and findings is not None:
                     findings.mkdir(parents=True, exist_ok=True)
-                    path = findings / f"{target}-{kind}-{index}.jpg"
+                    path = findings / f"{target}-{outcome}-{index}.{FINDING_SUFFIXES[kind]}"
                     path.write_bytes(data)
                     campaign.findings.append(str(path))
                 if (index + 1) % max(1, count // 10) == 0:
@@ -506,6 +651,59 @@ def corpus_seeds() -> list[bytes]:
         return [path.read_bytes() for path in jpeg_corpus.make_corpus(folder)]
 
 
+#: Formats (with Pillow save options) the decoded-image seeds cycle through.
+IMAGE_FORMATS = (("PNG", {}), ("BMP", {}), ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"}),
+                 ("WEBP", {"lossless": True}), ("WEBP", {"quality": 90}), ("GIF", {}))
+
+
+def image_seeds(jpegs: list[bytes]) -> list[bytes]:
+    """The JPEG files decoded by Pillow and saved as PNG, BMP, TIFF, WebP and GIF files, in turn
+    (``IMAGE_FORMATS``): pixels with a JPEG history for the blind path to find (lossy WebP and
+    GIF's palette blur it), with the JPEG's ICC profile where the format keeps one."""
+    import io
+
+    from PIL import Image
+
+    out = []
+    for index, data in enumerate(jpegs):
+        fmt, options = IMAGE_FORMATS[index % len(IMAGE_FORMATS)]
+        with Image.open(io.BytesIO(data)) as image:
+            icc = image.info.get("icc_profile")
+            if icc and fmt in ("PNG", "TIFF", "WEBP"):
+                options = {**options, "icc_profile": icc}
+            buffer = io.BytesIO()
+            image.save(buffer, fmt, **options)
+        out.append(buffer.getvalue())
+    return out
+
+
+def weights_seeds() -> list[bytes]:
+    """A tiny QGAC's weights (fixed initialisation) as ``save_model`` writes them, stored as
+    float32 and as bfloat16: every header field and tensor of the real format, in kilobytes."""
+    import torch
+    from qgac_fast.model import QGAC, QGACConfig, save_model
+
+    config = QGACConfig(manifold=4, block_channels=8, tile_channels=4, frequency_channels=1, fusion_channels=2,
+                        dense_blocks=1, dense_layers=1, color_channels=4)
+    torch.manual_seed(0)
+    model = QGAC(config)
+    with tempfile.TemporaryDirectory() as folder:
+        out = []
+        for dtype in (torch.float32, torch.bfloat16):
+            path = Path(folder) / "weights.safetensors"
+            save_model(model, path, training={"made_by": "tools/fuzz.py"}, dtype=dtype)
+            out.append(path.read_bytes())
+    return out
+
+
+def make_seeds(targets) -> dict[str, list[bytes]]:
+    """The seeds of each kind ``targets`` need (``SEED_KINDS``), made in temporary folders."""
+    kinds = {seed_kind(target) for target in targets}
+    jpegs = corpus_seeds() if kinds & {"jpeg", "image"} else []
+    makers = {"jpeg": lambda: jpegs, "image": lambda: image_seeds(jpegs), "weights": weights_seeds}
+    return {kind: make() for kind, make in makers.items() if kind in kinds}
+
+
 def _parse_target(text: str) -> tuple[str, int]:
     name, _, count = text.partition("=")
     if name not in TARGETS or not count.isdigit():
@@ -531,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.target:
         parser.error("give at least one --target TARGET=COUNT")
     command = "python tools/fuzz.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    seeds = corpus_seeds()
+    seeds = make_seeds(name for name, _ in args.target)
 
     def progress(c: Campaign) -> None:
         print(f"  {c.target}: {c.inputs} inputs, {c.crashes} crashes, {c.hangs} hangs, {c.unexpected} unexpected, "
@@ -540,10 +738,13 @@ def main(argv: list[str] | None = None) -> int:
     results = run_campaign(dict(args.target), seeds, seed=args.seed, findings=args.findings, progress=progress)
     table = format_table(results)
     print(table)
-    import qgac_fast
+    # The extension module itself: the package's attributes are imported lazily (PEP 562) and
+    # ``qgac_fast.codec`` is no attribute until something imports it, which this process never does.
+    from qgac_fast import __version__, _jpeg
 
-    facts = {"command": command, "seed": args.seed, "seeds": len(seeds), "mutators": list(MUTATORS),
-             "qgac_fast": qgac_fast.__version__, "libjpeg": qgac_fast.codec._jpeg.LIBJPEG_VERSION,
+    facts = {"command": command, "seed": args.seed, "seeds": {kind: len(files) for kind, files in seeds.items()},
+             "mutators": {kind: list(MUTATORS_BY_KIND[kind]) for kind in seeds},
+             "qgac_fast": __version__, "libjpeg": _jpeg.LIBJPEG_VERSION,
              "python": sys.version.split()[0], "results": [r.as_dict() for r in results]}
     if args.json:
         args.json.write_text(json.dumps(facts, indent=2) + "\n")
