@@ -52,7 +52,7 @@ _LAZY = {
     "closest_quality": ".quality",
     "ijg_table": ".quality",
 }
-_SUBMODULES = ("functional", "metrics", "ops")
+_SUBMODULES = ("functional", "metrics", "ops", "samples")
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -81,6 +81,7 @@ __all__ = [
     "ops",
     "read_coefficients",
     "read_coefficients_many",
+    "samples",
     "write_coefficients",
 ]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -22,6 +24,15 @@ def test_samples_by_name():
 def test_an_unknown_sample_names_the_known_ones():
     with pytest.raises(ValueError, match="no bundled sample named 'lena'; the samples are astronaut, chelsea"):
         samples.path("lena")
+
+
+def test_samples_is_a_name_of_the_package():
+    """``import qgac_fast`` then ``qgac_fast.samples``, in a fresh interpreter (here the test's own
+    import has already set the attribute)."""
+    code = "import qgac_fast, sys; print(qgac_fast.samples.path('astronaut')); assert 'samples' in qgac_fast.__all__"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == samples.path("astronaut")
 
 
 def test_the_path_does_not_depend_on_the_working_directory(tmp_path, monkeypatch):
