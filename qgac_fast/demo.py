@@ -32,7 +32,8 @@ def _scores(image: torch.Tensor, target: torch.Tensor) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", default="astronaut.png", help="bundled sample (qgac_fast.samples), e.g. chelsea.png")
+    parser.add_argument("--sample", default="astronaut.png",
+                        help="bundled sample (qgac_fast.samples): astronaut.png or chelsea.png")
     parser.add_argument("--quality", type=int, default=20, help="JPEG quality used to compress the sample")
     parser.add_argument("--model", default="default", help="weights: shipped name or .safetensors path")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")

@@ -149,7 +149,8 @@ def test_truncated_scan(base, fraction):
 
 
 def test_a_truncated_file_s_error_names_strict_false(base):
-    with pytest.raises(JPEGError, match=r"^Premature end of JPEG file \(strict=False reads what libjpeg can recover\)$"):
+    with pytest.raises(JPEGError, match=r"^Premature end of JPEG file "
+                                        r"\(strict=False reads what libjpeg can recover\)$"):
         read_coefficients(base[:len(base) // 2])
 
 
