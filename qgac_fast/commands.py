@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and os.path.isfile(argv[0]):  # a file where the command goes: say which command reads it
         parser.error(f"{argv[0]!r} is a file, not a command: the command comes first, e.g. "
-                     f"'qgac-fast info {argv[0]}' or 'qgac-fast correct {argv[0]} -o OUTDIR'")
+                     f"'qgac-fast info {argv[0]}' or 'qgac-fast correct {argv[0]}'")
     args = parser.parse_args(argv)
     try:
         return args.run(args)

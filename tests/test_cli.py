@@ -142,7 +142,8 @@ def test_a_file_in_place_of_the_command_names_the_commands(files, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([files["q75.jpg"]])
     assert exit_info.value.code == 2
-    assert f"'qgac-fast info {files['q75.jpg']}'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"'qgac-fast info {files['q75.jpg']}'" in err and f"'qgac-fast correct {files['q75.jpg']}'" in err
 
 
 def test_python_dash_m_entry_point(files):
