@@ -60,7 +60,7 @@ setup(
     python_requires=">=3.10",
     packages=PACKAGES,
     package_dir={"qgac_fast.kernels": "kernels"},
-    package_data={"qgac_fast": ["samples/*.png", "samples/NOTICE", "weights/*.safetensors", "weights/*.json"]},
+    package_data={"qgac_fast": ["weights/*.safetensors", "weights/*.json"], "qgac_fast.samples": ["*.png", "NOTICE"]},
     ext_modules=[extension],
     cmdclass={"build_ext": build_ext},
     install_requires=["torch>=2.13,<2.15", "numpy>=1.24", "pillow>=10", "PyTurboJPEG>=1.8,<2", "safetensors", "tqdm"],

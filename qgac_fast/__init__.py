@@ -53,7 +53,7 @@ _LAZY = {
     "closest_quality": ".quality",
     "ijg_table": ".quality",
 }
-_SUBMODULES = ("functional", "metrics", "ops")
+_SUBMODULES = ("functional", "metrics", "ops", "samples")
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -83,6 +83,7 @@ __all__ = [
     "ops",
     "read_coefficients",
     "read_coefficients_many",
+    "samples",
     "write_coefficients",
 ]
 

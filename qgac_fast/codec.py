@@ -26,7 +26,7 @@ import torch
 
 from . import _jpeg
 from .atomic import write_atomic
-from .errors import JPEGError, UnsupportedJPEGError
+from .errors import RECOVERABLE, JPEGError, UnsupportedJPEGError
 from .metadata import APP2, exif_from_markers, icc_from_markers
 
 __all__ = [
@@ -297,17 +297,35 @@ def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | Non
 
     Raises:
         TypeError: ``src`` is not a JPEG source (decoded pixels...; :func:`jpeg_source`).
-        JPEGError: not a JPEG, corrupt or truncated data (strict), or above ``max_pixels`` or
-            ``max_pixels_per_byte``.
+        JPEGError: not a JPEG, corrupt or truncated data (strict; when ``strict=False`` would read
+            the file, the message ends with :data:`~qgac_fast.errors.RECOVERABLE`), or above
+            ``max_pixels`` or ``max_pixels_per_byte``.
         UnsupportedJPEGError: CMYK/YCCK, 12-bit, lossless or hierarchical JPEGs.
         OSError: the path cannot be read (``FileNotFoundError``, ``IsADirectoryError``...).
         MemoryError: the arrays cannot be allocated.
     """
     limits = _limit("max_pixels", max_pixels), _limit("max_pixels_per_byte", max_pixels_per_byte)
     src = jpeg_source(src)
-    if isinstance(src, (str, os.PathLike)):
-        return _wrap(_jpeg.read_path(os.fsencode(src), bool(strict), *limits))
-    return _wrap(_jpeg.read_buffer(src, bool(strict), *limits))
+
+    def read(strict: bool):
+        if isinstance(src, (str, os.PathLike)):
+            return _jpeg.read_path(os.fsencode(src), strict, *limits)
+        return _jpeg.read_buffer(src, strict, *limits)
+
+    try:
+        return _wrap(read(bool(strict)))
+    except UnsupportedJPEGError:
+        raise
+    except JPEGError as error:
+        if not strict:
+            raise
+        # Only a failed file is read a second time, to say whether strict=False would read it
+        # (libjpeg's message alone does not tell a warning made fatal from a fatal error).
+        try:
+            read(False)
+        except (JPEGError, OSError, MemoryError):
+            raise error from None
+        raise JPEGError(f"{error}{RECOVERABLE}") from None
 
 
 def read_coefficients_many(

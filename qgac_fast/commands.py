@@ -7,11 +7,11 @@ with ``add_parser`` / ``run`` (``correct_cli``, ``train.cli``). Register new sub
 ``_SUBCOMMANDS``; heavy imports stay inside the run functions.
 
 Subcommands:
-    info FILE...   layout and quantization tables of JPEG files, with the closest IJG quality
-                   (baseline tables, and cjpeg's non-baseline ones above 255); estimated ones for
-                   decoded images (PNG...).
+    info FILE...   layout and quantization tables of JPEG files (folders: their JPEG files), with
+                   the closest IJG quality (baseline tables, and cjpeg's non-baseline ones above
+                   255), EXIF orientation and ICC profile; estimated tables for decoded images (PNG...).
     eval DIR...    JPEG (and corrected) PSNR, PSNR-B and SSIM of image folders, the literature's protocol.
-    correct INPUT... -o OUTDIR   correct JPEG files, folders and globs with a QGAC model.
+    correct INPUT... [-o OUTDIR]   correct JPEG files, folders and globs with a QGAC model.
     train --out DIR   train QGAC weights (also under torchrun).
 """
 
@@ -22,7 +22,7 @@ import json
 import os
 import sys
 
-from . import correct_cli
+from . import correct_cli, metadata
 from ._version import __version__
 from .argtypes import add_threads, jpeg_quality, positive_int
 from .inference.step import PRECISIONS
@@ -45,9 +45,9 @@ def _describe(path: str) -> dict:
 
     decoded = decoded_pixels(path)
     if decoded is not None:
-        pixels = decoded[0]
+        pixels, icc_profile = decoded
         return {"path": path, "width": pixels.shape[2], "height": pixels.shape[1],
-                "estimate": estimate_quantization(pixels).to_json()}
+                "icc_profile": _icc_json(icc_profile), "estimate": estimate_quantization(pixels).to_json()}
     jc = read_coefficients(path)
     tables = []
     for slot in sorted(set(jc.table_indices)):
@@ -73,11 +73,29 @@ def _describe(path: str) -> dict:
         "color_space": jc.color_space,
         "subsampling": jc.subsampling,
         "progressive": jc.progressive,
+        "orientation": metadata.orientation(jc.exif),
+        "icc_profile": _icc_json(jc.icc_profile),
         "components": [{"index": c, "sampling": list(jc.sampling[c]), "table": slot}
                        for c, slot in enumerate(jc.table_indices)],
         "tables": tables,
         "primary": None if (primary := _primary(jc)) is None else primary.to_json(),
     }
+
+
+def _icc_json(profile: bytes | None) -> dict | None:
+    """An ICC profile as ``info`` reports it: its description (None when unreadable) and size."""
+    return None if not profile else {"description": metadata.icc_description(profile), "bytes": len(profile)}
+
+
+def _metadata_line(info: dict) -> str:
+    """``info``'s line on the EXIF Orientation (JPEGs) and the ICC profile."""
+    parts = []
+    if "orientation" in info:
+        parts.append(f"EXIF orientation {info['orientation']} ({metadata.ORIENTATIONS[info['orientation']]})")
+    icc = info["icc_profile"]
+    parts.append("no ICC profile" if icc is None else
+                 f"ICC profile {icc['description'] or '(no description)'!r}, {icc['bytes']:,} bytes")
+    return "  " + "; ".join(parts)
 
 
 def _primary(jc):
@@ -96,17 +114,17 @@ def _format_info(info: dict) -> str:
         est = info["estimate"]
         head = f"{info['path']}: {info['width']}x{info['height']}, not a JPEG file: "
         if not est["found"]:
-            return head + est["reason"]
+            return head + est["reason"] + "\n" + _metadata_line(info)
         quality = f"IJG quality {est['quality']}" if est["quality"] else "non-IJG luma table"
         lines = [head + f"decoded JPEG, {quality}, {est['subsampling']}, grid offset {tuple(est['offset'])}, "
-                        f"confidence {est['confidence']:.2f} (estimated from the pixels)"]
+                        f"confidence {est['confidence']:.2f} (estimated from the pixels)", _metadata_line(info)]
         for name in ("luma", "chroma"):
             if est[name] is not None:
                 lines.append(f"  {name} table:")
                 lines.extend("    " + " ".join(f"{v:3d}" for v in row) for row in est[name])
         return "\n".join(lines)
     lines = [f"{info['path']}: {info['width']}x{info['height']}, {info['color_space']}, {info['subsampling']}, "
-             f"{'progressive' if info['progressive'] else 'sequential'}"]
+             f"{'progressive' if info['progressive'] else 'sequential'}", _metadata_line(info)]
     for table in info["tables"]:
         users = table["components"]
         label = f"component{'s' if len(users) > 1 else ''} {', '.join(map(str, users))}"
@@ -131,10 +149,12 @@ def _add_info(subparsers) -> None:
         description="For each JPEG: size, colour space, chroma subsampling, progressive or not, and each "
                     "quantization table (DQT slot, the components that use it, its 8x8 steps in natural "
                     "order) with the closest IJG (libjpeg) quality, and the first quality of a file "
-                    "compressed twice. For another image file (PNG...): the JPEG grid, layout and tables "
-                    "estimated from its pixels, or that it has no JPEG history. Files that cannot be read "
-                    "are reported on stderr as 'path: reason'; the exit status is 1 if any failed.")
-    parser.add_argument("files", nargs="+", metavar="FILE", help="JPEG or image file")
+                    "compressed twice; its EXIF orientation and ICC profile. For another image file (PNG...): "
+                    "the JPEG grid, layout and tables estimated from its pixels, or that it has no JPEG "
+                    "history. FILE is a file, a folder (its *.jpg and *.jpeg, recursively) or a glob, as for "
+                    "correct. Files that cannot be read are reported on stderr as 'path: reason'; the exit "
+                    "status is 1 if any failed.")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="JPEG or image file, folder or glob")
     parser.add_argument("--json", action="store_true", help="print one JSON list of per-file objects instead")
     parser.set_defaults(run=_run_info)
 
@@ -142,8 +162,14 @@ def _add_info(subparsers) -> None:
 def _run_info(args: argparse.Namespace) -> int:
     from .errors import JPEGError
 
-    infos, failed = [], False
-    for path in args.files:
+    found, errors = correct_cli.collect_inputs(args.files)
+    for arg, reason in errors:
+        print(f"{arg}: {reason}", file=sys.stderr)
+    if not found and not errors:
+        print("no JPEG files found in the inputs", file=sys.stderr)
+        return 1
+    infos, failed = [], bool(errors)
+    for path, _ in found:
         try:
             info = _describe(path)
         except (JPEGError, OSError, ValueError, TypeError) as error:
@@ -268,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and os.path.isfile(argv[0]):  # a file where the command goes: say which command reads it
         parser.error(f"{argv[0]!r} is a file, not a command: the command comes first, e.g. "
-                     f"'qgac-fast info {argv[0]}' or 'qgac-fast correct {argv[0]} -o OUTDIR'")
+                     f"'qgac-fast info {argv[0]}' or 'qgac-fast correct {argv[0]}'")
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -27,7 +27,7 @@ def _shipped(name: str, device: str) -> QGAC:
 
 def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             device: torch.device | str | None = None, *, precision: str = "auto", constrain: bool = True,
-            backend: str = "auto", table: str = "auto") -> torch.Tensor:
+            backend: str = "auto", table: str = "auto", strict: bool = True) -> torch.Tensor:
     """Correct the artifacts of one JPEG, or of an image that was one.
 
     Args:
@@ -54,6 +54,8 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
         table: the quantization a JPEG is corrected with: ``"auto"`` (the first, coarser table of
             a twice-compressed file when one is found, its grid aligned or shifted, else the file's),
             ``"file"``, or ``"primary"`` (ValueError when none is found); see :mod:`qgac_fast.primary`.
+        strict: as for :func:`~qgac_fast.read_coefficients`: False corrects what libjpeg recovers
+            from a truncated or corrupt JPEG (what viewers show) instead of raising.
 
     Images whose activations would not fit the engine's memory budget are corrected in tiles, as
     by :class:`~qgac_fast.Corrector` (``tile="auto"``).
@@ -65,7 +67,8 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
     Raises:
         TypeError, ValueError: ``jpeg`` is no image at all, or pixels of the wrong dtype or layout;
             the message says what to pass.
-        qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files).
+        qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files); for data
+            ``strict=False`` would read, the message says so.
     """
     from .devices import resolve_device
     from .inference import Corrector
@@ -73,5 +76,5 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
 
     net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(resolve_device(device)))
     corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0,
-                          table=table)
+                          table=table, strict=strict)
     return corrector.correct(jpeg)

@@ -5,9 +5,12 @@ Inputs are files (taken whatever their suffix), folders (searched recursively fo
 recursive; matched folders are searched like folders). A file that is not a JPEG (a PNG of a
 decoded JPEG...) is corrected the blind way: its quantization is estimated from the pixels
 (:mod:`qgac_fast.blind`); one with no JPEG history is written unchanged, and said so.
-Outputs mirror the inputs under OUTDIR: a folder's files keep their path relative to it, a
-glob's matches their path relative to the glob's fixed leading folders, a file given by name
-goes to OUTDIR itself; the suffix becomes the format's (``.png``, ``.jpg``, ``.webp``).
+Outputs mirror the inputs under OUTDIR (default ``corrected`` in the working directory, never
+beside the inputs): a folder's files keep their path relative to it, a glob's matches their path
+relative to the glob's fixed leading folders, a file given by name goes to OUTDIR itself; the
+suffix becomes the format's (``.png``, ``.jpg``, ``.webp``). A folder or glob search leaves out
+the files under OUTDIR (earlier outputs: ``qgac-fast correct .`` twice corrects the same files)
+unless it searches inside OUTDIR itself.
 
 Outputs are written atomically, never over an input (such a file is refused), and two inputs
 may not share an output (the later one is refused). A bad file is reported as ``path: reason``
@@ -38,12 +41,15 @@ from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
 from .inference.tiles import check_overlap, check_tile
-from .jpeg_files import find_jpegs
+from .errors import RECOVERABLE
+from .jpeg_files import declared_megapixels, find_jpegs
 from .primary import TABLE_CHOICES
 
 __all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
 
 _MAGIC = re.compile(r"[*?[]")
+#: :data:`~qgac_fast.errors.RECOVERABLE` in this command's words.
+_RECOVERABLE = " (--no-strict corrects what libjpeg can recover)"
 
 
 def _tile(text: str) -> int | str | None:
@@ -81,7 +87,9 @@ def add_parser(subparsers) -> None:
                     "are written. Under torchrun each rank corrects its share of the sorted inputs.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="JPEG file, folder or glob; a named non-JPEG image (PNG...) is corrected blind")
-    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    parser.add_argument("-o", "--output", default="corrected", metavar="OUTDIR",
+                        help="output folder; folder and glob searches leave out the files in it (earlier outputs) "
+                             "(default: %(default)s, in the working directory)")
     parser.add_argument("--model", default="default", metavar="NAME_OR_PATH",
                         help="shipped weights (default: regression, best PSNR; default-gan: restored texture) or a "
                              ".safetensors path (default: %(default)s)")
@@ -161,8 +169,18 @@ def _glob_base(pattern: str) -> str:
     return os.path.join(*fixed) if fixed else "."
 
 
-def collect_inputs(inputs: list[str], blind: bool = False) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def _inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies under it (real paths)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def collect_inputs(inputs: list[str], blind: bool = False,
+                   exclude: str | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Expand INPUT arguments (folders: :func:`~qgac_fast.jpeg_files.find_jpegs`, with ``blind``).
+
+    ``exclude`` is a folder (OUTDIR) whose files a folder or glob search leaves out, unless the
+    search starts inside it; files named one by one are always taken.
 
     Returns:
         ``(found, errors)``: ``found`` is ``(path, relative_path)`` per input file (the relative
@@ -174,7 +192,9 @@ def collect_inputs(inputs: list[str], blind: bool = False) -> tuple[list[tuple[s
     errors: list[tuple[str, str]] = []
     seen: set[str] = set()
 
-    def add(path: str, relative: str) -> None:
+    def add(path: str, relative: str, searched: str | None = None) -> None:
+        if exclude is not None and searched is not None and _inside(path, exclude) and not _inside(searched, exclude):
+            return
         real = os.path.realpath(path)
         if real not in seen:
             seen.add(real)
@@ -183,7 +203,7 @@ def collect_inputs(inputs: list[str], blind: bool = False) -> tuple[list[tuple[s
     for arg in inputs:
         if os.path.isdir(arg):
             for path in find_jpegs(arg, blind=blind):
-                add(path, os.path.relpath(path, arg))
+                add(path, os.path.relpath(path, arg), arg)
         elif os.path.exists(arg):
             add(arg, os.path.basename(arg))
         elif _MAGIC.search(arg):
@@ -194,7 +214,7 @@ def collect_inputs(inputs: list[str], blind: bool = False) -> tuple[list[tuple[s
             for match in matches:
                 paths = find_jpegs(match, blind=blind) if os.path.isdir(match) else [match]
                 for path in paths:
-                    add(path, os.path.relpath(path, base))
+                    add(path, os.path.relpath(path, base), base)
         else:
             try:
                 os.stat(arg)
@@ -216,7 +236,7 @@ def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tupl
     suffix = FORMATS[format]
     planned = [(path, os.path.join(outdir, str(Path(relative).with_suffix(suffix))))
                for path, relative in sorted(found)]
-    refused = refusals(planned)
+    refused = refusals(planned, remedy="correct them in separate runs with different -o")
     pairs = [pair for i, pair in enumerate(planned) if i not in refused]
     return pairs, [(*planned[i], why) for i, why in sorted(refused.items())]
 
@@ -254,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    found, errors = collect_inputs(args.inputs, blind=args.blind)
+    found, errors = collect_inputs(args.inputs, blind=args.blind, exclude=args.output)
     if rank == 0:
         for arg, reason in errors:
             print(f"{arg}: {reason}", file=sys.stderr)
@@ -307,17 +327,28 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     start = time.perf_counter()
-    # Megapixels as the model finishes them, so that a large image's tiles move the bar; the files
-    # go in its postfix (the total of megapixels is unknown until each file is read).
-    bar = tqdm(unit="MP", disable=True if args.quiet or rank != 0 else None, dynamic_ncols=True,
+    # Megapixels as the model finishes them, so that a large image's tiles move the bar, out of the
+    # total the headers declare (a file the model does not run on, skipped or failed, counts when
+    # its result comes); the files and the output being written go in its postfix.
+    show = not args.quiet and rank == 0 and sys.stderr.isatty()  # tqdm's own rule, before the headers are read
+    declared = {path: declared_megapixels(path) for path, _ in mine} if show else {}
+    bar = tqdm(unit="MP", total=sum(declared.values()), disable=not show, dynamic_ncols=True,
                desc=f"rank {rank}" if world > 1 else "correct", file=sys.stderr,
-               bar_format="{desc}: {n:.1f} MP [{elapsed}, {rate_fmt}{postfix}]", postfix=f"0/{len(mine)} files")
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} MP [{elapsed}<{remaining}, "
+                          "{rate_fmt}{postfix}]", postfix=f"0/{len(mine)} files")
+
+    def files(writing: str | None = None) -> None:
+        done = f"{len(records) - len(my_refused)}/{len(mine)} files"
+        bar.set_postfix_str(done if writing is None else f"{done}, writing {os.path.basename(writing)}")
+
     try:
         for result in corrector.correct_files(mine, format=args.format, jpeg_quality=args.jpeg_quality,
                                               subsampling=args.subsampling, webp_quality=args.webp_quality,
                                               skip_existing=args.skip_existing,
-                                              apply_orientation=args.apply_orientation):
+                                              apply_orientation=args.apply_orientation, writing=files):
             counts[result.status] += 1
+            if result.tiles == 0:  # the model did not run on it: its share of the total is done
+                bar.update(declared.get(result.input, 0.0))
             records.append(result.to_json())
             if result.status == "ok" and result.estimate is not None and not result.estimate["found"]:
                 counts["unchanged"] += 1
@@ -325,11 +356,11 @@ def run(args: argparse.Namespace) -> int:
             elif result.status == "ok":
                 megapixels += result.megapixels
             elif result.status == "failed":
-                bar.write(f"{result.input}: {result.error}", file=sys.stderr)
+                bar.write(f"{result.input}: {result.error.replace(RECOVERABLE, _RECOVERABLE)}", file=sys.stderr)
             elif result.status == "not_done" and stopped is None:
                 stopped = result.error
                 bar.write(f"qgac-fast correct: stopping, the remaining files are {result.error}", file=sys.stderr)
-            bar.set_postfix_str(f"{len(records) - len(my_refused)}/{len(mine)} files")
+            files()
     finally:
         bar.close()
     elapsed = time.perf_counter() - start

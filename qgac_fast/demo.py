@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from qgac_fast import samples
 from qgac_fast.codec import read_coefficients
 from qgac_fast.compression import compress
 from qgac_fast.correct import correct
@@ -32,15 +32,15 @@ def _scores(image: torch.Tensor, target: torch.Tensor) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", default="astronaut.png", help="bundled sample (qgac_fast/samples)")
+    parser.add_argument("--sample", default="astronaut.png",
+                        help="bundled sample (qgac_fast.samples): astronaut.png or chelsea.png")
     parser.add_argument("--quality", type=int, default=20, help="JPEG quality used to compress the sample")
     parser.add_argument("--model", default="default", help="weights: shipped name or .safetensors path")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     args = parser.parse_args(argv)
 
-    with resources.as_file(resources.files("qgac_fast") / "samples" / args.sample) as sample_path:
-        original = np.array(Image.open(sample_path).convert("RGB"))
+    original = np.array(Image.open(samples.path(Path(args.sample).stem)).convert("RGB"))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = Path(args.sample).stem
     target = torch.from_numpy(original).permute(2, 0, 1)

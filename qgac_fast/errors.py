@@ -7,14 +7,20 @@ classes themselves, so ``except JPEGError`` catches every failure libjpeg report
 
 from __future__ import annotations
 
-__all__ = ["ImageError", "JPEGError", "UnsupportedJPEGError", "WeightsError"]
+__all__ = ["RECOVERABLE", "ImageError", "JPEGError", "UnsupportedJPEGError", "WeightsError"]
+
+#: How a strict read's ``JPEGError`` ends when libjpeg can recover the data (a truncated or corrupt
+#: file that viewers show): the way out, in the API's words; ``qgac-fast correct`` names its
+#: ``--no-strict`` in its place.
+RECOVERABLE = " (strict=False reads what libjpeg can recover)"
 
 
 class JPEGError(ValueError):
     """libjpeg rejected the data: not a JPEG, truncated, corrupt (or, in strict mode, data that
     libjpeg could only recover with a warning), or above the caller's pixel limits (``max_pixels``,
     ``max_pixels_per_byte``: a likely decompression bomb). ``str(error)``
-    is libjpeg's own formatted message, e.g. ``"Not a JPEG file: starts with 0x89 0x50"``."""
+    is libjpeg's own formatted message, e.g. ``"Not a JPEG file: starts with 0x89 0x50"``; a
+    strict read of data libjpeg can recover adds :data:`RECOVERABLE`."""
 
 
 class UnsupportedJPEGError(JPEGError):

@@ -1,10 +1,12 @@
-"""Finding JPEG files in folders: the rule shared by :class:`qgac_fast.Corrector` and ``qgac-fast correct``."""
+"""Finding JPEG files in folders (the rule shared by :class:`qgac_fast.Corrector` and ``qgac-fast
+correct``), and their size from the header alone (the progress bar's total)."""
 
 from __future__ import annotations
 
 import os
+import warnings
 
-__all__ = ["IMAGE_SUFFIXES", "JPEG_SUFFIXES", "find_jpegs"]
+__all__ = ["IMAGE_SUFFIXES", "JPEG_SUFFIXES", "declared_megapixels", "find_jpegs"]
 
 #: Suffixes of the files a folder is searched for (compared case-insensitively).
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -24,3 +26,19 @@ def find_jpegs(folder: str | os.PathLike, *, blind: bool = False) -> list[str]:
         dirs.sort()
         found.extend(os.path.join(root, name) for name in sorted(files) if name.lower().endswith(suffixes))
     return found
+
+
+def declared_megapixels(path: str | os.PathLike) -> float:
+    """Width x height / 1e6 that the image file at ``path`` declares (JPEG, PNG, BMP, TIFF, WebP),
+    read from its header only (Pillow's lazy open: no pixel is decoded); 0.0 for a file that
+    cannot be opened or is no image (its failure is reported where it is read for real)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # a huge declared size is the reader's to refuse, not this
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Exception:  # noqa: BLE001 -- Pillow's plugins raise many types; an estimate never fails
+        return 0.0
+    return width * height / 1e6

@@ -10,6 +10,7 @@ profile, a profile above 64 KB spanning several) and the EXIF Orientation tag (1
   file's bytes (JPEG outputs of :func:`~qgac_fast.compress`, which writes none).
 * :func:`orientation`, :func:`apply_orientation`: read the tag, and turn pixels upright with the
   tag reset to 1.
+* :func:`icc_description`: the name an ICC profile gives itself (what ``qgac-fast info`` shows).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import struct
 
 import numpy as np
 
-__all__ = ["apply_orientation", "exif_from_markers", "icc_from_markers", "insert_markers", "metadata_markers",
-           "orientation"]
+__all__ = ["ORIENTATIONS", "apply_orientation", "exif_from_markers", "icc_description", "icc_from_markers",
+           "insert_markers", "metadata_markers", "orientation"]
 
 APP0, APP1, APP2 = 0xE0, 0xE1, 0xE2
 EXIF_HEADER = b"Exif\x00\x00"
@@ -28,6 +29,10 @@ ICC_HEADER = b"ICC_PROFILE\x00"
 MAX_MARKER_BYTES = 65533
 _ICC_CHUNK_BYTES = MAX_MARKER_BYTES - len(ICC_HEADER) - 2  # profile bytes per APP2 marker
 _ORIENTATION_TAG = 0x0112
+#: What each EXIF Orientation asks a viewer to do with the stored pixels.
+ORIENTATIONS = {1: "upright", 2: "mirror", 3: "rotate 180", 4: "flip", 5: "transpose", 6: "rotate 90 clockwise",
+                7: "transverse", 8: "rotate 90 counter-clockwise"}
+_ICC_HEADER_BYTES = 128
 
 
 def exif_from_markers(markers) -> bytes | None:
@@ -156,3 +161,30 @@ def apply_orientation(pixels: np.ndarray, exif: bytes | None) -> tuple[np.ndarra
     }[value](pixels)
     order, at = _orientation_entry(exif)
     return turned, exif[:at] + struct.pack(order + "H", 1) + exif[at + 2:]
+
+
+def icc_description(profile: bytes) -> str | None:
+    """The profile description (``desc`` tag) of an ICC profile: its ASCII text (ICC v2
+    ``textDescriptionType``) or first record (ICC v4 ``multiLocalizedUnicodeType``), without
+    trailing NULs and spaces; None when the profile has no readable one (metadata is reported,
+    never fails)."""
+    def u32(at: int) -> int:
+        return struct.unpack(">I", profile[at:at + 4])[0]
+
+    if len(profile) < _ICC_HEADER_BYTES + 4:
+        return None
+    count = u32(_ICC_HEADER_BYTES)
+    for entry in range(_ICC_HEADER_BYTES + 4, min(_ICC_HEADER_BYTES + 4 + 12 * count, len(profile) - 11), 12):
+        if profile[entry:entry + 4] != b"desc":
+            continue
+        at, size = u32(entry + 4), u32(entry + 8)
+        tag = profile[at:at + size]
+        if tag[:4] == b"desc" and len(tag) >= 12:  # v2: type, reserved, ASCII count, ASCII
+            text = tag[12:12 + u32(at + 8)].decode("latin-1")
+        elif tag[:4] == b"mluc" and len(tag) >= 28:  # v4: type, reserved, records, record size, records
+            length, offset = struct.unpack(">II", tag[20:28])
+            text = tag[offset:offset + length].decode("utf-16-be", errors="replace")
+        else:
+            return None
+        return text.rstrip("\0 ") or None
+    return None

@@ -1,12 +1,14 @@
 """The qgac-fast command line, run in-process through main() and once through python -m."""
 
+import io
 import json
 import subprocess
 import sys
 
 import pytest
+from PIL import ImageCms
 
-from images import cjpeg, data_path, pillow_jpeg, sample_image, synthetic_image, turbo_jpeg
+from images import cjpeg, data_path, pillow_jpeg, sample_image, srgb_profile, synthetic_image, tagged_jpeg, turbo_jpeg
 from qgac_fast.cli import main
 from qgac_fast.compression import compress
 
@@ -64,12 +66,12 @@ def test_info_non_ijg_table_is_approximate(files, capsys):
 
 def test_bad_files_reported_others_still_printed(files, tmp_path, capsys):
     missing = str(tmp_path / "missing.jpg")
-    status = main(["info", files["not-a-jpeg.jpg"], files["q75.jpg"], missing, str(tmp_path)])
+    status = main(["info", files["not-a-jpeg.jpg"], files["q75.jpg"], missing])
     captured = capsys.readouterr()
     assert status == 1
     errors = captured.err.splitlines()
-    assert errors[0].startswith(f"{files['not-a-jpeg.jpg']}: Not a JPEG file")
-    assert errors[1:] == [f"{missing}: No such file or directory", f"{tmp_path}: Is a directory"]
+    assert errors[0] == f"{missing}: No such file or directory"  # arguments that name nothing come first
+    assert errors[1].startswith(f"{files['not-a-jpeg.jpg']}: Not a JPEG file")
     assert f"{files['q75.jpg']}: 56x40" in captured.out
 
 
@@ -81,6 +83,37 @@ def test_info_reports_a_table_slot_beyond_3_as_one_line(files, capsys):
     assert captured.err.splitlines() == [
         f"{bad}: component 2 (id 3) names quantization table slot 40 in the frame header; JPEG has slots 0..3"]
     assert f"{files['q75.jpg']}: 56x40" in captured.out
+def test_info_takes_folders_as_correct_does(files, tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deeper.JPEG").write_bytes(pillow_jpeg(synthetic_image(8, 8), 50))
+    (tmp_path / "picture.png").write_bytes(b"not searched for")
+    assert main(["info", str(tmp_path)]) == 1  # not-a-jpeg.jpg fails, the others are shown
+    captured = capsys.readouterr()
+    shown = [line.split(":")[0] for line in captured.out.splitlines() if not line.startswith(" ")]
+    assert shown == [str(tmp_path / name) for name in ("custom-table.jpg", "gray-q30.jpg", "progressive-440.jpg",
+                                                       "q75.jpg", "sub/deeper.JPEG")]
+    assert captured.err.startswith(f"{files['not-a-jpeg.jpg']}: Not a JPEG file")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["info", str(empty)]) == 1
+    assert capsys.readouterr().err == "no JPEG files found in the inputs\n"
+
+
+def test_info_shows_orientation_and_icc_profile(tmp_path, capsys):
+    tagged, plain = tmp_path / "tagged.jpg", tmp_path / "plain.jpg"
+    tagged.write_bytes(tagged_jpeg(6, srgb_profile()))
+    plain.write_bytes(pillow_jpeg(synthetic_image(8, 8), 50))
+    description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(srgb_profile()))).strip()
+    assert main(["info", str(tagged), str(plain)]) == 0
+    out = capsys.readouterr().out
+    assert (f"  EXIF orientation 6 (rotate 90 clockwise); ICC profile {description!r}, "
+            f"{len(srgb_profile()):,} bytes\n") in out
+    assert "  EXIF orientation 1 (upright); no ICC profile\n" in out
+    assert main(["info", "--json", str(tagged), str(plain)]) == 0
+    tagged_info, plain_info = json.loads(capsys.readouterr().out)
+    assert tagged_info["orientation"] == 6 and plain_info["orientation"] == 1
+    assert tagged_info["icc_profile"] == {"description": description, "bytes": len(srgb_profile())}
+    assert plain_info["icc_profile"] is None
 
 
 def test_info_json(files, capsys):
@@ -117,7 +150,8 @@ def test_a_file_in_place_of_the_command_names_the_commands(files, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([files["q75.jpg"]])
     assert exit_info.value.code == 2
-    assert f"'qgac-fast info {files['q75.jpg']}'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"'qgac-fast info {files['q75.jpg']}'" in err and f"'qgac-fast correct {files['q75.jpg']}'" in err
 
 
 def test_python_dash_m_entry_point(files):

@@ -105,6 +105,14 @@ def test_correct_bad_input_raises_jpeg_error(identity_model):
         qgac_fast.correct(pillow_jpeg(synthetic_image(32, 32), quality=50)[:300], model=identity_model)
 
 
+def test_correct_of_a_truncated_jpeg_names_strict_false_which_it_takes(identity_model):
+    data = pillow_jpeg(synthetic_image(64, 64), quality=90)
+    cut = data[: len(data) * 2 // 3]  # inside the scan data: viewers show the top part
+    with pytest.raises(JPEGError, match=r"Premature end of JPEG file \(strict=False reads what libjpeg can recover\)"):
+        qgac_fast.correct(cut, model=identity_model)
+    assert qgac_fast.correct(cut, model=identity_model, strict=False).shape == (3, 64, 64)
+
+
 def test_coefficient_statistics_match_a_direct_computation():
     images = [torch.from_numpy(synthetic_image(32, 48, seed=s)).permute(2, 0, 1).contiguous() for s in (1, 2)]
     mean, std = coefficient_statistics(images)

@@ -143,7 +143,10 @@ def test_two_inputs_with_one_output_are_refused(weights, tmp_path, capsys):
     for name in ("x.jpg", "x.jpeg"):
         (folder / name).write_bytes(pillow_jpeg(synthetic_image(24, 24), quality=30))
     assert _run(weights, folder, "-o", tmp_path / "out", "--quiet") == 1
-    assert "x.jpg: same output path as" in capsys.readouterr().err
+    # names both inputs, the output and the way out
+    assert (f"{folder / 'x.jpg'}: {folder / 'x.jpeg'} and {folder / 'x.jpg'} would both be written to "
+            f"{tmp_path / 'out' / 'x.png'}: rename one of them, or correct them in separate runs with different -o"
+            in capsys.readouterr().err)
     assert (tmp_path / "out" / "x.png").is_file()
 
 
@@ -378,9 +381,11 @@ def test_no_strict_corrects_what_libjpeg_recovers(weights, tmp_path, capsys):
     data = pillow_jpeg(synthetic_image(64, 64), quality=90)
     (photos / "half.jpg").write_bytes(data[: len(data) * 2 // 3])  # cut inside the scan data
     assert _run(weights, photos / "half.jpg", "-o", tmp_path / "strict", "--quiet") == 1
-    assert "half.jpg: Premature end of JPEG file" in capsys.readouterr().err
+    assert ("half.jpg: Premature end of JPEG file (--no-strict corrects what libjpeg can recover)\n"
+            in capsys.readouterr().err)
     assert _run(weights, photos / "half.jpg", photos / "bad.jpg", "-o", tmp_path / "out", "--no-strict",
                 "--quiet") == 1  # not a JPEG at all still fails
+    assert "--no-strict" not in capsys.readouterr().err  # it would not help there: not offered
     assert (tmp_path / "out" / "half.png").is_file() and not (tmp_path / "out" / "bad.png").exists()
 
 
@@ -471,5 +476,55 @@ def test_progress_bar_counts_megapixels_and_files(weights, tmp_path, monkeypatch
     monkeypatch.setattr("sys.stderr", terminal)  # a terminal: tqdm draws its bar
     assert _run(weights, photos / "a.jpg", photos / "B.JPG", "-o", tmp_path / "out", "--tile", "16") == 0
     drawn = terminal.getvalue()
-    assert "correct: 0.0 MP [" in drawn and "0/2 files" in drawn
-    assert f"correct: {(40 * 56 + 24 * 40) / 1e6:.1f} MP [" in drawn and "2/2 files" in drawn
+    # the total comes from the headers: a percentage and a time left from the start
+    assert f"correct:   0%|" in drawn and f"| 0.0/{(40 * 56 + 24 * 40) / 1e6:.1f} MP [00:00<?" in drawn
+    assert "0/2 files" in drawn and "correct: 100%|" in drawn and "2/2 files" in drawn
+    assert "0/2 files, writing B.png" in drawn and " files, writing a.png" in drawn  # the writes show
+
+
+def test_progress_bar_reaches_the_total_with_skipped_and_failed_files(weights, tmp_path, monkeypatch):
+    photos = _tree(tmp_path)
+    assert _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--quiet") == 0
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    # a.jpg skipped, cut.jpg failed: neither runs the model, both count as done
+    assert _run(weights, photos / "a.jpg", photos / "cut.jpg", photos / "B.JPG", "-o", tmp_path / "out",
+                "--skip-existing") == 1
+    drawn = terminal.getvalue()
+    assert "correct: 100%|" in drawn and "3/3 files" in drawn
+
+
+def test_output_defaults_to_a_folder_of_its_own(weights, tmp_path, monkeypatch):
+    photos = _tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert _run(weights, "photos/a.jpg", "--quiet") == 0
+    assert (tmp_path / "corrected" / "a.png").is_file()
+    assert sorted(p.name for p in photos.iterdir() if p.suffix == ".png") == []  # nothing beside the inputs
+
+
+def test_a_rerun_in_the_input_folder_does_not_correct_earlier_outputs(weights, tmp_path, monkeypatch):
+    photos = _tree(tmp_path)
+    for name in ("bad.jpg", "cut.jpg"):
+        (photos / name).unlink()
+    monkeypatch.chdir(photos)
+    for _ in range(2):  # `qgac-fast correct .` twice, JPEG outputs (which a folder search takes)
+        assert _run(weights, ".", "--format", "jpeg", "--quiet") == 0
+    written = sorted(str(p.relative_to(photos / "corrected")) for p in (photos / "corrected").rglob("*"))
+    assert written == ["B.jpg", "a.jpg", "sub", "sub/c.jpg", "sub/deeper", "sub/deeper/d.jpg"]
+    # the same with an explicit -o inside the searched folder, and through a glob
+    for _ in range(2):
+        assert _run(weights, photos, "-o", photos / "out", "--format", "jpeg", "--quiet") == 0
+        assert _run(weights, str(photos / "**" / "*.jpg"), "-o", photos / "globbed", "--format", "jpeg",
+                    "--quiet") == 0
+    assert not (photos / "out" / "out").exists()
+    assert not (photos / "globbed" / "globbed").exists()
+
+
+def test_a_search_inside_the_output_folder_takes_its_files(tmp_path):
+    photos = _tree(tmp_path)
+    found, _ = collect_inputs([str(photos / "sub")], exclude=str(photos))
+    assert [relative for _, relative in found] == ["c.jpeg", "deeper/d.jpg"]
+    found, _ = collect_inputs([str(photos)], exclude=str(photos / "sub"))
+    assert sorted(relative for _, relative in found) == ["B.JPG", "a.jpg", "bad.jpg", "cut.jpg"]
+    found, _ = collect_inputs([str(photos / "sub" / "c.jpeg")], exclude=str(photos / "sub"))  # named: taken
+    assert [relative for _, relative in found] == ["c.jpeg"]

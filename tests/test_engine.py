@@ -525,6 +525,29 @@ def test_correct_files_refuses_the_file_behind_an_open_file_or_pil_image(tiny, t
     assert src.read_bytes() == original
 
 
+def test_correct_files_names_both_inputs_of_one_output_and_the_way_out(tiny, tmp_path):
+    a, b, out = tmp_path / "a.jpg", tmp_path / "b.jpg", tmp_path / "out.png"
+    for path in (a, b):
+        path.write_bytes(pillow_jpeg(synthetic_image(16, 16), quality=30))
+    results = list(Corrector(tiny, tile=None).correct_files([(a, out), (b, out)]))
+    assert [r.status for r in results] == ["ok", "failed"]
+    assert results[1].error == (f"{a} and {b} would both be written to {out}: rename one of them, or give them "
+                                "different output paths")
+
+
+def test_correct_files_says_when_each_write_starts(tiny, tmp_path):
+    pairs = [(pillow_jpeg(synthetic_image(16, 8 * w), quality=30), str(tmp_path / f"{w}.png")) for w in (1, 2, 3)]
+    started = []
+
+    def writing(path):
+        assert not os.path.exists(path)  # called before the write
+        started.append(path)
+
+    results = list(Corrector(tiny, tile=None, workers=0).correct_files(pairs, writing=writing))
+    assert [r.status for r in results] == ["ok"] * 3
+    assert started == [dst for _, dst in pairs]  # one writer thread on the CPU: in order
+
+
 def test_encode_image_rejects_unknown_formats():
     with pytest.raises(ValueError, match="format"):
         inference.encode_image(torch.zeros(3, 8, 8, dtype=torch.uint8), "bmp")

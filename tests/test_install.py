@@ -49,9 +49,8 @@ import sys
 from qgac_fast.demo import main
 assert main(["--quality", "30"]) == 0
 import numpy as np, qgac_fast, torch
-from importlib import resources
 from PIL import Image
-image = np.asarray(Image.open(resources.files("qgac_fast") / "samples" / "astronaut.png").convert("RGB"))[:64, :64]
+image = np.asarray(Image.open(qgac_fast.samples.path("astronaut")).convert("RGB"))[:64, :64]
 out = qgac_fast.correct(qgac_fast.compress(image, 30))
 assert out.shape == (3, 64, 64) and out.dtype == torch.uint8
 import qgac_fast.cli, qgac_fast.inference, qgac_fast.train.loop, qgac_fast.kernels

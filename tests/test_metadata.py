@@ -115,3 +115,50 @@ def test_encode_image_carries_metadata(format):
     upright = encode_image(image, format, exif=exif_block(6), icc_profile=icc, apply_orientation=True)
     with Image.open(io.BytesIO(upright)) as out:
         assert out.getexif()[ORIENTATION] == 1 and out.size == (16, 24)
+
+
+def _result(orientation: int = 6):
+    """A CorrectionResult as the engine returns it for a tagged 40x56 4:2:2 JPEG."""
+    from qgac_fast.inference import CorrectionResult
+
+    image = torch.from_numpy(synthetic_image(40, 56)).permute(2, 0, 1).contiguous()
+    return CorrectionResult(0, "photo.jpg", image=image, size=(40, 56), subsampling="4:2:2",
+                            exif=exif_block(orientation), icc_profile=big_profile())
+
+
+def test_pil_image_carries_exif_and_icc():
+    picture = _result().pil()
+    assert picture.info["icc_profile"] == big_profile()
+    assert picture.getexif()[ORIENTATION] == 6 and picture.getexif()[MAKE] == "TestCam"
+    assert ImageOps.exif_transpose(picture).size == (40, 56)  # turned upright: 56 high
+
+
+@pytest.mark.parametrize("name, format", [("out.png", "PNG"), ("out.JPG", "JPEG"), ("out.jpeg", "JPEG"),
+                                          ("out.webp", "WEBP")])
+def test_save_writes_the_metadata_in_the_suffix_s_format(tmp_path, name, format):
+    result = _result()
+    result.save(tmp_path / name)
+    with Image.open(tmp_path / name) as image:
+        assert image.format == format and image.size == (56, 40)
+        assert image.info["icc_profile"] == big_profile()
+        assert image.getexif()[ORIENTATION] == 6 and image.getexif()[MAKE] == "TestCam"
+    if format == "JPEG":  # the input's chroma subsampling is kept
+        assert read_coefficients(tmp_path / name).subsampling == "4:2:2"
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # atomic: no temporary file left
+
+
+def test_save_options_and_refusals(tmp_path):
+    result = _result()
+    result.save(tmp_path / "upright.png", apply_orientation=True)
+    with Image.open(tmp_path / "upright.png") as image:
+        assert image.size == (40, 56) and image.getexif()[ORIENTATION] == 1
+    result.save(tmp_path / "photo.out", format="jpeg", jpeg_quality=50, subsampling="4:4:4")
+    assert read_coefficients(tmp_path / "photo.out").subsampling == "4:4:4"
+    with pytest.raises(ValueError, match="cannot tell the format of .*photo.tif"):
+        result.save(tmp_path / "photo.tif")
+    with pytest.raises(FileNotFoundError):
+        result.save(tmp_path / "missing" / "photo.png")
+    assert not (tmp_path / "photo.tif").exists()
+    failed = dataclasses.replace(result, image=None, error=ValueError("bad input"))
+    with pytest.raises(ValueError, match="bad input"):
+        failed.save(tmp_path / "failed.png")

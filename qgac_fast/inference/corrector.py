@@ -196,7 +196,8 @@ class Corrector:
 
     def correct_files(self, pairs: Iterable[tuple[Source, str | os.PathLike]], *, format: str = "png",
                       jpeg_quality: int = 95, subsampling: str | None = None, webp_quality: int | None = None,
-                      skip_existing: bool = False, apply_orientation: bool = False) -> Iterator[FileResult]:
+                      skip_existing: bool = False, apply_orientation: bool = False,
+                      writing: Callable[[str], None] | None = None) -> Iterator[FileResult]:
         """Correct JPEG files and write the results; yields a :class:`FileResult` per pair, in order.
 
         Args:
@@ -214,6 +215,8 @@ class Corrector:
             apply_orientation: turn each image upright per its EXIF Orientation tag and write the
                 EXIF with Orientation 1; default False: the pixels stay as the JPEG stores them and
                 the tag is kept, so viewers turn them.
+            writing: called with an output's path as its encoding and write start, on the writer
+                thread (a progress display: a large PNG takes seconds to write).
 
         Every output carries its input's EXIF block and ICC profile (PNG, JPEG and WebP alike).
         Outputs are written atomically: a failure leaves no partial file. An output path that is
@@ -251,7 +254,8 @@ class Corrector:
                         pending.append(writers.submit(
                             _write, result, src, dst, format, jpeg_quality,
                             subsampling=subsampling or jpeg_subsampling(result.subsampling),
-                            webp_quality=webp_quality, apply_orientation=apply_orientation) if result.error is None
+                            webp_quality=webp_quality, apply_orientation=apply_orientation, writing=writing)
+                            if result.error is None
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
                         done = _file_result(pending.popleft())
@@ -266,9 +270,12 @@ class Corrector:
                         item.cancel()
 
 
-def _write(result: CorrectionResult, src: Source, dst: str, format: str, jpeg_quality: int, **options) -> FileResult:
-    """Write one corrected image (:func:`~qgac_fast.inference.outputs.write_output`); a decoded
-    input's result carries its estimate."""
+def _write(result: CorrectionResult, src: Source, dst: str, format: str, jpeg_quality: int, *,
+           writing: Callable[[str], None] | None, **options) -> FileResult:
+    """Write one corrected image (:func:`~qgac_fast.inference.outputs.write_output`), calling
+    ``writing(dst)`` first; a decoded input's result carries its estimate."""
+    if writing is not None:
+        writing(dst)
     written = write_output(result.image, src, dst, format, jpeg_quality, result.size, result.tiles, exif=result.exif,
                            icc_profile=result.icc_profile, **options)
     if result.estimate is not None:

@@ -21,14 +21,29 @@ from .. import metadata
 from ..atomic import write_atomic
 from .results import FileResult, display, reason, source_path
 
-__all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
-           "write_output"]
+__all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "format_of", "jpeg_subsampling",
+           "refusals", "write_output"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 #: errno values of a failed write that every later write would meet too (full disk, quota,
 #: read-only file system): the run stops instead of correcting each file to fail at its write.
 FATAL_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: The format of an output path's suffix (lower case): :data:`FORMATS`' suffixes, and ``.jpeg``.
+_SUFFIX_FORMATS = {**{suffix: format for format, suffix in FORMATS.items()}, ".jpeg": "jpeg"}
+
+
+def format_of(path: str | os.PathLike) -> str:
+    """The output format a path's suffix names (``.png``, ``.jpg`` / ``.jpeg``, ``.webp``, any case).
+
+    Raises:
+        ValueError: another suffix (the message lists the known ones).
+    """
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in _SUFFIX_FORMATS:
+        raise ValueError(f"cannot tell the format of {os.fspath(path)!r} from its suffix: use "
+                         f"{', '.join(sorted(_SUFFIX_FORMATS))}, or pass format= ({', '.join(FORMATS)})")
+    return _SUFFIX_FORMATS[suffix]
 
 
 def check_output_options(format: str, subsampling: str | None, webp_quality: int | None) -> None:
@@ -115,9 +130,11 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
+def refusals(pairs: Sequence[tuple[Any, str]], *,
+             remedy: str = "give them different output paths") -> dict[int, str]:
     """The pairs ``(input, output_path)`` whose output may not be written, by index, with the
-    reason: the output is an input file (same path or same file), or a previous pair's output.
+    reason: the output is an input file (same path or same file), or a previous pair's output
+    (the reason names both inputs, the output and the way out: rename one, or ``remedy``).
 
     An input file is any file an input names (:func:`~qgac_fast.inference.results.source_path`):
     a path, or the file behind an open file object or a PIL image opened from a path."""
@@ -132,7 +149,8 @@ def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
         if real in names or (identity is not None and identity in identities):
             refused[i] = "refusing to overwrite an input file with the output"
         elif real in owners:
-            refused[i] = f"same output path as {owners[real]}"
+            refused[i] = (f"{owners[real]} and {display(src)} would both be written to {dst}: rename one of "
+                          f"them, or {remedy}")
         else:
             owners[real] = display(src)
     return refused

@@ -63,7 +63,10 @@ class CorrectionResult:
         return None if self.error is None else reason(self.error)
 
     def pil(self):
-        """The image as a ``PIL.Image.Image`` (mode ``"RGB"``, or ``"L"`` for gray).
+        """The image as a ``PIL.Image.Image`` (mode ``"RGB"``, or ``"L"`` for gray) carrying the
+        input's metadata: ``info["exif"]`` (so ``getexif()`` reads its Orientation) and
+        ``info["icc_profile"]`` when the input has them. The pixels are as stored (see ``exif``);
+        :meth:`save` writes them with the metadata.
 
         Raises:
             the input's ``error`` when it failed.
@@ -74,7 +77,42 @@ class CorrectionResult:
 
         from .outputs import hwc
 
-        return Image.fromarray(hwc(self.image))
+        picture = Image.fromarray(hwc(self.image))
+        if self.exif:
+            picture.info["exif"] = self.exif
+        if self.icc_profile:
+            picture.info["icc_profile"] = self.icc_profile
+        return picture
+
+    def save(self, path: str | os.PathLike, format: str | None = None, *, jpeg_quality: int = 95,
+             subsampling: str | None = None, webp_quality: int | None = None,
+             apply_orientation: bool = False) -> None:
+        """Write the image to ``path`` with the input's EXIF and ICC profile, atomically, as
+        :meth:`Corrector.correct_files <qgac_fast.Corrector.correct_files>` writes its outputs
+        (:func:`~qgac_fast.inference.outputs.encode_image`, whose options these are).
+
+        Args:
+            format: ``"png"``, ``"jpeg"`` or ``"webp"``; default: from the suffix of ``path``
+                (``.png``, ``.jpg`` or ``.jpeg``, ``.webp``, any case).
+            subsampling: chroma subsampling of a JPEG; default: the input's own
+                (:func:`~qgac_fast.inference.outputs.jpeg_subsampling`).
+
+        Raises:
+            the input's ``error`` when it failed; ``ValueError`` for a format that is neither given
+            nor known from the suffix, or a bad option; ``OSError`` when the file cannot be written
+            (nothing is left at ``path`` then).
+        """
+        if self.error is not None:
+            raise self.error
+        from ..atomic import write_atomic
+        from .outputs import encode_image, format_of, jpeg_subsampling
+
+        format = format_of(path) if format is None else format
+        data = encode_image(self.image, format, jpeg_quality=jpeg_quality,
+                            subsampling=subsampling or jpeg_subsampling(self.subsampling),
+                            webp_quality=webp_quality, exif=self.exif, icc_profile=self.icc_profile,
+                            apply_orientation=apply_orientation)
+        write_atomic(os.fspath(path), data)
 
     def wait(self) -> None:
         """Block until ``image`` has arrived on the host (it is copied asynchronously from CUDA)."""
