@@ -7,7 +7,7 @@ classes themselves, so ``except JPEGError`` catches every failure libjpeg report
 
 from __future__ import annotations
 
-__all__ = ["JPEGError", "UnsupportedJPEGError", "WeightsError"]
+__all__ = ["JPEGError", "UncheckedWeightsWarning", "UnsupportedJPEGError", "WeightsError"]
 
 
 class JPEGError(ValueError):
@@ -25,5 +25,11 @@ class UnsupportedJPEGError(JPEGError):
 class WeightsError(ValueError):
     """A model weights file that cannot be used: not a safetensors file, not written by
     ``save_model``, a configuration outside ``QGACConfig``'s limits, tensors missing, extra or of
-    the wrong shape or dtype for that configuration, or NaN/infinite values. ``str(error)`` names
-    the file and the cause."""
+    the wrong shape or dtype for that configuration, values no training produces (NaN/infinite,
+    huge, or a layer with no spread), or tensors that do not match the file's checksum.
+    ``str(error)`` names the file and the cause."""
+
+
+class UncheckedWeightsWarning(UserWarning):
+    """A weights file without a ``tensors_sha256`` checksum (not written by ``save_model``) was
+    loaded: its tensors could not be verified."""
