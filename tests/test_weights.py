@@ -288,8 +288,16 @@ def test_fresh_and_trained_models_load(tmp_path):
     included), and so does a briefly trained one."""
     for config in (SMALL, dataclasses.replace(SMALL, output_init_scale=0.5, init_scale=0.01)):
         path = tmp_path / "fresh.safetensors"
-        save_model(QGAC(config), path)
+        fresh = QGAC(config)
+        save_model(fresh, path)
         load_model(path)
+        # the spreads the plausibility check scales from are those the initialisation draws
+        weights = {name: tensor.detach() for name, tensor in fresh.named_parameters()}
+        for name, std in fresh.initial_weight_std().items():
+            if std == 0:
+                assert not weights[name].any(), name
+            elif weights[name].numel() >= 256:
+                assert 0.8 < float(weights[name].std()) / std < 1.25, name
     torch.manual_seed(0)
     model = QGAC(SMALL)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
