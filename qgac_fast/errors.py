@@ -7,7 +7,7 @@ classes themselves, so ``except JPEGError`` catches every failure libjpeg report
 
 from __future__ import annotations
 
-__all__ = ["RECOVERABLE", "ImageError", "JPEGError", "UnsupportedJPEGError", "WeightsError"]
+__all__ = ["RECOVERABLE", "ImageError", "JPEGError", "UncheckedWeightsWarning", "UnsupportedJPEGError", "WeightsError"]
 
 #: How a strict read's ``JPEGError`` ends when libjpeg can recover the data (a truncated or corrupt
 #: file that viewers show): the way out, in the API's words; ``qgac-fast correct`` names its
@@ -38,5 +38,11 @@ class ImageError(ValueError):
 class WeightsError(ValueError):
     """A model weights file that cannot be used: not a safetensors file, not written by
     ``save_model``, a configuration outside ``QGACConfig``'s limits, tensors missing, extra or of
-    the wrong shape or dtype for that configuration, or NaN/infinite values. ``str(error)`` names
-    the file and the cause."""
+    the wrong shape or dtype for that configuration, values no training produces (NaN/infinite,
+    huge, or a layer with no spread), or tensors that do not match the file's checksum.
+    ``str(error)`` names the file and the cause."""
+
+
+class UncheckedWeightsWarning(UserWarning):
+    """A weights file without a ``tensors_sha256`` checksum (not written by ``save_model``) was
+    loaded: its tensors could not be verified."""

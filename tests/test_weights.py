@@ -14,10 +14,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save, save_file
 
 import qgac_fast
-from qgac_fast.errors import WeightsError
+from qgac_fast.errors import UncheckedWeightsWarning, WeightsError
 from qgac_fast.model import QGAC, SHIPPED, load_model, read_metadata, save_model
 from qgac_fast.model.config import CONFIGS
-from qgac_fast.model.weights import weights_path
+from qgac_fast.model.weights import CHECKSUM_KEY, tensors_digest, weights_path
 
 SMALL = dataclasses.replace(CONFIGS["default"], block_channels=8, tile_channels=4, color_channels=4)
 
@@ -144,6 +144,8 @@ def _edited(tmp_path, state_edit=None, config_edit=None, metadata_edit=None):
         config = json.loads(metadata["config"])
         config_edit(config)
         metadata["config"] = json.dumps(config)
+    if state_edit:  # a consistent checksum: the edit itself is what must be refused
+        metadata[CHECKSUM_KEY] = tensors_digest(state)
     if metadata_edit:
         metadata_edit(metadata)
     out = tmp_path / "bad.safetensors"
@@ -254,3 +256,92 @@ def test_ship_weights_keeps_the_chain_and_writes_the_sidecar(tmp_path):
     again = read_metadata(folder / "default.safetensors")["training"]
     assert again["init_training"] == {"command": "qgac-fast train --out a", "training_mp": 1.0}
     assert "evaluation" not in json.loads((folder / "default.json").read_text())
+
+
+def _rewritten(tmp_path, model: QGAC, edit) -> "os.PathLike":
+    """``model`` saved by ``save_model`` (so with a matching checksum), its float32 tensors
+    passed through ``edit(name, tensor) -> tensor`` first."""
+    edited = QGAC(model.config)
+    edited.load_state_dict({name: edit(name, tensor) for name, tensor in model.state_dict().items()})
+    path = tmp_path / "edited.safetensors"
+    save_model(edited, path)
+    return path
+
+
+@pytest.mark.parametrize("edit, cause", [
+    (lambda name, t: torch.full_like(t, float(t.mean())), r"has a spread of .* below 0\.001 of the"),
+    (lambda name, t: torch.zeros_like(t) if name != "std" else t, r"has a spread of 0, below 0\.001 of the"),
+    (lambda name, t: t / t.std().clamp_min(1e-30) * 1e-38 if t.numel() > 1 and name not in ("mean", "std") else t,
+     r"has a spread of .* below 0\.001 of the"),
+    (lambda name, t: t * 1e30, r"holds a value of magnitude .*e\+\d+, above the 10000"),
+    (lambda name, t: t * 1e-30 if name == "std" else t, r"holds a normalisation spread of [0-9.]+e-30, below the 0\.01"),
+], ids=["constant", "zero", "spread-1e-38", "times-1e30", "std-vanishing"])
+def test_weights_that_no_training_produces_are_refused_naming_the_tensor(tmp_path, edit, cause):
+    """Degenerate values that a checksum cannot catch (the file says what it was saved with)."""
+    path = _rewritten(tmp_path, _model(), edit)
+    with pytest.raises(WeightsError, match=f"weights file '{path}': tensor '[a-z_.0-9]+' {cause}"):
+        load_model(path)
+
+
+def test_fresh_and_trained_models_load(tmp_path):
+    """A freshly initialised model of each configuration loads (zero-initialised output layers
+    included), and so does a briefly trained one."""
+    for config in (SMALL, dataclasses.replace(SMALL, output_init_scale=0.5, init_scale=0.01)):
+        path = tmp_path / "fresh.safetensors"
+        fresh = QGAC(config)
+        save_model(fresh, path)
+        load_model(path)
+        # the spreads the plausibility check scales from are those the initialisation draws
+        weights = {name: tensor.detach() for name, tensor in fresh.named_parameters()}
+        for name, std in fresh.initial_weight_std().items():
+            if std == 0:
+                assert not weights[name].any(), name
+            elif weights[name].numel() >= 256:
+                assert 0.8 < float(weights[name].std()) / std < 1.25, name
+    torch.manual_seed(0)
+    model = QGAC(SMALL)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    planes = torch.randn(2, 1, 32, 32) * 20
+    table = torch.full((2, 8, 8), 8.0)
+    for _ in range(3):
+        restored, _ = model(planes, table)
+        loss = (restored - model.normalize(planes, 0)).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    path = tmp_path / "trained.safetensors"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_saved_weights_carry_a_checksum_that_loading_verifies(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_model(_model(), path)
+    assert read_metadata(path)[CHECKSUM_KEY] == tensors_digest(load_file(str(path)))
+    # one parameter changed by one bit, the metadata as saved: refused as corrupt
+    changed = _edited(tmp_path, metadata_edit=lambda m: None)  # the same file, rewritten
+    state = load_file(str(changed))
+    with safe_open(str(changed), framework="pt") as f:
+        metadata = f.metadata()
+    name = sorted(state)[0]
+    state[name].view(-1).view(torch.int32)[0] ^= 1
+    changed.write_bytes(save(state, metadata=metadata))
+    with pytest.raises(WeightsError, match=f"'{changed}': its tensors do not match their tensors_sha256 checksum"):
+        load_model(changed)
+    # a file without a checksum (written elsewhere) loads, with a warning
+    metadata.pop(CHECKSUM_KEY)
+    state[name].view(-1).view(torch.int32)[0] ^= 1
+    changed.write_bytes(save(state, metadata=metadata))
+    with pytest.warns(UncheckedWeightsWarning, match="has no tensors_sha256 checksum"):
+        load_model(changed)
+
+
+def test_shipped_weights_carry_a_valid_checksum():
+    import warnings
+
+    for name in SHIPPED:
+        assert read_metadata(name)[CHECKSUM_KEY] is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UncheckedWeightsWarning)
+            load_model(name)

@@ -167,14 +167,32 @@ class QGAC(nn.Module):
         it before the weights arrive) is left as it is: there is nothing to initialise."""
         if self.mean.is_meta:
             return
-        unblock = self.color_net.unblock
-        outputs = {self.y_net.fusion.net[-1], unblock.weight_head, unblock.bias_head}
+        outputs = self._output_layers()
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.kaiming_normal_(module.weight)
                 scale = self.config.output_init_scale if module in outputs else self.config.init_scale
                 module.weight.data.mul_(scale)
                 nn.init.zeros_(module.bias)
+
+    def _output_layers(self) -> set[nn.Module]:
+        """The residual branches' last layers (initialised with ``config.output_init_scale``)."""
+        unblock = self.color_net.unblock
+        return {self.y_net.fusion.net[-1], unblock.weight_head, unblock.bias_head}
+
+    def initial_weight_std(self) -> dict[str, float]:
+        """The standard deviation :meth:`reset_parameters` draws each convolution weight with,
+        by parameter name (0 for the zero-initialised outputs when ``output_init_scale`` is 0).
+        Reads shapes only, so it works on the meta device."""
+        outputs = self._output_layers()
+        gain = nn.init.calculate_gain("leaky_relu", 0)  # kaiming_normal_'s default
+        stds = {}
+        for name, module in self.named_modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+                scale = self.config.output_init_scale if module in outputs else self.config.init_scale
+                stds[f"{name}.weight"] = scale * gain / fan_in ** 0.5
+        return stds
 
     def normalize(self, coefficients: torch.Tensor, channel: int | slice) -> torch.Tensor:
         """Dequantized coefficients ``(N, C, H, W)`` -> normalised, with the statistics of

@@ -9,17 +9,26 @@ model back within its 16 MiB a file; the ``mean``/``std`` buffers stay float32, 
 normalisation divides every coefficient by ``std``). Loading always gives float32 parameters.
 Named weights ship inside the package (``qgac_fast/weights``).
 
+``save_model`` also writes ``tensors_sha256``, a checksum of the tensors (:func:`tensors_digest`).
+
 Loading trusts nothing in the file: the configuration is checked against ``QGACConfig``'s limits,
 the model is built on the meta device (shapes only, nothing allocated) and every tensor's name,
-shape and dtype compared with it before any tensor data is read, and non-finite values are
-refused. Every such failure is one ``WeightsError`` naming the file and the cause.
+shape and dtype compared with it before any tensor data is read; then values that no training
+produces are refused (:func:`_implausible`: non-finite values, magnitudes above
+:data:`MAX_MAGNITUDE`, a randomly initialised convolution whose spread vanished, normalisation
+statistics outside what :func:`~qgac_fast.model.stats.coefficient_statistics` gives), and the
+checksum is verified. Every such failure is one ``WeightsError`` naming the file and the cause.
+A file without a checksum (written elsewhere, or before it existed) loads with a
+:class:`~qgac_fast.errors.UncheckedWeightsWarning`; the shipped weights carry one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -29,11 +38,13 @@ from safetensors.torch import save
 
 from .._version import __version__
 from ..devices import resolve_device
-from ..errors import WeightsError
+from ..errors import UncheckedWeightsWarning, WeightsError
 from .config import QGACConfig
 from .networks import QGAC
+from .stats import MIN_STD
 
-__all__ = ["SHIPPED", "STORAGE_DTYPES", "load_model", "read_metadata", "save_model", "weights_path"]
+__all__ = ["CHECKSUM_KEY", "MAX_MAGNITUDE", "MIN_SPREAD", "SHIPPED", "STORAGE_DTYPES", "load_model", "read_metadata",
+           "save_model", "tensors_digest", "weights_path"]
 
 #: Names of the weights that ship with the package.
 SHIPPED = ("default", "default-gan")
@@ -41,6 +52,33 @@ SHIPPED = ("default", "default-gan")
 _FORMAT = "qgac_fast"
 #: Parameter storage types: metadata name -> (torch dtype, safetensors' name of it).
 STORAGE_DTYPES = {"float32": (torch.float32, "F32"), "bfloat16": (torch.bfloat16, "BF16")}
+#: Metadata key of the tensors' checksum (:func:`tensors_digest`, hexadecimal).
+CHECKSUM_KEY = "tensors_sha256"
+#: Largest magnitude a tensor may hold. The shipped weights' largest parameter is 1.19 (8400x
+#: below) and their largest statistic 448 (a DC ``std``; ``mean`` reaches 122): coefficient
+#: statistics of 8-bit images stay within about 2048 (DCT coefficients of level-shifted samples
+#: lie within +-1024, dequantization moves them by at most half a step). Weight decay and gradient
+#: clipping keep training far below this; a file scaled by 1e30 is refused here.
+MAX_MAGNITUDE = 1e4
+#: Smallest standard deviation of a randomly initialised convolution weight, as a fraction of
+#: the spread it was initialised with (:meth:`~qgac_fast.model.networks.QGAC.initial_weight_std`):
+#: training moves a layer's spread by a small factor (the shipped weights: 0.90x to 5.5x of their
+#: initial spread), so a layer at 1e-3 of it (900x below the shipped weights' least) is constant
+#: or scaled away (a file whose every tensor has spread 0 or 1e-38), not trained. The
+#: normalisation ``std`` must reach :data:`~qgac_fast.model.stats.MIN_STD`, the floor
+#: ``coefficient_statistics`` applies (shipped: 0.74 and above); it divides every coefficient.
+MIN_SPREAD = 1e-3
+
+
+def tensors_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (hexadecimal) over a state dict as stored: each tensor's name, dtype, shape and raw
+    bytes, in name order. The same tensors give the same digest whatever the file layout."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        digest.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def weights_path(name_or_path: str | os.PathLike) -> Path:
@@ -77,7 +115,8 @@ def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = Non
     state = {k: v.detach().to("cpu", dtype if k in parameters else torch.float32).contiguous()
              for k, v in model.state_dict().items()}
     metadata = {"format": _FORMAT, "qgac_fast_version": __version__, "config": model.config.to_json(),
-                "training": json.dumps(training or {}, sort_keys=True), "dtype": names[dtype]}
+                "training": json.dumps(training or {}, sort_keys=True), "dtype": names[dtype],
+                CHECKSUM_KEY: tensors_digest(state)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a unique name in the target folder (same filesystem, so the rename is atomic), opened by
@@ -118,19 +157,41 @@ def _read_header(path: Path) -> tuple[dict, QGACConfig]:
     if dtype not in STORAGE_DTYPES:
         raise _bad(path, f"bad metadata: dtype {dtype!r} is not one of {sorted(STORAGE_DTYPES)}")
     return {"path": str(path), "qgac_fast_version": metadata.get("qgac_fast_version"), "config": config,
-            "training": training, "dtype": dtype}, checked
+            "training": training, "dtype": dtype, CHECKSUM_KEY: metadata.get(CHECKSUM_KEY)}, checked
 
 
 def read_metadata(name_or_path: str | os.PathLike) -> dict:
     """The metadata of a weights file: ``path``, ``qgac_fast_version``, ``config`` and
-    ``training`` decoded from JSON (the config checked against ``QGACConfig``'s limits), and
-    ``dtype``, the parameters' storage type (``"float32"`` or ``"bfloat16"``).
+    ``training`` decoded from JSON (the config checked against ``QGACConfig``'s limits),
+    ``dtype``, the parameters' storage type (``"float32"`` or ``"bfloat16"``), and
+    ``tensors_sha256``, the tensors' checksum (None in a file without one; not verified here).
 
     Raises:
         FileNotFoundError: neither a shipped name nor an existing file.
         WeightsError: not a qgac_fast weights file, or a bad configuration.
     """
     return _read_header(weights_path(name_or_path))[0]
+
+
+def _implausible(name: str, tensor: torch.Tensor, initial_std: float | None) -> str | None:
+    """Why a float32 ``tensor`` of the state dict cannot come from training, or None.
+
+    ``initial_std``: the spread its initialisation draws it with (convolution weights), else None.
+    """
+    if not torch.isfinite(tensor).all():
+        return "holds NaN or infinite values"
+    largest = float(tensor.abs().max()) if tensor.numel() else 0.0
+    if largest > MAX_MAGNITUDE:
+        return f"holds a value of magnitude {largest:.3g}, above the {MAX_MAGNITUDE:g} no training produces"
+    if name == "std" and float(tensor.min()) < MIN_STD:
+        return (f"holds a normalisation spread of {float(tensor.min()):.3g}, below the {MIN_STD:g} "
+                f"coefficient statistics give")
+    if initial_std and tensor.numel() > 1:
+        spread = float(tensor.double().std())
+        if spread < MIN_SPREAD * initial_std:
+            return (f"has a spread of {spread:.3g}, below {MIN_SPREAD:g} of the {initial_std:.3g} it is "
+                    f"initialised with: constant or scaled away, not trained")
+    return None
 
 
 def _shape_text(shape) -> str:
@@ -154,7 +215,10 @@ def load_model(name_or_path: str | os.PathLike = "default", device: torch.device
         FileNotFoundError: neither a shipped name nor an existing file.
         ValueError: ``device`` cannot be used (:func:`~qgac_fast.devices.resolve_device`).
         WeightsError: the file cannot be used (see the module docstring); the message names the
-            file and the cause.
+            file and the cause (and the tensor, for a tensor's values).
+
+    Warns:
+        UncheckedWeightsWarning: the file has no checksum, so its tensors could not be verified.
     """
     device = resolve_device(device)  # before reading: a device problem is not blamed on the file
     path = weights_path(name_or_path)
@@ -179,12 +243,19 @@ def load_model(name_or_path: str | os.PathLike = "default", device: torch.device
             if shape != tuple(want.shape) or dtype != want_dtype:
                 raise _bad(path, f"tensor {name!r} is {dtype} {_shape_text(shape)}; its config needs "
                                  f"{want_dtype} {_shape_text(want.shape)}")
-        state = {}
-        for name in expected:
-            tensor = f.get_tensor(name)
-            if not torch.isfinite(tensor).all():
-                raise _bad(path, f"tensor {name!r} holds NaN or infinite values")
-            state[name] = tensor.float()  # bfloat16 storage: exact in float32
+        stored_state = {name: f.get_tensor(name) for name in expected}
+    spreads = model.initial_weight_std()
+    for name, tensor in stored_state.items():
+        cause = _implausible(name, tensor.float(), spreads.get(name))
+        if cause:
+            raise _bad(path, f"tensor {name!r} {cause}")
+    checksum = header[CHECKSUM_KEY]
+    if checksum is None:
+        warnings.warn(f"weights file {str(path)!r} has no {CHECKSUM_KEY} checksum (not written by qgac_fast's "
+                      f"save_model): its tensors are loaded unverified", UncheckedWeightsWarning, stacklevel=2)
+    elif tensors_digest(stored_state) != checksum:
+        raise _bad(path, f"its tensors do not match their {CHECKSUM_KEY} checksum (a corrupt or edited file)")
+    state = {name: tensor.float() for name, tensor in stored_state.items()}  # bfloat16: exact in float32
     model.load_state_dict(state, strict=True, assign=True)
     model.requires_grad_(False)
     return model.eval().to(device)
