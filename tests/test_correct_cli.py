@@ -194,18 +194,18 @@ def test_a_symlink_loop_says_so(weights, tmp_path, capsys):
 
 
 def test_resume_removes_stale_temporary_files(weights, tmp_path):
-    """--skip-existing removes what a killed run left (``.NAME.<hex>.tmp`` older than this run)
-    beside the outputs, and keeps newer ones (another rank writing now) and other files."""
+    """--skip-existing removes what a killed run left (``.NAME.<hex>.tmp`` that no writer holds
+    locked) beside the outputs, however recent, and keeps other files."""
     photos = _tree(tmp_path)
     out = tmp_path / "out"
     assert _run(weights, photos / "a.jpg", "-o", out, "--quiet") == 0
-    stale, fresh, other = out / ".a.png.0123456789abcdef.tmp", out / ".B.png.fedcba9876543210.tmp", out / ".x.tmp"
-    for path in (stale, fresh, other):
+    stale, recent, other = out / ".a.png.0123456789abcdef.tmp", out / ".B.png.fedcba9876543210.tmp", out / ".x.tmp"
+    for path in (stale, recent, other):
         path.write_bytes(b"partial")
     os.utime(stale, (1_000_000_000, 1_000_000_000))
-    os.utime(fresh, (4_000_000_000, 4_000_000_000))  # "now" for a writer whose run began after ours
+    os.utime(recent, (4_000_000_000, 4_000_000_000))
     _run(weights, photos, "-o", out, "--quiet", "--skip-existing")
-    assert not stale.exists() and fresh.exists() and other.exists()
+    assert not stale.exists() and not recent.exists() and other.exists()
 
 
 def test_two_ranks_correct_every_file_exactly_once(weights, tmp_path, monkeypatch):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator
@@ -224,12 +223,11 @@ class Corrector:
         neither read nor corrected: their status is ``"not_done"``.
         """
         check_output_options(format, subsampling, webp_quality)
-        started = time.time()
         pairs = [(src, os.fspath(dst)) for src, dst in pairs]
         decided = {i: FileResult(display(pairs[i][0]), pairs[i][1], "failed", why)
                    for i, why in refusals(pairs).items()}
         if skip_existing:  # resuming: what a killed earlier run left half-written goes
-            remove_stale_temporaries((dst for _, dst in pairs), before=started)
+            remove_stale_temporaries(dst for _, dst in pairs)
         for i, (src, dst) in enumerate(pairs):
             if i not in decided and skip_existing and os.path.exists(dst):
                 decided[i] = FileResult(display(src), dst, "skipped")
