@@ -159,6 +159,35 @@ def test_a_full_disk_stops_the_run(weights, tmp_path, monkeypatch, capsys):
     assert written == [f"{i:02d}.png" for i in range(14) if i != 2 and statuses[i] == "ok"]  # no temporaries
 
 
+def test_a_read_only_folder_fails_its_files_and_the_others_go_on(weights, tmp_path, monkeypatch, capsys):
+    """EROFS in one output subfolder is about that folder: its files fail (the later ones unread),
+    the files bound for other folders are written, and the run does not stop."""
+    photos = tmp_path / "photos"
+    for folder in ("a_ro", "b_rw"):
+        (photos / folder).mkdir(parents=True)
+        for i in range(3):
+            (photos / folder / f"{i}.jpg").write_bytes(pillow_jpeg(synthetic_image(16, 24, seed=i), quality=30))
+    out = tmp_path / "out"
+    real = outputs.write_atomic
+
+    def read_only(dst, data):
+        if os.path.basename(os.path.dirname(dst)) == "a_ro":
+            raise OSError(30, "Read-only file system")
+        return real(dst, data)
+
+    monkeypatch.setattr(outputs, "write_atomic", read_only)
+    assert _run(weights, photos, "-o", out, "--quiet", "--json", tmp_path / "r.json") == 1
+    err = capsys.readouterr().err
+    assert "stopping" not in err
+    files = json.loads((tmp_path / "r.json").read_text())["files"]
+    assert [f["status"] for f in files] == ["failed"] * 3 + ["ok"] * 3
+    first = f"cannot write {out / 'a_ro' / '0.png'}: Read-only file system"
+    assert files[0]["error"] == first
+    assert all(f["error"] in (f"cannot write {f['output']}: Read-only file system", f"not attempted: {first}")
+               for f in files[1:3])
+    assert sorted(p.name for p in (out / "b_rw").iterdir()) == ["0.png", "1.png", "2.png"]
+
+
 def test_write_failures_name_the_output(weights, tmp_path, capsys):
     photos = _tree(tmp_path)
     out = tmp_path / "out"

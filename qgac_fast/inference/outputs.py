@@ -21,14 +21,17 @@ from .. import metadata
 from ..atomic import write_atomic
 from .results import FileResult, display, reason, source_path
 
-__all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
+__all__ = ["FATAL_WRITE_ERRORS", "FOLDER_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
            "write_output"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
-#: errno values of a failed write that every later write would meet too (full disk, quota,
-#: read-only file system): the run stops instead of correcting each file to fail at its write.
-FATAL_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: errno values of a failed write that every later write would meet too (full disk, quota): the
+#: run stops instead of correcting each file to fail at its write.
+FATAL_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: errno values of a failed write that are about the output's folder (a read-only mount, no
+#: permission): the later files bound for that folder fail unread, the others go on.
+FOLDER_WRITE_ERRORS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 def check_output_options(format: str, subsampling: str | None, webp_quality: int | None) -> None:
@@ -144,7 +147,9 @@ def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_q
                  apply_orientation: bool = False) -> FileResult:
     """Encode (:func:`encode_image`, with the metadata and orientation options) and write one
     corrected image atomically (parent folders created); an error is a failed result that names
-    the output (``cannot write OUTPUT: reason``) and leaves no file."""
+    the output (``cannot write OUTPUT: reason``) and leaves no file, with ``stops`` set when the
+    error is one every write (:data:`FATAL_WRITE_ERRORS`) or every write to this folder
+    (:data:`FOLDER_WRITE_ERRORS`) would meet."""
     try:
         data = encode_image(image, format, jpeg_quality=jpeg_quality, subsampling=subsampling,
                             webp_quality=webp_quality, exif=exif, icc_profile=icc_profile,
@@ -157,6 +162,7 @@ def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_q
             os.makedirs(folder, exist_ok=True)
         write_atomic(dst, data)
     except OSError as error:
+        stops = "run" if error.errno in FATAL_WRITE_ERRORS else "folder" if error.errno in FOLDER_WRITE_ERRORS else None
         return FileResult(display(source), dst, "failed", f"cannot write {dst}: {reason(error)}", size, tiles,
-                          fatal=error.errno in FATAL_WRITE_ERRORS)
+                          stops=stops)
     return FileResult(display(source), dst, "ok", None, size, tiles)
