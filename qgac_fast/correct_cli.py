@@ -37,6 +37,7 @@ from .argtypes import add_threads, jpeg_quality, limit, positive_int
 from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
+from .inference.outputs import report_refusal
 from .inference.tiles import check_overlap, check_tile
 from .jpeg_files import find_jpegs
 from .primary import TABLE_CHOICES
@@ -259,6 +260,11 @@ def run(args: argparse.Namespace) -> int:
         for arg, reason in errors:
             print(f"{arg}: {reason}", file=sys.stderr)
     pairs, refused = plan_outputs(found, args.output, args.format)
+    if args.json:
+        why = report_refusal(_json_path(args.json, rank, world), pairs + [(path, dst) for path, dst, _ in refused])
+        if why is not None:
+            print(f"qgac-fast correct: --json {args.json}: {why}", file=sys.stderr)
+            return 2
     mine = shard(pairs, rank, world)
     my_refused = shard(refused, rank, world)
     for path, _, reason in my_refused:

@@ -215,6 +215,26 @@ def test_unwritable_json_is_one_line(weights, tmp_path, capsys):
     assert (tmp_path / "out" / "a.png").is_file()
 
 
+@pytest.mark.parametrize("report", ["input", "symlink", "hardlink", "output"])
+def test_the_report_may_be_neither_an_input_nor_an_output(weights, tmp_path, capsys, report):
+    """--json naming an input (or a link to it) or an output of the run is refused before any work,
+    as a usage error, and nothing is written."""
+    photos = _tree(tmp_path)
+    original = (photos / "a.jpg").read_bytes()
+    out = tmp_path / "out"
+    target = {"input": photos / "a.jpg", "symlink": tmp_path / "link.json", "hardlink": tmp_path / "hard.json",
+              "output": out / "B.png"}[report]
+    if report == "symlink":
+        target.symlink_to(photos / "a.jpg")
+    elif report == "hardlink":
+        os.link(photos / "a.jpg", target)
+    assert _run(weights, photos / "a.jpg", photos / "B.JPG", "-o", out, "--json", target) == 2
+    err = capsys.readouterr().err.strip()
+    kind = "an output of this run" if report == "output" else "an input file"
+    assert err == f"qgac-fast correct: --json {target}: refusing to overwrite {kind} with the report"
+    assert (photos / "a.jpg").read_bytes() == original and not out.exists()
+
+
 def test_a_symlink_loop_says_so(weights, tmp_path, capsys):
     loop = tmp_path / "loop.jpg"
     loop.symlink_to(loop)

@@ -3,7 +3,7 @@
 The rules are shared by :meth:`qgac_fast.Corrector.correct_files` and ``qgac-fast correct``: an
 output that is one of the input files (same path or same file; an input given as an open file or a
 PIL image opened from a path names its file too) is refused, and so is a second input
-with the same output; writes are atomic (a temporary name in the same folder, then ``os.replace``),
+with the same output; a run's report (``--json``) may be neither an input nor an output; writes are atomic (a temporary name in the same folder, then ``os.replace``),
 so a failure leaves no partial file and an existing output is complete.
 """
 
@@ -22,7 +22,7 @@ from ..atomic import write_atomic
 from .results import FileResult, display, reason, source_path
 
 __all__ = ["FATAL_WRITE_ERRORS", "FOLDER_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
-           "write_output"]
+           "report_refusal", "write_output"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
@@ -118,27 +118,55 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _input_files(pairs: Sequence[tuple[Any, str]]) -> tuple[set[str], set[tuple[int, int]]]:
+    """The real paths and ``(st_dev, st_ino)`` identities of the files the inputs of ``pairs`` name."""
+    paths = [path for path in (source_path(src) for src, _ in pairs) if path is not None]
+    return {os.path.realpath(p) for p in paths}, {_identity(p) for p in paths} - {None}
+
+
+def _is_one_of(path: str, names: set[str], identities: set[tuple[int, int]]) -> bool:
+    """``path`` is one of these files: the same real path (symbolic links followed) or the same
+    file (a hard link)."""
+    identity = _identity(path)
+    return os.path.realpath(path) in names or (identity is not None and identity in identities)
+
+
 def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
     """The pairs ``(input, output_path)`` whose output may not be written, by index, with the
     reason: the output is an input file (same path or same file), or a previous pair's output.
 
     An input file is any file an input names (:func:`~qgac_fast.inference.results.source_path`):
     a path, or the file behind an open file object or a PIL image opened from a path."""
-    paths = [path for path in (source_path(src) for src, _ in pairs) if path is not None]
-    names = {os.path.realpath(p) for p in paths}
-    identities = {_identity(p) for p in paths} - {None}
+    names, identities = _input_files(pairs)
     owners: dict[str, str] = {}
     refused = {}
     for i, (src, dst) in enumerate(pairs):
         real = os.path.realpath(dst)
-        identity = _identity(dst)
-        if real in names or (identity is not None and identity in identities):
+        if _is_one_of(dst, names, identities):
             refused[i] = "refusing to overwrite an input file with the output"
         elif real in owners:
             refused[i] = f"same output path as {owners[real]}"
         else:
             owners[real] = display(src)
     return refused
+
+
+def report_refusal(report: str | os.PathLike, pairs: Sequence[tuple[Any, str]]) -> str | None:
+    """Why a run's report file (``--json``) may not be written, or None.
+
+    ``pairs`` are the run's ``(input, output_path)``, refused ones included. The report may not be
+    an input file nor an output path (same path or same file, as :func:`refusals` decides), nor a
+    folder.
+    """
+    report = os.fspath(report)
+    if _is_one_of(report, *_input_files(pairs)):
+        return "refusing to overwrite an input file with the report"
+    outputs = [dst for _, dst in pairs]
+    if _is_one_of(report, {os.path.realpath(dst) for dst in outputs}, {_identity(dst) for dst in outputs} - {None}):
+        return "refusing to overwrite an output of this run with the report"
+    if os.path.isdir(report):
+        return "is a folder"
+    return None
 
 
 def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
