@@ -82,7 +82,7 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
 
     Raises:
         TypeError, ValueError: pixels of an unusable type or layout (the message says what to
-            pass); ``OSError``: an unreadable path. A file Pillow cannot read either is taken as a
+            pass), or an image file too large or broken to decode; ``OSError``: an unreadable path. A file Pillow cannot read either is taken as a
             JPEG source (None), so that libjpeg's error names what is wrong with it.
     """
     if isinstance(source, torch.Tensor) or type(source).__module__ == "numpy":
@@ -99,6 +99,8 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
             if file.read(3) == _JPEG_MAGIC:
                 return None
         return _open_image(source)
+    if isinstance(source, memoryview) and not source.c_contiguous:
+        return None  # not a file's bytes: jpeg_source says so
     if isinstance(source, (bytes, bytearray, memoryview)) and bytes(source[:3]) != _JPEG_MAGIC:
         return _open_image(io.BytesIO(source))
     return None
@@ -106,15 +108,27 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
 
 def _open_image(file) -> tuple[torch.Tensor, bytes | None] | None:
     """The pixels and ICC profile of an image file Pillow reads, or None (then libjpeg says what the
-    file is not)."""
+    file is not).
+
+    Raises:
+        ValueError: an image Pillow knows but refuses (more pixels than its decompression-bomb
+            limit) or cannot decode (a broken file: Pillow raises ``SyntaxError`` for some).
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(file) as image:
-            image.load()
+            try:
+                image.load()
+            except SyntaxError as error:
+                raise ValueError(f"broken {image.format} file: {error}") from None
             return image_tensor(image), image.info.get("icc_profile")
     except UnidentifiedImageError:
         return None
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"refusing a possible decompression bomb: {error}") from None
+    except SyntaxError as error:  # a header Pillow recognised but could not parse
+        raise ValueError(f"broken image file: {error}") from None
 
 
 def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,

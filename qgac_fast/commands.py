@@ -241,7 +241,11 @@ def _run_eval(args: argparse.Namespace) -> int:
         results.append(result)
         print(format_table(result), flush=True)
     if args.json:
-        write_atomic(args.json, to_json(results).encode())
+        try:
+            write_atomic(args.json, to_json(results).encode())
+        except OSError as error:
+            print(f"qgac-fast eval: cannot write --json {args.json}: {error.strerror or error}", file=sys.stderr)
+            return 1
     return 1 if failed else 0
 
 

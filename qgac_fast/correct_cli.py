@@ -13,8 +13,8 @@ Outputs are written atomically, never over an input (such a file is refused), an
 may not share an output (the later one is refused); the ``--json`` report may be neither an input
 nor an output (a usage error). A bad file is reported as ``path: reason`` and the run goes on.
 Exit status: 0 all written (or skipped), 1 a file failed or the model or OUTDIR cannot be used,
-2 a usage error (a bad setting, a ``--device`` this machine cannot use),
-130 / 143 stopped by Ctrl-C / SIGTERM (after the summary and the ``--json`` report
+2 a usage error (a bad setting, a ``--device`` this machine cannot use, a bad torchrun
+environment), 130 / 143 stopped by Ctrl-C / SIGTERM (after the summary and the ``--json`` report
 of what was done); every failure is one line on stderr, never a traceback.
 
 Sharding with torchrun: with ``WORLD_SIZE`` > 1, rank ``RANK`` takes the items ``i`` of the
@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .atomic import write_atomic
-    from .devices import resolve_device
+    from .devices import resolve_device, torchrun_ranks
     from .model import load_model
 
     for flag, value, format in (("--subsampling", args.subsampling, "jpeg"),
@@ -256,8 +256,11 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and args.format != format:
             print(f"qgac-fast correct: {flag} applies to --format {format}, not {args.format}", file=sys.stderr)
             return 2
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        rank, world, _ = torchrun_ranks()
+    except ValueError as error:
+        print(f"qgac-fast correct: {error}", file=sys.stderr)
+        return 2
     found, errors = collect_inputs(args.inputs, blind=args.blind)
     if rank == 0:
         for arg, reason in errors:

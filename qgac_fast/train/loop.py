@@ -30,7 +30,7 @@ from ..codec import read_coefficients
 from ..functional.color import rgb_to_ycbcr, rgb_to_ycbcr_libjpeg
 from ..metrics import psnr, ssim
 from ..functional.jpeg import decode
-from ..devices import resolve_device
+from ..devices import resolve_device, torchrun_ranks
 from ..model import (QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg,
                      read_metadata, save_model)
 from ..model.config import get_config
@@ -169,11 +169,6 @@ class TrainConfig:
             raise ValueError(f"ema decays must lie strictly between 0 and 1, got {list(self.ema)}")
         if self.gan and "y" in self.stages:
             raise ValueError("GAN fine-tuning judges RGB images: use the 'joint' or 'color' stage, not 'y'")
-
-
-def _distributed() -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)`` from torchrun's environment (``(0, 1, 0)`` alone)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
 def _device(config: TrainConfig, local_rank: int) -> torch.device:
@@ -371,7 +366,7 @@ def train(config: TrainConfig) -> QGAC:
 
 
 def _train(config: TrainConfig) -> QGAC:
-    rank, world, local_rank = _distributed()
+    rank, world, local_rank = torchrun_ranks()
     device = _device(config, local_rank)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
