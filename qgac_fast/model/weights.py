@@ -114,6 +114,8 @@ def _read_header(path: Path) -> tuple[dict, QGACConfig]:
         raise _bad(path, "no config metadata") from None
     except (ValueError, TypeError) as error:  # bad JSON, unknown fields, values outside the limits
         raise _bad(path, f"bad metadata: {error}") from None
+    except RecursionError:  # JSON nested deeper than the parser's recursion limit
+        raise _bad(path, "bad metadata: JSON nested too deeply") from None
     dtype = metadata.get("dtype", "float32")  # written before bfloat16 storage existed: float32
     if dtype not in STORAGE_DTYPES:
         raise _bad(path, f"bad metadata: dtype {dtype!r} is not one of {sorted(STORAGE_DTYPES)}")
