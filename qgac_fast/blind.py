@@ -16,6 +16,8 @@ from __future__ import annotations
 import io
 import os
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass, replace
 
 import torch
@@ -119,7 +121,10 @@ def _open_image(file) -> tuple[torch.Tensor, bytes | None] | None:
     try:
         with Image.open(file) as image:
             try:
-                image.load()
+                if image.format == "TIFF":
+                    _load_tiff(image)
+                else:
+                    image.load()
             except SyntaxError as error:
                 raise ValueError(f"broken {image.format} file: {error}") from None
             return image_tensor(image), image.info.get("icc_profile")
@@ -129,6 +134,41 @@ def _open_image(file) -> tuple[torch.Tensor, bytes | None] | None:
         raise ValueError(f"refusing a possible decompression bomb: {error}") from None
     except SyntaxError as error:  # a header Pillow recognised but could not parse
         raise ValueError(f"broken image file: {error}") from None
+
+
+_STDERR = threading.Lock()  # one capture of file descriptor 2 at a time
+
+
+def _load_tiff(image) -> None:
+    """``image.load()`` of a TIFF image, with what libtiff prints kept off stderr.
+
+    Pillow decodes compressed TIFF files with libtiff and leaves its error and warning handlers at
+    their defaults, which print straight to file descriptor 2 (``ZIPDecode: Decoding error at
+    scanline 0, ...``) while Pillow raises a bare ``OSError("decoder error -2")``. So the load runs
+    with descriptor 2 sent to a temporary file: a failure raises ``ValueError`` with libtiff's
+    message; after a success what was printed (warnings, or another thread's output meanwhile) is
+    printed after all.
+    """
+    with _STDERR, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            image.load()
+            failure = None
+        except OSError as error:
+            failure = error
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        printed = capture.read().decode(errors="replace")
+    if failure is not None:
+        message = "; ".join(line.strip() for line in printed.splitlines() if line.strip()) or str(failure)
+        raise ValueError(f"broken TIFF file: {message}") from None
+    if printed:
+        sys.stderr.write(printed)
 
 
 def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,

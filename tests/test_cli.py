@@ -202,3 +202,16 @@ def test_threads_beyond_the_limit_are_usage_errors(capsys, command):
         main([*command, "--threads", "99999999999"])
     assert exit_info.value.code == 2
     assert "--threads: must be at most 1024, got '99999999999'" in capsys.readouterr().err
+
+
+def test_info_on_a_broken_compressed_tiff_is_one_line_with_libtiff_s_reason(tmp_path, capfd):
+    """libtiff prints its decoding errors on file descriptor 2 itself; they become the one line's
+    reason instead of a stray line next to Pillow's bare 'decoder error -2'."""
+    path = tmp_path / "broken.tif"
+    Image.fromarray(synthetic_image(64, 64)).save(path, compression="tiff_adobe_deflate")
+    data = bytearray(path.read_bytes())
+    data[20:200] = bytes(b ^ 0x5A for b in data[20:200])  # inside the deflated strip, after the 8-byte header
+    path.write_bytes(bytes(data))
+    assert main(["info", str(path)]) == 1
+    err = capfd.readouterr().err
+    assert err.startswith(f"{path}: broken TIFF file: ZIPDecode: ") and len(err.splitlines()) == 1
