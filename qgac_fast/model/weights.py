@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from .._version import __version__
+from ..atomic import write_atomic
 from ..devices import resolve_device
 from ..errors import WeightsError
 from .config import QGACConfig
@@ -80,16 +80,8 @@ def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = Non
                 "training": json.dumps(training or {}, sort_keys=True), "dtype": names[dtype]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique name in the target folder (same filesystem, so the rename is atomic), opened by
-    # Python so it gets the usual permissions (safetensors' save_file creates its files 0600)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(save(state, metadata=metadata))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # written by write_atomic, not safetensors' save_file, which creates its files 0600
+    write_atomic(path, save(state, metadata=metadata))
 
 
 def _bad(path: Path, cause: str) -> WeightsError:

@@ -8,9 +8,9 @@ gloo on CPUs). Rank 0 owns the progress bar, validation, checkpoints and the fin
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from ..atomic import write_atomic
 from ..compression import compress
 from ..cpu import flush_denormals
 from ..inference.step import CorrectionStep, resolve_precision
@@ -502,12 +503,14 @@ def _train(config: TrainConfig) -> QGAC:
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, adversary: _Adversary | None = None,
                      averages: dict | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    # serialized in memory, then written atomically: an interrupt (Ctrl-C, SIGTERM) or a full disk
+    # leaves the previous checkpoint and no partial file
+    buffer = io.BytesIO()
     torch.save({"model": model.state_dict(), "optimizer": None if optimizer is None else optimizer.state_dict(),
                 "scheduler": None if scheduler is None else scheduler.state_dict(), "state": state,
                 "adversary": None if adversary is None else adversary.state_dict(),
-                "ema": {str(d): a.state_dict() for d, a in (averages or {}).items()}}, tmp)
-    os.replace(tmp, path)
+                "ema": {str(d): a.state_dict() for d, a in (averages or {}).items()}}, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def _out_of_time(config: TrainConfig, elapsed: float, device: torch.device, world: int) -> bool:
