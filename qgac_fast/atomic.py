@@ -9,11 +9,13 @@ A temporary file is provably abandoned when no process holds its lock: the write
 exclusive ``flock`` on it from before it writes until after the rename, and the kernel releases
 the lock when the writer dies, however it dies. So the cleanup never removes a file another
 process (another run, another rank, another machine on a file system with ``flock``) is writing
-now, whatever its age. POSIX only (``fcntl``).
+now, whatever its age. On a file system without locks, writes go on unlocked and the cleanup
+removes nothing there (it cannot prove a file abandoned). POSIX only (``fcntl``).
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -24,6 +26,8 @@ __all__ = ["TEMPORARY_NAME", "remove_stale_temporaries", "write_atomic"]
 
 #: The name of :func:`write_atomic`'s temporary files; group ``name`` is the destination's name.
 TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{16}\.tmp$")
+#: errno values of a ``flock`` on a file system without locks (some network and FUSE ones).
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 def _names_file(path: str, fd: int) -> bool:
@@ -38,7 +42,7 @@ def _names_file(path: str, fd: int) -> bool:
 
 def _locked_temporary(folder: str, name: str) -> tuple[str, int]:
     """Create a new temporary file for ``name`` in ``folder``; returns its path and a descriptor
-    holding its exclusive lock."""
+    holding its exclusive lock (none on a file system without locks)."""
     while True:
         temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
         # Not tempfile.mkstemp: its 0o600 mode would stick to the final file; 0o666 minus the umask
@@ -46,7 +50,9 @@ def _locked_temporary(folder: str, name: str) -> tuple[str, int]:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, OSError) and error.errno in _NO_LOCKS:
+                return temporary, fd  # no cleanup can lock it either, so none removes it
             os.close(fd)
             os.unlink(temporary)
             raise
@@ -87,7 +93,7 @@ def _remove_if_abandoned(path: str) -> bool:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # a writer is at work
+        except OSError:  # a writer is at work (EWOULDBLOCK), or no locks here: nothing is proven
             return False
         # Renamed by a writer that finished between the listing and the lock: no longer a temporary.
         if not _names_file(path, fd):

@@ -40,8 +40,8 @@ from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
 from .inference.outputs import report_refusal
-from .interrupts import describe, exit_status
 from .inference.tiles import check_overlap, check_tile
+from .interrupts import describe, exit_status
 from .jpeg_files import find_jpegs
 from .primary import TABLE_CHOICES
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -91,3 +92,17 @@ def test_a_failed_write_leaves_no_temporary(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         write_atomic(tmp_path / "a.png", b"data")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_system_without_locks_writes_unlocked_and_cleans_nothing(tmp_path, monkeypatch):
+    """flock failing with ENOLCK (some network file systems): writes still work, and the cleanup,
+    which cannot prove any temporary abandoned there, removes none."""
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(atomic.fcntl, "flock", no_locks)
+    write_atomic(tmp_path / "a.png", b"complete")
+    assert (tmp_path / "a.png").read_bytes() == b"complete"
+    leftover = tmp_path / ".a.png.0123456789abcdef.tmp"
+    leftover.write_bytes(b"partial")
+    assert remove_stale_temporaries([tmp_path / "a.png"]) == [] and leftover.exists()
