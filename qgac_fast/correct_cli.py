@@ -267,7 +267,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{arg}: {reason}", file=sys.stderr)
     pairs, refused = plan_outputs(found, args.output, args.format)
     if args.json:
-        why = report_refusal(_json_path(args.json, rank, world), pairs + [(path, dst) for path, dst, _ in refused])
+        planned = pairs + [(path, dst) for path, dst, _ in refused]
+        why = report_refusal(_json_path(args.json, rank, world), [path for path, _ in planned],
+                             [dst for _, dst in planned])
         if why is not None:
             print(f"qgac-fast correct: --json {args.json}: {why}", file=sys.stderr)
             return 2

@@ -215,3 +215,15 @@ def test_info_on_a_broken_compressed_tiff_is_one_line_with_libtiff_s_reason(tmp_
     assert main(["info", str(path)]) == 1
     err = capfd.readouterr().err
     assert err.startswith(f"{path}: broken TIFF file: ZIPDecode: ") and len(err.splitlines()) == 1
+
+
+def test_eval_refuses_a_json_report_over_one_of_its_images(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    image = tmp_path / "data" / "a.png"
+    Image.fromarray(synthetic_image(16, 16)).save(image)
+    before = image.read_bytes()
+    assert main(["eval", str(tmp_path / "data"), "--quality", "50", "--jpeg-only", "--quiet",
+                 "--json", str(image)]) == 2
+    assert capsys.readouterr().err == (f"qgac-fast eval: --json {image}: refusing to overwrite an input file "
+                                       "with the report\n")
+    assert image.read_bytes() == before

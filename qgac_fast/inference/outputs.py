@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import io
 import os
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -118,9 +118,10 @@ def _identity(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _input_files(pairs: Sequence[tuple[Any, str]]) -> tuple[set[str], set[tuple[int, int]]]:
-    """The real paths and ``(st_dev, st_ino)`` identities of the files the inputs of ``pairs`` name."""
-    paths = [path for path in (source_path(src) for src, _ in pairs) if path is not None]
+def _files(sources: Iterable[Any]) -> tuple[set[str], set[tuple[int, int]]]:
+    """The real paths and ``(st_dev, st_ino)`` identities of the files ``sources`` name
+    (:func:`~qgac_fast.inference.results.source_path`)."""
+    paths = [path for path in map(source_path, sources) if path is not None]
     return {os.path.realpath(p) for p in paths}, {_identity(p) for p in paths} - {None}
 
 
@@ -137,7 +138,7 @@ def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
 
     An input file is any file an input names (:func:`~qgac_fast.inference.results.source_path`):
     a path, or the file behind an open file object or a PIL image opened from a path."""
-    names, identities = _input_files(pairs)
+    names, identities = _files(src for src, _ in pairs)
     owners: dict[str, str] = {}
     refused = {}
     for i, (src, dst) in enumerate(pairs):
@@ -151,18 +152,18 @@ def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
     return refused
 
 
-def report_refusal(report: str | os.PathLike, pairs: Sequence[tuple[Any, str]]) -> str | None:
+def report_refusal(report: str | os.PathLike, inputs: Iterable[Any], outputs: Iterable[str]) -> str | None:
     """Why a run's report file (``--json``) may not be written, or None.
 
-    ``pairs`` are the run's ``(input, output_path)``, refused ones included. The report may not be
-    an input file nor an output path (same path or same file, as :func:`refusals` decides), nor a
-    folder.
+    ``inputs`` are the run's inputs (paths, or anything
+    :func:`~qgac_fast.inference.results.source_path` takes) and ``outputs`` its output paths,
+    refused ones included. The report may not be an input file nor an output (same path or same
+    file, as :func:`refusals` decides), nor a folder.
     """
     report = os.fspath(report)
-    if _is_one_of(report, *_input_files(pairs)):
+    if _is_one_of(report, *_files(inputs)):
         return "refusing to overwrite an input file with the report"
-    outputs = [dst for _, dst in pairs]
-    if _is_one_of(report, {os.path.realpath(dst) for dst in outputs}, {_identity(dst) for dst in outputs} - {None}):
+    if _is_one_of(report, *_files(outputs)):
         return "refusing to overwrite an output of this run with the report"
     if os.path.isdir(report):
         return "is a folder"
