@@ -84,8 +84,9 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
 
     Raises:
         TypeError, ValueError: pixels of an unusable type or layout (the message says what to
-            pass), or an image file too large or broken to decode; ``OSError``: an unreadable path. A file Pillow cannot read either is taken as a
-            JPEG source (None), so that libjpeg's error names what is wrong with it.
+            pass), or an image file too large or broken to decode; ``OSError``: an unreadable
+            path. A file Pillow cannot read either is taken as a JPEG source (None), so that
+            libjpeg's error names what is wrong with it.
     """
     if isinstance(source, torch.Tensor) or type(source).__module__ == "numpy":
         if source.ndim == 1 and source.dtype in (torch.uint8, "uint8"):

@@ -204,8 +204,8 @@ def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLi
     kind = type(src).__name__
     if isinstance(src, torch.Tensor) and src.ndim == 1 and src.dtype == torch.uint8:
         if src.device.type != "cpu" or src.layout != torch.strided:  # meta holds no data; sparse has no buffer
-            raise TypeError(f"got a uint8 tensor with layout {src.layout} on {src.device}: the file's bytes as a tensor "
-                            "must be a dense CPU tensor (.cpu(), .to_dense())")
+            raise TypeError(f"got a uint8 tensor with layout {src.layout} on {src.device}: the file's bytes as a "
+                            "tensor must be a dense CPU tensor (.cpu(), .to_dense())")
         return src.numpy()  # the file's bytes as a tensor
     if _is_numpy(src) and src.ndim == 1 and src.dtype == "uint8":
         return src  # the file's bytes as an array

@@ -95,7 +95,8 @@ def test_devices_other_than_cpu_and_cuda_are_device_errors(weights, tmp_path, ca
     image = tmp_path / "a.jpg"
     image.write_bytes(pillow_jpeg(synthetic_image(16, 16), quality=50))
     assert main(["correct", str(image), "-o", str(tmp_path / "out"), "--model", weights, "--device", name]) == 2
-    assert capsys.readouterr().err == f"qgac-fast correct: --device: device '{name}': qgac_fast runs on cpu and cuda only\n"
+    expected = f"qgac-fast correct: --device: device '{name}': qgac_fast runs on cpu and cuda only\n"
+    assert capsys.readouterr().err == expected
 
 
 @pytest.mark.parametrize("environment, message", [

@@ -3,8 +3,9 @@
 The rules are shared by :meth:`qgac_fast.Corrector.correct_files` and ``qgac-fast correct``: an
 output that is one of the input files (same path or same file; an input given as an open file or a
 PIL image opened from a path names its file too) is refused, and so is a second input
-with the same output; a run's report (``--json``) may be neither an input nor an output; writes are atomic (a temporary name in the same folder, then ``os.replace``),
-so a failure leaves no partial file and an existing output is complete.
+with the same output; a run's report (``--json``) may be neither an input nor an output; writes
+are atomic (a temporary name in the same folder, then ``os.replace``), so a failure leaves no
+partial file and an existing output is complete.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from .. import metadata
 from ..atomic import write_atomic
 from .results import FileResult, display, reason, source_path
 
-__all__ = ["FATAL_WRITE_ERRORS", "FOLDER_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
-           "report_refusal", "write_output"]
+__all__ = ["FATAL_WRITE_ERRORS", "FOLDER_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image",
+           "jpeg_subsampling", "refusals", "report_refusal", "write_output"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
