@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_threads", "jpeg_quality", "limit", "positive_int"]
+__all__ = ["MAX_THREADS", "add_threads", "jpeg_quality", "limit", "positive_int", "threads"]
 
 
 def positive_int(text: str) -> int:
@@ -34,8 +34,20 @@ def jpeg_quality(text: str) -> int:
     return value
 
 
+#: The most ``--threads``: beyond any machine's cores (torch itself refuses more than a C int holds).
+MAX_THREADS = 1024
+
+
+def threads(text: str) -> int:
+    """An int in 1..:data:`MAX_THREADS`."""
+    value = positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {text!r}")
+    return value
+
+
 def add_threads(parser: argparse.ArgumentParser) -> None:
     """Declare ``--threads N`` (``args.threads``, None when not given): torch's intra-op threads."""
-    parser.add_argument("--threads", type=positive_int, metavar="N",
+    parser.add_argument("--threads", type=threads, metavar="N",
                         help="CPU threads of the model's operations (default: torch's, one per core); on a "
                              "machine shared with other jobs, fewer threads than cores avoid waiting on them")

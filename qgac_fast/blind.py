@@ -17,6 +17,8 @@ import io
 import os
 import struct
 import sys
+import tempfile
+import threading
 import zlib
 from dataclasses import dataclass, replace
 
@@ -104,6 +106,8 @@ def decoded_pixels(source) -> tuple[torch.Tensor, bytes | None] | None:
             if file.read(3) == _JPEG_MAGIC:
                 return None
         return _open_image(source)
+    if isinstance(source, memoryview) and not source.c_contiguous:
+        return None  # not a file's bytes: jpeg_source says so
     if isinstance(source, (bytes, bytearray, memoryview)) and bytes(source[:3]) != _JPEG_MAGIC:
         return _open_image(io.BytesIO(source))
     return None
@@ -125,14 +129,56 @@ def _open_image(file) -> tuple[torch.Tensor, bytes | None] | None:
         image = Image.open(file)
     except UnidentifiedImageError:
         return None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"refusing a possible decompression bomb: {error}") from None
     except undecodable as error:  # a plugin took the file and refused its header
         raise ImageError(f"cannot decode this image file: {error}") from None
     with image:
         try:
-            image.load()
+            if image.format == "TIFF":
+                _load_tiff(image)
+            else:
+                image.load()
+        except ImageError:
+            raise
         except undecodable as error:
             raise ImageError(f"cannot decode this {image.format} file: {error}") from None
         return image_tensor(image), image.info.get("icc_profile")
+
+
+_STDERR = threading.Lock()  # one capture of file descriptor 2 at a time
+
+
+def _load_tiff(image) -> None:
+    """``image.load()`` of a TIFF image, with what libtiff prints kept off stderr.
+
+    Pillow decodes compressed TIFF files with libtiff and leaves its error and warning handlers at
+    their defaults, which print straight to file descriptor 2 (``ZIPDecode: Decoding error at
+    scanline 0, ...``) while Pillow raises a bare ``OSError("decoder error -2")``. So the load runs
+    with descriptor 2 sent to a temporary file: a failure raises ``ImageError`` with libtiff's
+    message; after a success what was printed (warnings, or another thread's output meanwhile) is
+    printed after all.
+    """
+    with _STDERR, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            image.load()
+            failure = None
+        except OSError as error:
+            failure = error
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        printed = capture.read().decode(errors="replace")
+    if failure is not None:
+        message = "; ".join(line.strip() for line in printed.splitlines() if line.strip()) or str(failure)
+        raise ImageError(f"cannot decode this TIFF file: {message}") from None
+    if printed:
+        sys.stderr.write(printed)
 
 
 def prepare(pixels: torch.Tensor, icc_profile: bytes | None = None,

@@ -9,6 +9,9 @@ once (:data:`NATIVE_ENVIRONMENT`). A value the user set is kept.
 from __future__ import annotations
 
 import os
+import sys
+
+from .interrupts import describe, exit_status, raise_on_sigterm
 
 __all__ = ["NATIVE_ENVIRONMENT", "main"]
 
@@ -37,9 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
 
     Usage errors and ``--help`` exit through ``SystemExit`` as argparse does (status 2 and 0).
+    Ctrl-C and SIGTERM stop any command with one line on stderr and status 130 or 143
+    (:mod:`qgac_fast.interrupts`).
     """
     for name, value in NATIVE_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    from .commands import main as run_command
+    with raise_on_sigterm():
+        try:
+            from .commands import main as run_command
 
-    return run_command(argv)
+            return run_command(argv)
+        except KeyboardInterrupt as interrupt:
+            print(f"qgac-fast: interrupted ({describe(interrupt)})", file=sys.stderr)
+            return exit_status(interrupt)

@@ -192,14 +192,20 @@ def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLi
         A bytes-like object or a path, for ``_jpeg.read_buffer`` / ``_jpeg.read_path``.
 
     Raises:
-        TypeError: ``src`` is none of the above.
+        TypeError: ``src`` is none of the above, a non-contiguous buffer, or a 1-D uint8 tensor that
+            is not a dense CPU tensor (meta, sparse, CUDA).
         ValueError: a file object with nothing left to read (e.g. a ``BytesIO`` just written to:
             ``seek(0)`` first).
     """
-    if isinstance(src, (bytes, bytearray, memoryview, str, os.PathLike)):
+    if isinstance(src, (bytes, bytearray, str, os.PathLike)):
         return src
+    if isinstance(src, memoryview):
+        return _contiguous(src)
     kind = type(src).__name__
-    if isinstance(src, torch.Tensor) and src.ndim == 1 and src.dtype == torch.uint8 and src.device.type == "cpu":
+    if isinstance(src, torch.Tensor) and src.ndim == 1 and src.dtype == torch.uint8:
+        if src.device.type != "cpu" or src.layout != torch.strided:  # meta holds no data; sparse has no buffer
+            raise TypeError(f"got a uint8 tensor with layout {src.layout} on {src.device}: the file's bytes as a "
+                            "tensor must be a dense CPU tensor (.cpu(), .to_dense())")
         return src.numpy()  # the file's bytes as a tensor
     if _is_numpy(src) and src.ndim == 1 and src.dtype == "uint8":
         return src  # the file's bytes as an array
@@ -221,10 +227,19 @@ def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLi
             raise ValueError(f"the {kind} is at its end (position {position}), nothing left to read: seek(0) first")
         return data
     try:
-        return memoryview(src)  # any other object exposing the buffer protocol (array.array, mmap...)
+        view = memoryview(src)  # any other object exposing the buffer protocol (array.array, mmap...)
     except TypeError:
         raise TypeError(f"cannot read a JPEG from an object of type {kind}: pass the JPEG's path, its bytes or "
                         "the file opened in binary mode") from None
+    return _contiguous(view)
+
+
+def _contiguous(view: memoryview) -> memoryview:
+    """``view``, refused with a ``TypeError`` unless its bytes are one contiguous run (libjpeg reads a
+    buffer's memory as it lies; a strided view such as ``memoryview(data)[::2]`` skips bytes)."""
+    if not view.c_contiguous:
+        raise TypeError("got a non-contiguous buffer (a strided memoryview): pass bytes(view) or a contiguous buffer")
+    return view
 
 
 def _is_numpy(src) -> bool:

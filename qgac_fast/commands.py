@@ -219,10 +219,22 @@ def _add_eval(subparsers) -> None:
 
 def _run_eval(args: argparse.Namespace) -> int:
     from .atomic import write_atomic
-    from .evaluate import evaluate, format_table, to_json
+    from .evaluate import evaluate, format_table, list_images, to_json
+    from .inference.outputs import report_refusal
 
     import torch
 
+    if args.json:
+        images = []
+        for folder in args.datasets:
+            try:
+                images.extend(list_images(folder))
+            except ValueError:  # reported below, when the folder is evaluated
+                pass
+        why = report_refusal(args.json, images, [])
+        if why is not None:
+            print(f"qgac-fast eval: --json {args.json}: {why}", file=sys.stderr)
+            return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     corrector, precision = None, None
@@ -267,7 +279,11 @@ def _run_eval(args: argparse.Namespace) -> int:
         results.append(result)
         print(format_table(result), flush=True)
     if args.json:
-        write_atomic(args.json, to_json(results).encode())
+        try:
+            write_atomic(args.json, to_json(results).encode())
+        except OSError as error:
+            print(f"qgac-fast eval: cannot write --json {args.json}: {error.strerror or error}", file=sys.stderr)
+            return 1
     return 1 if failed else 0
 
 

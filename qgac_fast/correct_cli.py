@@ -13,10 +13,12 @@ the files under OUTDIR (earlier outputs: ``qgac-fast correct .`` twice corrects 
 unless it searches inside OUTDIR itself.
 
 Outputs are written atomically, never over an input (such a file is refused), and two inputs
-may not share an output (the later one is refused). A bad file is reported as ``path: reason``
-and the run goes on. Exit status: 0 all written (or skipped), 1 a file failed or the model or
-OUTDIR cannot be used, 2 a usage error (a bad setting, a ``--device`` this machine cannot use);
-every failure is one line on stderr, never a traceback.
+may not share an output (the later one is refused); the ``--json`` report may be neither an input
+nor an output (a usage error). A bad file is reported as ``path: reason`` and the run goes on.
+Exit status: 0 all written (or skipped), 1 a file failed or the model or OUTDIR cannot be used,
+2 a usage error (a bad setting, a ``--device`` this machine cannot use, a bad torchrun
+environment), 130 / 143 stopped by Ctrl-C / SIGTERM (after the summary and the ``--json`` report
+of what was done); every failure is one line on stderr, never a traceback.
 
 Sharding with torchrun: with ``WORLD_SIZE`` > 1, rank ``RANK`` takes the items ``i`` of the
 sorted input list with ``i % WORLD_SIZE == RANK`` and runs on ``cuda:LOCAL_RANK`` (when CUDA is
@@ -40,8 +42,10 @@ from .argtypes import add_threads, jpeg_quality, limit, positive_int
 from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from .compression import SUBSAMPLINGS
 from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
+from .inference.outputs import report_refusal
 from .inference.tiles import check_overlap, check_tile
 from .errors import RECOVERABLE
+from .interrupts import describe, exit_status
 from .jpeg_files import declared_megapixels, find_jpegs
 from .primary import TABLE_CHOICES
 
@@ -264,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .atomic import write_atomic
-    from .devices import resolve_device
+    from .devices import resolve_device, torchrun_ranks
     from .model import load_model
 
     for flag, value, format in (("--subsampling", args.subsampling, "jpeg"),
@@ -272,13 +276,23 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and args.format != format:
             print(f"qgac-fast correct: {flag} applies to --format {format}, not {args.format}", file=sys.stderr)
             return 2
-    rank = int(os.environ.get("RANK", "0"))
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        rank, world, _ = torchrun_ranks()
+    except ValueError as error:
+        print(f"qgac-fast correct: {error}", file=sys.stderr)
+        return 2
     found, errors = collect_inputs(args.inputs, blind=args.blind, exclude=args.output)
     if rank == 0:
         for arg, reason in errors:
             print(f"{arg}: {reason}", file=sys.stderr)
     pairs, refused = plan_outputs(found, args.output, args.format)
+    if args.json:
+        planned = pairs + [(path, dst) for path, dst, _ in refused]
+        why = report_refusal(_json_path(args.json, rank, world), [path for path, _ in planned],
+                             [dst for _, dst in planned])
+        if why is not None:
+            print(f"qgac-fast correct: --json {args.json}: {why}", file=sys.stderr)
+            return 2
     mine = shard(pairs, rank, world)
     my_refused = shard(refused, rank, world)
     for path, _, reason in my_refused:
@@ -323,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
     counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0), "not_done": 0,
               "unchanged": 0}
     stopped = None
+    interrupted: KeyboardInterrupt | None = None
     megapixels = 0.0
     from tqdm import tqdm
 
@@ -361,8 +376,13 @@ def run(args: argparse.Namespace) -> int:
                 stopped = result.error
                 bar.write(f"qgac-fast correct: stopping, the remaining files are {result.error}", file=sys.stderr)
             files()
+    except KeyboardInterrupt as stopped_by:  # Ctrl-C, SIGTERM: report what was done, then stop
+        interrupted = stopped_by
     finally:
         bar.close()
+    if interrupted is not None:
+        print(f"qgac-fast correct: interrupted ({describe(interrupted)}) after {len(records) - len(my_refused)} of "
+              f"{len(mine)} files", file=sys.stderr)
     elapsed = time.perf_counter() - start
     summary = {"corrected": counts["ok"] - counts["unchanged"], "unchanged": counts["unchanged"],
                "skipped": counts["skipped"], "failed": counts["failed"],
@@ -371,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
                "rank": rank, "world_size": world, "device": str(corrector.device),
                "precision": corrector.step.precision, "threads": torch.get_num_threads(), "model": str(args.model),
-               "format": args.format}
+               "format": args.format, "interrupted": None if interrupted is None else describe(interrupted)}
     if not args.quiet:
         where = f"rank {rank}/{world}: " if world > 1 else ""
         print(f"{where}{summary['corrected']} corrected ({megapixels:.1f} MP in {elapsed:.1f} s, "
@@ -389,6 +409,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as error:
             print(f"qgac-fast correct: cannot write --json {path}: {error.strerror or error}", file=sys.stderr)
             return 1
+    if interrupted is not None:
+        return exit_status(interrupted)
     return 1 if counts["failed"] or counts["not_done"] else 0
 
 

@@ -106,7 +106,7 @@ def image_tensor(image) -> torch.Tensor:
     palettes are resolved).
 
     Raises:
-        TypeError: not an image, or not uint8.
+        TypeError: not an image, not uint8, or a tensor without a dense buffer of data (meta, sparse).
         ValueError: a layout other than the above, an empty image, or a PIL image with more than
             8 bits per sample (modes I, I;16, F).
     """
@@ -129,6 +129,9 @@ def image_tensor(image) -> torch.Tensor:
         raise TypeError(f"expected decoded pixels (a numpy array, a tensor or a PIL image), got {type(image).__name__}")
     if image.dtype != torch.uint8:
         raise TypeError(f"decoded pixels must be uint8 (0..255), got {image.dtype}")
+    if image.is_meta or image.layout != torch.strided:  # no data to read; no dense buffer
+        raise TypeError(f"decoded pixels must be a dense tensor with data, got layout {image.layout} on "
+                        f"{image.device} (.to_dense(); a meta tensor holds no pixels)")
     if image.dim() == 2:
         image = image[None]
     if image.dim() != 3 or image.shape[0] not in (1, 3):

@@ -2,11 +2,13 @@
 
 import io
 import json
+import struct
 import subprocess
 import sys
+import zlib
 
 import pytest
-from PIL import ImageCms
+from PIL import Image, ImageCms
 
 from images import cjpeg, data_path, pillow_jpeg, sample_image, srgb_profile, synthetic_image, tagged_jpeg, turbo_jpeg
 from qgac_fast.cli import main
@@ -197,3 +199,74 @@ def test_command_line_sets_a_passive_omp_wait_policy_before_torch_loads(files, m
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == expected
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(width: int, height: int, idat: bytes, end: bytes = _png_chunk(b"IEND", b"")) -> bytes:
+    """An 8-bit RGB PNG: its header, one IDAT chunk holding ``idat``, then ``end``."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + end
+
+
+_ROWS = zlib.compress(bytes(8 * (1 + 8 * 3)))  # 8 rows of 8 black pixels, each after its filter byte
+
+
+@pytest.mark.parametrize("data, reason", [
+    (_png(30000, 30000, _ROWS), "refusing a possible decompression bomb"),
+    # half the pixel data, then no valid chunk where the rest should continue: Pillow's SyntaxError
+    (_png(8, 8, _ROWS[:len(_ROWS) // 2], end=b"\x00\x00\x00\x05\x01\x02\x03\x04" + bytes(20)), "cannot decode this PNG file"),
+], ids=["bomb", "broken"])
+def test_info_on_an_image_too_large_or_broken_is_one_line(tmp_path, capsys, data, reason):
+    path = tmp_path / "image.png"
+    path.write_bytes(data)
+    assert main(["info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: {reason}") and len(err.splitlines()) == 1
+
+
+def test_eval_json_in_a_missing_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    Image.fromarray(synthetic_image(16, 16)).save(tmp_path / "data" / "a.png")
+    report = tmp_path / "missing" / "r.json"
+    assert main(["eval", str(tmp_path / "data"), "--quality", "50", "--jpeg-only", "--quiet",
+                 "--json", str(report)]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith(f"qgac-fast eval: cannot write --json {report}: No such file or directory\n")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["eval", ".", "--quality", "50"], ["correct", ".", "-o", "out"],
+                                     ["train", "--out", "run"]], ids=["eval", "correct", "train"])
+def test_threads_beyond_the_limit_are_usage_errors(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--threads", "99999999999"])
+    assert exit_info.value.code == 2
+    assert "--threads: must be at most 1024, got '99999999999'" in capsys.readouterr().err
+
+
+def test_info_on_a_broken_compressed_tiff_is_one_line_with_libtiff_s_reason(tmp_path, capfd):
+    """libtiff prints its decoding errors on file descriptor 2 itself; they become the one line's
+    reason instead of a stray line next to Pillow's bare 'decoder error -2'."""
+    path = tmp_path / "broken.tif"
+    Image.fromarray(synthetic_image(64, 64)).save(path, compression="tiff_adobe_deflate")
+    data = bytearray(path.read_bytes())
+    data[20:200] = bytes(b ^ 0x5A for b in data[20:200])  # inside the deflated strip, after the 8-byte header
+    path.write_bytes(bytes(data))
+    assert main(["info", str(path)]) == 1
+    err = capfd.readouterr().err
+    assert err.startswith(f"{path}: cannot decode this TIFF file: ZIPDecode: ") and len(err.splitlines()) == 1
+
+
+def test_eval_refuses_a_json_report_over_one_of_its_images(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    image = tmp_path / "data" / "a.png"
+    Image.fromarray(synthetic_image(16, 16)).save(image)
+    before = image.read_bytes()
+    assert main(["eval", str(tmp_path / "data"), "--quality", "50", "--jpeg-only", "--quiet",
+                 "--json", str(image)]) == 2
+    assert capsys.readouterr().err == (f"qgac-fast eval: --json {image}: refusing to overwrite an input file "
+                                       "with the report\n")
+    assert image.read_bytes() == before

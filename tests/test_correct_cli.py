@@ -180,6 +180,35 @@ def test_a_full_disk_stops_the_run(weights, tmp_path, monkeypatch, capsys):
     assert written == [f"{i:02d}.png" for i in range(14) if i != 2 and statuses[i] == "ok"]  # no temporaries
 
 
+def test_a_read_only_folder_fails_its_files_and_the_others_go_on(weights, tmp_path, monkeypatch, capsys):
+    """EROFS in one output subfolder is about that folder: its files fail (the later ones unread),
+    the files bound for other folders are written, and the run does not stop."""
+    photos = tmp_path / "photos"
+    for folder in ("a_ro", "b_rw"):
+        (photos / folder).mkdir(parents=True)
+        for i in range(3):
+            (photos / folder / f"{i}.jpg").write_bytes(pillow_jpeg(synthetic_image(16, 24, seed=i), quality=30))
+    out = tmp_path / "out"
+    real = outputs.write_atomic
+
+    def read_only(dst, data):
+        if os.path.basename(os.path.dirname(dst)) == "a_ro":
+            raise OSError(30, "Read-only file system")
+        return real(dst, data)
+
+    monkeypatch.setattr(outputs, "write_atomic", read_only)
+    assert _run(weights, photos, "-o", out, "--quiet", "--json", tmp_path / "r.json") == 1
+    err = capsys.readouterr().err
+    assert "stopping" not in err
+    files = json.loads((tmp_path / "r.json").read_text())["files"]
+    assert [f["status"] for f in files] == ["failed"] * 3 + ["ok"] * 3
+    first = f"cannot write {out / 'a_ro' / '0.png'}: Read-only file system"
+    assert files[0]["error"] == first
+    assert all(f["error"] in (f"cannot write {f['output']}: Read-only file system", f"not attempted: {first}")
+               for f in files[1:3])
+    assert sorted(p.name for p in (out / "b_rw").iterdir()) == ["0.png", "1.png", "2.png"]
+
+
 def test_write_failures_name_the_output(weights, tmp_path, capsys):
     photos = _tree(tmp_path)
     out = tmp_path / "out"
@@ -207,6 +236,26 @@ def test_unwritable_json_is_one_line(weights, tmp_path, capsys):
     assert (tmp_path / "out" / "a.png").is_file()
 
 
+@pytest.mark.parametrize("report", ["input", "symlink", "hardlink", "output"])
+def test_the_report_may_be_neither_an_input_nor_an_output(weights, tmp_path, capsys, report):
+    """--json naming an input (or a link to it) or an output of the run is refused before any work,
+    as a usage error, and nothing is written."""
+    photos = _tree(tmp_path)
+    original = (photos / "a.jpg").read_bytes()
+    out = tmp_path / "out"
+    target = {"input": photos / "a.jpg", "symlink": tmp_path / "link.json", "hardlink": tmp_path / "hard.json",
+              "output": out / "B.png"}[report]
+    if report == "symlink":
+        target.symlink_to(photos / "a.jpg")
+    elif report == "hardlink":
+        os.link(photos / "a.jpg", target)
+    assert _run(weights, photos / "a.jpg", photos / "B.JPG", "-o", out, "--json", target) == 2
+    err = capsys.readouterr().err.strip()
+    kind = "an output of this run" if report == "output" else "an input file"
+    assert err == f"qgac-fast correct: --json {target}: refusing to overwrite {kind} with the report"
+    assert (photos / "a.jpg").read_bytes() == original and not out.exists()
+
+
 def test_a_symlink_loop_says_so(weights, tmp_path, capsys):
     loop = tmp_path / "loop.jpg"
     loop.symlink_to(loop)
@@ -215,18 +264,18 @@ def test_a_symlink_loop_says_so(weights, tmp_path, capsys):
 
 
 def test_resume_removes_stale_temporary_files(weights, tmp_path):
-    """--skip-existing removes what a killed run left (``.NAME.<hex>.tmp`` older than this run)
-    beside the outputs, and keeps newer ones (another rank writing now) and other files."""
+    """--skip-existing removes what a killed run left (``.NAME.<hex>.tmp`` that no writer holds
+    locked) beside the outputs, however recent, and keeps other files."""
     photos = _tree(tmp_path)
     out = tmp_path / "out"
     assert _run(weights, photos / "a.jpg", "-o", out, "--quiet") == 0
-    stale, fresh, other = out / ".a.png.0123456789abcdef.tmp", out / ".B.png.fedcba9876543210.tmp", out / ".x.tmp"
-    for path in (stale, fresh, other):
+    stale, recent, other = out / ".a.png.0123456789abcdef.tmp", out / ".B.png.fedcba9876543210.tmp", out / ".x.tmp"
+    for path in (stale, recent, other):
         path.write_bytes(b"partial")
     os.utime(stale, (1_000_000_000, 1_000_000_000))
-    os.utime(fresh, (4_000_000_000, 4_000_000_000))  # "now" for a writer whose run began after ours
+    os.utime(recent, (4_000_000_000, 4_000_000_000))
     _run(weights, photos, "-o", out, "--quiet", "--skip-existing")
-    assert not stale.exists() and fresh.exists() and other.exists()
+    assert not stale.exists() and not recent.exists() and other.exists()
 
 
 def test_two_ranks_correct_every_file_exactly_once(weights, tmp_path, monkeypatch):

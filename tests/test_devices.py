@@ -82,3 +82,39 @@ def test_commands_name_a_missing_cuda_as_a_device_problem(cpu_only_torch, weight
     _one_line_device_error(capsys, "eval")
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--device", "cuda"]) == 2
     _one_line_device_error(capsys, "train")
+
+
+@pytest.mark.parametrize("name", ["meta", "mps", "xpu"])
+def test_devices_other_than_cpu_and_cuda_are_device_errors(weights, tmp_path, capsys, name):
+    """meta holds no data and mps/xpu are not supported: refused as a device problem, before the
+    weights are read and before any file is (exit 2, not a model error or a failure per file)."""
+    with pytest.raises(ValueError, match=f"device '{name}': qgac_fast runs on cpu and cuda only"):
+        resolve_device(name)
+    with pytest.raises(ValueError, match="runs on cpu and cuda only"):
+        load_model(weights, device=name)
+    image = tmp_path / "a.jpg"
+    image.write_bytes(pillow_jpeg(synthetic_image(16, 16), quality=50))
+    assert main(["correct", str(image), "-o", str(tmp_path / "out"), "--model", weights, "--device", name]) == 2
+    expected = f"qgac-fast correct: --device: device '{name}': qgac_fast runs on cpu and cuda only\n"
+    assert capsys.readouterr().err == expected
+
+
+@pytest.mark.parametrize("environment, message", [
+    ({"RANK": "abc"}, "RANK='abc' in the environment: expected an int >= 0 (as torchrun sets it)"),
+    ({"WORLD_SIZE": "0"}, "WORLD_SIZE=0 in the environment: expected an int >= 1"),
+    ({"RANK": "3", "WORLD_SIZE": "2"}, "RANK=3 in the environment is not below WORLD_SIZE=2"),
+    ({"LOCAL_RANK": "-1"}, "LOCAL_RANK='-1' in the environment: expected an int >= 0 (as torchrun sets it)"),
+], ids=["rank-text", "world-0", "rank-beyond-world", "local-rank-negative"])
+def test_a_bad_torchrun_environment_is_one_line_usage_error(weights, tmp_path, monkeypatch, capsys, environment,
+                                                            message):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        devices.torchrun_ranks()
+    image = tmp_path / "a.jpg"
+    image.write_bytes(pillow_jpeg(synthetic_image(16, 16), quality=50))
+    assert main(["correct", str(image), "-o", str(tmp_path / "out"), "--model", weights, "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == f"qgac-fast correct: {message}\n"
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--device", "cpu"]) == 2
+    assert capsys.readouterr().err == f"qgac-fast train: {message}\n"
+    assert not (tmp_path / "out").exists()

@@ -134,3 +134,23 @@ def test_correct_and_the_engine_take_the_same_sources(jpeg):
     assert isinstance(results[5].error, TypeError) and "must be uint8" in results[5].reason
     assert display(file) == display(Image.open(path)) == str(path) and display(io.BytesIO(data)) == "<BytesIO>"
     assert torch.equal(correct(pixels, model=corrector.model), results[1].image)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda d: memoryview(d)[::2], "non-contiguous buffer"),
+    (lambda d: torch.empty(len(d), dtype=torch.uint8, device="meta"), "layout torch.strided on meta"),
+    (lambda d: torch.frombuffer(bytearray(d), dtype=torch.uint8).to_sparse(), "layout torch.sparse_coo on cpu"),
+    (lambda d: torch.empty(3, 24, 40, dtype=torch.uint8, device="meta"), "a meta tensor holds no pixels"),
+    (lambda d: torch.zeros(3, 24, 40, dtype=torch.uint8).to_sparse(), "got layout torch.sparse_coo"),
+], ids=["strided-memoryview", "meta-bytes", "sparse-bytes", "meta-pixels", "sparse-pixels"])
+def test_buffers_and_tensors_without_readable_data_are_type_errors(jpeg, make, why):
+    """Each is a TypeError that says why, from correct and the engine alike (not BufferError,
+    NotImplementedError or RuntimeError from deep inside)."""
+    source = make(jpeg[1])
+    with pytest.raises(TypeError, match=why):
+        correct(source, model=QGAC(TINY))
+    (result,) = Corrector(QGAC(TINY), workers=0).correct_many([source])
+    assert isinstance(result.error, TypeError) and why in str(result.error)
+    if source.ndim == 1:  # the file's bytes: read_coefficients says the same
+        with pytest.raises(TypeError, match=why):
+            read_coefficients(source)

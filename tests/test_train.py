@@ -122,6 +122,25 @@ def test_resume_is_exact(image_dir, tmp_path, monkeypatch, gan):
         assert torch.equal(value, resumed.state_dict()[key]), key
 
 
+def test_an_interrupted_checkpoint_write_leaves_the_previous_one_and_no_partial_file(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM while a checkpoint is being saved: the previous checkpoint stays whole and
+    nothing else is left in the folder."""
+    model = QGAC(TINY)
+    path = tmp_path / "checkpoint.pt"
+    loop._save_checkpoint(path, model, None, None, {"step": 4})
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def interrupted_save(obj, f):
+        real_save(obj, f)  # all of it written where it goes, then the signal comes
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        loop._save_checkpoint(path, model, None, None, {"step": 8})
+    assert os.listdir(tmp_path) == ["checkpoint.pt"] and path.read_bytes() == before
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

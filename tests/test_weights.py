@@ -182,6 +182,7 @@ def _drop_first(state):
     (dict(config_edit=lambda c: c.update(block_channels=9)), r"tensor '.*' is F32 \(.*\); its config needs F32"),
     (dict(metadata_edit=lambda m: m.update(config="{")), r"bad metadata: Expecting property name"),
     (dict(metadata_edit=lambda m: m.update(config="[1]")), r"a QGACConfig is a JSON object"),
+    (dict(metadata_edit=lambda m: m.update(training="[" * 100_000 + "]" * 100_000)), r"JSON nested too deeply"),
     (dict(metadata_edit=lambda m: m.pop("config")), r"no config metadata"),
     (dict(state_edit=_set_first(float("nan"))), r"holds NaN or infinite values"),
     (dict(state_edit=_set_first(float("inf"))), r"holds NaN or infinite values"),
@@ -192,7 +193,7 @@ def _drop_first(state):
      r"tensor '.*' is F32 .*; its config needs BF16"),
     (dict(metadata_edit=lambda m: m.update(dtype="float16")), r"dtype 'float16' is not one of"),
     (dict(state_edit=lambda s: s.update(extra=torch.zeros(1))), r"unexpected tensors extra"),
-], ids=["huge-config", "config-type", "nan-config", "config-shape-mismatch", "bad-json", "json-list",
+], ids=["huge-config", "config-type", "nan-config", "config-shape-mismatch", "bad-json", "json-list", "deep-json",
         "no-config", "nan-weight", "inf-weight", "float64", "missing-tensor", "bf16-in-f32-file", "f32-in-bf16-file",
     "bad-dtype", "extra-tensor"])
 def test_unusable_weights_raise_one_error_naming_file_and_cause(tmp_path, edit, cause):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator
@@ -223,16 +222,17 @@ class Corrector:
         one of the input files (same path or same file, also the file behind an input given as an
         open file or a PIL image) is refused (``"failed"``), as is a second input
         with the same output (:func:`~qgac_fast.inference.outputs.refusals`). After a write fails
-        in a way every write would (a full disk, a read-only file system), the remaining inputs are
-        neither read nor corrected: their status is ``"not_done"``.
+        in a way every write would (a full disk), the remaining inputs are neither read nor
+        corrected: their status is ``"not_done"``. After one fails in a way every write to its
+        folder would (a read-only mount, no permission), the remaining inputs bound for that folder
+        are ``"failed"`` unread (``not attempted: <that error>``) and the others go on.
         """
         check_output_options(format, subsampling, webp_quality)
-        started = time.time()
         pairs = [(src, os.fspath(dst)) for src, dst in pairs]
         decided = {i: FileResult(display(pairs[i][0]), pairs[i][1], "failed", why)
                    for i, why in refusals(pairs).items()}
         if skip_existing:  # resuming: what a killed earlier run left half-written goes
-            remove_stale_temporaries((dst for _, dst in pairs), before=started)
+            remove_stale_temporaries(dst for _, dst in pairs)
         for i, (src, dst) in enumerate(pairs):
             if i not in decided and skip_existing and os.path.exists(dst):
                 decided[i] = FileResult(display(src), dst, "skipped")
@@ -240,15 +240,19 @@ class Corrector:
         results = self.correct_many(pairs[i][0] for i in todo)
         pending: deque[FileResult | Future] = deque()
         stop: str | None = None  # why the remaining files are not done
+        closed: dict[str, str] = {}  # output folders a write failed in, with that error
         writer_count = max(1, self.workers)
         with ThreadPoolExecutor(max_workers=writer_count, thread_name_prefix="qgac-write") as writers:
             try:
                 for i, (src, dst) in enumerate(pairs):
-                    stop = stop or _fatal(pending)
+                    stop = stop or _failures(pending, closed)
                     if i in decided:
                         pending.append(decided[i])
                     elif stop is not None:
                         pending.append(FileResult(display(src), dst, "not_done", f"not done: {stop}"))
+                    elif os.path.dirname(dst) in closed:
+                        pending.append(FileResult(display(src), dst, "failed",
+                                                  f"not attempted: {closed[os.path.dirname(dst)]}"))
                     else:
                         result = next(results)
                         pending.append(writers.submit(
@@ -259,7 +263,7 @@ class Corrector:
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
                     while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
                         done = _file_result(pending.popleft())
-                        stop = stop or (done.error if done.fatal else None)
+                        stop = stop or _failures([done], closed)
                         yield done
                 while pending:
                     yield _file_result(pending.popleft())
@@ -287,11 +291,15 @@ def _write(result: CorrectionResult, src: Source, dst: str, format: str, jpeg_qu
     return written
 
 
-def _fatal(pending) -> str | None:
-    """The error of a finished write in ``pending`` that every later write would meet, if any."""
+def _failures(pending, closed: dict[str, str]) -> str | None:
+    """The error of a finished write in ``pending`` that every later write would meet, if any;
+    adds the output folders of those every later write to the same folder would meet to ``closed``."""
     for item in pending:
-        if _settled(item) and _file_result(item).fatal:
-            return _file_result(item).error
+        if _settled(item) and (result := _file_result(item)).stops == "folder":
+            closed.setdefault(os.path.dirname(result.output), result.error)
+    for item in pending:
+        if _settled(item) and (result := _file_result(item)).stops == "run":
+            return result.error
     return None
 
 

@@ -128,12 +128,16 @@ class FileResult:
     Attributes:
         input, output: the paths.
         status: ``"ok"`` (written), ``"skipped"`` (output existed, ``skip_existing``),
-            ``"failed"``, or ``"not_done"`` (not attempted: an earlier write failed in a way every
-            write would, such as a full disk).
+            ``"failed"`` (also a file not attempted because an earlier write to its output folder
+            failed in a way this one would: ``not attempted: <that error>``), or ``"not_done"``
+            (not attempted: an earlier write failed in a way every write would, such as a full disk).
         error: the reason of a failure (or why it was not done), else None.
         size: ``(height, width)`` when known.
         tiles: model windows used (see :class:`CorrectionResult`).
-        fatal: the failure stops the run (:data:`~qgac_fast.inference.outputs.FATAL_WRITE_ERRORS`).
+        stops: what the failure stops: ``"run"`` (every later file,
+            :data:`~qgac_fast.inference.outputs.FATAL_WRITE_ERRORS`), ``"folder"`` (the later files
+            bound for the same output folder, :data:`~qgac_fast.inference.outputs.FOLDER_WRITE_ERRORS`)
+            or None.
         estimate: for a decoded image, the estimate's JSON
             (:meth:`~qgac_fast.estimate.QuantizationEstimate.to_json`), else None.
         table: for a JPEG, which table it was corrected with: ``{"used": "file"}``, or
@@ -146,7 +150,7 @@ class FileResult:
     error: str | None = None
     size: tuple[int, int] | None = None
     tiles: int = 0
-    fatal: bool = field(default=False, compare=False)
+    stops: str | None = field(default=None, compare=False)
     estimate: dict | None = None
     table: dict | None = None
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -37,6 +36,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from .._version import __version__
+from ..atomic import write_atomic
 from ..devices import resolve_device
 from ..errors import UncheckedWeightsWarning, WeightsError
 from .config import QGACConfig
@@ -119,16 +119,8 @@ def save_model(model: QGAC, path: str | os.PathLike, training: dict | None = Non
                 CHECKSUM_KEY: tensors_digest(state)}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique name in the target folder (same filesystem, so the rename is atomic), opened by
-    # Python so it gets the usual permissions (safetensors' save_file creates its files 0600)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(save(state, metadata=metadata))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # written by write_atomic, not safetensors' save_file, which creates its files 0600
+    write_atomic(path, save(state, metadata=metadata))
 
 
 def _bad(path: Path, cause: str) -> WeightsError:
@@ -153,6 +145,8 @@ def _read_header(path: Path) -> tuple[dict, QGACConfig]:
         raise _bad(path, "no config metadata") from None
     except (ValueError, TypeError) as error:  # bad JSON, unknown fields, values outside the limits
         raise _bad(path, f"bad metadata: {error}") from None
+    except RecursionError:  # JSON nested deeper than the parser's recursion limit
+        raise _bad(path, "bad metadata: JSON nested too deeply") from None
     dtype = metadata.get("dtype", "float32")  # written before bfloat16 storage existed: float32
     if dtype not in STORAGE_DTYPES:
         raise _bad(path, f"bad metadata: dtype {dtype!r} is not one of {sorted(STORAGE_DTYPES)}")

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..argtypes import MAX_THREADS, threads
+
 __all__ = ["add_parser", "default_data", "run"]
 
 #: Where the project's datasets live relative to a checkout (override with QGAC_FAST_DATASETS).
@@ -90,7 +92,8 @@ def add_parser(subparsers) -> None:
                              "validated and written as OUT/weights-ema<DECAY>.safetensors)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    parser.add_argument("--threads", type=threads, default=None, metavar="N",
+                        help=f"torch CPU threads per process (1..{MAX_THREADS})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     gan = parser.add_argument_group(
         "GAN fine-tuning", "--gan trains on texture_weight * L_texture + gan_weight * L_G^Ra + l1_weight * L1 against "
@@ -115,12 +118,17 @@ def run(args: argparse.Namespace) -> int:
     be used, 2 a bad setting (``--device`` included). Those are one line on stderr, no traceback."""
     import torch
 
-    from ..devices import resolve_device
+    from ..devices import resolve_device, torchrun_ranks
     from ..errors import WeightsError
     from ..model.weights import weights_path
     from .data import find_images, split_validation
     from .loop import TrainConfig, train
 
+    try:
+        rank, _, _ = torchrun_ranks()
+    except ValueError as error:
+        print(f"qgac-fast train: {error}", file=sys.stderr)
+        return 2
     try:
         resolve_device(args.device)
     except ValueError as error:
@@ -157,6 +165,6 @@ def run(args: argparse.Namespace) -> int:
     except WeightsError as error:  # --init names a file that is not QGAC weights
         print(f"qgac-fast train: {error}", file=sys.stderr)
         return 1
-    if int(os.environ.get("RANK", 0)) == 0:
+    if rank == 0:
         print(f"weights: {os.path.join(args.out, 'weights.safetensors')}")
     return 0

@@ -8,9 +8,9 @@ gloo on CPUs). Rank 0 owns the progress bar, validation, checkpoints and the fin
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from ..atomic import write_atomic
 from ..compression import compress
 from ..cpu import flush_denormals
 from ..inference.step import CorrectionStep, resolve_precision
@@ -30,7 +31,7 @@ from ..codec import read_coefficients
 from ..functional.color import rgb_to_ycbcr, rgb_to_ycbcr_libjpeg
 from ..metrics import psnr, ssim
 from ..functional.jpeg import decode
-from ..devices import resolve_device
+from ..devices import resolve_device, torchrun_ranks
 from ..model import (QGAC, CoefficientPlanes, QGACConfig, coefficient_statistics, load_model, planes_from_jpeg,
                      read_metadata, save_model)
 from ..model.config import get_config
@@ -169,11 +170,6 @@ class TrainConfig:
             raise ValueError(f"ema decays must lie strictly between 0 and 1, got {list(self.ema)}")
         if self.gan and "y" in self.stages:
             raise ValueError("GAN fine-tuning judges RGB images: use the 'joint' or 'color' stage, not 'y'")
-
-
-def _distributed() -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)`` from torchrun's environment (``(0, 1, 0)`` alone)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
 def _device(config: TrainConfig, local_rank: int) -> torch.device:
@@ -371,7 +367,7 @@ def train(config: TrainConfig) -> QGAC:
 
 
 def _train(config: TrainConfig) -> QGAC:
-    rank, world, local_rank = _distributed()
+    rank, world, local_rank = torchrun_ranks()
     device = _device(config, local_rank)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -507,12 +503,14 @@ def _train(config: TrainConfig) -> QGAC:
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, state: dict, adversary: _Adversary | None = None,
                      averages: dict | None = None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    # serialized in memory, then written atomically: an interrupt (Ctrl-C, SIGTERM) or a full disk
+    # leaves the previous checkpoint and no partial file
+    buffer = io.BytesIO()
     torch.save({"model": model.state_dict(), "optimizer": None if optimizer is None else optimizer.state_dict(),
                 "scheduler": None if scheduler is None else scheduler.state_dict(), "state": state,
                 "adversary": None if adversary is None else adversary.state_dict(),
-                "ema": {str(d): a.state_dict() for d, a in (averages or {}).items()}}, tmp)
-    os.replace(tmp, path)
+                "ema": {str(d): a.state_dict() for d, a in (averages or {}).items()}}, buffer)
+    write_atomic(path, buffer.getvalue())
 
 
 def _out_of_time(config: TrainConfig, elapsed: float, device: torch.device, world: int) -> bool:
