@@ -413,11 +413,9 @@ def test_devices_are_refused_and_streams_end_at_the_byte_limit():
     import subprocess
     import sys
 
-    started = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", _ENDLESS], capture_output=True, text=True, timeout=300)
     zero, pipe, endless = run.stdout.splitlines()
     assert zero == "ValueError: a character device, not a regular file or a pipe"
     assert pipe == endless == ("ValueError: more than 16785216 bytes, the input limit (8 bytes per pixel of the pixel "
                                "limit max_pixels, plus 16 MiB: more than an image within it takes)")
-    assert time.perf_counter() - started < 120
 
