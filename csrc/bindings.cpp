@@ -7,7 +7,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -39,14 +38,9 @@ qgac::ColorSpace parse_color_space(const std::string& name) {
   throw py::value_error("color_space must be 'gray', 'ycbcr' or 'rgb', got '" + name + "'");
 }
 
-// Raises the Python exception for a failed result. `path` names the file for OSError.
-[[noreturn]] void raise_error(const qgac::Result& result, const py::object& path = py::none()) {
+// Raises the Python exception for a failed result.
+[[noreturn]] void raise_error(const qgac::Result& result) {
   switch (result.status) {
-    case qgac::Status::kIOError: {
-      py::object error = py::reinterpret_borrow<py::object>(PyExc_OSError)(result.error_number, result.message, path);
-      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
-      throw py::error_already_set();
-    }
     case qgac::Status::kOutOfMemory:
       PyErr_SetString(PyExc_MemoryError, result.message.c_str());
       throw py::error_already_set();
@@ -128,27 +122,6 @@ py::tuple read_buffer(const py::object& src, bool strict, uint64_t max_pixels,
     result = qgac::read_coefficients(buffer.data(), buffer.size(), options, data);
   }
   if (result.status != qgac::Status::kOk) raise_error(result);
-  return to_python(data);
-}
-
-py::tuple read_path(const py::bytes& path, bool strict, uint64_t max_pixels,
-                    uint64_t max_pixels_per_byte) {
-  const std::string native = path;
-  if (native.find('\0') != std::string::npos) throw py::value_error("embedded null byte in path");
-  const qgac::ReadOptions options = read_options(strict, max_pixels, max_pixels_per_byte);
-  qgac::JPEGData data;
-  qgac::Result result;
-  {
-    py::gil_scoped_release release;
-    std::vector<uint8_t> buffer;
-    result = qgac::read_file(native.c_str(), buffer);
-    if (result.status == qgac::Status::kOk) {
-      result = qgac::read_coefficients(buffer.data(), buffer.size(), options, data);
-    }
-  }
-  if (result.status != qgac::Status::kOk) {
-    raise_error(result, py::module_::import("os").attr("fsdecode")(path));
-  }
   return to_python(data);
 }
 
@@ -237,8 +210,6 @@ PYBIND11_MODULE(_jpeg, m) {
   m.def("read_buffer", &read_buffer, py::arg("src"), py::arg("strict"), py::arg("max_pixels"),
         py::arg("max_pixels_per_byte"),
         "Read a JPEG held in a contiguous buffer; a limit of 0 disables that limit.");
-  m.def("read_path", &read_path, py::arg("path"), py::arg("strict"), py::arg("max_pixels"), py::arg("max_pixels_per_byte"),
-        "Read the JPEG file at an os.fsencode()d path.");
   m.def("write", &write_jpeg, py::arg("width"), py::arg("height"), py::arg("color_space"), py::arg("coefficients"),
         py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("optimize"),
         py::arg("markers"), "Encode coefficient arrays losslessly with APPn (code, payload) markers; returns the JPEG "

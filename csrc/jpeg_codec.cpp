@@ -9,17 +9,13 @@
 #include "jpeg_codec.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 // jpeglib.h needs size_t and FILE declared before it is included.
 #include <jerror.h>
@@ -615,48 +611,6 @@ Result decode_pixels(const WriteRequest& request, bool fancy, uint8_t* out) {
   ctx.result = &result;
   decompress_pixels(ctx);
   jpeg_destroy_decompress(&ctx.cinfo);
-  return result;
-}
-
-Result read_file(const char* path, std::vector<uint8_t>& buffer) {
-  Result result;
-  auto fail = [&](int error_number) {
-    result.status = Status::kIOError;
-    result.error_number = error_number;
-    result.message = std::strerror(error_number);
-    return result;
-  };
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(errno);
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    const int error_number = S_ISDIR(st.st_mode) ? EISDIR : errno;
-    ::close(fd);
-    return fail(error_number);
-  }
-  try {
-    // One spare byte so a regular file is read with one read() and EOF seen by the next; pipes
-    // and files that grow meanwhile take more rounds.
-    buffer.resize(st.st_size > 0 ? static_cast<size_t>(st.st_size) + 1 : 65536);
-    size_t filled = 0;
-    for (;;) {
-      if (filled == buffer.size()) buffer.resize(buffer.size() * 2);
-      const ssize_t got = ::read(fd, buffer.data() + filled, buffer.size() - filled);
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        const int error_number = errno;
-        ::close(fd);
-        return fail(error_number);
-      }
-      if (got == 0) break;
-      filled += static_cast<size_t>(got);
-    }
-    buffer.resize(filled);
-  } catch (const std::bad_alloc&) {
-    ::close(fd);
-    return fail(ENOMEM);
-  }
-  ::close(fd);
   return result;
 }
 

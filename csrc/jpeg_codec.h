@@ -20,7 +20,6 @@ enum class Status {
   kTooLarge,         // declared image size above the caller's pixel limit
   kOutOfMemory,      // libjpeg or the C++ allocator ran out of memory
   kInvalidArgument,  // write: arrays or parameters that do not describe a JPEG frame
-  kIOError,          // reading a file failed; `error_number` holds errno
 };
 
 // The JPEG's own colour space (what the file codes, not what a decoder would output).
@@ -66,8 +65,7 @@ struct JPEGData {
 
 struct Result {
   Status status = Status::kOk;
-  std::string message;   // libjpeg's formatted message, or ours
-  int error_number = 0;  // errno for kIOError
+  std::string message;  // libjpeg's formatted message, or ours
 };
 
 struct ReadOptions {
@@ -81,9 +79,6 @@ struct ReadOptions {
 
 // Reads `size` bytes of JPEG data into `out`. Thread-safe: every call owns its libjpeg objects.
 Result read_coefficients(const uint8_t* data, size_t size, const ReadOptions& options, JPEGData& out);
-
-// Reads the whole file at `path` into `buffer` with one read in the common case.
-Result read_file(const char* path, std::vector<uint8_t>& buffer);
 
 // Describes a frame to write; the coefficient pointers are borrowed from the caller.
 struct WriteComponent {

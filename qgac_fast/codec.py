@@ -2,8 +2,9 @@
 
 ``read_coefficients`` returns the quantized coefficients exactly as the file codes them, with the
 quantization tables and frame layout; ``write_coefficients`` writes them back without any
-decode/encode loss. Bytes are the primitive; paths are read in native code. All libjpeg work runs
-without the GIL, so ``read_coefficients_many`` reads a batch in parallel threads.
+decode/encode loss. Bytes are the primitive; a path or a file is read once, to at most a byte limit
+(:func:`read_input`). All libjpeg work runs without the GIL, so ``read_coefficients_many`` reads
+a batch in parallel threads.
 
 Example:
     >>> from qgac_fast.codec import read_coefficients, write_coefficients
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,10 +37,14 @@ __all__ = [
     "JPEGCoefficients",
     "JPEGError",
     "UnsupportedJPEGError",
+    "check_pixel_limits",
     "decode_pixels",
+    "input_byte_limit",
     "jpeg_source",
     "read_coefficients",
     "read_coefficients_many",
+    "read_input",
+    "read_source",
     "write_coefficients",
 ]
 
@@ -60,6 +66,16 @@ DEFAULT_MAX_PIXELS = 2**28
 #: margin; ``max_pixels_per_byte=None`` lifts it to read compact arithmetic-coded files such as
 #: large flat images.
 DEFAULT_MAX_PIXELS_PER_BYTE = 2048
+
+#: Most bytes per pixel of ``max_pixels`` an input is read to (:func:`input_byte_limit`): a 16-bit
+#: RGBA image stored uncompressed takes 8; a JPEG of uniform noise at quality 100, 4:4:4, 4.1.
+MAX_BYTES_PER_PIXEL = 8
+#: Bytes an input may hold beyond its pixels' share (:func:`input_byte_limit`): EXIF, ICC
+#: profiles, XMP and thumbnails.
+METADATA_BYTES = 16 * 2**20
+_CHUNK = 2**20  # bytes per read of a stream, whose size is not known in advance
+_LIMIT_WHY = (f"{MAX_BYTES_PER_PIXEL} bytes per pixel of the pixel limit max_pixels, plus "
+              f"{METADATA_BYTES // 2**20} MiB: more than an image within it takes")
 
 #: What ``read_coefficients`` reads: the file's bytes, its path, an open binary file, or a
 #: ``PIL.JpegImagePlugin.JpegImageFile`` not yet decoded (see :func:`jpeg_source`).
@@ -152,6 +168,25 @@ def _limit(name: str, value: int | None) -> int:
     return value
 
 
+def check_pixel_limits(width: int, height: int, size: int | None, max_pixels: int | None,
+                       max_pixels_per_byte: int | None) -> None:
+    """The decompression-bomb guard of :func:`read_coefficients` for an image of another format
+    whose header declares ``width`` x ``height`` in ``size`` bytes (None: not known, the per-byte
+    guard is skipped): the same limits and messages as libjpeg's reader here.
+
+    Raises:
+        ValueError: above ``max_pixels`` or ``max_pixels_per_byte`` (None: no limit).
+    """
+    pixels = width * height
+    if max_pixels is not None and pixels > max_pixels:
+        raise ValueError(f"image of {width}x{height} = {pixels} pixels exceeds the pixel limit of {max_pixels} "
+                         "(max_pixels)")
+    if max_pixels_per_byte is not None and size is not None and pixels > max_pixels_per_byte * size:
+        raise ValueError(f"image of {width}x{height} = {pixels} pixels in {size} bytes exceeds the limit of "
+                         f"{max_pixels_per_byte} pixels per byte of input (max_pixels_per_byte): a likely "
+                         "decompression bomb")
+
+
 def _wrap(raw: tuple) -> JPEGCoefficients:
     width, height, color_space, progressive, coefficients, tables, slots, sampling, markers = raw
     # One tensor per distinct table object, so shared tables stay shared.
@@ -169,7 +204,95 @@ def _wrap(raw: tuple) -> JPEGCoefficients:
     )
 
 
-def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLike:
+def input_byte_limit(max_pixels: int | None) -> int | None:
+    """The most bytes an input is read to (a path, an open file) when images of at most
+    ``max_pixels`` pixels are accepted: ``MAX_BYTES_PER_PIXEL`` per pixel plus
+    ``METADATA_BYTES`` (2 GiB + 16 MiB at the default ``max_pixels``); None (no limit) for
+    ``max_pixels=None``. Bytes beyond it cannot be an image the pixel limit accepts, so they are
+    not read: a stream without end (``/dev/zero`` through a pipe) is refused after that many."""
+    if max_pixels is None:
+        return None
+    return _limit("max_pixels", max_pixels) * MAX_BYTES_PER_PIXEL + METADATA_BYTES
+
+
+def read_input(src: str | os.PathLike | IO[bytes], max_bytes: int | None) -> bytes:
+    """The bytes of a file named by a path, or of an open binary file from its position, read once.
+
+    A path is opened once and its type taken from the open file: a regular file (refused before
+    any read when larger than ``max_bytes``), a pipe or FIFO (``/dev/stdin`` of ``cat x.jpg |``,
+    read to its end), or a socket; other files (character and block devices such as ``/dev/zero``,
+    a terminal) are refused. Opening a FIFO waits for a writer, as any reader of it does.
+
+    Args:
+        src: a path (``str`` / ``os.PathLike``) or a file object whose ``read(n)`` returns bytes.
+        max_bytes: the most bytes read (:func:`input_byte_limit`); None: no limit.
+
+    Returns:
+        The bytes, at most ``max_bytes`` of them.
+
+    Raises:
+        ValueError: more than ``max_bytes`` bytes (the message says which limit), or a device.
+        TypeError: ``read`` returned something other than bytes (a text-mode file).
+        OSError: the path cannot be opened or read (``FileNotFoundError``, ``IsADirectoryError``...).
+    """
+    if not isinstance(src, (str, os.PathLike)):
+        return _read_bounded(src, max_bytes, None)
+    with open(src, "rb", buffering=0) as file:
+        info = os.fstat(file.fileno())
+        if stat.S_ISREG(info.st_mode):
+            if max_bytes is not None and info.st_size > max_bytes:
+                raise ValueError(f"{info.st_size} bytes exceeds the input limit of {max_bytes} bytes "
+                                 f"({_LIMIT_WHY})")
+            return _read_bounded(file, max_bytes, info.st_size)
+        if stat.S_ISFIFO(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+            return _read_bounded(file, max_bytes, None)
+        kind = ("a character device" if stat.S_ISCHR(info.st_mode) else "a block device" if stat.S_ISBLK(info.st_mode)
+                else "a special file")
+        raise ValueError(f"{kind}, not a regular file or a pipe")
+
+
+
+def _read_bounded(file, max_bytes: int | None, size: int | None) -> bytes:
+    """What ``file.read`` gives up to its end, at most ``max_bytes`` (ValueError beyond). ``size``:
+    the regular file's size, read in one call (one byte more to see its end); streams in
+    ``_CHUNK``-byte reads, so memory follows what arrives."""
+    chunks, total = [], 0
+    want = size + 1 if size is not None else _CHUNK
+    while True:
+        if max_bytes is not None:
+            want = min(want, max_bytes + 1 - total)
+        chunk = file.read(want)
+        if not chunk:
+            break
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{type(file).__name__}.read() returned {type(chunk).__name__}, not bytes: open the file "
+                            "in binary mode ('rb')")
+        chunks.append(chunk)
+        total += len(chunk)
+        if max_bytes is not None and total > max_bytes:
+            raise ValueError(f"more than {max_bytes} bytes, the input limit ({_LIMIT_WHY})")
+        want = _CHUNK
+    return chunks[0] if len(chunks) == 1 and isinstance(chunks[0], bytes) else b"".join(chunks)
+
+
+def read_source(src, max_bytes: int | None):
+    """``src`` with a path or an open binary file replaced by its bytes (:func:`read_input`, so
+    that it is opened and read once), any other source (bytes, pixels, a PIL image,
+    coefficients) as it is. The engine and ``qgac-fast info`` read each input through here, then
+    tell its type from the bytes.
+
+    Raises:
+        what :func:`read_input` and, for a file object, :func:`jpeg_source` raise.
+    """
+    if isinstance(src, (str, os.PathLike)):
+        return read_input(src, max_bytes)
+    pil = sys.modules.get("PIL.Image")
+    if callable(getattr(src, "read", None)) and not (pil is not None and isinstance(src, pil.Image)):
+        return jpeg_source(src, max_bytes=max_bytes)
+    return src
+
+
+def jpeg_source(src: Source, *, max_bytes: int | None = None) -> bytes | bytearray | memoryview | str | os.PathLike:
     """What a source of a JPEG file is, as the bytes or the path that libjpeg reads.
 
     The one place that decides what counts as a JPEG source (:func:`read_coefficients`, and so
@@ -179,7 +302,7 @@ def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLi
       tensors (``numpy.fromfile``, ``torchvision.io.read_file``): the file's bytes, as they are.
     * ``str`` / ``os.PathLike``: a path, as it is.
     * a binary file object (``open(path, "rb")``, ``io.BytesIO``...): read from its current
-      position to its end.
+      position to its end, at most ``max_bytes`` (:func:`read_input`).
     * a ``PIL.JpegImagePlugin.JpegImageFile`` (``Image.open`` of a JPEG) whose pixels were not
       loaded yet: its file's bytes, from the start (its open file, else its ``filename``).
 
@@ -189,13 +312,13 @@ def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLi
     be what the file holds), text-mode files, and anything else.
 
     Returns:
-        A bytes-like object or a path, for ``_jpeg.read_buffer`` / ``_jpeg.read_path``.
+        A bytes-like object for ``_jpeg.read_buffer``, or a path for :func:`read_input`.
 
     Raises:
         TypeError: ``src`` is none of the above, a non-contiguous buffer, or a 1-D uint8 tensor that
             is not a dense CPU tensor (meta, sparse, CUDA).
         ValueError: a file object with nothing left to read (e.g. a ``BytesIO`` just written to:
-            ``seek(0)`` first).
+            ``seek(0)`` first), or with more than ``max_bytes``.
     """
     if isinstance(src, (bytes, bytearray, str, os.PathLike)):
         return src
@@ -214,15 +337,12 @@ def jpeg_source(src: Source) -> bytes | bytearray | memoryview | str | os.PathLi
                         f"{_PIXELS_HINT}")
     pil = sys.modules.get("PIL.Image")  # a PIL image exists only if Pillow was imported
     if pil is not None and isinstance(src, pil.Image):
-        return _pil_jpeg_source(src)
+        return _pil_jpeg_source(src, max_bytes)
     if isinstance(src, io.TextIOBase):  # its read() would decode the JPEG's bytes as text
         raise TypeError(f"got a file opened in text mode ({kind}): open the JPEG in binary mode ('rb')")
     if callable(getattr(src, "read", None)):
         position = _tell(src)
-        data = src.read()
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"{kind}.read() returned {type(data).__name__}, not bytes: open the JPEG in binary "
-                            "mode ('rb')")
+        data = _read_bounded(src, max_bytes, None)
         if not data and position:
             raise ValueError(f"the {kind} is at its end (position {position}), nothing left to read: seek(0) first")
         return data
@@ -254,7 +374,7 @@ def _tell(file) -> int | None:
         return None
 
 
-def _pil_jpeg_source(image) -> bytes | str:
+def _pil_jpeg_source(image, max_bytes: int | None) -> bytes | str:
     """The JPEG file behind a Pillow image while its pixels are still the file's (:func:`jpeg_source`)."""
     kind, fmt = type(image).__name__, getattr(image, "format", None)
     if fmt not in ("JPEG", "MPO"):  # MPO: a multi-picture JPEG (camera files), frame 0 is the JPEG
@@ -280,7 +400,7 @@ def _pil_jpeg_source(image) -> bytes | str:
         position = fp.tell()
         try:
             fp.seek(0)  # Image.open reads a file object from its start
-            return fp.read()
+            return _read_bounded(fp, max_bytes, None)
         finally:
             fp.seek(position)  # where Pillow reads on from when the image loads
     if filename:
@@ -294,9 +414,10 @@ def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | Non
 
     Args:
         src: the JPEG file's bytes (``bytes``, ``bytearray``, ``memoryview`` or any contiguous
-            buffer), a path (``str`` / ``os.PathLike``, read in native code), a file object opened
-            in binary mode (read from its position), or a not yet loaded PIL JPEG image; see
-            :func:`jpeg_source`. Decoded pixels are refused (``TypeError``).
+            buffer), a path (``str`` / ``os.PathLike``: :func:`read_input`, which refuses devices),
+            a file object opened in binary mode (read from its position), or a not yet loaded PIL
+            JPEG image; see :func:`jpeg_source`. Decoded pixels are refused (``TypeError``). A path
+            or a file is read to at most :func:`input_byte_limit` of ``max_pixels`` bytes.
         strict: if True, libjpeg's recoverable warnings (corrupt or premature end of data,
             extraneous bytes, bad Huffman codes, unknown JFIF revision...) raise ``JPEGError``;
             if False they are accepted and the result holds what libjpeg recovered (blocks it
@@ -315,20 +436,18 @@ def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | Non
         JPEGError: not a JPEG, corrupt or truncated data (strict; when ``strict=False`` would read
             the file, the message ends with :data:`~qgac_fast.errors.RECOVERABLE`), or above
             ``max_pixels`` or ``max_pixels_per_byte``.
+        ValueError: a path or file larger than :func:`input_byte_limit`, or a device.
         UnsupportedJPEGError: CMYK/YCCK, 12-bit, lossless or hierarchical JPEGs.
         OSError: the path cannot be read (``FileNotFoundError``, ``IsADirectoryError``...).
         MemoryError: the arrays cannot be allocated.
     """
     limits = _limit("max_pixels", max_pixels), _limit("max_pixels_per_byte", max_pixels_per_byte)
-    src = jpeg_source(src)
-
-    def read(strict: bool):
-        if isinstance(src, (str, os.PathLike)):
-            return _jpeg.read_path(os.fsencode(src), strict, *limits)
-        return _jpeg.read_buffer(src, strict, *limits)
-
+    max_bytes = input_byte_limit(max_pixels)
+    src = jpeg_source(src, max_bytes=max_bytes)
+    if isinstance(src, (str, os.PathLike)):
+        src = read_input(src, max_bytes)
     try:
-        return _wrap(read(bool(strict)))
+        return _wrap(_jpeg.read_buffer(src, bool(strict), *limits))
     except UnsupportedJPEGError:
         raise
     except JPEGError as error:
@@ -337,8 +456,8 @@ def read_coefficients(src: Source, *, strict: bool = True, max_pixels: int | Non
         # Only a failed file is read a second time, to say whether strict=False would read it
         # (libjpeg's message alone does not tell a warning made fatal from a fatal error).
         try:
-            read(False)
-        except (JPEGError, OSError, MemoryError):
+            _jpeg.read_buffer(src, False, *limits)
+        except (JPEGError, MemoryError):
             raise error from None
         raise JPEGError(f"{error}{RECOVERABLE}") from None
 

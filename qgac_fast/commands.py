@@ -36,19 +36,22 @@ def _describe(path: str) -> dict:
     first table of a twice-compressed file (``primary``); for an image file that is no JPEG, the
     quantization estimated from its pixels (``estimate``).
 
-    Raises ``JPEGError`` (bad or unsupported JPEG) or ``OSError`` (unreadable path).
+    The file is read once (:func:`~qgac_fast.codec.read_source`: a pipe or ``/dev/stdin`` too),
+    within the default limits. Raises ``JPEGError`` (bad or unsupported JPEG), ``ValueError``
+    (above the limits, a device) or ``OSError`` (unreadable path).
     """
     from .blind import decoded_pixels
-    from .codec import read_coefficients
+    from .codec import DEFAULT_MAX_PIXELS, input_byte_limit, read_coefficients, read_source
     from .estimate import estimate_quantization
     from .quality import closest_quality
 
-    decoded = decoded_pixels(path)
+    data = read_source(path, input_byte_limit(DEFAULT_MAX_PIXELS))
+    decoded = decoded_pixels(data)
     if decoded is not None:
-        pixels, icc_profile = decoded
+        pixels = decoded.pixels
         return {"path": path, "width": pixels.shape[2], "height": pixels.shape[1],
-                "icc_profile": _icc_json(icc_profile), "estimate": estimate_quantization(pixels).to_json()}
-    jc = read_coefficients(path)
+                "icc_profile": _icc_json(decoded.icc_profile), "estimate": estimate_quantization(pixels).to_json()}
+    jc = read_coefficients(data)
     tables = []
     for slot in sorted(set(jc.table_indices)):
         users = [c for c, s in enumerate(jc.table_indices) if s == slot]

@@ -34,11 +34,12 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
         jpeg: the JPEG file's bytes, its path, the file opened in binary mode (``open(path, "rb")``,
             ``io.BytesIO``), a ``PIL`` JPEG image not yet loaded (``Image.open(path)``; see
             :func:`~qgac_fast.codec.jpeg_source`), or its :class:`~qgac_fast.JPEGCoefficients`.
-            Or a decoded image: uint8 pixels (numpy ``(H, W, 3)`` / ``(H, W)``, torch
-            ``(3, H, W)`` / ``(1, H, W)``), a PIL image, or the path or bytes of a PNG, BMP, TIFF,
-            WebP... file. Its quantization is estimated (:func:`~qgac_fast.estimate_quantization`)
-            and the image corrected on the grid found, then cut back to its own size; an image with
-            no JPEG history found comes back unchanged (:mod:`qgac_fast.blind`).
+            Or a decoded image: uint8 pixels (numpy ``(H, W, 3)`` / ``(H, W, 4)`` RGBA /
+            ``(H, W)``, torch ``(3, H, W)`` / ``(1, H, W)``), a PIL image, or the path, open file or
+            bytes of a PNG, BMP, TIFF, WebP... file. Its quantization is estimated
+            (:func:`~qgac_fast.estimate_quantization`) and the image corrected on the grid found,
+            then cut back to its own size; an image with no JPEG history found comes back unchanged
+            (:mod:`qgac_fast.blind`). A path or file is read once (a pipe too, not a device).
         model: a :class:`~qgac_fast.model.QGAC` (used on the device it is on), a shipped
             weights name or a weights path (loaded once and cached), or None for ``"default"``.
         device: where to run a model given by name; default
@@ -62,13 +63,16 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
 
     Returns:
         uint8 ``(3, H, W)`` RGB (``(1, H, W)`` for a grayscale JPEG or gray pixels) on the CPU, the
-        input's size.
+        input's size; a decoded image with transparency has its alpha channel appended, unchanged
+        (``(4, H, W)`` / ``(2, H, W)``).
 
     Raises:
-        TypeError, ValueError: ``jpeg`` is no image at all, or pixels of the wrong dtype or layout;
-            the message says what to pass.
+        TypeError, ValueError: ``jpeg`` is no image at all, or pixels of the wrong dtype or layout,
+            more than 8 bits per sample, above the pixel or byte limits, or a device file; the
+            message says what to pass.
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files); for data
             ``strict=False`` would read, the message says so.
+        qgac_fast.ImageError: an image file Pillow recognises but cannot decode.
     """
     from .devices import resolve_device
     from .inference import Corrector

@@ -98,6 +98,10 @@ class QuantizationEstimate:
                 "chroma": None if self.chroma is None else self.chroma.tolist(), "reason": self.reason or None}
 
 
+#: Why an image of more than 8 bits per sample is refused, and what to pass instead.
+DEEP_SAMPLES_HINT = "JPEG history lives in 8-bit pixels; pass the 8-bit image the JPEG was decoded to"
+
+
 def image_tensor(image) -> torch.Tensor:
     """Decoded pixels as uint8 ``(C, H, W)`` on the CPU, C = 3 (RGB) or 1 (gray).
 
@@ -115,8 +119,7 @@ def image_tensor(image) -> torch.Tensor:
         import numpy
 
         if image.mode.startswith(("I", "F")):  # converting would clip them to 0..255
-            raise ValueError(f"a PIL image of mode {image.mode} has more than 8 bits per sample: JPEG history lives "
-                             "in 8-bit pixels; pass the 8-bit image the JPEG was decoded to")
+            raise ValueError(f"a PIL image of mode {image.mode} has more than 8 bits per sample: {DEEP_SAMPLES_HINT}")
         image = numpy.asarray(image.convert("L" if image.mode in ("1", "L", "LA") else "RGB"))
     if type(image).__module__ == "numpy" and hasattr(image, "shape"):
         if image.ndim == 3 and image.shape[2] in (3, 4):

@@ -135,11 +135,15 @@ def test_decoded_pixels_tells_jpeg_sources_from_images(tmp_path):
     (tmp_path / "a.jpg").write_bytes(data)
     (tmp_path / "a.png").write_bytes(_png(pixels))
     (tmp_path / "junk.jpg").write_bytes(b"not an image")
-    assert decoded_pixels(data) is None and decoded_pixels(str(tmp_path / "a.jpg")) is None
+    assert decoded_pixels(data) is None
     assert decoded_pixels(np.frombuffer(data, np.uint8)) is None  # a file's bytes as an array
     assert decoded_pixels(Image.open(tmp_path / "a.jpg")) is None  # a JPEG not yet loaded: its file is read
-    assert decoded_pixels(str(tmp_path / "junk.jpg")) is None  # libjpeg will say what it is not
-    assert torch.equal(decoded_pixels(tmp_path / "a.png")[0], torch.from_numpy(pixels).permute(2, 0, 1))
+    assert decoded_pixels(b"not an image") is None  # libjpeg will say what it is not
+    assert torch.equal(decoded_pixels((tmp_path / "a.png").read_bytes()).pixels,
+                       torch.from_numpy(pixels).permute(2, 0, 1))
+    for path in (tmp_path / "a.png", str(tmp_path / "a.png"), io.BytesIO((tmp_path / "a.png").read_bytes())):
+        with pytest.raises(TypeError, match="read it once"):  # the caller reads it, once: read_source
+            decoded_pixels(path)
 
 
 def _bmp(pixels) -> bytes:
@@ -221,3 +225,125 @@ def test_info_estimates_a_decoded_image(tmp_path, capsys):
     assert f"{tmp_path / 'noise.png'}: 24x24, not a JPEG file: no JPEG history found" in out
     assert qgac_main(["info", "--json", str(tmp_path / "shot.png")]) == 0
     assert json.loads(capsys.readouterr().out)[0]["estimate"]["quality"] == 40
+
+
+# --------------------------------------------------------------------------------------------
+# decoded image files: limits from the header, metadata, alpha, deep samples
+
+
+def _png_declaring(width, height, bit_depth=8, color_type=2, rows=b"") -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` and whose IDAT holds ``rows`` (raw
+    scanlines, each with its filter byte): few bytes for a frame of any size."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def test_decoded_image_limits_are_checked_from_the_header_before_decoding(tiny, monkeypatch):
+    import warnings
+
+    from PIL import ImageFile
+
+    huge = _png_declaring(12000, 12000, rows=bytes(1 + 3 * 12000) * 4)
+
+    def decode(self):
+        raise AssertionError("decoded before its limits were checked")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        [limited] = Corrector(tiny, workers=0, max_pixels=1_000_000).correct_many([huge])
+        [dense] = Corrector(tiny, workers=0).correct_many([huge])
+        [lifted] = Corrector(tiny, workers=0, max_pixels=None).correct_many([_png_declaring(20000, 20000)])
+    assert str(limited.error) == "image of 12000x12000 = 144000000 pixels exceeds the pixel limit of 1000000 (max_pixels)"
+    assert str(dense.error) == (f"image of 12000x12000 = 144000000 pixels in {len(huge)} bytes exceeds the limit of "
+                                "2048 pixels per byte of input (max_pixels_per_byte): a likely decompression bomb")
+    # Pillow's own refusal, at twice PIL.Image.MAX_IMAGE_PIXELS, stays an error, with its cause named
+    assert isinstance(lifted.error, ValueError) and str(lifted.error).endswith("(PIL.Image.MAX_IMAGE_PIXELS)")
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]  # nothing printed
+
+
+def test_decoded_images_keep_their_metadata_and_turn_by_their_orientation(weights, tmp_path):
+    from images import EXIF_HEADER, exif_block, srgb_profile
+
+    _, pixels = _jpeg_and_pixels()
+    noise = np.random.default_rng(2).integers(0, 256, (24, 40, 3), dtype=np.uint8)  # written unchanged
+    icc = srgb_profile()
+    folder = tmp_path / "in"
+    (folder / "webp").mkdir(parents=True)
+    (folder / "tiff").mkdir()  # a TIFF's Orientation is a tag of its own IFD
+    for name, image in (("photo", pixels), ("noise", noise)):
+        Image.fromarray(image).save(folder / f"{name}.png", exif=EXIF_HEADER + exif_block(6), icc_profile=icc)
+        Image.fromarray(image).save(folder / "webp" / f"{name}.webp", lossless=True,
+                                    exif=EXIF_HEADER + exif_block(6), icc_profile=icc)
+        Image.fromarray(image).save(folder / "tiff" / f"{name}.tif", tiffinfo={0x0112: 6}, icc_profile=icc)
+    common = ["--model", weights, "--device", "cpu", "--quiet", "--blind"]
+    assert main([str(folder), "-o", str(tmp_path / "kept"), *common]) == 0
+    assert main([str(folder), "-o", str(tmp_path / "upright"), "--apply-orientation", *common]) == 0
+    for name in ("photo.png", "noise.png", "webp/photo.png", "webp/noise.png"):
+        with Image.open(tmp_path / "kept" / name) as kept, Image.open(tmp_path / "upright" / name) as upright:
+            assert kept.info["icc_profile"] == upright.info["icc_profile"] == icc
+            assert kept.getexif()[0x0112] == 6 and upright.getexif()[0x0112] == 1
+            assert kept.getexif()[0x010F] == upright.getexif()[0x010F] == "TestCam"
+            assert np.array_equal(np.asarray(upright), np.rot90(np.asarray(kept), -1)), name
+    for name, image in (("tiff/photo.png", pixels), ("tiff/noise.png", noise)):  # decoded upright by Pillow
+        with Image.open(tmp_path / "kept" / name) as kept, Image.open(tmp_path / "upright" / name) as upright:
+            assert kept.info["icc_profile"] == icc and kept.getexif().get(0x0112, 1) == 1
+            assert kept.size == image.shape[:2] and np.array_equal(np.asarray(kept), np.asarray(upright))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "kept" / "tiff" / "noise.png")), np.rot90(noise, -1))
+
+
+def test_alpha_is_carried_and_the_colour_corrected(weights, tmp_path, capsys):
+    from qgac_fast.model import load_model
+
+    _, rgb = _jpeg_and_pixels()
+    _, gray = _jpeg_and_pixels(PHOTO[..., 0].copy(), 40)
+    height, width = rgb.shape[:2]
+    alpha = (np.arange(height * width).reshape(height, width) % 256).astype(np.uint8)
+    noise = np.random.default_rng(3).integers(0, 256, (24, 40, 4), dtype=np.uint8)  # no history: unchanged
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(np.dstack([rgb, alpha])).save(folder / "rgba.png")
+    Image.fromarray(np.dstack([gray, alpha])).save(folder / "la.png")
+    Image.fromarray(noise).save(folder / "noise.png")
+    Image.fromarray(np.dstack([rgb, np.full_like(alpha, 255)])).save(folder / "opaque.png")  # nothing to carry
+    engine = Corrector(load_model(weights), device="cpu")
+    common = ["--model", weights, "--device", "cpu", "--quiet", "--blind"]
+    for format, suffix in (("png", ".png"), ("webp", ".webp")):
+        assert main([str(folder), "-o", str(tmp_path / format), "--format", format, *common]) == 0
+        out = tmp_path / format
+        rgba = np.asarray(Image.open(out / f"rgba{suffix}"))
+        assert rgba.shape == (height, width, 4) and np.array_equal(rgba[..., 3], alpha)
+        assert np.array_equal(rgba[..., :3], engine.correct(rgb).permute(1, 2, 0).numpy())
+        la = np.asarray(Image.open(out / f"la{suffix}").convert("LA"))
+        assert np.array_equal(la[..., 1], alpha)
+        assert np.array_equal(la[..., 0], engine.correct(gray)[0].numpy())
+        assert np.array_equal(np.asarray(Image.open(out / f"noise{suffix}")), noise)
+        assert Image.open(out / f"opaque{suffix}").mode == "RGB"
+    capsys.readouterr()
+    assert main([str(folder), "-o", str(tmp_path / "jpeg"), "--format", "jpeg", *common]) == 1
+    err = capsys.readouterr().err
+    for name in ("rgba", "la", "noise"):
+        assert (f"{folder / name}.png: cannot encode jpeg: the image has transparency (an alpha channel), which JPEG "
+                "cannot hold: write png or webp to keep it") in err
+    assert sorted(p.name for p in (tmp_path / "jpeg").iterdir()) == ["opaque.jpg"]
+
+
+def test_images_of_more_than_8_bits_per_sample_are_refused_alike(weights, tmp_path, capsys):
+    for name, color_type, channels in (("rgb16", 2, 3), ("gray16", 0, 1)):
+        samples = np.random.default_rng(channels).integers(0, 65536, (16, 16 * channels)).astype(">u2")
+        rows = b"".join(b"\0" + row.tobytes() for row in samples)  # filter 0, big-endian samples
+        (tmp_path / f"{name}.png").write_bytes(_png_declaring(16, 16, 16, color_type, rows))
+    assert main([str(tmp_path / "rgb16.png"), str(tmp_path / "gray16.png"), "-o", str(tmp_path / "out"),
+                 "--model", weights, "--device", "cpu", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    for name, samples in (("rgb16", "RGB;16B"), ("gray16", "I;16B")):
+        assert (f"{tmp_path / name}.png: a PNG image of {samples} samples has more than 8 bits per sample: JPEG "
+                "history lives in 8-bit pixels; pass the 8-bit image the JPEG was decoded to") in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -424,3 +424,65 @@ def test_successful_reads_release_their_buffers(base):
         del jc
     gc.collect()
     assert process.memory_info().rss - before < 20 * 2**20
+
+
+# --- what a path names: regular files within the byte limit, pipes, no devices -------------------
+
+
+def test_a_file_larger_than_the_byte_limit_is_refused_before_reading(tmp_path):
+    limit = 8 * 1000 + 2**24  # 8 bytes per pixel of max_pixels, plus 16 MiB
+    path = tmp_path / "huge.jpg"
+    with open(path, "wb") as file:  # sparse: nothing is written
+        file.truncate(limit + 1)
+    with pytest.raises(ValueError, match=rf"^{limit + 1} bytes exceeds the input limit of {limit} bytes "
+                                         r"\(8 bytes per pixel of the pixel limit max_pixels, plus 16 MiB"):
+        read_coefficients(path, max_pixels=1000)
+    path.write_bytes(pillow_jpeg(synthetic_image(8, 8)))
+    assert read_coefficients(path, max_pixels=64).width == 8  # a file within the limit is read as ever
+    from qgac_fast.codec import input_byte_limit
+
+    assert input_byte_limit(1000) == limit and input_byte_limit(None) is None
+    assert input_byte_limit(2**28) == 2**31 + 2**24
+
+
+_ENDLESS = """
+import io, os, resource, sys, threading
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a reader without bound fails here, not the machine
+from qgac_fast.codec import read_coefficients
+read, write = os.pipe()
+
+def feed():  # zeros without end, as `cat /dev/zero |` gives them
+    try:
+        while True:
+            os.write(write, bytes(1 << 16))
+    except OSError:
+        pass
+
+class Endless(io.RawIOBase):  # a file object of zeros without end
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        buffer[:] = bytes(len(buffer))
+        return len(buffer)
+
+
+threading.Thread(target=feed, daemon=True).start()
+for source, limit in (("/dev/zero", 2**28), (f"/dev/fd/{read}", 1000), (Endless(), 1000)):
+    try:
+        read_coefficients(source, max_pixels=limit)
+    except Exception as error:
+        print(f"{type(error).__name__}: {error}")
+"""
+
+
+def test_devices_are_refused_and_streams_end_at_the_byte_limit():
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _ENDLESS], capture_output=True, text=True, timeout=300)
+    zero, pipe, endless = run.stdout.splitlines()
+    assert zero == "ValueError: a character device, not a regular file or a pipe"
+    assert pipe == endless == ("ValueError: more than 16785216 bytes, the input limit (8 bytes per pixel of the pixel "
+                               "limit max_pixels, plus 16 MiB: more than an image within it takes)")
+

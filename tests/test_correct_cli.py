@@ -577,3 +577,102 @@ def test_a_search_inside_the_output_folder_takes_its_files(tmp_path):
     assert sorted(relative for _, relative in found) == ["B.JPG", "a.jpg", "bad.jpg", "cut.jpg"]
     found, _ = collect_inputs([str(photos / "sub" / "c.jpeg")], exclude=str(photos / "sub"))  # named: taken
     assert [relative for _, relative in found] == ["c.jpeg"]
+
+
+# ------------------------------------------------------------------------------------------
+# special files: each input is opened once
+
+
+_LIMITED_CLI = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a reader without bound fails here, not the machine
+from qgac_fast.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _cli_process(*args, stdin=None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _LIMITED_CLI, *map(str, args)], stdin=stdin, capture_output=True,
+                          timeout=300)
+
+
+def test_stdin_as_a_pipe_is_read_once(weights, tmp_path):
+    """``cat x.jpg | qgac-fast correct /dev/stdin``: the type is told from the bytes read, not by a
+    second open that would find the stream's first bytes gone."""
+    import subprocess
+
+    data = pillow_jpeg(synthetic_image(40, 56, seed=1), quality=30)
+    (tmp_path / "x.jpg").write_bytes(data)
+    feeder = subprocess.Popen(["cat", str(tmp_path / "x.jpg")], stdout=subprocess.PIPE)
+    run = _cli_process("correct", "/dev/stdin", "-o", tmp_path / "out", "--model", weights, "--device", "cpu",
+                       "--quiet", stdin=feeder.stdout)
+    feeder.wait()
+    assert run.returncode == 0, run.stderr.decode()
+    expected = Corrector(load_model(weights), device="cpu").correct(data)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "stdin.png")), expected.permute(1, 2, 0).numpy())
+
+
+def test_a_device_is_refused_at_once(weights, tmp_path):
+    run = _cli_process("correct", "/dev/zero", "-o", tmp_path / "out", "--model", weights, "--device", "cpu", "--quiet")
+    assert run.returncode == 1
+    assert run.stderr.decode().strip() == "/dev/zero: a character device, not a regular file or a pipe"
+    assert not any((tmp_path / "out").iterdir())
+
+
+def _fifo_with(path, data):
+    """A FIFO at ``path`` that a thread writes ``data`` into once a reader opens it; returns an
+    event to set when done. Should a reader open it again after that writer is gone (a second open
+    waits for a writer for ever), a watchdog opens it for writing every 30 s, so that the test
+    fails instead of hanging."""
+    import threading
+
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def write():
+        try:
+            with open(path, "wb") as fifo:
+                fifo.write(data)
+        except BrokenPipeError:  # the reader closed after a few bytes
+            pass
+
+    def unblock():
+        while not done.wait(30):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader waiting
+                pass
+
+    threading.Thread(target=write, daemon=True).start()
+    threading.Thread(target=unblock, daemon=True).start()
+    return done
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "png"])
+def test_a_fifo_is_corrected_and_described(weights, tmp_path, capsys, kind):
+    from qgac_fast.commands import main as qgac_main
+    from qgac_fast.compression import compress
+
+    pixels = synthetic_image(40, 56, seed=2)
+    data = compress(pixels, 30)
+    if kind == "png":  # a decoded JPEG: the blind way
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(data)).save(buffer, format="PNG")
+        data = buffer.getvalue()
+    done = _fifo_with(tmp_path / "pipe", data)
+    try:
+        assert _run(weights, tmp_path / "pipe", "-o", tmp_path / "out", "--quiet") == 0, capsys.readouterr().err
+    finally:
+        done.set()
+    expected = Corrector(load_model(weights), device="cpu").correct(data)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "pipe.png")), expected.permute(1, 2, 0).numpy())
+    os.remove(tmp_path / "pipe")
+    done = _fifo_with(tmp_path / "pipe", data)
+    try:
+        assert qgac_main(["info", str(tmp_path / "pipe")]) == 0, capsys.readouterr().err
+    finally:
+        done.set()
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'pipe'}: 56x40, ")

@@ -178,9 +178,11 @@ class Corrector:
 
         An item is anything :func:`~qgac_fast.codec.jpeg_source` takes (a path, bytes, a binary
         file object, a PIL JPEG image not yet loaded), :class:`~qgac_fast.JPEGCoefficients`, or a
-        decoded image (uint8 pixels, a PIL image, a PNG/BMP/TIFF/WebP file's path or bytes), which
-        goes the blind way (:mod:`qgac_fast.blind`; its result's ``estimate`` says what was found);
-        anything else is that item's failed result (``TypeError``).
+        decoded image (uint8 pixels, a PIL image, a PNG/BMP/TIFF/WebP file's path, open file or
+        bytes), which goes the blind way (:mod:`qgac_fast.blind`; its result's ``estimate`` says
+        what was found); anything else is that item's failed result (``TypeError``). A path or an
+        open file is read once, to at most :func:`~qgac_fast.codec.input_byte_limit` bytes (a pipe
+        or FIFO too; a device is refused), and its type told from the bytes.
 
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
         files (:func:`~qgac_fast.jpeg_files.find_jpegs`), each a result of its own whose ``source``
@@ -217,7 +219,8 @@ class Corrector:
             writing: called with an output's path as its encoding and write start, on the writer
                 thread (a progress display: a large PNG takes seconds to write).
 
-        Every output carries its input's EXIF block and ICC profile (PNG, JPEG and WebP alike).
+        Every output carries its input's EXIF block and ICC profile (PNG, JPEG and WebP alike), and
+        a decoded image's alpha channel (PNG, WebP; a JPEG output of one fails: JPEG has no alpha).
         Outputs are written atomically: a failure leaves no partial file. An output path that is
         one of the input files (same path or same file, also the file behind an input given as an
         open file or a PIL image) is refused (``"failed"``), as is a second input

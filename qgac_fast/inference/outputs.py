@@ -78,22 +78,29 @@ def jpeg_subsampling(layout: str | None) -> str:
 def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int = 95, subsampling: str = "4:2:0",
                  webp_quality: int | None = None, exif: bytes | None = None, icc_profile: bytes | None = None,
                  apply_orientation: bool = False) -> bytes:
-    """Encode uint8 ``(3, H, W)`` RGB or ``(1, H, W)`` gray as a file's bytes.
+    """Encode uint8 ``(3, H, W)`` RGB or ``(1, H, W)`` gray, with alpha ``(4, H, W)`` RGBA or
+    ``(2, H, W)`` gray + alpha, as a file's bytes.
 
     Args:
-        format: ``"png"`` (gray stays gray: mode L), ``"jpeg"`` (libjpeg through
+        format: ``"png"`` (gray stays gray: mode L, LA), ``"jpeg"`` (libjpeg through
             :func:`qgac_fast.compress`: IJG quality ``jpeg_quality``, chroma ``subsampling``
-            for colour; gray is a one-component JPEG) or ``"webp"`` (lossy at ``webp_quality``
-            1..100, lossless when None; WebP has no gray mode, so gray is stored as three equal
-            channels).
+            for colour; gray is a one-component JPEG; no alpha: an image with alpha is refused)
+            or ``"webp"`` (lossy at ``webp_quality`` 1..100, lossless when None; WebP has no gray
+            mode, so gray is stored as three equal channels).
         exif: an EXIF block (TIFF structure, :attr:`~qgac_fast.JPEGCoefficients.exif`) the file
             carries (PNG eXIf chunk, JPEG APP1, WebP EXIF chunk); None: none.
         icc_profile: an ICC profile the file carries (PNG iCCP, JPEG APP2 chunks, WebP ICCP); None: none.
         apply_orientation: turn ``image`` upright per the EXIF Orientation tag and write the EXIF
             with Orientation 1 (:func:`~qgac_fast.metadata.apply_orientation`); otherwise the
             pixels stay as stored and the tag is kept, so viewers turn them.
+
+    Raises:
+        ValueError: bad options, or an image with alpha for ``"jpeg"``.
     """
     check_output_options(format, subsampling, webp_quality)
+    if format == "jpeg" and image.shape[0] in (2, 4):
+        raise ValueError("the image has transparency (an alpha channel), which JPEG cannot hold: write png or webp "
+                         "to keep it")
     pixels = hwc(image)
     if apply_orientation:
         pixels, exif = metadata.apply_orientation(pixels, exif)
@@ -111,15 +118,15 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
     options = {"exif": exif or b"", "icc_profile": icc_profile or b""}
     if format == "png":
         picture.save(buffer, format="PNG", **options)
-    elif webp_quality is None:
-        picture.save(buffer, format="WEBP", lossless=True, **options)
+    elif webp_quality is None:  # exact: libwebp would otherwise drop the colour of transparent pixels
+        picture.save(buffer, format="WEBP", lossless=True, exact=True, **options)
     else:
-        picture.save(buffer, format="WEBP", quality=webp_quality, **options)
+        picture.save(buffer, format="WEBP", quality=webp_quality, exact=True, **options)
     return buffer.getvalue()
 
 
 def hwc(image: torch.Tensor) -> np.ndarray:
-    """uint8 ``(C, H, W)`` -> numpy ``(H, W, 3)`` or ``(H, W)`` for one channel (Pillow's layout)."""
+    """uint8 ``(C, H, W)`` -> numpy ``(H, W, C)``, or ``(H, W)`` for one channel (Pillow's layout)."""
     array = image.detach().cpu().numpy()
     # numpy, not torch, for the HWC copy: a torch copy this large would start an OpenMP team on the
     # writer thread (docs/engine.md, "Threads on the CPU")

@@ -18,14 +18,17 @@ class CorrectionResult:
     Attributes:
         index: position in the input sequence.
         source: the input as given (path, bytes or coefficients).
-        image: uint8 ``(3, H, W)`` RGB (``(1, H, W)`` gray) on the CPU, or None on failure.
+        image: uint8 ``(3, H, W)`` RGB (``(1, H, W)`` gray) on the CPU, or None on failure; a
+            decoded image with transparency has its alpha appended, unchanged: ``(4, H, W)`` RGBA
+            (``(2, H, W)`` gray + alpha).
         error: the exception that stopped this input (``JPEGError``, ``OSError``...), or None.
         size: ``(height, width)`` when known.
         tiles: number of model windows the image took (1: whole; 0: not corrected).
         subsampling: the input JPEG's layout (:attr:`~qgac_fast.JPEGCoefficients.subsampling`,
             e.g. ``"4:2:0"``, ``"gray"``) when it was read; a JPEG output keeps it.
         exif, icc_profile: the input's EXIF block (TIFF structure) and ICC profile
-            (:attr:`~qgac_fast.JPEGCoefficients.exif`, ``.icc_profile``), None when it has none;
+            (:attr:`~qgac_fast.JPEGCoefficients.exif`, ``.icc_profile``; a decoded image's:
+            :class:`~qgac_fast.blind.DecodedImage`), None when it has none;
             written files carry them. ``image`` is as stored in the file: the EXIF Orientation
             is not applied (:func:`~qgac_fast.metadata.apply_orientation`).
         estimate: for a decoded image (the blind path), what
@@ -63,10 +66,10 @@ class CorrectionResult:
         return None if self.error is None else reason(self.error)
 
     def pil(self):
-        """The image as a ``PIL.Image.Image`` (mode ``"RGB"``, or ``"L"`` for gray) carrying the
-        input's metadata: ``info["exif"]`` (so ``getexif()`` reads its Orientation) and
-        ``info["icc_profile"]`` when the input has them. The pixels are as stored (see ``exif``);
-        :meth:`save` writes them with the metadata.
+        """The image as a ``PIL.Image.Image`` (mode ``"RGB"``, ``"L"`` for gray, ``"RGBA"`` and
+        ``"LA"`` with alpha) carrying the input's metadata: ``info["exif"]`` (so ``getexif()`` reads
+        its Orientation) and ``info["icc_profile"]`` when the input has them. The pixels are as
+        stored (see ``exif``); :meth:`save` writes them with the metadata.
 
         Raises:
             the input's ``error`` when it failed.

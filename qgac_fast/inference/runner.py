@@ -14,7 +14,7 @@ from typing import Any, Callable, Union
 import torch
 
 from ..blind import BlindInput, decoded_pixels, prepare
-from ..codec import JPEGCoefficients, read_coefficients
+from ..codec import JPEGCoefficients, input_byte_limit, read_coefficients, read_source
 from ..codec import Source as JPEGSource
 from ..model import CoefficientPlanes, planes_from_jpeg
 from ..primary import PrimaryTable, choose_table
@@ -40,7 +40,7 @@ class Loaded:
     source: Any
     planes: CoefficientPlanes
     subsampling: str  # the JPEG's layout (JPEGCoefficients.subsampling), kept for a JPEG output
-    exif: bytes | None  # the JPEG's metadata, carried to the result and the written file
+    exif: bytes | None  # the input's metadata, carried to the result and the written file
     icc_profile: bytes | None
     # a decoded image, or a JPEG whose primary grid is shifted: the estimate, how to cut the output back
     blind: BlindInput | None = None
@@ -76,22 +76,27 @@ class Runner:
         self.cuda = step.device.type == "cuda"
 
     def load(self, index: int, source: Source) -> Loaded | CorrectionResult:
-        """Coefficients -> model planes on the host (pinned for CUDA); an error is a result. A decoded
-        image goes the blind way (:mod:`qgac_fast.blind`); one without JPEG history is its own result."""
+        """Coefficients -> model planes on the host (pinned for CUDA); an error is a result. A path or
+        an open file is read once (:func:`~qgac_fast.codec.read_source`) and its type told from its
+        bytes. A decoded image goes the blind way (:mod:`qgac_fast.blind`); one without JPEG history
+        is its own result."""
         try:
-            blind = None
-            decoded = None if isinstance(source, JPEGCoefficients) else decoded_pixels(source)
+            blind = decoded = None
+            data = source
+            if not isinstance(source, JPEGCoefficients):
+                data = read_source(source, input_byte_limit(self.max_pixels))
+                decoded = decoded_pixels(data, max_pixels=self.max_pixels, max_pixels_per_byte=self.max_pixels_per_byte)
             if decoded is not None:
-                pixels, icc_profile = decoded
-                self._check_size(pixels)
-                blind = prepare(pixels, icc_profile)
+                blind = prepare(decoded.pixels, decoded.icc_profile, alpha=decoded.alpha)
                 if blind.coefficients is None:  # nothing to correct: the input as it came
-                    return CorrectionResult(index, source, image=pixels.clone(), size=tuple(pixels.shape[1:]),
-                                            subsampling=None, icc_profile=icc_profile, estimate=blind.estimate)
+                    return CorrectionResult(index, source, image=blind.finish(decoded.pixels.clone()),
+                                            size=tuple(decoded.pixels.shape[1:]), subsampling=None,
+                                            exif=decoded.exif, icc_profile=decoded.icc_profile,
+                                            estimate=blind.estimate)
                 jc = blind.coefficients
             else:
-                jc = source if isinstance(source, JPEGCoefficients) else read_coefficients(
-                    source, strict=self.strict, max_pixels=self.max_pixels,
+                jc = data if isinstance(data, JPEGCoefficients) else read_coefficients(
+                    data, strict=self.strict, max_pixels=self.max_pixels,
                     max_pixels_per_byte=self.max_pixels_per_byte)
             if blind is not None:
                 corrected, primary = jc, None
@@ -100,17 +105,12 @@ class Runner:
             planes = planes_from_jpeg(corrected)
             if self.cuda:
                 planes = planes.map(lambda t: t.pin_memory())
-            if primary is None and blind is not None:
-                return Loaded(index, source, planes, blind.estimate.subsampling, None, blind.icc_profile, blind)
+            if decoded is not None:
+                return Loaded(index, source, planes, blind.estimate.subsampling, decoded.exif, decoded.icc_profile,
+                              blind)
             return Loaded(index, source, planes, jc.subsampling, jc.exif, jc.icc_profile, blind, primary)
         except Exception as error:  # noqa: BLE001  (any bad input is that input's result)
             return CorrectionResult(index, source, error=error)
-
-    def _check_size(self, pixels: torch.Tensor) -> None:
-        """The engine's pixel limit holds for decoded images too."""
-        height, width = pixels.shape[1:]
-        if self.max_pixels is not None and height * width > self.max_pixels:
-            raise ValueError(f"{width}x{height} = {width * height} pixels exceeds the pixel limit of {self.max_pixels}")
 
     def batch_limit(self, item: Loaded) -> int:
         """Most images like ``item`` per model call (``tile="auto"``: within the budget)."""
