@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
 import torch
+import torch.nn as nn
 
 from qgac_fast.functional.sampling import dct_upsample_nearest
 from qgac_fast.model import CONFIGS, QGAC, QGACConfig, flops_per_megapixel, parameter_count
@@ -72,15 +74,52 @@ def test_frequency_layout_round_trip_and_order():
     assert torch.equal(frequencies_to_tiles(f), x)
 
 
+def _absolute(module: nn.Module) -> nn.Module:
+    """A float64 copy of ``module`` with every parameter replaced by its absolute value and every
+    PReLU slope by 1. For a module made of linear maps and PReLUs with ``|slope| <= 1``, the copy
+    applied to ``|input|`` bounds from above the magnitude of each value the module computes, and
+    of each matrix product's ``|W| |x| + |b|``: what rounding errors are proportional to."""
+    absolute = copy.deepcopy(module).double()
+    with torch.no_grad():
+        for prelu in (m for m in absolute.modules() if isinstance(m, nn.PReLU)):
+            assert prelu.weight.abs().max() <= 1
+            prelu.weight.fill_(1.0)
+        for parameter in absolute.parameters():
+            parameter.abs_()
+    return absolute
+
+
+def _gamma(n: int, dtype: torch.dtype) -> float:
+    """Higham's gamma_n = n u / (1 - n u): a sum of n products, in any order, is off by at most
+    gamma_n times the sum of the products' magnitudes (u: the dtype's unit roundoff)."""
+    u = torch.finfo(dtype).eps / 2
+    return n * u / (1 - n * u)
+
+
 def test_static_tables_have_one_row_per_sample_and_the_same_result():
     tables = _tables(3).index_select(0, torch.tensor([2, 0, 2, 2])).float()
     shared, static = make_tables(tables), make_tables(tables, static=True)
     assert shared.values.shape == (2, 1, 8, 8) and static.values.shape == (4, 1, 8, 8)
     assert torch.equal(static.index, shared.index) and torch.equal(static.values[:2], shared.values)
     torch.manual_seed(0)
-    layer = CFM(2, 3, 4)
-    x = torch.randn(4, 2, 16, 24)
-    assert torch.equal(layer(x, static), layer(x, shared))
+    cin, cout, m = 2, 3, 4
+    layer = CFM(cin, cout, m)
+    x = torch.randn(4, cin, 16, 24)
+    # The hypernetworks run on 2 rows for one and 4 for the other, and a matrix product may sum
+    # in another order for another row count (MKL on AMD Zen 4 does): the same result up to
+    # rounding, bounded against the float64 evaluation. First-order error analysis: every float32
+    # stage adds at most gamma_K times the magnitude of its terms (the 8x8 conv, K = 64 + bias; the
+    # 1x1 conv and the two heads, K = m + bias; the CFM product, K = cin * 64 + bias), each PReLU
+    # and the tables' float32 rounding u, and each error reaches the output scaled by at most the
+    # absolute network's gain; the float64 reference adds the same with its own gamma.
+    exact_tables = make_tables(tables, torch.float64)
+    exact = copy.deepcopy(layer).double()(x.double(), exact_tables)
+    magnitude = _absolute(layer)(x.double().abs(), exact_tables)
+    stages = [64 + 1, m + 1, m + 1, m + 1, cin * 64 + 1, 1, 1, 1, 1]
+    budget = sum(_gamma(k, torch.float32) + _gamma(k, torch.float64) for k in stages)
+    with torch.no_grad():
+        for got in (layer(x, static), layer(x, shared)):
+            assert ((got.double() - exact).abs() <= budget * magnitude).all()
 
 
 def test_restore_through_other_networks_gets_static_tables():
