@@ -9,10 +9,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from qgac_fast.functional.sampling import dct_upsample_nearest
+from qgac_fast.functional.sampling import dct_upsample_nearest, dct_upsample_operator
+from qgac_fast.functional.transform import blockify
 from qgac_fast.model import CONFIGS, QGAC, QGACConfig, flops_per_megapixel, parameter_count
 from qgac_fast.model.inputs import CoefficientPlanes
-from qgac_fast.model.layers import CFM, RRDB, frequencies_to_tiles, make_tables, tiles_to_frequencies
+from qgac_fast.model.layers import CFM, RRDB, DenseBlock, frequencies_to_tiles, make_tables, tiles_to_frequencies
 from qgac_fast.model.networks import BlockNet, ColorNet, FrequencyNet, Fusion, YNet
 
 TINY = QGACConfig(manifold=4, block_channels=6, tile_channels=3, frequency_channels=2, fusion_channels=2,
@@ -94,6 +95,28 @@ def _gamma(n: int, dtype: torch.dtype) -> float:
     gamma_n times the sum of the products' magnitudes (u: the dtype's unit roundoff)."""
     u = torch.finfo(dtype).eps / 2
     return n * u / (1 - n * u)
+
+
+def _rounding_budget(model: nn.Module, dtype: torch.dtype) -> float:
+    """The sum of every stage's relative rounding error bound in ``model``, to first order: the
+    result computed in ``dtype``, in any summation order, is within this times the absolute
+    network's output (:func:`_absolute`) of the exact one. Each convolution is a sum of
+    ``Cin / groups * kh * kw`` products and a bias (counted in full for the transposed ones,
+    which sum fewer), each CFM's per-block product ``Cin * 64`` and a bias, each PReLU one
+    multiplication, each residual block a scale and an add; a stage's error reaches the output
+    scaled by at most the absolute network's gain from there."""
+    total = 0.0
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            in_channels = module.weight.shape[1] * module.groups if isinstance(module, nn.Conv2d) else module.weight.shape[0]
+            total += _gamma(in_channels // module.groups * module.weight.shape[2] * module.weight.shape[3] + 1, dtype)
+        elif isinstance(module, CFM):
+            total += _gamma(module.in_channels * 64 + 1, dtype)
+        elif isinstance(module, nn.PReLU):
+            total += _gamma(1, dtype)
+        elif isinstance(module, (RRDB, DenseBlock)):
+            total += _gamma(2, dtype)
+    return total
 
 
 def test_static_tables_have_one_row_per_sample_and_the_same_result():
@@ -208,11 +231,26 @@ def test_batch_equals_items_one_by_one():
     c = torch.randn(3, 2, 16, 8, generator=g, dtype=torch.float64)
     qy, qc = _tables(3), _tables(3, 1)
     qy[2] = qy[0]  # a shared table inside the batch
-    by, bc = model(y, qy, c, qc)
-    for i in range(3):
-        iy, ic = model(y[i:i + 1], qy[i:i + 1], c[i:i + 1], qc[i:i + 1])
-        torch.testing.assert_close(by[i:i + 1], iy, rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(bc[i:i + 1], ic, rtol=1e-12, atol=1e-12)
+    assert not model.mean.any() and bool((model.std == 1).all())  # normalisation is exact
+    with torch.no_grad():
+        by, bc = model(y, qy, c, qc)
+        # A batch of 3 runs other shapes than one sample (2 distinct tables instead of 1, a
+        # batch of 3 or 6 planes instead of 1 or 2), so kernels may sum in other orders: each
+        # result is within budget * magnitude of the exact one (_rounding_budget), the networks'
+        # magnitudes from the absolute network (its colour network's output: the residual), the
+        # chroma skip's two products of 8 terms within 2 gamma_8 |A| |X| |A|^T (mean 0, std 1).
+        absolute, residual = _absolute(model), []
+        absolute.color_net.register_forward_hook(lambda module, args, out: residual.append(out))
+        magnitude_y, _ = absolute(y.abs(), qy, c.abs(), qc)
+        magnitude_c = residual[0].reshape(2, 3, 1, 32, 16).transpose(0, 1).reshape(3, 2, 32, 16)
+        operator = dct_upsample_operator(torch.float64).abs()
+        blocks = torch.einsum("aik,...kl,bjl->...aibj", operator, blockify(c.abs()), operator)
+        skip = 2 * _gamma(8, torch.float64) * blocks.permute(0, 1, 2, 4, 5, 3, 6, 7).reshape(3, 2, 32, 16)
+        budget = _rounding_budget(model, torch.float64)
+        for i in range(3):
+            iy, ic = model(y[i:i + 1], qy[i:i + 1], c[i:i + 1], qc[i:i + 1])
+            assert ((by[i:i + 1] - iy).abs() <= 2 * budget * magnitude_y[i:i + 1]).all()
+            assert ((bc[i:i + 1] - ic).abs() <= 2 * (budget * magnitude_c[i:i + 1] + skip[i:i + 1])).all()
 
 
 @pytest.mark.parametrize("skip", ["nearest", "fancy"])
