@@ -12,8 +12,22 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 demo: $(BUILD_STAMP)
 	$(BIN)/python -m qgac_fast.demo
 
+# `make test` then runs the numerics-sensitive test files again on other CPUs' code paths
+# (docs/development.md, "Numerics in tests"): ATen, oneDNN and MKL narrowed to AVX2 (close to
+# what AMD Zen runs, which Intel machines otherwise skip), then to their oldest paths (ATen's
+# scalar kernels, oneDNN SSE4.1, MKL's SSE2-compatible path, which AMD machines otherwise skip),
+# so that a test holding only for one CPU's kernels fails on the CI machine, whichever it is.
+# About a minute each on 2 cores.
+NUMERICS_TESTS := tests/test_model.py tests/test_color.py tests/test_cfm.py tests/test_sampling.py tests/test_dct.py
+NARROW_PATHS := "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2" \
+	"ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE"
+
 test: $(BUILD_STAMP)
 	$(BIN)/python -m pytest
+	@for paths in $(NARROW_PATHS); do \
+		echo "numerics-sensitive tests with $$paths"; \
+		env $$paths $(BIN)/python -m pytest -q $(NUMERICS_TESTS) || exit 1; \
+	done
 
 bench: $(BUILD_STAMP)
 	$(BIN)/python bench/run.py

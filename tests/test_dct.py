@@ -72,6 +72,19 @@ def test_batch_equals_items():
         torch.testing.assert_close(y[i], dct(x[i]), atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_equal_planes_of_a_batch_transform_to_the_same_bits(dtype):
+    """Every plane is its own item of one batched product (plane_matmul), so equal planes go through
+    the same arithmetic wherever they are in the batch (the model's Cb and Cr rely on it)."""
+    from qgac_fast.functional.sampling import dct_upsample_nearest
+
+    x = _pixels((3, 2, 24, 40), seed=8).to(dtype)
+    x[2, 1] = x[0, 0]
+    for transform in (dct, idct, dct_upsample_nearest):
+        y = transform(x)
+        assert torch.equal(y[2, 1], y[0, 0]), transform.__name__
+
+
 def test_non_contiguous_input():
     x = _pixels((24, 16), seed=6)
     t = x.T  # (16, 24) view with swapped strides

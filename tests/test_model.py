@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
 import torch
+import torch.nn as nn
 
-from qgac_fast.functional.sampling import dct_upsample_nearest
+from qgac_fast.functional.sampling import dct_upsample_nearest, dct_upsample_operator
+from qgac_fast.functional.transform import blockify
 from qgac_fast.model import CONFIGS, QGAC, QGACConfig, flops_per_megapixel, parameter_count
 from qgac_fast.model.inputs import CoefficientPlanes
-from qgac_fast.model.layers import CFM, RRDB, frequencies_to_tiles, make_tables, tiles_to_frequencies
+from qgac_fast.model.layers import CFM, RRDB, DenseBlock, frequencies_to_tiles, make_tables, tiles_to_frequencies
 from qgac_fast.model.networks import BlockNet, ColorNet, FrequencyNet, Fusion, YNet
 
 TINY = QGACConfig(manifold=4, block_channels=6, tile_channels=3, frequency_channels=2, fusion_channels=2,
@@ -72,23 +75,84 @@ def test_frequency_layout_round_trip_and_order():
     assert torch.equal(frequencies_to_tiles(f), x)
 
 
+def _absolute(module: nn.Module) -> nn.Module:
+    """A float64 copy of ``module`` with every parameter replaced by its absolute value and every
+    PReLU slope by 1. For a module made of linear maps and PReLUs with ``|slope| <= 1``, the copy
+    applied to ``|input|`` bounds from above the magnitude of each value the module computes, and
+    of each matrix product's ``|W| |x| + |b|``: what rounding errors are proportional to."""
+    absolute = copy.deepcopy(module).double()
+    with torch.no_grad():
+        for prelu in (m for m in absolute.modules() if isinstance(m, nn.PReLU)):
+            assert prelu.weight.abs().max() <= 1
+            prelu.weight.fill_(1.0)
+        for parameter in absolute.parameters():
+            parameter.abs_()
+    return absolute
+
+
+def _gamma(n: int, dtype: torch.dtype) -> float:
+    """Higham's gamma_n = n u / (1 - n u): a sum of n products, in any order, is off by at most
+    gamma_n times the sum of the products' magnitudes (u: the dtype's unit roundoff)."""
+    u = torch.finfo(dtype).eps / 2
+    return n * u / (1 - n * u)
+
+
+def _rounding_budget(model: nn.Module, dtype: torch.dtype) -> float:
+    """The sum of every stage's relative rounding error bound in ``model``, to first order: the
+    result computed in ``dtype``, in any summation order, is within this times the absolute
+    network's output (:func:`_absolute`) of the exact one. Each convolution is a sum of
+    ``Cin / groups * kh * kw`` products and a bias (counted in full for the transposed ones,
+    which sum fewer), each CFM's per-block product ``Cin * 64`` and a bias, each PReLU one
+    multiplication, each residual block a scale and an add; a stage's error reaches the output
+    scaled by at most the absolute network's gain from there."""
+    total = 0.0
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            in_channels = module.weight.shape[1] * module.groups if isinstance(module, nn.Conv2d) else module.weight.shape[0]
+            total += _gamma(in_channels // module.groups * module.weight.shape[2] * module.weight.shape[3] + 1, dtype)
+        elif isinstance(module, CFM):
+            total += _gamma(module.in_channels * 64 + 1, dtype)
+        elif isinstance(module, nn.PReLU):
+            total += _gamma(1, dtype)
+        elif isinstance(module, (RRDB, DenseBlock)):
+            total += _gamma(2, dtype)
+    return total
+
+
 def test_static_tables_have_one_row_per_sample_and_the_same_result():
     tables = _tables(3).index_select(0, torch.tensor([2, 0, 2, 2])).float()
     shared, static = make_tables(tables), make_tables(tables, static=True)
     assert shared.values.shape == (2, 1, 8, 8) and static.values.shape == (4, 1, 8, 8)
     assert torch.equal(static.index, shared.index) and torch.equal(static.values[:2], shared.values)
     torch.manual_seed(0)
-    layer = CFM(2, 3, 4)
-    x = torch.randn(4, 2, 16, 24)
-    assert torch.equal(layer(x, static), layer(x, shared))
+    cin, cout, m = 2, 3, 4
+    layer = CFM(cin, cout, m)
+    x = torch.randn(4, cin, 16, 24)
+    # The hypernetworks run on 2 rows for one and 4 for the other, and a matrix product may sum
+    # in another order for another row count (MKL on AMD Zen 4 does): the same result up to
+    # rounding, bounded against the float64 evaluation. First-order error analysis: every float32
+    # stage adds at most gamma_K times the magnitude of its terms (the 8x8 conv, K = 64 + bias; the
+    # 1x1 conv and the two heads, K = m + bias; the CFM product, K = cin * 64 + bias), each PReLU
+    # and the tables' float32 rounding u, and each error reaches the output scaled by at most the
+    # absolute network's gain; the float64 reference adds the same with its own gamma.
+    exact_tables = make_tables(tables, torch.float64)
+    exact = copy.deepcopy(layer).double()(x.double(), exact_tables)
+    magnitude = _absolute(layer)(x.double().abs(), exact_tables)
+    stages = [64 + 1, m + 1, m + 1, m + 1, cin * 64 + 1, 1, 1, 1, 1]
+    budget = sum(_gamma(k, torch.float32) + _gamma(k, torch.float64) for k in stages)
+    with torch.no_grad():
+        for got in (layer(x, static), layer(x, shared)):
+            assert ((got.double() - exact).abs() <= budget * magnitude).all()
 
 
 def test_restore_through_other_networks_gets_static_tables():
     """``restore(planes, networks=...)`` hands the stand-in tables with N rows (what the compiled
     networks need); dynamo tracing of the networks gives the eager result exactly, and the padded
     tables the distinct tables' result up to float64 rounding (the hypernetworks' matrix products
-    may sum in another order for another row count)."""
+    may sum in another order for another row count): within 2 * budget * magnitude
+    (:func:`_rounding_budget`; the chroma skip is the same computation in both)."""
     model = _model().eval()
+    assert not model.mean.any() and bool((model.std == 1).all())  # normalisation is exact
     planes = CoefficientPlanes(torch.randn(2, 1, 32, 48) * 30, torch.randn(2, 2, 16, 24) * 10,
                                torch.full((2, 8, 8), 12.0), torch.full((2, 2, 8, 8), 20.0), (32, 48))
     seen = []
@@ -102,8 +166,14 @@ def test_restore_through_other_networks_gets_static_tables():
         got = model.restore(planes, networks=networks)
         traced = model.restore(planes, networks=torch.compile(model.networks, backend="eager", fullgraph=True))
     assert seen == [(2, 4)]
-    for a, b, c in zip(expected, got, traced):
-        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12 * float(a.abs().max()))
+    absolute, residual = _absolute(model), []
+    absolute.color_net.register_forward_hook(lambda module, args, out: residual.append(out))
+    with torch.inference_mode():
+        magnitude_y, _ = absolute.restore(planes.map(torch.abs))
+    magnitude_c = residual[0].reshape(2, 2, 32, 48).transpose(0, 1)
+    budget = _rounding_budget(model, torch.float64)
+    for a, b, c, magnitude in zip(expected, got, traced, (magnitude_y, magnitude_c)):
+        assert ((b - a).abs() <= 2 * budget * magnitude).all()
         assert torch.equal(b, c)
 
 
@@ -169,18 +239,37 @@ def test_batch_equals_items_one_by_one():
     c = torch.randn(3, 2, 16, 8, generator=g, dtype=torch.float64)
     qy, qc = _tables(3), _tables(3, 1)
     qy[2] = qy[0]  # a shared table inside the batch
-    by, bc = model(y, qy, c, qc)
-    for i in range(3):
-        iy, ic = model(y[i:i + 1], qy[i:i + 1], c[i:i + 1], qc[i:i + 1])
-        torch.testing.assert_close(by[i:i + 1], iy, rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(bc[i:i + 1], ic, rtol=1e-12, atol=1e-12)
+    assert not model.mean.any() and bool((model.std == 1).all())  # normalisation is exact
+    with torch.no_grad():
+        by, bc = model(y, qy, c, qc)
+        # A batch of 3 runs other shapes than one sample (2 distinct tables instead of 1, a
+        # batch of 3 or 6 planes instead of 1 or 2), so kernels may sum in other orders: each
+        # result is within budget * magnitude of the exact one (_rounding_budget), the networks'
+        # magnitudes from the absolute network (its colour network's output: the residual), the
+        # chroma skip's two products of 8 terms within 2 gamma_8 |A| |X| |A|^T (mean 0, std 1).
+        absolute, residual = _absolute(model), []
+        absolute.color_net.register_forward_hook(lambda module, args, out: residual.append(out))
+        magnitude_y, _ = absolute(y.abs(), qy, c.abs(), qc)
+        magnitude_c = residual[0].reshape(2, 3, 1, 32, 16).transpose(0, 1).reshape(3, 2, 32, 16)
+        operator = dct_upsample_operator(torch.float64).abs()
+        blocks = torch.einsum("aik,...kl,bjl->...aibj", operator, blockify(c.abs()), operator)
+        skip = 2 * _gamma(8, torch.float64) * blocks.permute(0, 1, 2, 4, 5, 3, 6, 7).reshape(3, 2, 32, 16)
+        budget = _rounding_budget(model, torch.float64)
+        for i in range(3):
+            iy, ic = model(y[i:i + 1], qy[i:i + 1], c[i:i + 1], qc[i:i + 1])
+            assert ((by[i:i + 1] - iy).abs() <= 2 * budget * magnitude_y[i:i + 1]).all()
+            assert ((bc[i:i + 1] - ic).abs() <= 2 * (budget * magnitude_c[i:i + 1] + skip[i:i + 1])).all()
 
 
-def test_cb_and_cr_share_the_colour_network():
-    model = _model()
-    y = torch.randn(1, 1, 16, 16, dtype=torch.float64)
-    c = torch.randn(1, 1, 8, 8, dtype=torch.float64)
-    _, out = model(y, _tables(1), torch.cat([c, c], dim=1), _tables(1, 1))
+@pytest.mark.parametrize("skip", ["nearest", "fancy"])
+def test_cb_and_cr_share_the_colour_network(skip):
+    """Equal Cb and Cr planes come out bit-identical: they go through the colour network as items
+    of one batch, and through the skip path as items of one batched product
+    (:func:`qgac_fast.functional.transform.plane_matmul`), so through the same arithmetic on any CPU."""
+    model = _model(dataclasses.replace(TINY, chroma_skip=skip))
+    y = torch.randn(2, 1, 16, 16, dtype=torch.float64)
+    c = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    _, out = model(y, _tables(2), torch.cat([c, c], dim=1), _tables(2, 1))
     assert torch.equal(out[:, 0], out[:, 1])
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ._dtypes import float_dtype
-from .transform import BLOCK, blockify, dct_matrix
+from .transform import BLOCK, blockify, dct_matrix, plane_matmul
 
 __all__ = [
     "pad_edges",
@@ -244,7 +244,9 @@ def dct_upsample_nearest(plane: torch.Tensor, *, dtype: torch.dtype | None = Non
     """Double a tiled coefficient plane by nearest neighbour, exactly, in the DCT domain.
 
     ``dct_upsample_nearest(x) == dct(nearest_2x(idct(x)))`` to float rounding, computed per block
-    with a fixed linear operator (no pixels formed).
+    with a fixed linear operator (no pixels formed). Each plane (leading index) is its own item of
+    the products (:func:`~qgac_fast.functional.transform.plane_matmul`): equal planes, such as Cb
+    and Cr with equal values, give bit-identical results.
 
     Args:
         plane: ``(..., H, W)`` tiled coefficients (H, W multiples of 8), e.g. dequantized chroma.
@@ -255,9 +257,14 @@ def dct_upsample_nearest(plane: torch.Tensor, *, dtype: torch.dtype | None = Non
     """
     dtype = float_dtype(plane, dtype)
     x = blockify(plane.to(dtype))  # (..., bh, bw, 8, 8)
-    a = dct_upsample_operator(dtype, x.device)
-    y = torch.einsum("aik,...kl,bjl->...aibj", a, x, a)  # (..., bh, bw, 2, 8, 2, 8)
     *lead, bh, bw = x.shape[:-2]
+    a_t = dct_upsample_operator(dtype, x.device).reshape(2 * BLOCK, BLOCK).T  # (8, 16): columns (a, i)
+    # (A[a] @ X)^T = X^T @ A[a]^T for every block: rows (block, l), columns (a, i)
+    left = plane_matmul(x.transpose(-1, -2).reshape(*lead, bh * bw * BLOCK, BLOCK), a_t)
+    # (A[a] @ X) @ A[b]^T: rows (block, a, i), columns (b, j)
+    left = left.reshape(*lead, bh * bw, BLOCK, 2 * BLOCK).transpose(-1, -2)
+    y = plane_matmul(left.reshape(*lead, bh * bw * 2 * BLOCK, BLOCK), a_t)
+    y = y.reshape(*lead, bh, bw, 2, BLOCK, 2, BLOCK)
     # rows: block row p, half a, sample i; columns: block col q, half b, sample j
     y = y.permute(*range(len(lead)), -6, -4, -3, -5, -2, -1)  # (..., bh, 2, 8, bw, 2, 8)
     return y.reshape(*lead, bh * 2 * BLOCK, bw * 2 * BLOCK)
