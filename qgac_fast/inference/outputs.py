@@ -12,17 +12,17 @@ from __future__ import annotations
 import errno
 import io
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .. import metadata
 from ..atomic import write_atomic
-from .results import FileResult, display, reason, source_path
+from .results import CorrectionResult, FileResult, display, reason, source_path
 
 __all__ = ["FATAL_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image", "jpeg_subsampling", "refusals",
-           "write_output"]
+           "write_output", "write_result"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
@@ -141,10 +141,14 @@ def refusals(pairs: Sequence[tuple[Any, str]]) -> dict[int, str]:
 def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
                  size: tuple[int, int] | None = None, tiles: int = 0, *, subsampling: str = "4:2:0",
                  webp_quality: int | None = None, exif: bytes | None = None, icc_profile: bytes | None = None,
-                 apply_orientation: bool = False) -> FileResult:
+                 apply_orientation: bool = False, store: Callable[[str, bytes], None] | None = None) -> FileResult:
     """Encode (:func:`encode_image`, with the metadata and orientation options) and write one
-    corrected image atomically (parent folders created); an error is a failed result that names
-    the output (``cannot write OUTPUT: reason``) and leaves no file."""
+    corrected image atomically; an error is a failed result that names the output (``cannot write
+    OUTPUT: reason``) and leaves no file.
+
+    ``store(dst, data)`` writes the encoded file; default: a local path, parent folders created,
+    through :func:`~qgac_fast.atomic.write_atomic`. Another store (a remote file system's) must be
+    atomic too and raise ``OSError`` on failure."""
     try:
         data = encode_image(image, format, jpeg_quality=jpeg_quality, subsampling=subsampling,
                             webp_quality=webp_quality, exif=exif, icc_profile=icc_profile,
@@ -152,11 +156,35 @@ def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_q
     except Exception as error:  # noqa: BLE001
         return FileResult(display(source), dst, "failed", f"cannot encode {format}: {reason(error)}", size, tiles)
     try:
-        folder = os.path.dirname(dst)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        write_atomic(dst, data)
+        (store or _store_local)(dst, data)
     except OSError as error:
         return FileResult(display(source), dst, "failed", f"cannot write {dst}: {reason(error)}", size, tiles,
                           fatal=error.errno in FATAL_WRITE_ERRORS)
     return FileResult(display(source), dst, "ok", None, size, tiles)
+
+
+def _store_local(dst: str, data: bytes) -> None:
+    folder = os.path.dirname(dst)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    write_atomic(dst, data)
+
+
+def write_result(result: CorrectionResult, source: Any, dst: str, format: str, jpeg_quality: int, *,
+                 subsampling: str | None = None, webp_quality: int | None = None, apply_orientation: bool = False,
+                 store: Callable[[str, bytes], None] | None = None) -> FileResult:
+    """Write one successful :class:`CorrectionResult` (:func:`write_output`) with its input's EXIF and
+    ICC profile, in the chroma ``subsampling`` given or else the input's own
+    (:func:`jpeg_subsampling`); the file result says which table corrected it (a decoded input's
+    carries its estimate)."""
+    written = write_output(result.image, source, dst, format, jpeg_quality, result.size, result.tiles,
+                           subsampling=subsampling or jpeg_subsampling(result.subsampling), webp_quality=webp_quality,
+                           exif=result.exif, icc_profile=result.icc_profile, apply_orientation=apply_orientation,
+                           store=store)
+    if result.estimate is not None:
+        written.estimate = result.estimate.to_json()
+    elif result.primary is not None:
+        written.table = {"used": "primary", **result.primary.to_json()}
+    else:
+        written.table = {"used": "file"}
+    return written
