@@ -183,6 +183,18 @@ def test_uri_file_system_in_and_out(cluster, corpus, reference, tmp_path):
     assert _files(out) == {name.replace(".jpg", ".png"): reference[name] for name in good}
 
 
+def test_plan_takes_each_file_once_and_reports_arguments_naming_nothing(corpus, tmp_path):
+    from qgac_fast.ray import plan_files
+
+    folder, good = corpus
+    plan = plan_files([str(folder), str(folder / "chelsea_a.jpg"), f"file://{tmp_path}/missing"], str(tmp_path / "out"))
+    assert sorted(os.path.relpath(row["input"], folder) for row in plan.rows) == sorted(
+        good + ["bomb.jpg", "corrupt.jpg", "truncated.jpg"])
+    assert plan.errors == [(f"file://{tmp_path}/missing", "No such file or directory")]
+    assert [(r.input, r.status) for r in plan.decided] == [(f"file://{tmp_path}/missing", "failed")]
+    assert {row["output"] for row in plan.rows} >= {str(tmp_path / "out" / "sub" / "chelsea_b.png")}
+
+
 def test_correct_dataset_rows_carry_images_and_errors(cluster, corpus, reference):
     folder, good = corpus
     paths = [str(folder / name) for name in good] + [str(folder / "corrupt.jpg"), str(folder / "bomb.jpg")]

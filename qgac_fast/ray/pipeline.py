@@ -42,7 +42,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Join the Ray cluster at ``address`` (``"auto"``: the one running on this node), or start a
     local one (``num_cpus``: its CPUs, default all) when None; nothing when Ray is already
     initialized in this process. Returns whether it connected (then ``ray.shutdown()`` is the
-    caller's). Ray Data's own progress bars are turned off.
+    caller's). Ray Data's own progress bars are turned off, and Ray logs only errors here.
 
     A local cluster listens on the loopback interface only: a one-machine run needs no network,
     and a Ray cluster runs whatever code its clients send. That takes
@@ -55,14 +55,14 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # not its notes on each execution
     if ray.is_initialized():
         return False
     if address is not None:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 logging_level=logging.WARNING, log_to_driver=False)
+                 logging_level=logging.ERROR, log_to_driver=False)
     return True
 
 
@@ -170,7 +170,8 @@ def plan_files(inputs: list[str], output: str, *, format: str = "png", blind: bo
         filesystems[name] = filesystem
         return name, filesystem, path
 
-    found, errors = [], []
+    listed, errors = collect_inputs([text for text in inputs if not storage.is_uri(text)], blind=blind)
+    found = [(path, relative, "", path) for path, relative in listed]
     for text in inputs:
         if storage.is_uri(text):
             name, filesystem, path = key(text)
@@ -178,10 +179,6 @@ def plan_files(inputs: list[str], output: str, *, format: str = "png", blind: bo
             if why is not None:
                 errors.append((text, why))
             found.extend((uri, relative, name, fs_path) for uri, relative, fs_path in listed)
-        else:
-            listed, failed = collect_inputs([text], blind=blind)
-            errors.extend(failed)
-            found.extend((path, relative, "", path) for path, relative in listed)
     out_key, out_fs, out_root = key(output)
     suffix = FORMATS[format]
     found.sort()
