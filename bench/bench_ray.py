@@ -151,7 +151,8 @@ def main(argv=None) -> int:
                 f"`{document['command']}` at commit {document['commit']}, {document['date']}, load average "
                 f"{' '.join(f'{x:.1f}' for x in document['load_average'])}; {args.images} JPEGs of "
                 f"{args.size}x{args.size} (q{args.quality}, 4:2:0) to PNG, {args.precision}, {args.threads} "
-                f"thread(s) locally and per actor; median of {args.repeats} rounds after {args.warmup} warm-up. Method: `bench/bench_ray.py`.\n\n"
+                f"thread(s) locally and per actor; median of {args.repeats} rounds after {args.warmup} warm-up. "
+                "Method: `bench/bench_ray.py`.\n\n"
                 + table + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
