@@ -22,6 +22,7 @@ ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 
 import qgac_fast  # noqa: E402
+import qgac_fast.ray  # noqa: E402
 from qgac_fast import metadata  # noqa: E402
 from qgac_fast.atomic import TEMPORARY_NAME  # noqa: E402
 from qgac_fast.ray import CorrectBatch, correct_dataset, correct_files  # noqa: E402
@@ -36,7 +37,9 @@ def cluster():
     assert ray._private.services.get_node_ip_address() == "127.0.0.1"  # the environment above took
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", object_store_memory=200 * 2**20,
              logging_level=logging.WARNING, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.execution_no_progress_timeout_s = 300  # a stalled pipeline fails instead of hanging
     yield
     ray.shutdown()
 
@@ -199,7 +202,9 @@ def test_correct_dataset_rows_carry_images_and_errors(cluster, corpus, reference
     folder, good = corpus
     paths = [str(folder / name) for name in good] + [str(folder / "corrupt.jpg"), str(folder / "bomb.jpg")]
     ds = ray.data.read_binary_files(paths, include_paths=True)
-    rows = {os.path.basename(row["path"]): row for row in correct_dataset(ds, precision="float32", actors=1).take_all()}
+    # the default pool leaves the read tasks a CPU: actors on both CPUs would stall the pipeline
+    assert (qgac_fast.ray.actor_count(), qgac_fast.ray.actor_count(spare_cpus=1)) == (2, 1)
+    rows = {os.path.basename(row["path"]): row for row in correct_dataset(ds, precision="float32").take_all()}
     assert set(rows) == {os.path.basename(p) for p in paths}
     for name in good:
         row = rows[os.path.basename(name)]

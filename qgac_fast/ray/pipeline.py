@@ -66,13 +66,13 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     return True
 
 
-def actor_count(gpus_per_actor: float = 0, cpus_per_actor: float = 1) -> int:
+def actor_count(gpus_per_actor: float = 0, cpus_per_actor: float = 1, spare_cpus: float = 0) -> int:
     """Actors that fill the connected cluster: its GPUs / ``gpus_per_actor`` when that is > 0, else
-    its CPUs / ``cpus_per_actor`` (at least 1)."""
+    its CPUs less ``spare_cpus`` / ``cpus_per_actor`` (at least 1)."""
     resources = _ray().cluster_resources()
     if gpus_per_actor > 0:
         return max(1, int(resources.get("GPU", 0) // gpus_per_actor))
-    return max(1, int(resources.get("CPU", 1) // cpus_per_actor))
+    return max(1, int((resources.get("CPU", 1) - spare_cpus) // cpus_per_actor))
 
 
 def correct_dataset(ds, model: str = "default", *, actors: int | None = None, gpus_per_actor: float = 0,
@@ -91,7 +91,9 @@ def correct_dataset(ds, model: str = "default", *, actors: int | None = None, gp
 
     Args:
         model: weights name or path, loaded once per actor.
-        actors: actors in the pool (default :func:`actor_count`: fill the cluster).
+        actors: actors in the pool (default :func:`actor_count`: fill the cluster, but for one
+            CPU left to the tasks that read ``ds``: actors holding every CPU would leave them none,
+            and the pipeline would wait for ever).
         gpus_per_actor: GPUs each actor holds (fractions share one); 0: CPU actors. The actor's
             model runs on CUDA when it has a GPU.
         threads: torch threads (and CPUs reserved) per actor.
@@ -106,14 +108,14 @@ def correct_dataset(ds, model: str = "default", *, actors: int | None = None, gp
     kwargs = {"model": model, "threads": threads, "blind": blind, "format": format, "jpeg_quality": jpeg_quality,
               "subsampling": subsampling, "webp_quality": webp_quality, "apply_orientation": apply_orientation,
               **engine}
-    return _map(ds, batch_class, kwargs, actors, gpus_per_actor, threads, rows_per_batch)
+    return _map(ds, batch_class, kwargs, actors, gpus_per_actor, threads, rows_per_batch, spare_cpus=1)
 
 
 def _map(ds, batch_class: type, kwargs: dict, actors: int | None, gpus_per_actor: float, threads: int,
-         rows_per_batch: int):
+         rows_per_batch: int, spare_cpus: float = 0):
     if not gpus_per_actor:
         kwargs.setdefault("device", "cpu")
-    actors = actors or actor_count(gpus_per_actor, threads)
+    actors = actors or actor_count(gpus_per_actor, threads, spare_cpus)
     with warnings.catch_warnings():
         # Ray 2.60 deprecates the remote arguments without named replacements; the retries are
         # set here all the same, because Ray Data's default (-1) retries an input that kills every
