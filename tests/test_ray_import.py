@@ -30,3 +30,13 @@ def test_ray_option_without_ray_is_a_usage_error(tmp_path):
     assert run.returncode == 2, run.stderr[-2000:]
     assert run.stderr.strip().splitlines() == ["qgac-fast correct: --ray needs Ray Data: pip install 'qgac_fast[ray]'"]
     assert not (tmp_path / "out").exists()
+
+
+def test_ray_pool_options_need_ray(tmp_path, capsys):
+    from qgac_fast.correct_cli import main
+
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8")
+    assert main([str(tmp_path / "a.jpg"), "-o", str(tmp_path / "out"), "--ray-actors", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "qgac-fast correct: --ray-actors and --ray-gpus-per-actor need --ray or --ray-address")
+    assert not (tmp_path / "out").exists()
