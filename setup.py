@@ -64,6 +64,9 @@ setup(
     ext_modules=[extension],
     cmdclass={"build_ext": build_ext},
     install_requires=["torch>=2.13,<2.15", "numpy>=1.24", "pillow>=10", "PyTurboJPEG>=1.8,<2", "safetensors", "tqdm"],
+    # qgac_fast.ray and `qgac-fast correct --ray`; the base install never imports ray. Below 2.64,
+    # which drops the actors' retry settings that qgac_fast.ray.pipeline passes to map_batches.
+    extras_require={"ray": ["ray[data]>=2.60,<2.64"]},
     entry_points={"console_scripts": ["qgac-fast = qgac_fast.cli:main"]},
     zip_safe=False,
 )

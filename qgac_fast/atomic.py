@@ -22,7 +22,7 @@ import re
 import secrets
 from typing import Iterable
 
-__all__ = ["TEMPORARY_NAME", "remove_stale_temporaries", "write_atomic"]
+__all__ = ["TEMPORARY_NAME", "remove_stale_temporaries", "temporary_name", "write_atomic"]
 
 #: The name of :func:`write_atomic`'s temporary files; group ``name`` is the destination's name.
 TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{16}\.tmp$")
@@ -44,7 +44,7 @@ def _locked_temporary(folder: str, name: str) -> tuple[str, int]:
     """Create a new temporary file for ``name`` in ``folder``; returns its path and a descriptor
     holding its exclusive lock (none on a file system without locks)."""
     while True:
-        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(8)}.tmp")
+        temporary = os.path.join(folder, temporary_name(name))
         # Not tempfile.mkstemp: its 0o600 mode would stick to the final file; 0o666 minus the umask
         # is what a plain open() would give.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -61,6 +61,12 @@ def _locked_temporary(folder: str, name: str) -> tuple[str, int]:
         if _names_file(temporary, fd):
             return temporary, fd
         os.close(fd)
+
+
+def temporary_name(name: str) -> str:
+    """A fresh temporary file name (:data:`TEMPORARY_NAME`) for the destination file ``name``; the
+    same rule serves other file systems' atomic writes (:mod:`qgac_fast.ray`)."""
+    return f".{name}.{secrets.token_hex(8)}.tmp"
 
 
 def write_atomic(dst: str | os.PathLike, data: bytes) -> None:

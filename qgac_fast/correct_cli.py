@@ -20,6 +20,9 @@ Exit status: 0 all written (or skipped), 1 a file failed or the model or OUTDIR 
 environment), 130 / 143 stopped by Ctrl-C / SIGTERM (after the summary and the ``--json`` report
 of what was done); every failure is one line on stderr, never a traceback.
 
+With ``--ray`` (or ``--ray-address``) the run goes to :mod:`qgac_fast.ray.command`: Ray Data actors
+on a cluster, inputs and OUTDIR also URIs (``s3://...``); same outputs, reports and exit statuses.
+
 Sharding with torchrun: with ``WORLD_SIZE`` > 1, rank ``RANK`` takes the items ``i`` of the
 sorted input list with ``i % WORLD_SIZE == RANK`` and runs on ``cuda:LOCAL_RANK`` (when CUDA is
 there and ``--device`` is not given); no process group is needed. ``--json FILE`` then writes
@@ -78,6 +81,16 @@ def _webp_quality(text: str) -> int | None:
     if not text.isdigit() or not 1 <= int(text) <= 100:
         raise argparse.ArgumentTypeError(f"expected 'lossless' or a quality 1..100, got {text!r}")
     return int(text)
+
+
+def _gpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of GPUs, got {text!r}")
+    return value
 
 
 def add_parser(subparsers) -> None:
@@ -155,6 +168,18 @@ def add_parser(subparsers) -> None:
                              "without --blind a folder's earlier PNG outputs are not corrected again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--json", metavar="FILE", help="write per-file results and a summary as JSON to FILE")
+    ray = parser.add_argument_group("Ray cluster (pip install 'qgac_fast[ray]'; see README, 'A corpus on a cluster')")
+    ray.add_argument("--ray", action="store_true",
+                     help="correct with Ray Data actors on a local Ray cluster started for the run; INPUT and -o may "
+                          "also be URIs (s3://bucket/prefix...)")
+    ray.add_argument("--ray-address", metavar="ADDRESS",
+                     help="join the Ray cluster at ADDRESS instead ('auto': the one running on this node); "
+                          "implies --ray")
+    ray.add_argument("--ray-actors", type=positive_int, metavar="N",
+                     help="actors, each with its own model (default: as many as the cluster's GPUs, or CPUs / "
+                          "--threads, hold)")
+    ray.add_argument("--ray-gpus-per-actor", type=_gpus, metavar="G",
+                     help="GPUs per actor, fractions share one (default: 0, CPU actors)")
     parser.set_defaults(run=run)
 
 
@@ -276,6 +301,10 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and args.format != format:
             print(f"qgac-fast correct: {flag} applies to --format {format}, not {args.format}", file=sys.stderr)
             return 2
+    if args.ray or args.ray_address is not None or args.ray_actors or args.ray_gpus_per_actor:
+        from .ray.command import run as run_ray
+
+        return run_ray(args)
     try:
         rank, world, _ = torchrun_ranks()
     except ValueError as error:

@@ -24,7 +24,7 @@ from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
 from ..primary import TABLE_CHOICES
 from .memory import ActivationCost, default_budget
-from .outputs import check_output_options, jpeg_subsampling, refusals, write_output
+from .outputs import check_output_options, refusals, write_result
 from .pipeline import run_pipeline
 from .results import CorrectionResult, FileResult, display
 from .runner import Runner, Source
@@ -259,8 +259,7 @@ class Corrector:
                     else:
                         result = next(results)
                         pending.append(writers.submit(
-                            _write, result, src, dst, format, jpeg_quality,
-                            subsampling=subsampling or jpeg_subsampling(result.subsampling),
+                            write_result, result, src, dst, format, jpeg_quality, subsampling=subsampling,
                             webp_quality=webp_quality, apply_orientation=apply_orientation, writing=writing)
                             if result.error is None
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
@@ -275,23 +274,6 @@ class Corrector:
                 for item in pending:
                     if isinstance(item, Future):
                         item.cancel()
-
-
-def _write(result: CorrectionResult, src: Source, dst: str, format: str, jpeg_quality: int, *,
-           writing: Callable[[str], None] | None, **options) -> FileResult:
-    """Write one corrected image (:func:`~qgac_fast.inference.outputs.write_output`), calling
-    ``writing(dst)`` first; a decoded input's result carries its estimate."""
-    if writing is not None:
-        writing(dst)
-    written = write_output(result.image, src, dst, format, jpeg_quality, result.size, result.tiles, exif=result.exif,
-                           icc_profile=result.icc_profile, **options)
-    if result.estimate is not None:
-        written.estimate = result.estimate.to_json()
-    elif result.primary is not None:
-        written.table = {"used": "primary", **result.primary.to_json()}
-    else:
-        written.table = {"used": "file"}
-    return written
 
 
 def _failures(pending, closed: dict[str, str]) -> str | None:

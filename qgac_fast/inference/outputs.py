@@ -13,17 +13,17 @@ from __future__ import annotations
 import errno
 import io
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
 from .. import metadata
 from ..atomic import write_atomic
-from .results import FileResult, display, reason, source_path
+from .results import CorrectionResult, FileResult, display, reason, source_path
 
 __all__ = ["FATAL_WRITE_ERRORS", "FOLDER_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image",
-           "format_of", "jpeg_subsampling", "refusals", "report_refusal", "write_output"]
+           "format_of", "jpeg_subsampling", "refusals", "report_refusal", "write_output", "write_result"]
 
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
@@ -199,12 +199,16 @@ def report_refusal(report: str | os.PathLike, inputs: Iterable[Any], outputs: It
 def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
                  size: tuple[int, int] | None = None, tiles: int = 0, *, subsampling: str = "4:2:0",
                  webp_quality: int | None = None, exif: bytes | None = None, icc_profile: bytes | None = None,
-                 apply_orientation: bool = False) -> FileResult:
+                 apply_orientation: bool = False, store: Callable[[str, bytes], None] | None = None) -> FileResult:
     """Encode (:func:`encode_image`, with the metadata and orientation options) and write one
-    corrected image atomically (parent folders created); an error is a failed result that names
-    the output (``cannot write OUTPUT: reason``) and leaves no file, with ``stops`` set when the
-    error is one every write (:data:`FATAL_WRITE_ERRORS`) or every write to this folder
-    (:data:`FOLDER_WRITE_ERRORS`) would meet."""
+    corrected image atomically; an error is a failed result that names the output (``cannot write
+    OUTPUT: reason``) and leaves no file, with ``stops`` set when the error is one every write
+    (:data:`FATAL_WRITE_ERRORS`) or every write to this folder (:data:`FOLDER_WRITE_ERRORS`) would
+    meet.
+
+    ``store(dst, data)`` writes the encoded file; default: a local path, parent folders created,
+    through :func:`~qgac_fast.atomic.write_atomic`. Another store (a remote file system's) must be
+    atomic too and raise ``OSError`` on failure."""
     try:
         data = encode_image(image, format, jpeg_quality=jpeg_quality, subsampling=subsampling,
                             webp_quality=webp_quality, exif=exif, icc_profile=icc_profile,
@@ -212,12 +216,39 @@ def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_q
     except Exception as error:  # noqa: BLE001
         return FileResult(display(source), dst, "failed", f"cannot encode {format}: {reason(error)}", size, tiles)
     try:
-        folder = os.path.dirname(dst)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        write_atomic(dst, data)
+        (store or _store_local)(dst, data)
     except OSError as error:
         stops = "run" if error.errno in FATAL_WRITE_ERRORS else "folder" if error.errno in FOLDER_WRITE_ERRORS else None
         return FileResult(display(source), dst, "failed", f"cannot write {dst}: {reason(error)}", size, tiles,
                           stops=stops)
     return FileResult(display(source), dst, "ok", None, size, tiles)
+
+
+def _store_local(dst: str, data: bytes) -> None:
+    folder = os.path.dirname(dst)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    write_atomic(dst, data)
+
+
+def write_result(result: CorrectionResult, source: Any, dst: str, format: str, jpeg_quality: int, *,
+                 subsampling: str | None = None, webp_quality: int | None = None, apply_orientation: bool = False,
+                 store: Callable[[str, bytes], None] | None = None,
+                 writing: Callable[[str], None] | None = None) -> FileResult:
+    """Write one successful :class:`CorrectionResult` (:func:`write_output`) with its input's EXIF and
+    ICC profile, in the chroma ``subsampling`` given or else the input's own
+    (:func:`jpeg_subsampling`), calling ``writing(dst)`` first; the file result says which table
+    corrected it (a decoded input's carries its estimate)."""
+    if writing is not None:
+        writing(dst)
+    written = write_output(result.image, source, dst, format, jpeg_quality, result.size, result.tiles,
+                           subsampling=subsampling or jpeg_subsampling(result.subsampling), webp_quality=webp_quality,
+                           exif=result.exif, icc_profile=result.icc_profile, apply_orientation=apply_orientation,
+                           store=store)
+    if result.estimate is not None:
+        written.estimate = result.estimate.to_json()
+    elif result.primary is not None:
+        written.table = {"used": "primary", **result.primary.to_json()}
+    else:
+        written.table = {"used": "file"}
+    return written
