@@ -255,13 +255,17 @@ def _grid_offset(planes: torch.Tensor, candidates: list[tuple[int, int]] | None 
 
 
 def _coefficients(plane: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """float32 ``(N, 64)`` DCT coefficients of the whole 8x8 blocks of ``plane`` (level-shifted,
-    ``(H, W)``) on the grid starting at ``(dy, dx)``."""
+    """float32 ``(N, 64)`` DCT coefficients of the distinct whole 8x8 blocks of ``plane``
+    (level-shifted, ``(H, W)``) on the grid starting at ``(dy, dx)``, in no particular order.
+
+    Repeated blocks count once: a graphic repeats the same block along a straight colour edge, and
+    those copies are one piece of evidence, whose few values would otherwise fit some lattice by
+    their numbers alone."""
     hb, wb = (plane.shape[0] - dy) // BLOCK, (plane.shape[1] - dx) // BLOCK
     if hb < 1 or wb < 1:
         return plane.new_zeros(0, BLOCK * BLOCK)
     blocks = plane[dy:dy + BLOCK * hb, dx:dx + BLOCK * wb].reshape(hb, BLOCK, wb, BLOCK)
-    blocks = blocks.transpose(1, 2).reshape(-1, BLOCK * BLOCK)
+    blocks = torch.unique(blocks.transpose(1, 2).reshape(-1, BLOCK * BLOCK), dim=0)
     return blocks @ dct_kron_matrix(torch.float32).T
 
 
