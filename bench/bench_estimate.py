@@ -43,6 +43,9 @@ tables, decoded by Pillow, never by qgac_fast; but ``auto``, which uses several 
   compressed twice (q10..40 then q70..95, grids aligned, libjpeg and Pillow; and with a crop of
   ``CROP`` between, ``SHIFTED_PAIRS``): the primary found, and the aligned search's evidence
   (``qgac_fast.primary.lattice_evidence``).
+* ``layout_costs`` (``--only layout_costs``, alone): what each chroma layout mistake costs blind
+  correction, on ``--layout-cost-images`` BSDS500 *train* images (from the 21st on), qualities 10
+  and 30: each layout compressed, decoded and cropped, corrected with each layout forced.
 * ``time``: seconds per megapixel of the estimate and of the model, same process, same images
   (LIVE1 and BSDS500 test, quality 50), and of what ``table="auto"`` adds to a once-compressed JPEG
   (``choose_table``: the aligned and the shifted primary searches). ``--only time`` runs this section
@@ -94,6 +97,9 @@ def _images(folder: Path, limit: int) -> list[tuple[str, np.ndarray]]:
 
 
 SHIFTED_PAIRS = [(10, 90), (20, 75), (30, 95)]
+LAYOUT_CROP = (5, 3)  # rows, columns cropped from a decoded JPEG in layout_costs
+# chroma grid offset of each layout in an image cropped by LAYOUT_CROP (16 pixels along a halved axis)
+LAYOUT_MCU = {"4:2:0": (11, 13), "4:4:4": (3, 5), "4:2:2": (3, 13), "4:4:0": (11, 5)}
 CROP = (3, 5)  # rows, columns cropped between the two compressions
 
 
@@ -466,6 +472,50 @@ def auto_doubles(images: list, firsts: list[int], seconds: list[int]) -> list[di
     return rows
 
 
+def layout_costs(images: list, qualities: list[int]) -> list[dict]:
+    """What each chroma layout mistake costs blind correction: training images compressed at each
+    layout (``compress``), decoded, cropped by ``LAYOUT_CROP``, corrected by the default model as
+    the estimate has them but with each of the four layouts forced (its chroma grid where the crop
+    puts it, the true IJG tables): PSNR gain over the decoded crop per forced layout."""
+    from dataclasses import replace
+
+    from qgac_fast.blind import prepare
+
+    rows = []
+    dy, dx = LAYOUT_CROP
+    for (name, image), quality in ((item, q) for q in qualities for item in images):
+        crop = (slice(None), slice(dy, dy + 240), slice(dx, dx + 320))
+        reference = _tensor(image)[crop]
+        for truth in LAYOUT_MCU:
+            pixels = _tensor(_decoded(image, quality, truth)[1])[crop].contiguous()
+            jpeg_psnr = _psnr(pixels, reference)
+            estimate = estimate_quantization(pixels)
+            row = {"image": name, "quality": quality, "truth": truth, "found": estimate.subsampling}
+            for pick in LAYOUT_MCU:
+                forced = replace(estimate, found=True, subsampling=pick, mcu_offset=LAYOUT_MCU[pick],
+                                 luma=ijg_table(quality), chroma=ijg_table(quality, chroma=True))
+                blind = prepare(pixels, None, forced)
+                out = blind.finish(qgac_fast.correct(blind.coefficients, device="cpu"))
+                row[pick] = _psnr(out, reference) - jpeg_psnr
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def _layout_cost_lines(rows: list) -> list[str]:
+    lines = ["## What a chroma layout mistake costs blind correction (training images)", "",
+             f"Crops of 320 x 240 at {LAYOUT_CROP}, default model; mean PSNR gain over the decoded crop with each "
+             "layout forced, minus the gain with the true layout (0 on the diagonal; negative: the mistake costs).", "",
+             "| quality | true layout | images | found as | " + " | ".join(f"as {p}" for p in LAYOUT_MCU) + " |",
+             "|---|---|---|---|" + "---|" * len(LAYOUT_MCU)]
+    for quality, truth in dict.fromkeys((r["quality"], r["truth"]) for r in rows):
+        group = [r for r in rows if (r["quality"], r["truth"]) == (quality, truth)]
+        cells = [f"{float(np.mean([r[p] - r[truth] for r in group])):+.3f}" for p in LAYOUT_MCU]
+        lines.append(f"| {quality} | {truth} | {len(group)} | {', '.join(r['found'] for r in group)} | "
+                     + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def _mean(rows, key):
     values = [r[key] for r in rows if r.get(key) is not None]
     return float(np.mean(values)) if values else float("nan")
@@ -579,7 +629,8 @@ def markdown(doc: dict) -> str:
              f"{doc.get('load_before', float('nan')):.2f} (the machine is shared: compare ratios, not absolute "
              "times).", ""]
     if "recovery" not in doc:
-        return "\n".join(lines + _auto_lines(doc) + _shifted_lines(doc)
+        return "\n".join(lines + _auto_lines(doc) + (_layout_cost_lines(doc["layout_costs"]) if doc.get("layout_costs")
+                                                      else []) + _shifted_lines(doc)
                          + (_time_lines(doc["time"]) if "time" in doc else [])) + "\n"
     lines += ["## Table recovery", "",
               "| set | quality | mode | images | found | luma exact | chroma exact | grid offset right "
@@ -631,7 +682,9 @@ def main() -> None:
     parser.add_argument("--time-images", type=int, default=4, help="images of each set timed")
     parser.add_argument("--name", default="estimate-cpu")
     parser.add_argument("--no-double", action="store_true", help="skip the twice-compressed section")
-    parser.add_argument("--only", choices=["time", "shifted", "auto"], help="run one section (or group) alone")
+    parser.add_argument("--only", choices=["time", "shifted", "auto", "layout_costs"],
+                        help="run one section (or group) alone")
+    parser.add_argument("--layout-cost-images", type=int, default=4, help="training images of --only layout_costs")
     parser.add_argument("--auto-images", type=int, default=6,
                         help="photos of each set in the table='auto' sections (--only auto)")
     parser.add_argument("--auto-graphics", type=int, default=24, help="synthetic graphics in --only auto")
@@ -654,6 +707,11 @@ def main() -> None:
                                                            _graphics(args.auto_graphics), args.auto_qualities)
         doc["auto_doubles"] = auto_doubles([i for images in tuning_sets.values() for i in images],
                                            [10, 20, 30, 40], [70, 80, 90, 95])
+        _write(args.name, doc)
+        return
+    if args.only == "layout_costs":
+        train = _images(args.datasets / "bsds500_trainval" / "train", 20 + args.layout_cost_images)[20:]
+        doc["layout_costs"] = layout_costs(train, [10, 30])
         _write(args.name, doc)
         return
     live1 = _images(args.datasets / "live1", max(args.recovery_images, args.gain_images, args.never_images))

@@ -24,3 +24,11 @@ def test_the_auto_section_counts_primaries_on_files_compressed_once_and_twice():
            "auto_tuning_kinds": ["photos"], "auto_false_positives": rows, "auto_doubles": doubles}
     text = bench.markdown(doc)
     assert f"In all: {len(rows)} files, 0 flagged" in text and "| aligned | libjpeg | 10 | 90 | 1 | 1 |" in text
+
+
+def test_layout_costs_are_reported_against_the_true_layout():
+    bench = load("bench_estimate")
+    rows = [{"image": name, "quality": 10, "truth": "4:4:4", "found": "4:2:0", "4:2:0": 0.5 + shift, "4:4:4": 1.5 + shift,
+             "4:2:2": 1.0 + shift, "4:4:0": 1.5 + shift} for name, shift in (("a", 0.0), ("b", 0.2))]
+    lines = bench._layout_cost_lines(rows)
+    assert "| 10 | 4:4:4 | 2 | 4:2:0, 4:2:0 | -1.000 | +0.000 | -0.500 | +0.000 |" in lines
