@@ -4,9 +4,11 @@ Usage (from the repository root, inside .venv; datasets as in ``../shared/datase
 
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive nice -n 5 python bench/bench_estimate.py \\
         [--recovery-images 8] [--gain-images 3] [--name estimate-cpu]
+    OMP_NUM_THREADS=1 nice -n 5 python bench/bench_estimate.py --only auto --auto-images 6 \\
+        --auto-graphics 24 --name auto-table
 
 Sections (every JPEG made by libjpeg-turbo through ``qgac_fast.compress``, 4:2:0, IJG baseline
-tables, decoded by Pillow, never by qgac_fast):
+tables, decoded by Pillow, never by qgac_fast; but ``auto``, which uses several encoders):
 
 * ``recovery``: per set (LIVE1, BSDS500 test; the first ``--recovery-images`` of each, sorted by
   name) and quality, aligned and cropped at a random offset (0..15 rows and columns): the share of
@@ -31,6 +33,19 @@ tables, decoded by Pillow, never by qgac_fast):
   ``table="auto"`` and ``table="file"``; the primary found (quality, grid offset).
 * ``never``: LIVE1 originals (never compressed as far as known): found or not, PSNR of the blind
   output against the input.
+* ``auto`` (``--only auto``, alone): what ``table="auto"`` takes, without the model. Files compressed
+  once, with no coarser earlier compression (false positives): crops of ``--auto-images`` photos of
+  each training set (``--auto-tuning-sets``, where the primary thresholds are tuned) and of each
+  evaluation set (``--auto-report-sets``, reported only), and ``--auto-graphics`` graphics drawn
+  with PIL (flat shapes, UI-like rectangles with text, lines, gradients, a blue square on white),
+  through Pillow (4:2:0, 4:4:4), ``compress``, and cjpeg (float DCT; 4:4:4 progressive) when
+  installed, at ``--auto-qualities``, and with non-IJG tables (``NON_IJG``); and training crops
+  compressed twice (q10..40 then q70..95, grids aligned, libjpeg and Pillow; and with a crop of
+  ``CROP`` between, ``SHIFTED_PAIRS``): the primary found, and the aligned search's evidence
+  (``qgac_fast.primary.lattice_evidence``).
+* ``layout_costs`` (``--only layout_costs``, alone): what each chroma layout mistake costs blind
+  correction, on ``--layout-cost-images`` BSDS500 *train* images (from the 21st on), qualities 10
+  and 30: each layout compressed, decoded and cropped, corrected with each layout forced.
 * ``time``: seconds per megapixel of the estimate and of the model, same process, same images
   (LIVE1 and BSDS500 test, quality 50), and of what ``table="auto"`` adds to a once-compressed JPEG
   (``choose_table``: the aligned and the shifted primary searches). ``--only time`` runs this section
@@ -50,6 +65,8 @@ import json
 import os
 import platform
 import random
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,7 +83,8 @@ from qgac_fast.codec import read_coefficients  # noqa: E402
 from qgac_fast.compression import compress  # noqa: E402
 from qgac_fast.estimate import MIN_CONFIDENCE, estimate_quantization  # noqa: E402
 from qgac_fast.metrics import psnr  # noqa: E402
-from qgac_fast.primary import MIN_SHIFTED_FIT, choose_table, find_shifted_primary, shifted_estimate  # noqa: E402
+from qgac_fast.primary import (MIN_PRIMARY_FIT, MIN_PRIMARY_ON, MIN_PRIMARY_Z, MIN_SHIFTED_FIT, choose_table,  # noqa: E402
+                               find_shifted_primary, lattice_evidence, shifted_estimate)
 from qgac_fast.quality import ijg_table  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -74,11 +92,14 @@ DATASETS = Path(__file__).parent.parent.parent / "shared" / "datasets"  # ../sha
 
 
 def _images(folder: Path, limit: int) -> list[tuple[str, np.ndarray]]:
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".bmp", ".jpg", ".png"))[:limit]
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".bmp", ".jpg", ".png", ".tif"))[:limit]
     return [(p.name, np.asarray(Image.open(p).convert("RGB"))) for p in paths]
 
 
 SHIFTED_PAIRS = [(10, 90), (20, 75), (30, 95)]
+LAYOUT_CROP = (5, 3)  # rows, columns cropped from a decoded JPEG in layout_costs
+# chroma grid offset of each layout in an image cropped by LAYOUT_CROP (16 pixels along a halved axis)
+LAYOUT_MCU = {"4:2:0": (11, 13), "4:4:4": (3, 5), "4:2:2": (3, 13), "4:4:0": (11, 5)}
 CROP = (3, 5)  # rows, columns cropped between the two compressions
 
 
@@ -252,11 +273,11 @@ def _shifted_jpeg(image: np.ndarray, first: int, second: int) -> bytes:
 
 
 def shifted_tuning(images: list, qualities: list[int]) -> dict:
-    once = [shifted_estimate(read_coefficients(_decoded(image, q)[0])).confidence
+    once = [shifted_estimate(read_coefficients(_decoded(image, q)[0]))[0].confidence
             for _, image in images for q in qualities]
     twice = {}
     for first, second in SHIFTED_PAIRS:
-        twice[f"{first}-{second}"] = [shifted_estimate(read_coefficients(_shifted_jpeg(image, first, second)))
+        twice[f"{first}-{second}"] = [shifted_estimate(read_coefficients(_shifted_jpeg(image, first, second)))[0]
                                       .confidence for _, image in images]
     result = {"images": len(images), "qualities": qualities, "once_max": max(once),
               "once_median": float(np.median(once)),
@@ -298,6 +319,201 @@ def never(images: list) -> list[dict]:
                      "psnr_vs_input": None if same else _psnr(out, _tensor(image))})
         print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+# --------------------------------------------------------------------------------------------
+# table="auto" on files with no coarser earlier compression (false positives) and on doubles
+
+
+NON_IJG = {  # luma tables unlike any IJG quality (chroma: the same), as graphics tools and cameras write
+    "flat2": [2] * 64,
+    "flat5": [5] * 64,
+    "ramp": [1 + (i // 8 + i % 8) // 2 for i in range(64)],
+    "steep": [min(255, 3 + 4 * (i // 8 + i % 8)) for i in range(64)],
+    "camera": [max(1, round(v * 0.14)) for v in ijg_table(50).flatten().tolist()],  # a scaled standard table
+    "odd": [3 + (7 * i) % 11 for i in range(64)],
+}
+
+
+def _pillow(image: np.ndarray, quality: int | None = None, table: list[int] | None = None,
+            subsampling: int = 2) -> bytes:
+    buffer = io.BytesIO()
+    options = {"qtables": [table, table]} if table is not None else {"quality": quality}
+    Image.fromarray(image).save(buffer, "JPEG", subsampling=subsampling, **options)
+    return buffer.getvalue()
+
+
+def _cjpeg(image: np.ndarray, quality: int, *options: str) -> bytes:
+    header = f"P6 {image.shape[1]} {image.shape[0]} 255\n".encode()
+    return subprocess.run(["cjpeg", "-quality", str(quality), *options], input=header + image.tobytes(),
+                          capture_output=True, check=True).stdout
+
+
+def _encoders() -> dict:
+    """name -> (image, quality) -> JPEG bytes, of the encoders on this machine."""
+    encoders = {"pillow": lambda image, q: _pillow(image, q),
+                "pillow-444": lambda image, q: _pillow(image, q, subsampling=0),
+                "libjpeg": lambda image, q: compress(image, q)}
+    if shutil.which("cjpeg"):
+        encoders["cjpeg-float"] = lambda image, q: _cjpeg(image, q, "-dct", "float")
+        encoders["cjpeg-444-progressive"] = lambda image, q: _cjpeg(image, q, "-sample", "1x1", "-progressive")
+    return encoders
+
+
+def _photo_crops(folder: Path, limit: int, size: int = 256) -> list[tuple[str, np.ndarray]]:
+    """The first ``limit`` images of ``folder`` (sorted by name) scaled by 2/3 (Lanczos: any grid of
+    an earlier compression of the file is gone) and cut to at most ``size`` x ``size`` at the centre."""
+    crops = []
+    for name, image in _images(folder, limit):
+        pil = Image.fromarray(image)
+        pil = pil.resize((pil.width * 2 // 3, pil.height * 2 // 3), Image.LANCZOS)
+        left, top = max(0, (pil.width - size) // 2), max(0, (pil.height - size) // 2)
+        crops.append((name, np.asarray(pil.crop((left, top, left + min(size, pil.width), top + min(size, pil.height))))))
+    return crops
+
+
+def _graphics(count: int) -> list[tuple[str, np.ndarray]]:
+    """Synthetic graphics with flat areas, drawn with PIL (seeded): the blue square on white, UI-like
+    rectangles with text, shapes, lines, gradients behind shapes, text on flat colour."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    square = Image.new("RGB", (256, 256), "white")
+    ImageDraw.Draw(square).rectangle([60, 50, 190, 200], fill=(0, 0, 255))
+    drawn = [("blue-square", np.asarray(square))]
+    kinds = ("ui", "shapes", "lines", "gradient", "text")
+    for i in range(count - 1):
+        rng = random.Random(i)
+        kind = kinds[i % len(kinds)]
+        size = rng.choice([(256, 256), (240, 180), (200, 256), (256, 160)])
+        color = lambda: tuple(rng.randrange(256) for _ in range(3))  # noqa: E731
+        background = rng.choice([(255, 255, 255), (240, 240, 240), (30, 30, 30), color()])
+        image = Image.new("RGB", size, background)
+        if kind == "gradient":
+            x = np.linspace(0, 1, size[0])[None, :, None]
+            y = np.linspace(0, 1, size[1])[:, None, None]
+            a, b = np.array(color()), np.array(color())
+            image = Image.fromarray((a + (b - a) * (rng.random() * x + (1 - rng.random()) * y) / 2).astype(np.uint8))
+        draw = ImageDraw.Draw(image)
+        for _ in range(rng.randrange(2, 12)):
+            x0, y0 = rng.randrange(size[0]), rng.randrange(size[1])
+            x1, y1 = x0 + rng.randrange(4, 120), y0 + rng.randrange(4, 90)
+            if kind in ("ui", "gradient"):
+                draw.rectangle([x0, y0, x1, y1], fill=color(), outline=rng.choice([None, color()]))
+                draw.text((x0 + 3, y0 + 3), rng.choice(["OK", "Cancel", "File  Edit  View", "Settings", "42 %"]),
+                          fill=color(), font=font)
+            elif kind == "shapes":
+                (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=color())
+            elif kind == "lines":
+                draw.line([x0, y0, x1, y1], fill=color(), width=rng.randrange(1, 6))
+            else:
+                draw.text((x0 % (size[0] - 60), y0), "The quick brown fox 0123", fill=color(), font=font)
+        drawn.append((f"{kind}-{i}", np.asarray(image)))
+    return drawn
+
+
+def _auto_row(kind: str, name: str, encoder: str, quality, data: bytes) -> dict:
+    """What ``table="auto"`` does with one file: the primary it takes (aligned or shifted), and the
+    aligned search's evidence: the best candidate by fit (what the fit alone, before the counts of
+    distinct values, took), and the highest ``z`` among candidates that pass the fit."""
+    jc = read_coefficients(data)
+    evidence = lattice_evidence(jc)
+    primary = choose_table(jc, "auto")[1]
+    row = {"kind": kind, "image": name, "encoder": encoder, "quality": quality,
+           "primary": None if primary is None else primary.quality,
+           "shifted": primary is not None and primary.offset is not None}
+    if evidence is not None:
+        best = int(evidence.fit.argmax())
+        passing = evidence.fit >= MIN_PRIMARY_FIT
+        strongest = int(evidence.z.where(passing, torch.full((), -1e9)).argmax())
+        row.update({"fit_max": float(evidence.fit[best]), "fit_max_quality": best + 1,
+                    "fit_only_flag": bool(passing.any()),
+                    "z": float(evidence.z[strongest]) if bool(passing.any()) else None,
+                    "on": float(evidence.on[strongest]) if bool(passing.any()) else None})
+    return row
+
+
+def auto_false_positives(photos: dict, graphics: list, qualities: list[int]) -> list[dict]:
+    """Files compressed once (no coarser earlier compression): photos from each encoder at each
+    quality and with each table of ``NON_IJG``; graphics (``_graphics``) the same."""
+    rows = []
+    encoders = _encoders()
+    for kind, images in list(photos.items()) + [("graphics", graphics)]:
+        for name, image in images:
+            for encoder, encode in encoders.items():
+                for quality in qualities:
+                    rows.append(_auto_row(kind, name, encoder, quality, encode(image, quality)))
+            for table_name, table in NON_IJG.items():
+                rows.append(_auto_row(kind, name, "pillow-table", table_name, _pillow(image, table=table)))
+        flagged = [r for r in rows if r["kind"] == kind and r["primary"] is not None]
+        print(json.dumps({"kind": kind, "files": sum(r["kind"] == kind for r in rows), "flagged": len(flagged),
+                          "examples": flagged[:5]}), flush=True)
+    return rows
+
+
+def auto_doubles(images: list, firsts: list[int], seconds: list[int]) -> list[dict]:
+    """Compressed twice, grids aligned (libjpeg then libjpeg, and Pillow then Pillow), and with a
+    crop of ``CROP`` between (``SHIFTED_PAIRS``, libjpeg): the primary ``table="auto"`` takes."""
+    rows = []
+    for name, image in images:
+        for first in firsts:
+            for second in seconds:
+                for encoder, encode in (("libjpeg", compress), ("pillow", _pillow)):
+                    once = np.asarray(Image.open(io.BytesIO(encode(image, first))).convert("RGB"))
+                    row = _auto_row("aligned", name, encoder, second, encode(once, second))
+                    rows.append({**row, "first": first})
+        for first, second in SHIFTED_PAIRS:
+            row = _auto_row("shifted", name, "libjpeg", second, _shifted_jpeg(image, first, second))
+            rows.append({**row, "first": first})
+    for kind in ("aligned", "shifted"):
+        found = [r for r in rows if r["kind"] == kind]
+        print(json.dumps({"kind": kind, "files": len(found), "right": sum(r["primary"] == r["first"] for r in found)}),
+              flush=True)
+    return rows
+
+
+def layout_costs(images: list, qualities: list[int]) -> list[dict]:
+    """What each chroma layout mistake costs blind correction: training images compressed at each
+    layout (``compress``), decoded, cropped by ``LAYOUT_CROP``, corrected by the default model as
+    the estimate has them but with each of the four layouts forced (its chroma grid where the crop
+    puts it, the true IJG tables): PSNR gain over the decoded crop per forced layout."""
+    from dataclasses import replace
+
+    from qgac_fast.blind import prepare
+
+    rows = []
+    dy, dx = LAYOUT_CROP
+    for (name, image), quality in ((item, q) for q in qualities for item in images):
+        crop = (slice(None), slice(dy, dy + 240), slice(dx, dx + 320))
+        reference = _tensor(image)[crop]
+        for truth in LAYOUT_MCU:
+            pixels = _tensor(_decoded(image, quality, truth)[1])[crop].contiguous()
+            jpeg_psnr = _psnr(pixels, reference)
+            estimate = estimate_quantization(pixels)
+            row = {"image": name, "quality": quality, "truth": truth, "found": estimate.subsampling}
+            for pick in LAYOUT_MCU:
+                forced = replace(estimate, found=True, subsampling=pick, mcu_offset=LAYOUT_MCU[pick],
+                                 luma=ijg_table(quality), chroma=ijg_table(quality, chroma=True))
+                blind = prepare(pixels, None, forced)
+                out = blind.finish(qgac_fast.correct(blind.coefficients, device="cpu"))
+                row[pick] = _psnr(out, reference) - jpeg_psnr
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
+def _layout_cost_lines(rows: list) -> list[str]:
+    lines = ["## What a chroma layout mistake costs blind correction (training images)", "",
+             f"Crops of 320 x 240 at {LAYOUT_CROP}, default model; mean PSNR gain over the decoded crop with each "
+             "layout forced, minus the gain with the true layout (0 on the diagonal; negative: the mistake costs).", "",
+             "| quality | true layout | images | found as | " + " | ".join(f"as {p}" for p in LAYOUT_MCU) + " |",
+             "|---|---|---|---|" + "---|" * len(LAYOUT_MCU)]
+    for quality, truth in dict.fromkeys((r["quality"], r["truth"]) for r in rows):
+        group = [r for r in rows if (r["quality"], r["truth"]) == (quality, truth)]
+        cells = [f"{float(np.mean([r[p] - r[truth] for r in group])):+.3f}" for p in LAYOUT_MCU]
+        lines.append(f"| {quality} | {truth} | {len(group)} | {', '.join(r['found'] for r in group)} | "
+                     + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def _mean(rows, key):
@@ -366,6 +582,46 @@ def _shifted_lines(doc: dict) -> list[str]:
     return lines + [""] if lines else lines
 
 
+def _auto_lines(doc: dict) -> list[str]:
+    lines = []
+    if doc.get("auto_false_positives"):
+        rows = doc["auto_false_positives"]
+        tuned = doc.get("auto_tuning_kinds", [])
+        lines += ["## `table=\"auto\"` on files compressed once (no coarser earlier compression)", "",
+                  f"Tuned on: {', '.join(tuned)} (and the graphics); the other sets are reported, never tuned on. "
+                  "Photos scaled by 2/3 and cut to 256 x 256 at most; `pillow-table` rows use the non-IJG tables "
+                  f"{', '.join(NON_IJG)}. `flagged`: files `table=\"auto\"` takes a primary for (aligned or "
+                  f"shifted); `fit passes`: files where some candidate passes `MIN_PRIMARY_FIT` = {MIN_PRIMARY_FIT} "
+                  f"alone, before `MIN_PRIMARY_ON` = {MIN_PRIMARY_ON} and `MIN_PRIMARY_Z` = {MIN_PRIMARY_Z}; "
+                  "highest z among those candidates.", "",
+                  "| images | encoder | files | flagged | of them shifted | fit passes | highest z "
+                  "(fit passing) |", "|---|---|---|---|---|---|---|"]
+        for kind in dict.fromkeys(r["kind"] for r in rows):
+            for encoder in dict.fromkeys(r["encoder"] for r in rows):
+                group = [r for r in rows if (r["kind"], r["encoder"]) == (kind, encoder)]
+                if not group:
+                    continue
+                zs = [r["z"] for r in group if r.get("z") is not None]
+                lines.append(f"| {kind} | {encoder} | {len(group)} | {sum(r['primary'] is not None for r in group)} | "
+                             f"{sum(r['shifted'] for r in group)} | {sum(bool(r.get('fit_only_flag')) for r in group)} | "
+                             + (f"{max(zs):.1f}" if zs else "-") + " |")
+        lines += ["", f"In all: {len(rows)} files, {sum(r['primary'] is not None for r in rows)} flagged "
+                      f"(fit passes: {sum(bool(r.get('fit_only_flag')) for r in rows)}).", ""]
+    if doc.get("auto_doubles"):
+        rows = doc["auto_doubles"]
+        lines += ["## `table=\"auto\"` on files compressed twice (training images)", "",
+                  "| grids | encoder | first | second | files | first quality found | z, lowest (aligned) |",
+                  "|---|---|---|---|---|---|---|"]
+        for key in dict.fromkeys((r["kind"], r["encoder"], r["first"], r["quality"]) for r in rows):
+            group = [r for r in rows if (r["kind"], r["encoder"], r["first"], r["quality"]) == key]
+            zs = [r["z"] for r in group if r.get("z") is not None]
+            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {len(group)} | "
+                         f"{sum(r['primary'] == r['first'] for r in group)} | "
+                         + (f"{min(zs):.1f}" if zs and key[0] == "aligned" else "-") + " |")
+        lines.append("")
+    return lines
+
+
 def markdown(doc: dict) -> str:
     lines = [f"# Quantization estimate and blind correction ({doc['date']}, commit {doc['commit']})", "",
              f"Command: `{doc['command']}`", "",
@@ -373,7 +629,9 @@ def markdown(doc: dict) -> str:
              f"{doc.get('load_before', float('nan')):.2f} (the machine is shared: compare ratios, not absolute "
              "times).", ""]
     if "recovery" not in doc:
-        return "\n".join(lines + _shifted_lines(doc) + _time_lines(doc["time"])) + "\n"
+        return "\n".join(lines + _auto_lines(doc) + (_layout_cost_lines(doc["layout_costs"]) if doc.get("layout_costs")
+                                                      else []) + _shifted_lines(doc)
+                         + (_time_lines(doc["time"]) if "time" in doc else [])) + "\n"
     lines += ["## Table recovery", "",
               "| set | quality | mode | images | found | luma exact | chroma exact | grid offset right "
               "| mean abs luma step error |", "|---|---|---|---|---|---|---|---|---|"]
@@ -424,15 +682,40 @@ def main() -> None:
     parser.add_argument("--time-images", type=int, default=4, help="images of each set timed")
     parser.add_argument("--name", default="estimate-cpu")
     parser.add_argument("--no-double", action="store_true", help="skip the twice-compressed section")
-    parser.add_argument("--only", choices=["time", "shifted"], help="run one section (or group) alone")
+    parser.add_argument("--only", choices=["time", "shifted", "auto", "layout_costs"],
+                        help="run one section (or group) alone")
+    parser.add_argument("--layout-cost-images", type=int, default=4, help="training images of --only layout_costs")
+    parser.add_argument("--auto-images", type=int, default=6,
+                        help="photos of each set in the table='auto' sections (--only auto)")
+    parser.add_argument("--auto-graphics", type=int, default=24, help="synthetic graphics in --only auto")
+    parser.add_argument("--auto-qualities", type=int, nargs="+", default=[50, 60, 70, 75, 80, 85, 90, 95, 100])
+    parser.add_argument("--auto-tuning-sets", nargs="+", default=["bsds500_trainval/train", "urban100"],
+                        help="training sets (under --datasets) of the table='auto' sections")
+    parser.add_argument("--auto-report-sets", nargs="*", default=["live1", "bsds500_test", "classic5", "mcmaster"],
+                        help="evaluation sets (under --datasets) whose table='auto' rates are reported, not tuned on")
     args = parser.parse_args()
 
-    live1 = _images(args.datasets / "live1", max(args.recovery_images, args.gain_images, args.never_images))
-    bsds = _images(args.datasets / "bsds500_test", args.recovery_images)
     doc = {"date": datetime.date.today().isoformat(), "commit": git_commit(), "cpu": platform.processor() or
            platform.machine(), "threads": torch.get_num_threads(),
            "load_before": os.getloadavg()[0],
            "command": f"OMP_NUM_THREADS={torch.get_num_threads()} python bench/bench_estimate.py " + " ".join(sys.argv[1:])}
+    if args.only == "auto":
+        tuning_sets = {name: _photo_crops(args.datasets / name, args.auto_images) for name in args.auto_tuning_sets}
+        report_sets = {name: _photo_crops(args.datasets / name, args.auto_images) for name in args.auto_report_sets}
+        doc["auto_tuning_kinds"] = list(tuning_sets)
+        doc["auto_false_positives"] = auto_false_positives({**tuning_sets, **report_sets},
+                                                           _graphics(args.auto_graphics), args.auto_qualities)
+        doc["auto_doubles"] = auto_doubles([i for images in tuning_sets.values() for i in images],
+                                           [10, 20, 30, 40], [70, 80, 90, 95])
+        _write(args.name, doc)
+        return
+    if args.only == "layout_costs":
+        train = _images(args.datasets / "bsds500_trainval" / "train", 20 + args.layout_cost_images)[20:]
+        doc["layout_costs"] = layout_costs(train, [10, 30])
+        _write(args.name, doc)
+        return
+    live1 = _images(args.datasets / "live1", max(args.recovery_images, args.gain_images, args.never_images))
+    bsds = _images(args.datasets / "bsds500_test", args.recovery_images)
     train = _images(args.datasets / "bsds500_trainval" / "train", args.tuning_images)
     if args.only is None:
         doc["tuning"] = tuning(train, [10, 30, 50, 75, 95])
@@ -446,9 +729,13 @@ def main() -> None:
         doc["layout_gain"] = layout_gain(live1[:args.gain_images], [10, 30])
         doc["shifted"] = shifted({"LIVE1": live1[:args.gain_images], "BSDS500 test": bsds[:args.gain_images]})
     doc["time"] = timing(live1[:args.time_images] + bsds[:args.time_images])
+    _write(args.name, doc)
+
+
+def _write(name: str, doc: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(markdown(doc))
+    (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(doc))
     print(markdown(doc))
 
 

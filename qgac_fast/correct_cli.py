@@ -364,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
     records = [{"input": path, "output": output, "status": "failed", "error": reason, "width": None,
                 "height": None, "tiles": 0} for path, output, reason in my_refused]
     counts = {"ok": 0, "skipped": 0, "failed": len(my_refused) + (len(errors) if rank == 0 else 0), "not_done": 0,
-              "unchanged": 0}
+              "unchanged": 0, "earlier_table": 0}
     stopped = None
     interrupted: KeyboardInterrupt | None = None
     megapixels = 0.0
@@ -399,6 +399,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.write(f"{result.input}: {result.estimate['reason']}; written unchanged", file=sys.stderr)
             elif result.status == "ok":
                 megapixels += result.megapixels
+                counts["earlier_table"] += (result.table or {}).get("used") == "primary"
             elif result.status == "failed":
                 bar.write(f"{result.input}: {result.error.replace(RECOVERABLE, _RECOVERABLE)}", file=sys.stderr)
             elif result.status == "not_done" and stopped is None:
@@ -414,6 +415,7 @@ def run(args: argparse.Namespace) -> int:
               f"{len(mine)} files", file=sys.stderr)
     elapsed = time.perf_counter() - start
     summary = {"corrected": counts["ok"] - counts["unchanged"], "unchanged": counts["unchanged"],
+               "earlier_table": counts["earlier_table"],
                "skipped": counts["skipped"], "failed": counts["failed"],
                "not_done": counts["not_done"],
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
@@ -427,6 +429,8 @@ def run(args: argparse.Namespace) -> int:
               f"{summary['megapixels_per_second'] or 0:.2f} MP/s), {counts['skipped']} skipped, "
               f"{counts['failed']} failed" + (f", {counts['not_done']} not done" if counts["not_done"] else "") +
               (f", {counts['unchanged']} unchanged (no JPEG history)" if counts["unchanged"] else "") +
+              (f"; {counts['earlier_table']} corrected with an earlier table found by --table {args.table}"
+               if counts["earlier_table"] else "") +
               f" -> {args.output} ({summary['device']}, {summary['precision']}, "
               f"{summary['threads']} thread{'s' if summary['threads'] > 1 else ''})",
               file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -220,3 +221,72 @@ def test_cli_and_info_report_a_shifted_primary(tiny, tmp_path, capsys):
     assert table["used"] == "primary" and table["quality"] == 20 and table["shifted"] and table["offset"] == [5, 3]
     assert qgac_main(["info", str(tmp_path / "shifted.jpg")]) == 0
     assert "first at IJG quality 20, on a grid shifted to (5, 3) (fit " in capsys.readouterr().out
+
+
+def _blue_square(quality) -> bytes:
+    """A blue square on white, saved once by Pillow (at an IJG ``quality``, or with ``quality`` as
+    its luma and chroma table): flat colour, straight edges, nothing earlier."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (256, 256), "white")
+    ImageDraw.Draw(image).rectangle([60, 50, 190, 200], fill=(0, 0, 255))
+    buffer = io.BytesIO()
+    options = {"quality": quality} if isinstance(quality, int) else {"qtables": [quality, quality]}
+    image.save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+RAMP = [1 + (i // 8 + i % 8) // 2 for i in range(64)]  # a non-IJG table, steps 1..8
+
+
+@pytest.mark.parametrize("quality", [50, 60, 75, 85, 94, RAMP])
+def test_a_flat_graphic_compressed_once_has_no_primary(quality):
+    # its edge blocks repeat a few values along each side, and its flat blocks are all zeros: they
+    # fit some coarse lattice by their numbers alone (an aligned q23 / q21 was taken at 50 / 60, q94
+    # with the ramp table, a shifted q18 at 85 and 94)
+    jc = read_coefficients(_blue_square(quality))
+    assert find_primary(jc) is None and find_shifted_primary(jc) is None
+    assert choose_table(jc, "auto") == (jc, None, None)
+
+
+def test_files_the_search_cannot_read_keep_their_own_table(tiny):
+    # a chroma step of 0 (libjpeg and Pillow decode the file): the shifted search cannot decode it
+    data = (Path(__file__).parent / "data" / "dqt-chroma-step-zero.jpg").read_bytes()
+    jc = read_coefficients(data)
+    assert int(jc.quantization[1].min()) == 0
+    assert choose_table(jc, "auto") == (jc, None, None)
+    assert torch.equal(correct(data, model=tiny), correct(data, model=tiny, table="file"))
+    # a coefficient beyond 8-bit JPEG's range (read with strict=False): no decode, no requantization
+    jc = read_coefficients(_twice(None, 50))
+    luma = jc.coefficients[0].clone()
+    luma[0, 0, 0, 1] = -1151
+    wide = replace(jc, coefficients=(luma, *jc.coefficients[1:]))
+    assert find_shifted_primary(wide) is None and choose_table(wide, "auto") == (wide, None, None)
+
+
+def test_info_and_cli_on_a_file_the_search_cannot_read(tiny, tmp_path, capsys):
+    from qgac_fast.commands import main as qgac_main
+
+    source = Path(__file__).parent / "data" / "dqt-chroma-step-zero.jpg"
+    assert qgac_main(["info", str(source)]) == 0
+    assert "compressed twice" not in capsys.readouterr().out
+    weights = tmp_path / "tiny.safetensors"
+    save_model(tiny, weights, training={"hardware": "test"})
+    assert main([str(source), "-o", str(tmp_path / "out"), "--model", str(weights), "--device", "cpu"]) == 0
+    summary = capsys.readouterr().err
+    assert "1 corrected" in summary and "0 failed" in summary and "earlier table" not in summary
+
+
+def test_the_summary_line_counts_files_corrected_with_an_earlier_table(tiny, tmp_path, capsys):
+    weights = tmp_path / "tiny.safetensors"
+    save_model(tiny, weights, training={"hardware": "test"})
+    (tmp_path / "twice.jpg").write_bytes(_twice(10, 90))
+    (tmp_path / "once.jpg").write_bytes(_twice(None, 50))
+    args = [str(tmp_path / "twice.jpg"), str(tmp_path / "once.jpg"), "-o", str(tmp_path / "out"), "--model",
+            str(weights), "--device", "cpu", "--json", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    summary = capsys.readouterr().err
+    assert "2 corrected" in summary and "; 1 corrected with an earlier table found by --table auto" in summary
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["earlier_table"] == 1
+    assert main(args[:-2] + ["--table", "file"]) == 0
+    assert "earlier table" not in capsys.readouterr().err
