@@ -14,8 +14,7 @@ multiples of each frequency's quantization step. :func:`estimate_quantization` f
 3. the chroma layout and table: Cb and Cr on the luma grid (4:4:4), or with libjpeg's fancy
    upsampling undone (:func:`~qgac_fast.functional.sampling.unfancy`) along the halved axes, on a
    grid of 16 pixels along them (4:2:0 both, 4:2:2 horizontal, 4:4:0 vertical), whichever lattice
-   fits best (4:4:4 when none is read: the mistake that costs blind correction least); chroma
-   tables are IJG chroma tables (the luma's quality when it fits about as well).
+   fits best; chroma tables are IJG chroma tables (the luma's quality when it fits about as well).
    4:1:1 is not recognised: it comes out as the closest of the four.
 
 Scores are sums of a per-coefficient lattice kernel over a histogram of the coefficients (bins of
@@ -394,12 +393,9 @@ def _occupied(counts: torch.Tensor, values: torch.Tensor, table: torch.Tensor) -
 # chroma
 
 
-# The chroma layouts told apart; the first is kept when no chroma lattice is read (flat chroma, or
-# quality ~10 where nearly every chroma coefficient is zero): 4:4:4, the mistake that costs least.
-# Blind correction of 320x240 BSDS500 train crops (bench/results/layout-costs.md) lost 0.12 / 0.15 dB
-# at quality 10 / 30 taking 4:2:0 for 4:4:4, and 0.85 / 1.09 dB taking 4:4:4 for 4:2:0 (0.50 /
-# 0.66 dB taking 4:2:2 for 4:2:0); 4:2:2 and 4:4:0 gained more as 4:4:4 than as themselves.
-_LAYOUTS = ("4:4:4", "4:2:0", "4:2:2", "4:4:0")
+# The chroma layouts told apart; the first, the commonest, is kept when no chroma lattice is read
+# (flat chroma, or quality ~10 where nearly every chroma coefficient is zero).
+_LAYOUTS = ("4:2:0", "4:4:4", "4:2:2", "4:4:0")
 
 
 def _chroma(cbcr: torch.Tensor, dy: int, dx: int, prefer: int | None,

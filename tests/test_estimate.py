@@ -82,17 +82,6 @@ def test_flat_areas_do_not_vote_for_a_chroma_layout(quality):
     assert estimate.subsampling == "4:2:0" and estimate.mcu_offset == (11, 13)
     assert estimate.quality == quality and torch.equal(estimate.luma, ijg_table(quality))
 
-
-def test_with_no_chroma_lattice_read_the_layout_is_the_cheapest_mistake():
-    # at quality 10 nearly every chroma coefficient is zero: no layout's lattice is read. Blind
-    # correction lost 0.85 dB taking 4:4:4 for 4:2:0, 0.12 dB the other way round
-    # (bench/results/layout-costs.md): 4:4:4 is kept, whatever the file's layout was
-    for subsampling in ("4:4:4", "4:2:0"):
-        data = compress(sample_image("astronaut.png"), 10, subsampling=subsampling)
-        decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))[5:245, 3:323]
-        estimate = estimate_quantization(np.ascontiguousarray(decoded))
-        assert estimate.subsampling == "4:4:4" and estimate.mcu_offset == (3, 5) and estimate.quality == 10
-
 def test_a_non_ijg_table_is_recovered_step_by_step():
     rng = np.random.default_rng(3)
     luma = torch.from_numpy(rng.integers(4, 40, size=(8, 8))).to(torch.int32)
