@@ -548,6 +548,28 @@ def test_correct_files_says_when_each_write_starts(tiny, tmp_path):
     assert started == [dst for _, dst in pairs]  # one writer thread on the CPU: in order
 
 
+def test_an_interrupted_correction_reports_the_writes_begun_before_it(tiny, tmp_path, monkeypatch):
+    # Ctrl-C lands in the model call of the third file: the first two, written (or being written),
+    # are yielded before the KeyboardInterrupt, so a report counts every complete output
+    pairs = [(pillow_jpeg(synthetic_image(16, 8 * w), quality=30), str(tmp_path / f"{w}.png")) for w in (1, 2, 3)]
+    corrector = Corrector(tiny, tile=None, workers=0)
+    real = corrector.correct_many
+
+    def interrupted_at_the_third(items):
+        for index, result in enumerate(real(items)):
+            if index == 2:
+                raise KeyboardInterrupt
+            yield result
+
+    monkeypatch.setattr(corrector, "correct_many", interrupted_at_the_third)
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        for result in corrector.correct_files(pairs):
+            seen.append(result)
+    assert [(r.output, r.status) for r in seen] == [(dst, "ok") for _, dst in pairs[:2]]
+    assert sorted(os.listdir(tmp_path)) == ["1.png", "2.png"]  # complete, no temporary file
+
+
 def test_encode_image_rejects_unknown_formats():
     with pytest.raises(ValueError, match="format"):
         inference.encode_image(torch.zeros(3, 8, 8, dtype=torch.uint8), "bmp")

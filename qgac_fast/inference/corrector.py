@@ -229,6 +229,11 @@ class Corrector:
         corrected: their status is ``"not_done"``. After one fails in a way every write to its
         folder would (a read-only mount, no permission), the remaining inputs bound for that folder
         are ``"failed"`` unread (``not attempted: <that error>``) and the others go on.
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C (or SIGTERM turned into it, :mod:`qgac_fast.interrupts`)
+                during a correction, once the results of the pairs before it, their writes
+                finished, have been yielded.
         """
         check_output_options(format, subsampling, webp_quality)
         pairs = [(src, os.fspath(dst)) for src, dst in pairs]
@@ -246,8 +251,14 @@ class Corrector:
         closed: dict[str, str] = {}  # output folders a write failed in, with that error
         writer_count = max(1, self.workers)
         with ThreadPoolExecutor(max_workers=writer_count, thread_name_prefix="qgac-write") as writers:
+            interrupted: KeyboardInterrupt | None = None
             try:
                 for i, (src, dst) in enumerate(pairs):
+                    # finished writes are reported before the next correction, which may take long
+                    while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
+                        done = _file_result(pending.popleft())
+                        stop = stop or _failures([done], closed)
+                        yield done
                     stop = stop or _failures(pending, closed)
                     if i in decided:
                         pending.append(decided[i])
@@ -257,18 +268,20 @@ class Corrector:
                         pending.append(FileResult(display(src), dst, "failed",
                                                   f"not attempted: {closed[os.path.dirname(dst)]}"))
                     else:
-                        result = next(results)
+                        try:
+                            result = next(results)
+                        except KeyboardInterrupt as stopped:  # Ctrl-C, SIGTERM: report the writes begun
+                            interrupted = stopped
+                            break
                         pending.append(writers.submit(
                             write_result, result, src, dst, format, jpeg_quality, subsampling=subsampling,
                             webp_quality=webp_quality, apply_orientation=apply_orientation, writing=writing)
                             if result.error is None
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
-                    while pending and (_settled(pending[0]) or len(pending) > 2 * writer_count + self.prefetch):
-                        done = _file_result(pending.popleft())
-                        stop = stop or _failures([done], closed)
-                        yield done
                 while pending:
                     yield _file_result(pending.popleft())
+                if interrupted is not None:
+                    raise interrupted
             finally:
                 results.close()
                 for item in pending:
