@@ -76,7 +76,7 @@ def _describe(path: str) -> dict:
         "color_space": jc.color_space,
         "subsampling": jc.subsampling,
         "progressive": jc.progressive,
-        "orientation": metadata.orientation(jc.exif),
+        "orientation": None if jc.exif is None else metadata.orientation(jc.exif),
         "icc_profile": _icc_json(jc.icc_profile),
         "components": [{"index": c, "sampling": list(jc.sampling[c]), "table": slot}
                        for c, slot in enumerate(jc.table_indices)],
@@ -94,7 +94,8 @@ def _metadata_line(info: dict) -> str:
     """``info``'s line on the EXIF Orientation (JPEGs) and the ICC profile."""
     parts = []
     if "orientation" in info:
-        parts.append(f"EXIF orientation {info['orientation']} ({metadata.ORIENTATIONS[info['orientation']]})")
+        parts.append("no EXIF" if info["orientation"] is None else
+                     f"EXIF orientation {info['orientation']} ({metadata.ORIENTATIONS[info['orientation']]})")
     icc = info["icc_profile"]
     parts.append("no ICC profile" if icc is None else
                  f"ICC profile {icc['description'] or '(no description)'!r}, {icc['bytes']:,} bytes")

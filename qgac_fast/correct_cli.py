@@ -391,6 +391,8 @@ def run(args: argparse.Namespace) -> int:
                                               skip_existing=args.skip_existing,
                                               apply_orientation=args.apply_orientation, writing=files):
             counts[result.status] += 1
+            if result.error:  # the way out in this command's words, on stderr and in the report alike
+                result.error = result.error.replace(RECOVERABLE, _RECOVERABLE)
             if result.tiles == 0:  # the model did not run on it: its share of the total is done
                 bar.update(declared.get(result.input, 0.0))
             records.append(result.to_json())
@@ -401,7 +403,7 @@ def run(args: argparse.Namespace) -> int:
                 megapixels += result.megapixels
                 counts["earlier_table"] += (result.table or {}).get("used") == "primary"
             elif result.status == "failed":
-                bar.write(f"{result.input}: {result.error.replace(RECOVERABLE, _RECOVERABLE)}", file=sys.stderr)
+                bar.write(f"{result.input}: {result.error}", file=sys.stderr)
             elif result.status == "not_done" and stopped is None:
                 stopped = result.error
                 bar.write(f"qgac-fast correct: stopping, the remaining files are {result.error}", file=sys.stderr)

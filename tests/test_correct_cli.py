@@ -429,9 +429,12 @@ def test_no_strict_corrects_what_libjpeg_recovers(weights, tmp_path, capsys):
     photos = _tree(tmp_path)
     data = pillow_jpeg(synthetic_image(64, 64), quality=90)
     (photos / "half.jpg").write_bytes(data[: len(data) * 2 // 3])  # cut inside the scan data
-    assert _run(weights, photos / "half.jpg", "-o", tmp_path / "strict", "--quiet") == 1
+    assert _run(weights, photos / "half.jpg", "-o", tmp_path / "strict", "--quiet", "--json",
+                tmp_path / "strict.json") == 1
     assert ("half.jpg: Premature end of JPEG file (--no-strict corrects what libjpeg can recover)\n"
             in capsys.readouterr().err)
+    [record] = json.loads((tmp_path / "strict.json").read_text())["files"]  # the report in the command's words
+    assert record["error"] == "Premature end of JPEG file (--no-strict corrects what libjpeg can recover)"
     assert _run(weights, photos / "half.jpg", photos / "bad.jpg", "-o", tmp_path / "out", "--no-strict",
                 "--quiet") == 1  # not a JPEG at all still fails
     assert "--no-strict" not in capsys.readouterr().err  # it would not help there: not offered
