@@ -31,6 +31,7 @@ from .blind import BlindInput, prepare
 from .codec import JPEGCoefficients, decode_pixels
 from .estimate import QuantizationEstimate, estimate_quantization
 from .functional.quantization import round_half_away_from_zero
+from .ops import _libjpeg_refusal
 from .quality import _all_tables, closest_quality
 
 __all__ = ["MIN_PRIMARY_FIT", "MIN_SHIFTED_FIT", "TABLE_CHOICES", "PrimaryTable", "choose_table", "find_primary",
@@ -163,11 +164,12 @@ def find_shifted_primary(jc: JPEGCoefficients) -> tuple[PrimaryTable, BlindInput
         ``(primary, blind)``: ``primary.offset`` is the grid's offset in the file's pixels, its
         tables the estimated IJG tables; ``blind`` (:class:`~qgac_fast.blind.BlindInput`) the
         pixels encoded on that grid, whose ``finish`` cuts the model's output back to the file's
-        size. None when the file is not YCbCr or gray, has a damaged table, or no exact IJG table
-        at least twice as coarse as the file's fits a shifted grid with confidence
-        :data:`MIN_SHIFTED_FIT`.
+        size. None when the file is not YCbCr or gray, has a damaged table (a step of 0, in any
+        component) or coefficients 8-bit JPEG cannot code (both only in a damaged file read with
+        ``strict=False``; libjpeg decodes neither), or no exact IJG table at least twice as coarse
+        as the file's fits a shifted grid with confidence :data:`MIN_SHIFTED_FIT`.
     """
-    if jc.color_space not in ("ycbcr", "gray") or int(jc.quantization[0].min()) < 1:
+    if jc.color_space not in ("ycbcr", "gray") or _libjpeg_refusal(jc) is not None:
         return None
     estimate = shifted_estimate(jc)
     if not estimate.found or estimate.quality is None or estimate.confidence < MIN_SHIFTED_FIT:
