@@ -33,9 +33,10 @@ bench: $(BUILD_STAMP)
 	$(BIN)/python bench/run.py
 
 # The long fuzz campaign (tools/fuzz.py; needs cjpeg/jpegtran): prints its table, saves any input
-# that crashes, hangs or raises unexpectedly under fuzz-findings/, and fails if there was one.
+# that crashes, hangs or raises unexpectedly under fuzz-findings/, and fails if there was one or a
+# target's memory grew by more than 50 MB over the second half of its inputs.
 FUZZ_TARGETS ?= read-strict=100000 read-lax=100000 decode=5000 correct=1000 info=5000 estimate=5000 \
-	correct-blind=1000 weights=5000
+	correct-blind=5000 weights=5000 metadata=5000 memory=5000
 fuzz: $(BUILD_STAMP)
 	nice -n 10 $(BIN)/python tools/fuzz.py --seed 0 $(addprefix --target ,$(FUZZ_TARGETS)) \
 		--json bench/results/fuzz-campaign.json --markdown bench/results/fuzz-campaign.md

@@ -19,7 +19,8 @@ SHORT = {"read-strict": 1500, "read-lax": 1500, "decode": 300, "info": 150, "cor
 @pytest.fixture(scope="module")
 def seeds(corpus) -> dict[str, list[bytes]]:
     jpegs = [path.read_bytes() for path in corpus]
-    return {"jpeg": jpegs, "image": fuzz.image_seeds(jpegs), "weights": fuzz.weights_seeds()}
+    return {"jpeg": jpegs, "image": fuzz.image_seeds(jpegs), "weights": fuzz.weights_seeds(),
+            "metadata": fuzz.metadata_seeds(jpegs), "resized": fuzz.resized_seeds(jpegs)}
 
 
 def test_short_campaign_finds_nothing(seeds, tmp_path):
@@ -46,7 +47,33 @@ def test_harness_catches_crash_hang_and_unexpected_exceptions(seeds, tmp_path):
     saved = sorted(p.name for p in tmp_path.iterdir())
     assert saved == ["selftest-crash-crash-0.jpg", "selftest-crash-crash-1.jpg", "selftest-hang-hang-0.jpg",
                      "selftest-raise-unexpected-0.jpg", "selftest-raise-unexpected-1.jpg"]
-    assert "| selftest-crash | 2 | 0 | 0 | 2 | 0 | 0 |" in fuzz.format_table(list(results.values()))
+    assert "| selftest-crash | 2 | 0 | 0 | 2 | 0 | 0 | 0 |" in fuzz.format_table(list(results.values()))
+
+
+def test_harness_counts_a_leak_and_fails_the_run(seeds, tmp_path, monkeypatch):
+    # selftest-leak keeps 4 MB per input: 30 inputs grow 60 MB over their second half
+    results = fuzz.run_campaign({"selftest-leak": 30, "selftest-raise": 1}, {"jpeg": seeds["jpeg"]}, findings=tmp_path)
+    assert [r.leaks for r in results] == [1, 0]
+    assert fuzz.second_half_growth(results[0].rss) > fuzz.LEAK_BYTES
+    assert "| selftest-leak | 30 | 30 | 0 | 0 | 0 | 0 | 1 |" in fuzz.format_table(results)
+    # the command line fails on a leak alone
+    monkeypatch.setattr(fuzz, "TARGETS", {**fuzz.TARGETS, "selftest-leak": 10.0})
+    monkeypatch.setitem(fuzz.SEED_KINDS, "selftest-leak", "jpeg")
+    assert fuzz.main(["--target", "selftest-leak=30", "--findings", str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize(("series", "growth"), [
+    ([], 0), ([100], 0), ([100, 300], 200),
+    # the second half is what counts: growth in the first half (caches warming up) is not a leak
+    ([0, 40, 80, 80, 80, 81], 1),
+    # a transient peak is not a leak: the last reading against the middle one
+    ([10, 10, 10, 500, 10, 12], 2),
+    ([10, 10, 10, 10, 5, 70], 60),
+])
+def test_second_half_growth(series, growth):
+    mb = 2**20
+    assert fuzz.second_half_growth([v * mb for v in series]) == growth * mb
+    assert (growth * mb > fuzz.LEAK_BYTES) == (growth > 50)
 
 
 def test_mutators_are_deterministic_and_cover_the_segments(seeds):
@@ -78,6 +105,28 @@ def test_image_and_weights_seeds_are_what_their_targets_read(seeds, tmp_path):
     assert set(fuzz.make_seeds(["estimate", "correct-blind"])) == {"image"}
 
 
+def test_metadata_and_resized_seeds(seeds):
+    from PIL import Image
+
+    profile = fuzz._icc_profile()
+    carried = []
+    for data in seeds["metadata"]:
+        with Image.open(io.BytesIO(data)) as image:  # Pillow joins the ICC chunks
+            assert image.width * image.height <= fuzz.SMALL_PIXELS["metadata"]
+            carried.append((image.getexif().get(0x0112), image.info.get("icc_profile") == profile))
+    # EXIF and ICC, ICC alone, EXIF alone, in turn; the ICC profile in one, two or three chunks
+    assert carried[:3] == [(6, True), (None, True), (6, False)]
+    chunks = {sum(seg[2] == 0xE2 for seg in fuzz.segments(data)) for data in seeds["metadata"]}
+    assert chunks == {0, 1, 2, 3}
+    sizes = set()
+    for i in range(10):
+        with Image.open(io.BytesIO(fuzz.resize(seeds["resized"][0], random.Random(i), seeds["resized"]))) as image:
+            assert image.format == "JPEG"
+            assert all(fuzz.RESIZE_SIDES[0] <= side <= fuzz.RESIZE_SIDES[1] for side in image.size)
+            sizes.add(image.size)
+    assert len(sizes) == 10
+
+
 def _header_and_data(data: bytes) -> tuple[object, bytes]:
     length = int.from_bytes(data[:8], "little")
     try:
@@ -100,7 +149,7 @@ def test_safetensors_header_mutations_mostly_keep_a_parsable_header(seeds):
 
 # A few inputs per target of the command line: seconds, enough to run every target's whole path.
 COMMAND_LINE = {"read-strict": 20, "read-lax": 20, "decode": 8, "info": 6, "correct": 3, "estimate": 10,
-                "correct-blind": 6, "weights": 10}
+                "correct-blind": 6, "weights": 10, "metadata": 12, "memory": 4}
 
 
 def test_command_line_runs_every_target_and_writes_its_reports(corpus, tmp_path, capsys):
@@ -113,13 +162,18 @@ def test_command_line_runs_every_target_and_writes_its_reports(corpus, tmp_path,
     table = capsys.readouterr().out
     assert status == 0, table
     facts = json.loads(json_path.read_text())
-    assert facts["seed"] == 3 and facts["seeds"] == {"jpeg": len(corpus), "image": len(corpus), "weights": 2}
-    assert facts["mutators"] == {kind: list(fuzz.MUTATORS_BY_KIND[kind]) for kind in ("jpeg", "image", "weights")}
+    small = len(fuzz.resized_seeds([path.read_bytes() for path in corpus]))
+    assert facts["seed"] == 3 and facts["seeds"] == {"jpeg": len(corpus), "image": len(corpus), "weights": 2,
+                                                     "metadata": small, "resized": small}
+    assert facts["mutators"] == {kind: list(mutators) for kind, mutators in fuzz.MUTATORS_BY_KIND.items()}
     assert facts["libjpeg"].startswith("libjpeg") and facts["command"].startswith("python tools/fuzz.py --seed 3")
     results = {r["target"]: r for r in facts["results"]}
     assert {name: r["inputs"] for name, r in results.items()} == COMMAND_LINE
     for r in results.values():
-        assert r["ok"] + r["rejected"] == r["inputs"] and r["findings"] == [], table
+        assert r["ok"] + r["rejected"] == r["inputs"] and r["findings"] == [] and r["leaks"] == 0, table
+    # the metadata target writes outputs (in each format, by the inputs' CRC-32) and the memory
+    # target's inputs are valid JPEGs of new sizes: all corrected
+    assert results["metadata"]["ok"] > 0 and results["memory"]["ok"] == COMMAND_LINE["memory"], table
     markdown = markdown_path.read_text()
     assert markdown.startswith(f"Command: `{facts['command']}`") and table.strip() in markdown
     assert not findings.exists()

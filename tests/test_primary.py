@@ -77,6 +77,25 @@ def test_quality_100_and_damaged_tables_keep_the_file_table():
     assert find_primary(replace(broken, quantization=(table, *broken.quantization[1:]))) is None
 
 
+@pytest.mark.parametrize("damage", ["chroma table", "coefficient"])
+def test_damaged_files_have_no_shifted_primary(damage):
+    # what strict=False reads from a damaged file (found by tools/fuzz.py's correct target): a zero
+    # step in a chroma table, or a coefficient 8-bit JPEG cannot code; libjpeg decodes neither,
+    # so the shifted search (which decodes pixels) skips the file and auto keeps its tables
+    jc = read_coefficients(_shifted(10, 90))
+    assert find_shifted_primary(jc) is not None
+    if damage == "chroma table":
+        table = jc.quantization[1].clone()
+        table[3, 4] = 0
+        jc = replace(jc, quantization=(jc.quantization[0], table, *jc.quantization[2:]))
+    else:
+        luma = jc.coefficients[0].clone()
+        luma[-1, -1, 0, 0] = 1311
+        jc = replace(jc, coefficients=(luma, *jc.coefficients[1:]))
+    assert find_shifted_primary(jc) is None
+    assert choose_table(jc, "auto") == (jc, None, None)
+
+
 def test_requantized_coefficients_sit_on_the_primary_lattice():
     jc = read_coefficients(_twice(20, 90))
     moved = requantize(jc, find_primary(jc))

@@ -1,11 +1,16 @@
 """Fuzz harness: mutated real JPEGs through the reader, the reference decode, correction and
 ``qgac-fast info``; mutated decoded-image files through the quantization estimate and blind
-correction; mutated weights files through ``load_model``. Each runs in a child process so that a
+correction; mutated weights files through ``load_model``; JPEGs with mutated EXIF and ICC segments
+through ``Corrector.correct_files`` into PNG, JPEG and WebP files (``metadata``); JPEGs of a new
+size each through ``qgac-fast correct`` (``memory``). Each runs in a child process so that a
 crash or a hang is caught and its input kept.
 
 The JPEG seeds are the real-file corpus of ``tools/jpeg_corpus.py`` (cjpeg / jpegtran); the image
 seeds that corpus decoded and saved as PNG, BMP, TIFF, WebP and GIF (``image_seeds``); the weights
-seeds a tiny model saved by ``save_model`` (``weights_seeds``). Each input is a seed of its
+seeds a tiny model saved by ``save_model`` (``weights_seeds``); the metadata seeds the small corpus
+files with an EXIF block and an ICC profile in one to three chunks (``metadata_seeds``); the memory
+target's the small corpus files, each input one re-encoded at a random size (``resize``). The
+metadata and memory targets correct with the tiny model. Each input is a seed of its
 target's kind (``SEED_KINDS``) with one to three mutations of that kind (``MUTATORS_BY_KIND``; for
 JPEGs ``MUTATORS``: byte and bit flips, insertions, deletions, truncation, segment swaps and
 duplicates, SOF/SOS field extremes, DHT/DQT corruption, DRI/RST changes, length fields, splicing of
@@ -13,14 +18,18 @@ two seeds), drawn from a seeded generator so a run is reproducible. A target may
 anything else is an *unexpected* outcome, a dead child is a *crash*, a child over the time limit a
 *hang*: the limit is on the child's CPU time, so that a loaded machine does not turn a slow input
 into a hang, with a wall-clock cap of ``WALL_FACTOR`` times it for a child that is blocked. One
-child serves many inputs (importing torch costs seconds) and is restarted after a crash or hang; it reports its resident set size (RSS) after each input so growth shows.
+child serves many inputs (importing torch costs seconds) and is restarted after a crash or hang; it
+reports its resident set size (RSS) after each input, and a target whose RSS grows by more than
+``LEAK_BYTES`` over the second half of its inputs counts a *leak*. Children run with the command
+line's settings for torch's native libraries (``qgac_fast.cli.NATIVE_ENVIRONMENT``).
 
 Usage:
     python tools/fuzz.py --seed 0 --target read-strict=100000 --target decode=5000 \\
         [--findings DIR] [--json FILE] [--markdown FILE]
 
-prints a table (inputs, ok, rejected, crashes, hangs, unexpected, exception types, RSS at the
-start and the end, seconds) and exits 1 if any crash, hang or unexpected exception occurred.
+prints a table (inputs, ok, rejected, crashes, hangs, unexpected, leaks, exception types, RSS at
+the start, peak and end, its growth over the second half, seconds) and exits 1 if any crash, hang,
+unexpected exception or leak occurred.
 ``make fuzz`` runs the long campaign; tests/test_fuzz.py a short one.
 """
 
@@ -38,13 +47,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 
 import psutil
 
-__all__ = ["EXPECTED", "MUTATORS", "MUTATORS_BY_KIND", "SEED_KINDS", "TARGETS", "Campaign", "image_seeds",
-           "make_seeds", "mutate", "run_campaign", "segments", "weights_seeds"]
+__all__ = ["EXPECTED", "LEAK_BYTES", "MUTATORS", "MUTATORS_BY_KIND", "SEED_KINDS", "TARGETS", "Campaign",
+           "image_seeds", "make_seeds", "metadata_seeds", "mutate", "run_campaign", "second_half_growth", "segments",
+           "weights_seeds"]
 
 # --- mutators ------------------------------------------------------------------------------------
 # Each takes the input bytes, a random.Random and the list of all seeds, and returns new bytes.
@@ -332,15 +343,162 @@ def safetensors_header(data, rng, seeds):
     return len(text).to_bytes(8, "little") + text + data[8 + length :]
 
 
+_APP = (0xE1, 0xE2)  # APP1 (EXIF, XMP), APP2 (ICC profile chunks)
+_EXIF, _ICC = b"Exif\x00\x00", b"ICC_PROFILE\x00"
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    """A marker segment with ``payload``, its length field set (a payload over 65533 bytes makes
+    a length that wraps: a corrupt segment, which is what the mutators want then)."""
+    return bytes([0xFF, marker]) + ((len(payload) + 2) & 0xFFFF).to_bytes(2, "big") + payload
+
+
+def _boundary(data: bytes, rng: random.Random) -> int:
+    """A place between two marker segments (or just after SOI)."""
+    return rng.choice([2] + [end for _, end, marker in segments(data) if marker != 0xD9])
+
+
+def app_insert(data, rng, seeds):
+    """An EXIF or ICC segment taken from a seed (or a bare or garbage one) put between two segments."""
+    found = [other[s:e] for other in (rng.choice(seeds), data) for s, e, _ in _find(other, _APP)]
+    garbage = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+    choices = [_segment(0xE1, _EXIF + garbage), _segment(0xE2, _ICC + garbage),
+               _segment(0xE1, _EXIF), _segment(0xE2, _ICC[:rng.randrange(len(_ICC))])]
+    at = _boundary(data, rng)
+    return data[:at] + rng.choice(found + choices if found else choices) + data[at:]
+
+
+def app_truncate(data, rng, seeds):
+    """An EXIF or ICC segment cut short: its payload, with a matching length, or the file within it."""
+    found = _find(data, _APP)
+    if not found:
+        return app_insert(data, rng, seeds)
+    start, end, marker = rng.choice(found)
+    if rng.random() < 0.3:
+        return data[: rng.randrange(start, end)]
+    payload = data[start + 4 : end]
+    return data[:start] + _segment(marker, payload[: rng.randrange(len(payload) + 1)]) + data[end:]
+
+
+def app_length(data, rng, seeds):
+    """An EXIF or ICC segment's length field set to an extreme (0..3, one off, past the file)."""
+    found = _find(data, _APP)
+    if not found:
+        return app_insert(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    length = end - start - 2
+    value = rng.choice([0, 1, 2, 3, 4, length - 1, length + 1, length + rng.randint(2, 3000), 0xFFFF])
+    return _put(data, start + 2, (value & 0xFFFF).to_bytes(2, "big"))
+
+
+def app_duplicate(data, rng, seeds):
+    """An EXIF or ICC segment repeated, next to itself or elsewhere."""
+    found = _find(data, _APP)
+    if not found:
+        return app_insert(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    at = rng.choice([start, end, _boundary(data, rng)])
+    return data[:at] + data[start:end] * rng.choice([1, 1, 2, 5]) + data[at:]
+
+
+def icc_sequence(data, rng, seeds):
+    """An ICC chunk's sequence number or chunk count changed (0, duplicates, gaps, past the count)."""
+    chunks = [s for s in _find(data, (0xE2,)) if data[s[0] + 4 : s[0] + 16] == _ICC and s[1] - s[0] >= 18]
+    if not chunks:
+        return app_insert(data, rng, seeds)
+    start, _, _ = rng.choice(chunks)
+    count = data[start + 17]
+    value = rng.choice([0, 1, 2, 3, count - 1, count, count + 1, 255]) & 0xFF
+    return _put(data, start + 16 + rng.randrange(2), bytes([value]))
+
+
+def _int_field(data: bytes, rng: random.Random, lo: int, hi: int, order: str = "big") -> bytes:
+    """``data`` with a 1, 2 or 4-byte field in ``[lo, hi)`` set to an extreme value."""
+    if hi - lo < 4:
+        return byte_set(data, rng, [])
+    width = rng.choice([1, 2, 4])
+    value = rng.choice([0, 1, 2, 8, 0xFF, 0x7FFF, 0xFFFF, hi - lo, 2**24, 0x7FFFFFFF, 0xFFFFFFFF])
+    return _put(data, rng.randrange(lo, hi - width + 1), (value & ((1 << (8 * width)) - 1)).to_bytes(width, order))
+
+
+def exif_field(data, rng, seeds):
+    """Within an EXIF block's TIFF structure: its byte order, first IFD offset, or an extreme
+    value in some field (entry counts, a tag's type, count or value offset: huge declared sizes)."""
+    blocks = [s for s in _find(data, (0xE1,)) if data[s[0] + 4 : s[0] + 10] == _EXIF and s[1] - s[0] >= 18]
+    if not blocks:
+        return app_insert(data, rng, seeds)
+    start, end, _ = rng.choice(blocks)
+    tiff = start + 10
+    order = "little" if data[tiff : tiff + 2] == b"II" else "big"
+    choice = rng.choice(["order", "ifd", "field", "field"])
+    if choice == "order":
+        return _put(data, tiff, rng.choice([b"II", b"MM", b"IM", b"\x00\x00"]))
+    if choice == "ifd":
+        value = rng.choice([0, 1, 7, 8, end - tiff, end - tiff - 2, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF])
+        return _put(data, tiff + 4, value.to_bytes(4, order))
+    return _int_field(data, rng, tiff + 8, end, order)
+
+
+def icc_header(data, rng, seeds):
+    """Within an ICC profile chunk: an extreme value in the profile header (its declared size,
+    version, colour spaces) or tag table (tag count, a tag's offset or size)."""
+    chunks = [s for s in _find(data, (0xE2,)) if data[s[0] + 4 : s[0] + 16] == _ICC and s[1] - s[0] >= 30]
+    if not chunks:
+        return app_insert(data, rng, seeds)
+    start, end, _ = rng.choice(chunks)
+    profile = start + 18
+    if rng.random() < 0.3:
+        value = rng.choice([0, 1, 127, 128, end - profile - 1, end - profile + 1, 2**31, 0xFFFFFFFF])
+        return _put(data, profile, value.to_bytes(4, "big"))
+    return _int_field(data, rng, profile, min(end, profile + 256))
+
+
+def app_bytes(data, rng, seeds):
+    """Bytes changed inside an EXIF or ICC segment's payload (its length kept)."""
+    found = [s for s in _find(data, _APP) if s[1] - s[0] > 4]
+    if not found:
+        return app_insert(data, rng, seeds)
+    start, end, _ = rng.choice(found)
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        out[rng.randrange(start + 4, end)] = rng.randrange(256)
+    return bytes(out)
+
+
+#: Side lengths of the ``resized`` seeds' mutations.
+RESIZE_SIDES = (8, 200)
+
+
+def resize(data, rng, seeds):
+    """The image re-encoded as a JPEG of a new size (each side in ``RESIZE_SIDES``), quality and
+    chroma subsampling: a new input shape for each input, not a corrupt file."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        size = (rng.randint(*RESIZE_SIDES), rng.randint(*RESIZE_SIDES))
+        resized = image.convert("L" if image.mode == "L" else "RGB").resize(size)
+    buffer = io.BytesIO()
+    resized.save(buffer, "JPEG", quality=rng.randint(5, 95), subsampling=rng.choice([0, 1, 2]))
+    return buffer.getvalue()
+
+
 MUTATORS = {f.__name__.replace("_", "-"): f for f in (
     byte_set, bit_flip, insert, delete, truncate, segment_swap, segment_duplicate, segment_delete, length_field,
     sof_extreme, sos_extreme, dht_corrupt, dqt_corrupt, dri_rst, splice)}
 #: The mutators of each kind of seed (``SEED_KINDS``): the JPEG-aware ones for JPEG files, the
 #: format-blind ones plus a header field mutator for decoded-image files and weights files.
 _GENERIC = {f.__name__.replace("_", "-"): f for f in (byte_set, bit_flip, insert, delete, truncate, splice)}
+#: For JPEGs with metadata, the EXIF and ICC segment mutators; for the memory target's seeds, a
+#: new size each time.
 MUTATORS_BY_KIND = {"jpeg": MUTATORS,
                     "image": {**_GENERIC, "header-int": header_int},
-                    "weights": {**_GENERIC, "safetensors-header": safetensors_header}}
+                    "weights": {**_GENERIC, "safetensors-header": safetensors_header},
+                    "metadata": {f.__name__.replace("_", "-"): f for f in (
+                        app_insert, app_truncate, app_length, app_duplicate, icc_sequence, exif_field, icc_header,
+                        app_bytes)},
+                    "resized": {"resize": resize}}
 
 
 def mutate(seeds: list[bytes], rng: random.Random, mutators: dict | None = None) -> tuple[bytes, list[str]]:
@@ -361,12 +519,13 @@ def mutate(seeds: list[bytes], rng: random.Random, mutators: dict | None = None)
 WALL_FACTOR = 10
 #: Per target: seconds of CPU time one input may take before the child counts as hung.
 TARGETS = {"read-strict": 10.0, "read-lax": 10.0, "decode": 30.0, "correct": 60.0, "info": 30.0,
-           "estimate": 30.0, "correct-blind": 60.0, "weights": 30.0}
+           "estimate": 30.0, "correct-blind": 60.0, "weights": 30.0, "metadata": 60.0, "memory": 60.0}
 #: Per target: the kind of seed it mutates (``MUTATORS_BY_KIND``): JPEG files (the corpus), the
 #: corpus decoded and saved as PNG, BMP, TIFF, WebP and GIF files (``image_seeds``), or small
 #: weights files (``weights_seeds``).
 SEED_KINDS = {"read-strict": "jpeg", "read-lax": "jpeg", "decode": "jpeg", "correct": "jpeg", "info": "jpeg",
-              "estimate": "image", "correct-blind": "image", "weights": "weights"}
+              "estimate": "image", "correct-blind": "image", "weights": "weights", "metadata": "metadata",
+              "memory": "resized"}
 #: Exception class names each target may raise (anything else is unexpected). ``info`` reports
 #: bad files itself as ``path: reason`` and exits 1, which counts as ``exit status 1``; ``estimate``
 #: counts a file Pillow cannot open and load as ``not an image`` (Pillow's business, not ours),
@@ -376,12 +535,18 @@ EXPECTED = {"read-strict": ("JPEGError", "UnsupportedJPEGError"), "read-lax": ("
             "decode": ("JPEGError", "UnsupportedJPEGError"), "correct": ("JPEGError", "UnsupportedJPEGError"),
             "info": ("exit status 1",), "estimate": ("not an image", "ValueError"),
             "correct-blind": ("ImageError", "JPEGError", "UnsupportedJPEGError", "ValueError"),
-            "weights": ("WeightsError",)}
+            "weights": ("WeightsError",), "metadata": ("JPEGError", "UnsupportedJPEGError"), "memory": ()}
 #: Pixel limit for the decode and correct targets, so mutated headers cannot make the run slow
 #: (for the decoded-image targets, Pillow's ``Image.MAX_IMAGE_PIXELS``).
-SMALL_PIXELS = {"decode": 2**20, "correct": 2**16, "estimate": 2**20, "correct-blind": 2**16}
-#: Targets that exist to check the harness itself: a crash, a hang and an unexpected exception.
-SELFTEST = {"selftest-crash": 10.0, "selftest-hang": 1.0, "selftest-raise": 10.0}
+SMALL_PIXELS = {"decode": 2**20, "correct": 2**16, "estimate": 2**20, "correct-blind": 2**16, "metadata": 2**16}
+#: Output formats of the metadata target, one per input (chosen by the input's CRC-32, so that a
+#: saved finding replays in its format).
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+#: A target leaks when its child's RSS grows by more than this over the second half of its inputs.
+LEAK_BYTES = 50 * 2**20
+#: Targets that exist to check the harness itself: a crash, a hang, an unexpected exception and a
+#: leak (4 MB kept per input).
+SELFTEST = {"selftest-crash": 10.0, "selftest-hang": 1.0, "selftest-raise": 10.0, "selftest-leak": 10.0}
 
 
 def _child() -> None:
@@ -390,22 +555,33 @@ def _child() -> None:
     stdout."""
     import contextlib
     import io
+    import shutil
     import warnings
-    import zlib
 
     from PIL import Image
 
     warnings.simplefilter("ignore")  # Pillow's on corrupt files: outcomes are what the parent counts
-    model = None
+    model = corrector = tiny = None
+    leaked = []  # selftest-leak's
     pillow_pixels = Image.MAX_IMAGE_PIXELS  # Pillow's own bomb limit, for the JPEG targets
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     page = os.sysconf("SC_PAGE_SIZE")
     scratch = tempfile.TemporaryDirectory(prefix="qgac-fuzz-")
 
+    def tiny_weights() -> str:
+        nonlocal tiny
+        if tiny is None:
+            tiny = os.path.join(scratch.name, "tiny.safetensors")
+            Path(tiny).write_bytes(weights_seeds()[0])
+        return tiny
+
     def run(target: str, data: bytes) -> str | None:
-        nonlocal model
+        nonlocal model, corrector
         if target == "selftest-crash":
             os.abort()
+        if target == "selftest-leak":
+            leaked.append(b"\x01" * 4 * 2**20)  # touched pages: resident
+            return None
         if target == "selftest-hang":
             while True:  # spins: a hang costs CPU time, which is what the limit measures
                 pass
@@ -443,10 +619,59 @@ def _child() -> None:
             path = Path(scratch.name) / "weights.safetensors"
             path.write_bytes(data)
             qgac_fast.load_model(path, device="cpu")
+        elif target == "metadata":
+            return correct_file(data)
+        elif target == "memory":
+            path, outdir = Path(scratch.name) / "input.jpg", Path(scratch.name) / "out"
+            path.write_bytes(data)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    status = cli_main(["correct", str(path), "-o", str(outdir), "--model", tiny_weights(),
+                                       "--threads", "1", "--quiet"])
+                if status == 0:
+                    with Image.open(outdir / "input.png") as image:
+                        image.load()
+            finally:
+                shutil.rmtree(outdir, ignore_errors=True)
+            return None if status == 0 else f"exit status {status}"
         else:
             raise SystemExit(f"unknown target {target!r}")
         return None
 
+    def correct_file(data: bytes) -> str | None:
+        """``Corrector.correct_files`` on one JPEG, writing the format the input's CRC-32 picks: None
+        for a written output that Pillow reads back; a failure's exception class name when reading
+        or correcting failed, else ``"write failed: <reason>"`` (encoding or writing the output)."""
+        nonlocal corrector
+        if corrector is None:
+            import qgac_fast
+
+            corrector = qgac_fast.Corrector(tiny_weights(), device="cpu", max_pixels=SMALL_PIXELS["metadata"])
+            correct_many = corrector.correct_many
+
+            def recording(items):  # the exceptions, which correct_files turns into reasons
+                for result in correct_many(items):
+                    errors.append(result.error)
+                    yield result
+
+            corrector.correct_many = recording
+        fmt = OUTPUT_FORMATS[zlib.crc32(data) % len(OUTPUT_FORMATS)]
+        path, output = Path(scratch.name) / "input.jpg", Path(scratch.name) / "out" / f"output.{fmt}"
+        path.write_bytes(data)
+        errors.clear()
+        try:
+            (result,) = corrector.correct_files([(path, output)], format=fmt)
+            if result.status == "ok":
+                with Image.open(output) as image:
+                    image.load()
+                return None
+        finally:
+            output.unlink(missing_ok=True)
+        if errors and errors[0] is not None:
+            return type(errors[0]).__name__
+        return f"write failed: {result.error}"
+
+    errors: list = []
     while True:
         header = stdin.read(8)
         if len(header) < 8:
@@ -469,7 +694,11 @@ class _Child:
     """A child process running ``_child``, restarted by the caller after a crash or hang."""
 
     def __init__(self):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # the command line's settings for torch's native libraries (bounded oneDNN and ideep caches),
+        # which must be in the environment before torch loads: the memory target runs the command line
+        from qgac_fast.cli import NATIVE_ENVIRONMENT
+
+        env = {**NATIVE_ENVIRONMENT, **os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen([sys.executable, __file__, "--child"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, env=env)
 
@@ -517,7 +746,8 @@ class Campaign:
     target (libraries, their caches and, for correct, the model loaded: ``info`` builds the
     quantization estimate's lattice kernels only for a file it reads), else after its first input;
     ``rss_peak`` the highest after any input, ``rss_end`` after the last, ``rss_tenths`` after each
-    tenth of the inputs (growth shows as a trend there)."""
+    tenth of the inputs (growth shows as a trend there). ``leaks`` is 1 when the RSS grew by more
+    than ``LEAK_BYTES`` over the second half of the inputs (``second_half_growth``)."""
 
     def __init__(self, target: str):
         self.target, self.inputs, self.ok, self.rejected = target, 0, 0, 0
@@ -527,13 +757,16 @@ class Campaign:
         self.rss_start = self.rss_end = None
         self.rss_peak = 0
         self.rss_tenths: list[int] = []
+        self.rss: list[int] = []  # after each input that reported
+        self.leaks = 0
         self.seconds = 0.0
         self.findings: list[str] = []
 
     def as_dict(self) -> dict:
         return {"target": self.target, "inputs": self.inputs, "ok": self.ok, "rejected": self.rejected,
                 "crashes": self.crashes, "crash_statuses": dict(self.crash_statuses), "hangs": self.hangs,
-                "unexpected": self.unexpected, "exceptions": dict(self.exceptions.most_common()),
+                "unexpected": self.unexpected, "leaks": self.leaks,
+                "rss_growth_second_half_mb": _mb(second_half_growth(self.rss)), "exceptions": dict(self.exceptions.most_common()),
                 "rss_start_mb": _mb(self.rss_start), "rss_peak_mb": _mb(self.rss_peak),
                 "rss_end_mb": _mb(self.rss_end), "rss_tenths_mb": [_mb(r) for r in self.rss_tenths],
                 "seconds": round(self.seconds, 1), "findings": self.findings}
@@ -543,13 +776,20 @@ def _mb(value: int | None) -> float | None:
     return None if value is None else round(value / 2**20, 1)
 
 
+def second_half_growth(rss: list[int]) -> int:
+    """How much a series of RSS readings (bytes, one per input) grew over its second half: the
+    last minus the last of the first half (a transient peak between them is no leak); 0 for fewer
+    than two readings."""
+    return rss[-1] - rss[(len(rss) - 1) // 2] if len(rss) >= 2 else 0
+
+
 def seed_kind(target: str) -> str:
     """The kind of seed ``target`` mutates (``SEED_KINDS``; the self-tests ignore their JPEG input)."""
     return SEED_KINDS.get(target, "jpeg")
 
 
 #: File name suffix of a saved finding, per kind of seed.
-FINDING_SUFFIXES = {"jpeg": "jpg", "image": "image", "weights": "safetensors"}
+FINDING_SUFFIXES = {"jpeg": "jpg", "image": "image", "weights": "safetensors", "metadata": "jpg", "resized": "jpg"}
 
 
 def run_campaign(counts: dict[str, int], seeds: dict[str, list[bytes]], seed: int = 0, findings: Path | None = None,
@@ -604,6 +844,7 @@ def run_campaign(counts: dict[str, int], seeds: dict[str, list[bytes]], seed: in
                     campaign.rss_start = campaign.rss_start or report["rss"]
                     campaign.rss_end = report["rss"]
                     campaign.rss_peak = max(campaign.rss_peak, report["rss"])
+                    campaign.rss.append(report["rss"])
                     if report["error"] is None:
                         campaign.ok += 1
                     else:
@@ -624,6 +865,7 @@ def run_campaign(counts: dict[str, int], seeds: dict[str, list[bytes]], seed: in
                     if progress is not None:
                         progress(campaign)
             campaign.seconds = time.perf_counter() - started
+            campaign.leaks = int(second_half_growth(campaign.rss) > LEAK_BYTES)
     finally:
         child.close()
     return results
@@ -631,14 +873,14 @@ def run_campaign(counts: dict[str, int], seeds: dict[str, list[bytes]], seed: in
 
 def format_table(results: list[Campaign]) -> str:
     """The campaign as a Markdown table."""
-    lines = ["| target | inputs | ok | rejected | crashes | hangs | unexpected | exception types | "
-             "RSS start MB | RSS peak MB | RSS end MB | seconds |",
-             "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    lines = ["| target | inputs | ok | rejected | crashes | hangs | unexpected | leaks | exception types | "
+             "RSS start MB | RSS peak MB | RSS end MB | 2nd-half growth MB | seconds |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
     for c in (r.as_dict() for r in results):
         types = ", ".join(f"{name} {n}" for name, n in c["exceptions"].items()) or "-"
         lines.append(f"| {c['target']} | {c['inputs']} | {c['ok']} | {c['rejected']} | {c['crashes']} | "
-                     f"{c['hangs']} | {c['unexpected']} | {types} | {c['rss_start_mb']} | {c['rss_peak_mb']} | "
-                     f"{c['rss_end_mb']} | {c['seconds']} |")
+                     f"{c['hangs']} | {c['unexpected']} | {c['leaks']} | {types} | {c['rss_start_mb']} | "
+                     f"{c['rss_peak_mb']} | {c['rss_end_mb']} | {c['rss_growth_second_half_mb']} | {c['seconds']} |")
     return "\n".join(lines)
 
 
@@ -696,11 +938,70 @@ def weights_seeds() -> list[bytes]:
     return out
 
 
+def _small(jpegs: list[bytes]) -> list[bytes]:
+    """The JPEGs Pillow opens whose pixels fit the metadata target's limit."""
+    import io
+
+    from PIL import Image
+
+    out = []
+    for data in jpegs:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height <= SMALL_PIXELS["metadata"] and image.mode in ("L", "RGB"):
+                out.append(data)
+    return out
+
+
+def _icc_profile() -> bytes:
+    """A real ICC profile (Pillow's sRGB, with a fixed creation date so that the seeds are the same
+    on every run), or failing LittleCMS a header-only one."""
+    try:
+        from PIL import ImageCms
+
+        profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+        profile[24:36] = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+        profile[84:100] = bytes(16)  # no profile ID (an MD5 that would cover the date)
+        return bytes(profile)
+    except ImportError:
+        header = bytearray(128)
+        header[0:4], header[12:24], header[36:40] = (128).to_bytes(4, "big"), b"mntrRGB XYZ ", b"acsp"
+        return bytes(header)
+
+
+def metadata_seeds(jpegs: list[bytes]) -> list[bytes]:
+    """The small JPEGs (``_small``) with an EXIF block (Orientation, make, date, an IFD pointer)
+    and an ICC profile in one, two or three APP2 chunks, or only one of the two, in turn; the
+    first seed has both."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F], exif[0x0132] = 6, "qgac_fast fuzz", "2026:01:02 03:04:05"
+    exif.get_ifd(0x8769)[0x9003] = "2026:01:02 03:04:05"
+    exif_segment = _segment(0xE1, exif.tobytes())
+    profile = _icc_profile()
+    out = []
+    for index, data in enumerate(_small(jpegs)):
+        chunks = 1 + index // 3 % 3
+        step = -(-len(profile) // chunks)
+        icc = b"".join(_segment(0xE2, _ICC + bytes([i + 1, chunks]) + profile[i * step : (i + 1) * step])
+                       for i in range(chunks))
+        at = segments(data)[0][1] if data[2:4] == b"\xff\xe0" else 2  # after JFIF's APP0
+        extra = [exif_segment + icc, icc, exif_segment][index % 3]
+        out.append(data[:at] + extra + data[at:])
+    return out
+
+
+def resized_seeds(jpegs: list[bytes]) -> list[bytes]:
+    """The small JPEGs (``_small``), which the memory target's ``resize`` re-encodes at new sizes."""
+    return _small(jpegs)
+
+
 def make_seeds(targets) -> dict[str, list[bytes]]:
     """The seeds of each kind ``targets`` need (``SEED_KINDS``), made in temporary folders."""
     kinds = {seed_kind(target) for target in targets}
-    jpegs = corpus_seeds() if kinds & {"jpeg", "image"} else []
-    makers = {"jpeg": lambda: jpegs, "image": lambda: image_seeds(jpegs), "weights": weights_seeds}
+    jpegs = corpus_seeds() if kinds - {"weights"} else []
+    makers = {"jpeg": lambda: jpegs, "image": lambda: image_seeds(jpegs), "weights": weights_seeds,
+              "metadata": lambda: metadata_seeds(jpegs), "resized": lambda: resized_seeds(jpegs)}
     return {kind: make() for kind, make in makers.items() if kind in kinds}
 
 
@@ -752,7 +1053,7 @@ def main(argv: list[str] | None = None) -> int:
         series = "\n".join(f"- {r.target}: {', '.join(str(_mb(v)) for v in r.rss_tenths)}" for r in results)
         args.markdown.write_text(f"Command: `{command}`\n\n{table}\n\nRSS (MB) after each tenth of the inputs:\n\n"
                                  f"{series}\n")
-    failed = any(r.crashes or r.hangs or r.unexpected for r in results)
+    failed = any(r.crashes or r.hangs or r.unexpected or r.leaks for r in results)
     return 1 if failed else 0
 
 
