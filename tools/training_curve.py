@@ -8,7 +8,9 @@ Usage (from the repository root, inside .venv)::
 Each run folder's ``log.jsonl`` (``qgac-fast train --out RUN_DIR``) gives one line: the mean
 validation gain (dB over the JPEG) at each validation, against the training megapixels counted from
 the model's very first step (warm restarts from earlier weights continue that count). ``--data``
-keeps the points as JSON next to the figure, so the curve can be redrawn and extended.
+keeps the points as JSON next to the figure, so the curve can be redrawn and extended: with
+``--extend`` the curves already in ``--data`` are kept and the runs given are added to them (the
+earlier run folders need not exist any more).
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ def main(argv=None) -> int:
     parser.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     parser.add_argument("--png", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=None, help="also write the points as JSON")
+    parser.add_argument("--extend", action="store_true", help="keep the curves already in --data, add these runs")
     args = parser.parse_args(argv)
-    curves = {}
+    if args.extend and (args.data is None or not args.data.is_file()):
+        parser.error("--extend needs an existing --data file")
+    curves = json.loads(args.data.read_text()) if args.extend else {}
     for item in args.runs:
         label, sep, run = item.partition("=")
         if not sep:
