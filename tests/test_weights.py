@@ -119,12 +119,16 @@ def test_gan_weights_are_a_fine_tuning_of_the_regression_weights():
     import ship_weights  # tools/ (tests/conftest.py puts it on sys.path)
 
     training = read_metadata("default-gan")["training"]
-    # started from the shipped regression weights, or from the run that made them: the same
-    # command and training megapixels (shipping adds notes to the regression weights' record)
-    regression_run = read_metadata("default")["training"]
+    # started from the shipped regression weights, or from a run in their chain (the shipped
+    # default or a piece it continues: the same command and training megapixels; shipping adds
+    # notes to the record, and each piece's record holds the one it started from as init_training)
+    chain, record = [], read_metadata("default")["training"]
+    while record:
+        chain.append(record)
+        record = record.get("init_training")
     assert training["config"]["gan"]
-    assert training["config"]["init"] == "default" or all(
-        training["init_training"][key] == regression_run[key] for key in ship_weights.RUN_IDENTITY)
+    assert training["config"]["init"] == "default" or any(
+        all(training["init_training"][key] == run.get(key) for key in ship_weights.RUN_IDENTITY) for run in chain)
     regression, gan = load_model("default").state_dict(), load_model("default-gan").state_dict()
     assert regression.keys() == gan.keys()
     assert torch.equal(regression["mean"], gan["mean"])  # same normalisation statistics
