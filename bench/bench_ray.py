@@ -141,7 +141,9 @@ def main(argv=None) -> int:
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "machine": f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs",
                 "load_average": os.getloadavg(), "python": platform.python_version(), "torch": torch.__version__,
-                "ray": __import__("ray").__version__, "commit": git_commit(), "args": vars(args),
+                "ray": __import__("ray").__version__, "commit": git_commit(),
+                # the output folder is this machine's: not recorded
+                "args": {k: v for k, v in vars(args).items() if k != "out_dir"},
                 "timings_s": times, "rows": rows}
             out_dir = Path(args.out_dir)
             out_dir.mkdir(parents=True, exist_ok=True)
