@@ -52,7 +52,7 @@ from .interrupts import describe, exit_status
 from .jpeg_files import declared_megapixels, find_jpegs
 from .primary import TABLE_CHOICES
 
-__all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard"]
+__all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard", "tally"]
 
 _MAGIC = re.compile(r"[*?[]")
 #: :data:`~qgac_fast.errors.RECOVERABLE` in this command's words.
@@ -270,6 +270,25 @@ def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tupl
     return pairs, [(*planned[i], why) for i, why in sorted(refused.items())]
 
 
+def tally(result, counts: dict) -> str | None:
+    """Count one file's result in ``counts`` (its status; ``unchanged``: written unchanged, no JPEG
+    history; ``earlier_table``: corrected with a first table ``--table auto`` found), and put a
+    strict read's way out in this command's words (``--no-strict``) in its error, for stderr and
+    the report alike. Returns the line to print for it on stderr, or None (corrected, skipped, not
+    done: the caller says why a run stopped once)."""
+    counts[result.status] += 1
+    if result.error:
+        result.error = result.error.replace(RECOVERABLE, _RECOVERABLE)
+    if result.status == "ok" and result.estimate is not None and not result.estimate["found"]:
+        counts["unchanged"] += 1
+        return f"{result.input}: {result.estimate['reason']}; written unchanged"
+    if result.status == "ok":
+        counts["earlier_table"] += (result.table or {}).get("used") == "primary"
+    elif result.status == "failed":
+        return f"{result.input}: {result.error}"
+    return None
+
+
 def shard(items: list, rank: int, world: int) -> list:
     """This rank's share: the items ``i`` with ``i % world == rank``."""
     if world < 1 or not 0 <= rank < world:
@@ -390,20 +409,14 @@ def run(args: argparse.Namespace) -> int:
                                               subsampling=args.subsampling, webp_quality=args.webp_quality,
                                               skip_existing=args.skip_existing,
                                               apply_orientation=args.apply_orientation, writing=files):
-            counts[result.status] += 1
-            if result.error:  # the way out in this command's words, on stderr and in the report alike
-                result.error = result.error.replace(RECOVERABLE, _RECOVERABLE)
+            line = tally(result, counts)
             if result.tiles == 0:  # the model did not run on it: its share of the total is done
                 bar.update(declared.get(result.input, 0.0))
             records.append(result.to_json())
-            if result.status == "ok" and result.estimate is not None and not result.estimate["found"]:
-                counts["unchanged"] += 1
-                bar.write(f"{result.input}: {result.estimate['reason']}; written unchanged", file=sys.stderr)
-            elif result.status == "ok":
+            if result.status == "ok" and line is None:  # corrected (not written unchanged)
                 megapixels += result.megapixels
-                counts["earlier_table"] += (result.table or {}).get("used") == "primary"
-            elif result.status == "failed":
-                bar.write(f"{result.input}: {result.error}", file=sys.stderr)
+            if line is not None:
+                bar.write(line, file=sys.stderr)
             elif result.status == "not_done" and stopped is None:
                 stopped = result.error
                 bar.write(f"qgac-fast correct: stopping, the remaining files are {result.error}", file=sys.stderr)

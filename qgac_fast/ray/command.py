@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+from ..correct_cli import tally
 from . import storage
 
 __all__ = ["run"]
@@ -96,7 +97,7 @@ def _correct(args, plan, run_plan, engine: dict, actors: int, gpus: float, threa
     from tqdm import tqdm
 
     records = [result.to_json() for result in plan.decided if result.output]  # not the arguments naming nothing
-    counts = {"ok": 0, "skipped": 0, "failed": 0, "not_done": 0, "unchanged": 0}
+    counts = {"ok": 0, "skipped": 0, "failed": 0, "not_done": 0, "unchanged": 0, "earlier_table": 0}
     for result in plan.decided:
         counts[result.status] += 1
     megapixels = 0.0
@@ -110,23 +111,21 @@ def _correct(args, plan, run_plan, engine: dict, actors: int, gpus: float, threa
         for result in run_plan(plan, args.model, actors=actors, gpus_per_actor=gpus, threads=threads,
                                format=args.format, jpeg_quality=args.jpeg_quality, subsampling=args.subsampling,
                                webp_quality=args.webp_quality, apply_orientation=args.apply_orientation, **engine):
-            counts[result.status] += 1
+            line = tally(result, counts)
             done += 1
             records.append(result.to_json())
-            if result.status == "ok" and result.estimate is not None and not result.estimate["found"]:
-                counts["unchanged"] += 1
-                bar.write(f"{result.input}: {result.estimate['reason']}; written unchanged", file=sys.stderr)
-            elif result.status == "ok":
+            if result.status == "ok" and line is None:
                 megapixels += result.megapixels
                 bar.update(result.megapixels)
-            elif result.status in ("failed", "not_done"):
-                bar.write(f"{result.input}: {result.error}", file=sys.stderr)
+            if line is not None or result.status == "not_done":
+                bar.write(line or f"{result.input}: {result.error}", file=sys.stderr)
             bar.set_postfix_str(f"{done}/{total} files")
     finally:
         bar.close()
     elapsed = time.perf_counter() - start
     summary = {"corrected": counts["ok"] - counts["unchanged"], "unchanged": counts["unchanged"],
                "skipped": counts["skipped"], "failed": counts["failed"], "not_done": counts["not_done"],
+               "earlier_table": counts["earlier_table"],
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
                "device": "cuda" if gpus else "cpu", "precision": args.precision, "threads": threads,
