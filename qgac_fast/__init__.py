@@ -29,8 +29,8 @@ from .correct import correct
 # imports no torch, so that the command line (``qgac_fast.cli``) can set the process up before torch
 # loads.
 _LAZY = {
-    "DEFAULT_MAX_PIXELS": ".codec",
-    "DEFAULT_MAX_PIXELS_PER_BYTE": ".codec",
+    "DEFAULT_MAX_PIXELS": ".options",
+    "DEFAULT_MAX_PIXELS_PER_BYTE": ".options",
     "JPEGCoefficients": ".codec",
     "read_coefficients": ".codec",
     "read_coefficients_many": ".codec",

@@ -30,6 +30,7 @@ from . import _jpeg
 from .atomic import write_atomic
 from .errors import RECOVERABLE, JPEGError, UnsupportedJPEGError
 from .metadata import APP2, exif_from_markers, icc_from_markers
+from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -47,25 +48,6 @@ __all__ = [
     "read_source",
     "write_coefficients",
 ]
-
-#: Default decompression-bomb guard: 2**28 (268 million) pixels, about 16k x 16k. It is checked
-#: right after the JPEG header is parsed, before the coefficient arrays (2 bytes per pixel and
-#: component at 4:4:4) are allocated. Pass ``max_pixels=None`` to read anything libjpeg accepts.
-DEFAULT_MAX_PIXELS = 2**28
-
-#: Default guard on declared pixels (width x height) per byte of input, checked with
-#: ``max_pixels``: a small file cannot declare a huge frame. Arithmetic coding can legally code a
-#: flat image in almost nothing (a flat 2048x2048 gray image is 125 bytes, 33,554 pixels per byte)
-#: and libjpeg fills blocks missing at the end of an arithmetic-coded scan with zeros without a
-#: warning, so a truncated or crafted file cannot be told from a compact one; what the guard bounds
-#: is the memory and work a given number of input bytes can demand (at 2048, one kilobyte of input
-#: allocates at most 2 MP of coefficients, 12 MB at 4:4:4). Measured with cjpeg on 2048x2048 and
-#: sample images: photos 2 to 50 pixels per byte, screenshots 6 to 31, a flat image 254 (the most
-#: Huffman coding allows is about 512: at least one bit per 8x8 luma block), a photo at quality 1,
-#: grayscale, arithmetic-coded 410. The default passes all of these, Huffman-coded files by a wide
-#: margin; ``max_pixels_per_byte=None`` lifts it to read compact arithmetic-coded files such as
-#: large flat images.
-DEFAULT_MAX_PIXELS_PER_BYTE = 2048
 
 #: Most bytes per pixel of ``max_pixels`` an input is read to (:func:`input_byte_limit`): a 16-bit
 #: RGBA image stored uncompressed takes 8; a JPEG of uniform noise at quality 100, 4:4:4, 4.1.

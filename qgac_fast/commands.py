@@ -22,10 +22,10 @@ import json
 import os
 import sys
 
-from . import correct_cli, metadata
+from . import correct_cli
 from ._version import __version__
 from .argtypes import add_threads, jpeg_quality, positive_int
-from .inference.step import PRECISIONS
+from .options import PRECISIONS
 from .train import cli as train_cli
 
 __all__ = ["build_parser", "main"]
@@ -40,6 +40,7 @@ def _describe(path: str) -> dict:
     within the default limits. Raises ``JPEGError`` (bad or unsupported JPEG), ``ValueError``
     (above the limits, a device) or ``OSError`` (unreadable path).
     """
+    from . import metadata
     from .blind import decoded_pixels
     from .codec import DEFAULT_MAX_PIXELS, input_byte_limit, read_coefficients, read_source
     from .estimate import estimate_quantization
@@ -87,11 +88,15 @@ def _describe(path: str) -> dict:
 
 def _icc_json(profile: bytes | None) -> dict | None:
     """An ICC profile as ``info`` reports it: its description (None when unreadable) and size."""
+    from . import metadata
+
     return None if not profile else {"description": metadata.icc_description(profile), "bytes": len(profile)}
 
 
 def _metadata_line(info: dict) -> str:
     """``info``'s line on the EXIF Orientation (JPEGs) and the ICC profile."""
+    from . import metadata
+
     parts = []
     if "orientation" in info:
         parts.append("no EXIF" if info["orientation"] is None else

@@ -27,11 +27,10 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 from PIL import Image
+from .options import SUBSAMPLINGS
 
 __all__ = ["SUBSAMPLINGS", "compress", "turbojpeg_library"]
 
-#: Chroma subsamplings ``compress`` accepts for colour images, as J:a:b names.
-SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0", "4:4:0", "4:1:1")
 _PILLOW_SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 _MAX_DIMENSION = 65500  # libjpeg's JPEG_MAX_DIMENSION
 

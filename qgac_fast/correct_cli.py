@@ -42,15 +42,11 @@ import time
 from pathlib import Path
 
 from .argtypes import add_threads, jpeg_quality, limit, positive_int
-from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
-from .compression import SUBSAMPLINGS
-from .inference import COMPILE_MODES, FORMATS, PRECISIONS, Corrector, refusals
-from .inference.outputs import report_refusal
-from .inference.tiles import check_overlap, check_tile
 from .errors import RECOVERABLE
 from .interrupts import describe, exit_status
 from .jpeg_files import declared_megapixels, find_jpegs
-from .primary import TABLE_CHOICES
+from .options import (COMPILE_MODES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE, DEFAULT_PNG_LEVEL, FORMATS,
+                      PRECISIONS, SUBSAMPLINGS, TABLE_CHOICES, check_output_options, check_overlap, check_tile)
 
 __all__ = ["add_parser", "collect_inputs", "main", "plan_outputs", "run", "shard", "tally"]
 
@@ -81,6 +77,15 @@ def _webp_quality(text: str) -> int | None:
     if not text.isdigit() or not 1 <= int(text) <= 100:
         raise argparse.ArgumentTypeError(f"expected 'lossless' or a quality 1..100, got {text!r}")
     return int(text)
+
+
+def _png_level(text: str) -> int:
+    try:
+        level = int(text)
+        check_output_options("png", None, None, level)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a zlib level 0..9, got {text!r}") from None
+    return level
 
 
 def _gpus(text: str) -> float:
@@ -122,6 +127,10 @@ def add_parser(subparsers) -> None:
                              "the memory budget) or 'none' (default: %(default)s)")
     parser.add_argument("--overlap", type=_overlap, metavar="BLOCKS",
                         help="context around each tile, in 8x8 blocks (default: the model's, at most 8)")
+    parser.add_argument("--memory-budget", type=positive_int, metavar="MIB",
+                        help="MiB of activations one model call may use; larger images are tiled (default: on the "
+                             "CPU, the tile size that keeps activations in reused memory; on CUDA, half the free "
+                             "memory)")
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="reader and writer threads (default: min(4, CPUs) on CUDA; on the CPU none: reading "
                              "and the model run in the main thread, and one thread writes)")
@@ -140,6 +149,9 @@ def add_parser(subparsers) -> None:
                              "sampling factors)")
     parser.add_argument("--webp-quality", type=_webp_quality, metavar="Q|lossless",
                         help="lossy quality 1..100 of --format webp, or lossless (default: lossless)")
+    parser.add_argument("--png-level", type=_png_level, metavar="0..9",
+                        help=f"zlib level of --format png: 0 is fastest, 9 smallest (default: {DEFAULT_PNG_LEVEL}; "
+                             "README, 'Output formats')")
     parser.add_argument("--apply-orientation", action="store_true",
                         help="turn each image upright per its EXIF Orientation tag and write Orientation 1 (default: "
                              "the pixels stay as stored and the tag is kept, so viewers turn them); outputs always "
@@ -262,6 +274,8 @@ def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tupl
         ``(pairs, refused)``: ``(input, output)`` to correct, and ``(input, output, reason)`` for
         inputs refused because their output is an input file or another input's output.
     """
+    from .inference.outputs import refusals
+
     suffix = FORMATS[format]
     planned = [(path, os.path.join(outdir, str(Path(relative).with_suffix(suffix))))
                for path, relative in sorted(found)]
@@ -313,13 +327,17 @@ def run(args: argparse.Namespace) -> int:
 
     from .atomic import write_atomic
     from .devices import resolve_device, torchrun_ranks
+    from .inference import Corrector
+    from .inference.outputs import report_refusal
     from .model import load_model
 
     for flag, value, format in (("--subsampling", args.subsampling, "jpeg"),
-                                ("--webp-quality", args.webp_quality, "webp")):
+                                ("--webp-quality", args.webp_quality, "webp"), ("--png-level", args.png_level, "png")):
         if value is not None and args.format != format:
             print(f"qgac-fast correct: {flag} applies to --format {format}, not {args.format}", file=sys.stderr)
             return 2
+    if args.png_level is None:
+        args.png_level = DEFAULT_PNG_LEVEL
     if args.ray or args.ray_address is not None or args.ray_actors or args.ray_gpus_per_actor:
         from .ray.command import run as run_ray
 
@@ -369,7 +387,8 @@ def run(args: argparse.Namespace) -> int:
         corrector = Corrector(model, progress=lambda megapixels: bar.update(megapixels), batch_size=args.batch_size,
                               precision=args.precision, tile=args.tile, overlap=args.overlap, workers=args.workers,
                               compile=args.compile, constrain=args.constrain, strict=args.strict, table=args.table,
-                              max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte)
+                              max_pixels=args.max_pixels, max_pixels_per_byte=args.max_pixels_per_byte,
+                              memory_budget=None if args.memory_budget is None else args.memory_budget << 20)
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
         return 2
@@ -407,7 +426,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         for result in corrector.correct_files(mine, format=args.format, jpeg_quality=args.jpeg_quality,
                                               subsampling=args.subsampling, webp_quality=args.webp_quality,
-                                              skip_existing=args.skip_existing,
+                                              png_level=args.png_level, skip_existing=args.skip_existing,
                                               apply_orientation=args.apply_orientation, writing=files):
             line = tally(result, counts)
             if result.tiles == 0:  # the model did not run on it: its share of the total is done

@@ -33,17 +33,11 @@ from .estimate import QuantizationEstimate, estimate_quantization
 from .functional.quantization import round_half_away_from_zero
 from .ops import _libjpeg_refusal
 from .quality import _all_tables, closest_quality
+from .options import TABLE_CHOICES
 
 __all__ = ["MIN_PRIMARY_FIT", "MIN_PRIMARY_ON", "MIN_PRIMARY_Z", "MIN_SHIFTED_BLOCKS", "MIN_SHIFTED_FIT", "TABLE_CHOICES", "LatticeEvidence",
            "PrimaryTable", "choose_table", "find_primary", "find_shifted_primary", "lattice_evidence", "requantize",
            "shifted_estimate"]
-
-#: ``table=`` choices: ``"auto"`` (the primary table when one is found, else the file's; a file
-#: whose luma steps are all 1, quality 100, keeps its own: it quantized nothing, so what it holds,
-#: an earlier compression's traces included, is the image as its owner saved it; correcting those
-#: cost 0.78 dB against the bundled chelsea photo, itself once a JPEG), ``"file"`` (always the
-#: file's), ``"primary"`` (the primary table; a file with none found is an error).
-TABLE_CHOICES = ("auto", "file", "primary")
 
 #: Share of the informative luma coefficients (of distinct blocks) that must sit on a primary
 #: lattice beyond chance (0..1), how many of them (AC) must be on it, and how many standard

@@ -173,6 +173,31 @@ def test_importing_the_package_and_the_command_line_loads_no_torch():
     assert result.returncode == 0, result.stderr
 
 
+# Help and usage errors must not wait for torch (seconds to load) or numpy: what they print comes
+# from the parsers alone, built from qgac_fast.options and qgac_fast.train.config.
+_NO_HEAVY_IMPORTS = """
+import sys
+from qgac_fast.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exit:
+    heavy = sorted(m for m in ("torch", "numpy", "PIL", "tqdm") if m in sys.modules)
+    print(exit.code, heavy)
+"""
+
+
+@pytest.mark.parametrize("argv, status", [
+    (["--help"], 0), (["correct", "--help"], 0), (["train", "--help"], 0), (["eval", "--help"], 0),
+    (["info", "--help"], 0), (["correct", "x.jpg", "--tile", "7"], 2), (["correct", "x.jpg", "--threads", "0"], 2),
+    (["train", "--out", "run", "--stages", "z"], 2), (["frobnicate"], 2),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_help_and_usage_errors_load_no_torch(argv, status):
+    result = subprocess.run([sys.executable, "-c", _NO_HEAVY_IMPORTS, *argv], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"{status} []", result.stdout[-500:] + result.stderr
+
+
 # Runs the console script's function (qgac_fast.cli:main) in a fresh interpreter and prints the
 # OMP_WAIT_POLICY that torch found when it was imported, and the one left in the environment.
 _ENTRY = """

@@ -415,6 +415,7 @@ def test_webp_quality_lossy_and_lossless(weights, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--subsampling", "4:4:4"], "--subsampling applies to --format jpeg, not png"),
     (["--format", "jpeg", "--webp-quality", "80"], "--webp-quality applies to --format webp, not jpeg"),
+    (["--format", "webp", "--png-level", "3"], "--png-level applies to --format png, not webp"),
 ])
 def test_output_options_of_another_format_are_usage_errors(weights, tmp_path, capsys, args, message):
     photos = _tree(tmp_path)
@@ -423,6 +424,18 @@ def test_output_options_of_another_format_are_usage_errors(weights, tmp_path, ca
     with pytest.raises(SystemExit) as exit_info:
         _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--format", "webp", "--webp-quality", "0")
     assert exit_info.value.code == 2 and "expected 'lossless' or a quality 1..100" in capsys.readouterr().err
+
+
+def test_png_level_changes_the_size_not_the_pixels(weights, tmp_path, capsys):
+    photos = _tree(tmp_path)
+    for level in ("0", "9"):
+        assert _run(weights, photos / "a.jpg", "-o", tmp_path / level, "--png-level", level, "--quiet") == 0
+    stored, smallest = (np.asarray(Image.open(tmp_path / level / "a.png")) for level in ("0", "9"))
+    assert np.array_equal(stored, smallest)
+    assert (tmp_path / "0" / "a.png").stat().st_size > (tmp_path / "9" / "a.png").stat().st_size
+    with pytest.raises(SystemExit) as exit_info:
+        _run(weights, photos / "a.jpg", "-o", tmp_path / "out", "--png-level", "10")
+    assert exit_info.value.code == 2 and "expected a zlib level 0..9" in capsys.readouterr().err
 
 
 def test_no_strict_corrects_what_libjpeg_recovers(weights, tmp_path, capsys):

@@ -596,6 +596,20 @@ def test_encode_image_subsampling_webp_quality_and_gray():
     assert inference.jpeg_subsampling("other(2x1,1x2,1x1)") == inference.jpeg_subsampling(None) == "4:2:0"
 
 
+def test_encode_image_png_levels_are_lossless_and_trade_size():
+    rgb = torch.from_numpy(synthetic_image(64, 96, seed=5)).permute(2, 0, 1).contiguous()
+    sizes = []
+    for level in (0, 1, 9):
+        data = inference.encode_image(rgb, "png", png_level=level)
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))).transpose(2, 0, 1), rgb.numpy())
+        sizes.append(len(data))
+    assert sizes[0] > sizes[1] >= sizes[2]  # level 0 stores the pixels uncompressed
+    assert len(inference.encode_image(rgb, "png")) == sizes[1]  # the default level, DEFAULT_PNG_LEVEL
+    for bad in (10, -1, True, 1.0):
+        with pytest.raises(ValueError, match="png_level"):
+            inference.encode_image(rgb, "png", png_level=bad)
+
+
 def test_correct_files_keeps_each_input_subsampling(tmp_path):
     from qgac_fast.codec import read_coefficients
     from qgac_fast.compression import compress

@@ -18,18 +18,18 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from ..atomic import remove_stale_temporaries
-from ..codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 from ..devices import resolve_device
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
-from ..primary import TABLE_CHOICES
+from ..options import (DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE, DEFAULT_PNG_LEVEL, TABLE_CHOICES, check_overlap,
+                       check_tile)
 from .memory import ActivationCost, default_budget
 from .outputs import check_output_options, refusals, write_result
 from .pipeline import run_pipeline
 from .results import CorrectionResult, FileResult, display
 from .runner import Runner, Source
 from .step import CorrectionStep
-from .tiles import check_overlap, check_tile, default_overlap
+from .tiles import default_overlap
 
 __all__ = ["Corrector", "EngineOptions"]
 
@@ -197,7 +197,7 @@ class Corrector:
 
     def correct_files(self, pairs: Iterable[tuple[Source, str | os.PathLike]], *, format: str = "png",
                       jpeg_quality: int = 95, subsampling: str | None = None, webp_quality: int | None = None,
-                      skip_existing: bool = False, apply_orientation: bool = False,
+                      png_level: int = DEFAULT_PNG_LEVEL, skip_existing: bool = False, apply_orientation: bool = False,
                       writing: Callable[[str], None] | None = None) -> Iterator[FileResult]:
         """Correct JPEG files and write the results; yields a :class:`FileResult` per pair, in order.
 
@@ -210,6 +210,8 @@ class Corrector:
                 ``"4:2:0"``, ``"4:4:0"``, ``"4:1:1"``); default None: each input's own
                 (:func:`~qgac_fast.inference.outputs.jpeg_subsampling`).
             webp_quality: lossy WebP quality 1..100; default None: lossless.
+            png_level: zlib level of PNG outputs, 0 (fastest) to 9 (smallest); default
+                :data:`~qgac_fast.options.DEFAULT_PNG_LEVEL`.
             skip_existing: an existing output is kept and the input not read (``"skipped"``):
                 writes are atomic, so an existing output is complete. The temporary files that a
                 killed earlier run left beside the outputs (:mod:`qgac_fast.atomic`) are removed.
@@ -235,7 +237,7 @@ class Corrector:
                 during a correction, once the results of the pairs before it, their writes
                 finished, have been yielded.
         """
-        check_output_options(format, subsampling, webp_quality)
+        check_output_options(format, subsampling, webp_quality, png_level)
         pairs = [(src, os.fspath(dst)) for src, dst in pairs]
         decided = {i: FileResult(display(pairs[i][0]), pairs[i][1], "failed", why)
                    for i, why in refusals(pairs).items()}
@@ -275,7 +277,8 @@ class Corrector:
                             break
                         pending.append(writers.submit(
                             write_result, result, src, dst, format, jpeg_quality, subsampling=subsampling,
-                            webp_quality=webp_quality, apply_orientation=apply_orientation, writing=writing)
+                            webp_quality=webp_quality, png_level=png_level, apply_orientation=apply_orientation,
+                            writing=writing)
                             if result.error is None
                             else FileResult(display(src), dst, "failed", result.reason, result.size))
                 while pending:

@@ -21,12 +21,11 @@ import torch
 from .. import metadata
 from ..atomic import write_atomic
 from .results import CorrectionResult, FileResult, display, reason, source_path
+from ..options import DEFAULT_PNG_LEVEL, FORMATS, check_output_options
 
 __all__ = ["FATAL_WRITE_ERRORS", "FOLDER_WRITE_ERRORS", "FORMATS", "check_output_options", "encode_image",
            "format_of", "jpeg_subsampling", "refusals", "report_refusal", "write_output", "write_result"]
 
-#: Output file formats and their file suffixes.
-FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 #: errno values of a failed write that every later write would meet too (full disk, quota): the
 #: run stops instead of correcting each file to fail at its write.
 FATAL_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -50,21 +49,6 @@ def format_of(path: str | os.PathLike) -> str:
     return _SUFFIX_FORMATS[suffix]
 
 
-def check_output_options(format: str, subsampling: str | None, webp_quality: int | None) -> None:
-    """Refuse a bad output format, JPEG ``subsampling`` (None or one of
-    :data:`~qgac_fast.compression.SUBSAMPLINGS`) or ``webp_quality`` (None or an int 1..100)
-    with a ``ValueError`` naming the argument."""
-    from ..compression import SUBSAMPLINGS
-
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {sorted(FORMATS)}, got {format!r}")
-    if subsampling is not None and subsampling not in SUBSAMPLINGS:
-        raise ValueError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)} or None, got {subsampling!r}")
-    if webp_quality is not None and (isinstance(webp_quality, bool) or not isinstance(webp_quality, int)
-                                     or not 1 <= webp_quality <= 100):
-        raise ValueError(f"webp_quality must be an int in 1..100, or None for lossless, got {webp_quality!r}")
-
-
 def jpeg_subsampling(layout: str | None) -> str:
     """The chroma subsampling a JPEG output of an input with this layout is written with: the
     input's own when :func:`~qgac_fast.compress` can write it (4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1),
@@ -76,8 +60,8 @@ def jpeg_subsampling(layout: str | None) -> str:
 
 
 def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int = 95, subsampling: str = "4:2:0",
-                 webp_quality: int | None = None, exif: bytes | None = None, icc_profile: bytes | None = None,
-                 apply_orientation: bool = False) -> bytes:
+                 webp_quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL, exif: bytes | None = None,
+                 icc_profile: bytes | None = None, apply_orientation: bool = False) -> bytes:
     """Encode uint8 ``(3, H, W)`` RGB or ``(1, H, W)`` gray, with alpha ``(4, H, W)`` RGBA or
     ``(2, H, W)`` gray + alpha, as a file's bytes.
 
@@ -87,6 +71,8 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
             for colour; gray is a one-component JPEG; no alpha: an image with alpha is refused)
             or ``"webp"`` (lossy at ``webp_quality`` 1..100, lossless when None; WebP has no gray
             mode, so gray is stored as three equal channels).
+        png_level: zlib level of ``"png"``, 0 (stored) to 9 (smallest, slowest); the default
+            :data:`~qgac_fast.options.DEFAULT_PNG_LEVEL`.
         exif: an EXIF block (TIFF structure, :attr:`~qgac_fast.JPEGCoefficients.exif`) the file
             carries (PNG eXIf chunk, JPEG APP1, WebP EXIF chunk); None: none.
         icc_profile: an ICC profile the file carries (PNG iCCP, JPEG APP2 chunks, WebP ICCP); None: none.
@@ -97,7 +83,7 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
     Raises:
         ValueError: bad options, or an image with alpha for ``"jpeg"``.
     """
-    check_output_options(format, subsampling, webp_quality)
+    check_output_options(format, subsampling, webp_quality, png_level)
     if format == "jpeg" and image.shape[0] in (2, 4):
         raise ValueError("the image has transparency (an alpha channel), which JPEG cannot hold: write png or webp "
                          "to keep it")
@@ -117,7 +103,7 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
     # Pillow leaves a chunk out for an empty value, and only for that
     options = {"exif": exif or b"", "icc_profile": icc_profile or b""}
     if format == "png":
-        picture.save(buffer, format="PNG", **options)
+        picture.save(buffer, format="PNG", compress_level=png_level, **options)
     elif webp_quality is None:  # exact: libwebp would otherwise drop the colour of transparent pixels
         picture.save(buffer, format="WEBP", lossless=True, exact=True, **options)
     else:
@@ -198,8 +184,9 @@ def report_refusal(report: str | os.PathLike, inputs: Iterable[Any], outputs: It
 
 def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_quality: int,
                  size: tuple[int, int] | None = None, tiles: int = 0, *, subsampling: str = "4:2:0",
-                 webp_quality: int | None = None, exif: bytes | None = None, icc_profile: bytes | None = None,
-                 apply_orientation: bool = False, store: Callable[[str, bytes], None] | None = None) -> FileResult:
+                 webp_quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL, exif: bytes | None = None,
+                 icc_profile: bytes | None = None, apply_orientation: bool = False,
+                 store: Callable[[str, bytes], None] | None = None) -> FileResult:
     """Encode (:func:`encode_image`, with the metadata and orientation options) and write one
     corrected image atomically; an error is a failed result that names the output (``cannot write
     OUTPUT: reason``) and leaves no file, with ``stops`` set when the error is one every write
@@ -211,7 +198,7 @@ def write_output(image: torch.Tensor, source: Any, dst: str, format: str, jpeg_q
     atomic too and raise ``OSError`` on failure."""
     try:
         data = encode_image(image, format, jpeg_quality=jpeg_quality, subsampling=subsampling,
-                            webp_quality=webp_quality, exif=exif, icc_profile=icc_profile,
+                            webp_quality=webp_quality, png_level=png_level, exif=exif, icc_profile=icc_profile,
                             apply_orientation=apply_orientation)
     except Exception as error:  # noqa: BLE001
         return FileResult(display(source), dst, "failed", f"cannot encode {format}: {reason(error)}", size, tiles)
@@ -232,8 +219,8 @@ def _store_local(dst: str, data: bytes) -> None:
 
 
 def write_result(result: CorrectionResult, source: Any, dst: str, format: str, jpeg_quality: int, *,
-                 subsampling: str | None = None, webp_quality: int | None = None, apply_orientation: bool = False,
-                 store: Callable[[str, bytes], None] | None = None,
+                 subsampling: str | None = None, webp_quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL,
+                 apply_orientation: bool = False, store: Callable[[str, bytes], None] | None = None,
                  writing: Callable[[str], None] | None = None) -> FileResult:
     """Write one successful :class:`CorrectionResult` (:func:`write_output`) with its input's EXIF and
     ICC profile, in the chroma ``subsampling`` given or else the input's own
@@ -243,7 +230,7 @@ def write_result(result: CorrectionResult, source: Any, dst: str, format: str, j
         writing(dst)
     written = write_output(result.image, source, dst, format, jpeg_quality, result.size, result.tiles,
                            subsampling=subsampling or jpeg_subsampling(result.subsampling), webp_quality=webp_quality,
-                           exif=result.exif, icc_profile=result.icc_profile, apply_orientation=apply_orientation,
+                           png_level=png_level, exif=result.exif, icc_profile=result.icc_profile, apply_orientation=apply_orientation,
                            store=store)
     if result.estimate is not None:
         written.estimate = result.estimate.to_json()

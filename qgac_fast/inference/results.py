@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..options import DEFAULT_PNG_LEVEL
+
 __all__ = ["CorrectionResult", "FileResult", "display", "reason", "source_path"]
 
 
@@ -88,7 +90,7 @@ class CorrectionResult:
         return picture
 
     def save(self, path: str | os.PathLike, format: str | None = None, *, jpeg_quality: int = 95,
-             subsampling: str | None = None, webp_quality: int | None = None,
+             subsampling: str | None = None, webp_quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL,
              apply_orientation: bool = False) -> None:
         """Write the image to ``path`` with the input's EXIF and ICC profile, atomically, as
         :meth:`Corrector.correct_files <qgac_fast.Corrector.correct_files>` writes its outputs
@@ -114,7 +116,7 @@ class CorrectionResult:
         data = encode_image(self.image, format, jpeg_quality=jpeg_quality,
                             subsampling=subsampling or jpeg_subsampling(self.subsampling),
                             webp_quality=webp_quality, exif=self.exif, icc_profile=self.icc_profile,
-                            apply_orientation=apply_orientation)
+                            png_level=png_level, apply_orientation=apply_orientation)
         write_atomic(os.fspath(path), data)
 
     def wait(self) -> None:

@@ -31,19 +31,17 @@ from ..ops import decode_normalized
 from ..model import QGAC, CoefficientPlanes
 from ..model.constraint import constrain_luma
 from ..quality import table_spread
+from ..options import PRECISIONS
+from ..options import COMPILE_MODES
 
 __all__ = ["COMPILE_MODES", "PRECISIONS", "UNTRAINED_CHROMA_SPREAD", "CorrectionStep", "compile_networks", "resolve_precision"]
 
-#: Precisions: ``"auto"`` (see the module docstring), float32, and bf16 / fp16 autocast.
-PRECISIONS = ("auto", "float32", "bf16", "fp16")
 _AUTOCAST = {"float32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: Chroma tables farther than this from the IJG family (:func:`~qgac_fast.quality.table_spread`)
 #: get the plain decode's chroma under ``constrain``: the models train on IJG tables and on IJG
 #: tables with per-step log-normal noise of spread 0.35, whose spread reached 0.45 in 2000 draws;
 #: uniformly random steps measure 0.9 to 1.1, a flat table of 8 or six times IJG quality 50's 0.51.
 UNTRAINED_CHROMA_SPREAD = 0.6
-#: ``torch.compile`` modes (``"reduce-overhead"`` and ``"max-autotune"`` add CUDA graphs on CUDA).
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:

@@ -16,6 +16,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from ..model import CoefficientPlanes, QGACConfig
+from ..options import check_overlap, check_tile
 from .step import CorrectionStep
 
 __all__ = ["MAX_DEFAULT_OVERLAP", "Tile", "check_overlap", "check_tile", "default_overlap", "plan_tiles",
@@ -112,23 +113,6 @@ def plan_tiles(height: int, width: int, core: int, overlap: int) -> list[Tile]:
         raise ValueError(f"plane size must be positive multiples of 8, got {height}x{width}")
     rows, cols = _spans(height, core, overlap), _spans(width, core, overlap)
     return [Tile((r[0], r[1], c[0], c[1]), (r[2], r[3], c[2], c[3])) for r in rows for c in cols]
-
-
-def check_tile(tile) -> int | str | None:
-    """``tile`` if it is a valid tile setting: ``"auto"``, None (never tile) or a core size in
-    pixels (a multiple of 16, at least 16); else ValueError."""
-    if tile is None or tile == "auto" or (isinstance(tile, int) and not isinstance(tile, bool) and tile >= 16
-                                          and tile % 16 == 0):
-        return tile
-    raise ValueError(f"tile must be 'auto', None or a positive multiple of 16 (pixels), got {tile!r}")
-
-
-def check_overlap(overlap) -> int:
-    """``overlap`` (8x8 blocks, an int >= 0) rounded up to an even count (the 16-pixel grid);
-    else ValueError."""
-    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0:
-        raise ValueError(f"overlap must be an int >= 0 (8x8 blocks), got {overlap!r}")
-    return overlap + overlap % 2
 
 
 def restore_tiled(step: CorrectionStep, planes: CoefficientPlanes, tiles: list[Tile], per_call: int,

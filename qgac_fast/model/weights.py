@@ -39,6 +39,7 @@ from .._version import __version__
 from ..atomic import write_atomic
 from ..devices import resolve_device
 from ..errors import UncheckedWeightsWarning, WeightsError
+from ..options import WEIGHT_DTYPES
 from .config import QGACConfig
 from .networks import QGAC
 from .stats import MIN_STD
@@ -51,7 +52,7 @@ SHIPPED = ("default", "default-gan")
 
 _FORMAT = "qgac_fast"
 #: Parameter storage types: metadata name -> (torch dtype, safetensors' name of it).
-STORAGE_DTYPES = {"float32": (torch.float32, "F32"), "bfloat16": (torch.bfloat16, "BF16")}
+STORAGE_DTYPES = dict(zip(WEIGHT_DTYPES, [(torch.float32, "F32"), (torch.bfloat16, "BF16")], strict=True))
 #: Metadata key of the tensors' checksum (:func:`tensors_digest`, hexadecimal).
 CHECKSUM_KEY = "tensors_sha256"
 #: Largest magnitude a tensor may hold. The shipped weights' largest parameter is 1.19 (8400x

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..inference.results import FileResult, reason
+from ..options import DEFAULT_PNG_LEVEL
 from . import storage
 
 __all__ = ["CorrectBatch", "RECORD_COLUMNS"]
@@ -42,7 +43,7 @@ class CorrectBatch:
         device: default CUDA when the actor was given a GPU, else the CPU.
         threads: torch threads in the actor (None: torch's default, one per core of the node).
         blind: images batches: also correct decoded images (PNG...), the blind way.
-        format, jpeg_quality, subsampling, webp_quality, apply_orientation: the output encoding,
+        format, jpeg_quality, subsampling, webp_quality, png_level, apply_orientation: the output encoding,
             as :meth:`qgac_fast.Corrector.correct_files`.
         filesystems: files batches: the pyarrow file systems by the keys in ``input_fs`` and
             ``output_fs`` (key ``""``: local paths).
@@ -55,20 +56,20 @@ class CorrectBatch:
 
     def __init__(self, model: str = "default", *, device: str | None = None, threads: int | None = 1,
                  blind: bool = False, format: str = "png", jpeg_quality: int = 95, subsampling: str | None = None,
-                 webp_quality: int | None = None, apply_orientation: bool = False,
+                 webp_quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL, apply_orientation: bool = False,
                  filesystems: dict[str, Any] | None = None, **engine):
         import torch
 
         from ..inference import Corrector
         from ..inference.outputs import check_output_options
 
-        check_output_options(format, subsampling, webp_quality)
+        check_output_options(format, subsampling, webp_quality, png_level)
         if threads:
             torch.set_num_threads(threads)
         self.corrector = Corrector(model, device=device, **engine)
         self.blind = blind
         self.encoding = {"format": format, "jpeg_quality": jpeg_quality, "subsampling": subsampling,
-                         "webp_quality": webp_quality, "apply_orientation": apply_orientation}
+                         "webp_quality": webp_quality, "png_level": png_level, "apply_orientation": apply_orientation}
         self.filesystems = {"": None, **(filesystems or {})}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -99,7 +100,7 @@ class CorrectBatch:
                 images[i] = encode_image(
                     result.image, encoding["format"], jpeg_quality=encoding["jpeg_quality"],
                     subsampling=encoding["subsampling"] or jpeg_subsampling(result.subsampling),
-                    webp_quality=encoding["webp_quality"], exif=result.exif, icc_profile=result.icc_profile,
+                    webp_quality=encoding["webp_quality"], png_level=encoding["png_level"], exif=result.exif, icc_profile=result.icc_profile,
                     apply_orientation=encoding["apply_orientation"])
             except Exception as error:  # noqa: BLE001 - one row's failure is its error
                 errors[i] = f"cannot encode {encoding['format']}: {reason(error)}"

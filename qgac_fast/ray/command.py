@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     engine = {"precision": args.precision, "batch_size": args.batch_size, "tile": args.tile, "overlap": args.overlap,
               "workers": args.workers, "compile": args.compile, "constrain": args.constrain, "strict": args.strict,
-              "table": args.table, "max_pixels": args.max_pixels, "max_pixels_per_byte": args.max_pixels_per_byte}
+              "table": args.table, "max_pixels": args.max_pixels, "max_pixels_per_byte": args.max_pixels_per_byte,
+              "memory_budget": None if args.memory_budget is None else args.memory_budget << 20}
     gpus = args.ray_gpus_per_actor or 0
     threads = args.threads or 1
     started_cluster = connect(args.ray_address) if plan.rows else False
@@ -110,7 +111,8 @@ def _correct(args, plan, run_plan, engine: dict, actors: int, gpus: float, threa
     try:
         for result in run_plan(plan, args.model, actors=actors, gpus_per_actor=gpus, threads=threads,
                                format=args.format, jpeg_quality=args.jpeg_quality, subsampling=args.subsampling,
-                               webp_quality=args.webp_quality, apply_orientation=args.apply_orientation, **engine):
+                               webp_quality=args.webp_quality, png_level=args.png_level,
+                               apply_orientation=args.apply_orientation, **engine):
             line = tally(result, counts)
             done += 1
             records.append(result.to_json())

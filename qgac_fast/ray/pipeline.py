@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from ..inference.outputs import FORMATS, check_output_options, refusals
 from ..inference.results import FileResult
+from ..options import DEFAULT_PNG_LEVEL
 from . import storage
 from .batches import CorrectBatch
 
@@ -78,7 +79,7 @@ def actor_count(gpus_per_actor: float = 0, cpus_per_actor: float = 1, spare_cpus
 def correct_dataset(ds, model: str = "default", *, actors: int | None = None, gpus_per_actor: float = 0,
                     threads: int = 1, rows_per_batch: int = ROWS_PER_BATCH, blind: bool = False,
                     format: str = "png", jpeg_quality: int = 95, subsampling: str | None = None,
-                    webp_quality: int | None = None, apply_orientation: bool = False,
+                    webp_quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL, apply_orientation: bool = False,
                     batch_class: type = CorrectBatch, **engine):
     """Correct a ``ray.data.Dataset`` of file bytes (rows with a ``bytes`` column, e.g. from
     ``ray.data.read_binary_files(paths, include_paths=True)``); lazy, like every Ray Data transform.
@@ -98,15 +99,16 @@ def correct_dataset(ds, model: str = "default", *, actors: int | None = None, gp
             model runs on CUDA when it has a GPU.
         threads: torch threads (and CPUs reserved) per actor.
         rows_per_batch: rows per ``map_batches`` call (a dead worker's retry redoes one batch).
-        blind, format, jpeg_quality, subsampling, webp_quality, apply_orientation, **engine:
+        blind, format, jpeg_quality, subsampling, webp_quality, png_level, apply_orientation, **engine:
             as :class:`~qgac_fast.ray.CorrectBatch`.
         batch_class: :class:`~qgac_fast.ray.CorrectBatch` or a subclass of it.
 
     A worker process that dies is restarted and its batch redone (:data:`RETRIES` times).
     """
-    check_output_options(format, subsampling, webp_quality)
+    check_output_options(format, subsampling, webp_quality, png_level)
     kwargs = {"model": model, "threads": threads, "blind": blind, "format": format, "jpeg_quality": jpeg_quality,
-              "subsampling": subsampling, "webp_quality": webp_quality, "apply_orientation": apply_orientation,
+              "subsampling": subsampling, "webp_quality": webp_quality, "png_level": png_level,
+              "apply_orientation": apply_orientation,
               **engine}
     return _map(ds, batch_class, kwargs, actors, gpus_per_actor, threads, rows_per_batch, spare_cpus=1)
 
@@ -209,8 +211,8 @@ def plan_files(inputs: list[str], output: str, *, format: str = "png", blind: bo
 
 def run_plan(plan: Plan, model: str = "default", *, actors: int | None = None, gpus_per_actor: float = 0,
              threads: int = 1, rows_per_batch: int = ROWS_PER_BATCH, format: str = "png", jpeg_quality: int = 95,
-             subsampling: str | None = None, webp_quality: int | None = None, apply_orientation: bool = False,
-             batch_class: type = CorrectBatch, **engine) -> Iterator[FileResult]:
+             subsampling: str | None = None, webp_quality: int | None = None, png_level: int = DEFAULT_PNG_LEVEL,
+             apply_orientation: bool = False, batch_class: type = CorrectBatch, **engine) -> Iterator[FileResult]:
     """Correct and write a :class:`Plan`'s rows on the connected Ray cluster; yields a
     :class:`~qgac_fast.inference.FileResult` per row as its batch finishes (not in input order).
 
@@ -220,11 +222,12 @@ def run_plan(plan: Plan, model: str = "default", *, actors: int | None = None, g
     writes that a dead worker left are removed.
     """
     ray = _ray()
-    check_output_options(format, subsampling, webp_quality)
+    check_output_options(format, subsampling, webp_quality, png_level)
     if not plan.rows:
         return
     kwargs = {"model": model, "threads": threads, "blind": True, "format": format, "jpeg_quality": jpeg_quality,
-              "subsampling": subsampling, "webp_quality": webp_quality, "apply_orientation": apply_orientation,
+              "subsampling": subsampling, "webp_quality": webp_quality, "png_level": png_level,
+              "apply_orientation": apply_orientation,
               "filesystems": plan.filesystems, **engine}
     dataset = _map(ray.data.from_items(plan.rows), batch_class, kwargs, actors, gpus_per_actor, threads,
                    rows_per_batch)

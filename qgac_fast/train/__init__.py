@@ -1,5 +1,21 @@
-"""Training QGAC: on-the-fly JPEG data, the regression loop, its command line."""
+"""Training QGAC: on-the-fly JPEG data, the regression loop, its command line.
 
-from .loop import STAGES, Objective, TrainConfig, train, validate
+The settings (:mod:`.config`) import no torch, so that the command line can build its parser
+without it; the loop's names are imported on first use (PEP 562, as the package does).
+"""
+
+import importlib
+
+from .config import STAGES, TrainConfig
+
+_LAZY = {"Objective": ".loop", "train": ".loop", "validate": ".loop"}
 
 __all__ = ["STAGES", "Objective", "TrainConfig", "train", "validate"]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
 from ..argtypes import MAX_THREADS, threads
+from ..options import WEIGHT_DTYPES
+from .config import LAYERS, PIXEL_LOSSES, PRECISIONS, STAGES, TEXTURE_STATISTICS, TrainConfig
 
 __all__ = ["add_parser", "default_data", "run"]
 
@@ -34,12 +37,15 @@ def _probabilities(example: str):
     return parse
 
 
-def add_parser(subparsers) -> None:
-    from ..model.weights import STORAGE_DTYPES
-    from .loop import PRECISIONS, STAGES, TrainConfig
-    from .texture import LAYERS, TextureLoss
+def _defaults() -> argparse.Namespace:
+    """:class:`TrainConfig`'s default settings (without building one, which loads torch to check them)."""
+    return argparse.Namespace(**{f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                                 for f in dataclasses.fields(TrainConfig)
+                                 if (f.default, f.default_factory) != (dataclasses.MISSING,) * 2})
 
-    defaults = TrainConfig(data=[], out="")
+
+def add_parser(subparsers) -> None:
+    defaults = _defaults()
     parser = subparsers.add_parser(
         "train", help="train QGAC weights (regression: L1 - lambda SSIM; or GAN fine-tuning with --gan)",
         description="Train a QGAC model on random crops of clean images compressed on the fly with libjpeg at "
@@ -64,7 +70,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     parser.add_argument("--clip", type=float, default=defaults.clip, help="gradient-norm clipping")
-    parser.add_argument("--ssim-weight", type=float, default=defaults.ssim_weight)
+    parser.add_argument("--ssim-weight", type=float, default=defaults.ssim_weight,
+                        help="lambda in L - lambda * SSIM")
+    parser.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default=defaults.pixel_loss,
+                        help="L: l1 (the paper's) or l2 (mean squared error, PSNR's measure)")
     parser.add_argument("--layouts", type=_probabilities("4:2:0=0.8,4:4:4=0.1,gray=0.1"), default=defaults.layouts,
                         help="batch layout probabilities, e.g. 4:2:0=0.8,4:4:4=0.1,gray=0.1")
     parser.add_argument("--tables", type=_probabilities("ijg=0.75,non-baseline=0.1,perturbed=0.15"),
@@ -77,7 +86,7 @@ def add_parser(subparsers) -> None:
                         help="DataLoader workers per process (they only crop; compression runs on the device)")
     parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
                         help="auto: bf16 autocast on CUDA and on CPUs with AMX-BF16 or AVX512-BF16, else float32")
-    parser.add_argument("--weights-dtype", choices=STORAGE_DTYPES, default=defaults.weights_dtype,
+    parser.add_argument("--weights-dtype", choices=WEIGHT_DTYPES, default=defaults.weights_dtype,
                         help="storage type of the parameters in OUT/weights.safetensors (bfloat16: half the size)")
     parser.add_argument("--val-images", type=int, default=defaults.val_images)
     parser.add_argument("--log-every", type=int, default=defaults.log_every, help="steps between log.jsonl lines")
@@ -102,7 +111,7 @@ def add_parser(subparsers) -> None:
     gan.add_argument("--texture-weight", type=float, default=defaults.texture_weight)
     gan.add_argument("--gan-weight", type=float, default=defaults.gan_weight, help="gamma")
     gan.add_argument("--l1-weight", type=float, default=defaults.l1_weight, help="nu")
-    gan.add_argument("--texture-statistic", choices=TextureLoss.STATISTICS, default=defaults.texture_statistic,
+    gan.add_argument("--texture-statistic", choices=TEXTURE_STATISTICS, default=defaults.texture_statistic,
                      help="compare Gram matrices (random VGG) or the features themselves (trained VGG, as the paper)")
     gan.add_argument("--texture-layers", nargs="+", choices=LAYERS, default=defaults.texture_layers, metavar="LAYER",
                      help="VGG-16 layers of the texture loss, e.g. relu3_3 conv5_3")
@@ -122,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import WeightsError
     from ..model.weights import weights_path
     from .data import find_images, split_validation
-    from .loop import TrainConfig, train
+    from .loop import train
 
     try:
         rank, _, _ = torchrun_ranks()
@@ -140,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         config = TrainConfig(
             data=args.data or default_data(), out=args.out, model=args.model, init=args.init, stages=args.stages,
             steps=args.steps, batch_size=args.batch_size, crop=args.crop, lr=args.lr, min_lr=args.min_lr,
-            warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight,
+            warmup=args.warmup, weight_decay=args.weight_decay, clip=args.clip, ssim_weight=args.ssim_weight, pixel_loss=args.pixel_loss,
             layouts=args.layouts, qualities=tuple(args.qualities), tables=args.tables, workers=args.workers,
             precision=args.precision, weights_dtype=args.weights_dtype,
             val_images=args.val_images, log_every=args.log_every, val_every=args.val_every,

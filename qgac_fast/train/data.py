@@ -26,6 +26,7 @@ from ..functional.color import rgb_to_ycbcr_libjpeg
 from ..model.inputs import CoefficientPlanes
 from ..ops import encode_planes
 from ..quality import ijg_table
+from .config import LAYOUTS, TABLE_KINDS, check_probabilities
 
 __all__ = ["EVALUATION_SETS", "LAYOUTS", "TrainingBatch", "TrainingImages", "TrainingSampler", "collate",
            "TABLE_KINDS", "check_probabilities", "find_images", "load_rgb", "sample_quality", "sample_tables", "split_validation",
@@ -36,8 +37,6 @@ IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".we
 #: Evaluation sets that must never be trained on (folder names in ../shared/datasets).
 EVALUATION_SETS = ("live1", "bsds500_test", "classic5", "mcmaster")
 
-#: Batch layouts: JPEG subsampling of the batch, or "gray" (one-component JPEGs of the luma).
-LAYOUTS = ("4:2:0", "4:4:4", "gray")
 
 
 def find_images(roots: Sequence[str | os.PathLike]) -> list[Path]:
@@ -60,14 +59,6 @@ def find_images(roots: Sequence[str | os.PathLike]) -> list[Path]:
     if not files:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {[str(r) for r in roots]}")
     return files
-
-
-def check_probabilities(name: str, given: dict[str, float], allowed: Sequence[str]) -> None:
-    """Raise ValueError unless ``given`` maps some of ``allowed`` to non-negative probabilities
-    with a positive sum (``name`` names the setting in the message)."""
-    if (not given or set(given) - set(allowed) or any(not p >= 0 for p in given.values())
-            or sum(given.values()) <= 0):
-        raise ValueError(f"{name} must map some of {tuple(allowed)} to non-negative probabilities, got {given}")
 
 
 def split_validation(files: Sequence[Path], count: int) -> tuple[list[Path], list[Path]]:
@@ -98,8 +89,6 @@ def sample_quality(generator: torch.Generator, low: int = 10, high: int = 100) -
     return int(round(low + (high - low) * u * u))
 
 
-#: Kinds of training tables (see :func:`sample_tables`) and the default probability of each.
-TABLE_KINDS = {"ijg": 0.75, "non-baseline": 0.1, "perturbed": 0.15}
 #: Spread (standard deviation of the log factor) of the per-frequency noise of "perturbed" tables.
 PERTURBATION = 0.35
 

@@ -26,27 +26,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from .config import LAYERS, TEXTURE_STATISTICS, VGG16_WIDTHS
+
 __all__ = ["LAYERS", "VGG16Features", "TextureLoss", "gram"]
 
-# VGG-16 "D" convolution widths; "M" is a 2x2 max-pool.
-_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
-
-
-
-def _layer_indices() -> dict[str, int]:
-    indices, index, block, conv = {}, 0, 1, 1
-    for width in _VGG16:
-        if width == "M":
-            index, block, conv = index + 1, block + 1, 1
-        else:
-            indices[f"conv{block}_{conv}"], indices[f"relu{block}_{conv}"] = index, index + 1
-            index, conv = index + 2, conv + 1
-    return indices
-
-
-#: Named layers -> index in torchvision's ``vgg16().features`` (``convA_B`` before its ReLU,
-#: ``reluA_B`` after it).
-LAYERS = _layer_indices()
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -73,7 +56,7 @@ class VGG16Features(torch.nn.Module):
         last = max(self._taps)
         modules: list[torch.nn.Module] = []
         channels = 3
-        for width in _VGG16:
+        for width in VGG16_WIDTHS:
             if len(modules) > last:
                 break
             if width == "M":
@@ -150,7 +133,7 @@ class TextureLoss(torch.nn.Module):
         layers, weights, seed: as for :class:`VGG16Features`.
     """
 
-    STATISTICS = ("gram", "features")
+    STATISTICS = TEXTURE_STATISTICS
 
     def __init__(self, statistic: str = "gram", layers=("relu1_2", "relu2_2", "relu3_3"),
                  weights: str | os.PathLike | None = None, seed: int = 0):
