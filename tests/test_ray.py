@@ -31,8 +31,41 @@ SIZE = 64
 ICC = srgb_profile()  # made once: the profile's header holds its creation time
 
 
+_S3_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                   "AWS_EC2_METADATA_DISABLED")
+
+
 @pytest.fixture(scope="module")
-def cluster():
+def s3():
+    """An S3 endpoint on loopback (moto's server, on a free port) for the module, named to pyarrow
+    and boto3 by the environment (``AWS_ENDPOINT_URL``...), which the Ray workers inherit: the
+    cluster starts after it. Yields a boto3 client, or None where moto is not installed."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        yield None
+        return
+    import boto3
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    saved = {name: os.environ.get(name) for name in _S3_ENVIRONMENT}
+    host, port = server.get_host_and_port()
+    os.environ.update(AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+                      AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    try:
+        yield boto3.client("s3")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3):
     """A local Ray cluster for the module: loopback only, 2 CPUs, no dashboard."""
     assert ray._private.services.get_node_ip_address() == "127.0.0.1"  # the environment above took
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", object_store_memory=200 * 2**20,
@@ -184,6 +217,31 @@ def test_uri_file_system_in_and_out(cluster, corpus, reference, tmp_path):
     assert ok == [f"file://{folder}/{name}" for name in good]
     assert all(r.output.startswith(f"file://{out}/") for r in results if r.status == "ok")
     assert _files(out) == {name.replace(".jpg", ".png"): reference[name] for name in good}
+
+
+def test_s3_endpoint_in_and_out_and_resume(s3, cluster, corpus, reference):
+    if s3 is None:
+        pytest.skip("needs moto (requirements.txt) for an S3 endpoint on loopback")
+    folder, good = corpus
+    s3.create_bucket(Bucket="photos")
+    for path in sorted(folder.rglob("*.jpg")):
+        s3.put_object(Bucket="photos", Key=f"in/{path.relative_to(folder)}", Body=path.read_bytes())
+    results = correct_files(["s3://photos/in"], "s3://photos/out", precision="float32", actors=1)
+    status = {r.input: r.status for r in results}
+    assert status == {f"s3://photos/in/{name}": "ok" if name in good else "failed"
+                      for name in good + ["bomb.jpg", "corrupt.jpg", "truncated.jpg"]}
+
+    def objects() -> dict[str, bytes]:
+        listed = s3.list_objects_v2(Bucket="photos", Prefix="out/").get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket="photos", Key=o["Key"])["Body"].read()
+                for o in listed if not o["Key"].endswith("/")}  # pyarrow's folder markers
+
+    written = objects()  # each good input's complete output, the local Corrector's bits; no temporary
+    assert written == {f"out/{name.replace('.jpg', '.png')}": reference[name] for name in good}
+    again = correct_files(["s3://photos/in"], "s3://photos/out", precision="float32", actors=1, skip_existing=True)
+    assert {r.input: r.status for r in again} == {uri: "skipped" if done == "ok" else "failed"
+                                                  for uri, done in status.items()}  # bad files are tried again
+    assert objects() == written
 
 
 def test_plan_takes_each_file_once_and_reports_arguments_naming_nothing(corpus, tmp_path):
