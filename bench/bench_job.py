@@ -9,7 +9,8 @@ Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
 Every case runs in a child process of its own, measured by ``os.wait4``: wall time, user and
 system CPU seconds, minor page faults and peak RSS. The cases:
 
-- ``correct-png`` / ``correct-jpeg``: ``qgac-fast correct DIR -o OUT --threads T --format ...``;
+- ``correct-*``: ``qgac-fast correct DIR -o OUT --threads T --format ...``: PNG at the default and
+  at zlib's usual level 6, PNG with glibc malloc kept off mmap (:data:`HEAP_MALLOC`), JPEG;
 - ``model``: one process loads the model once, reads every file once, then corrects the images
   twice through the engine without writing anything (``Corrector.correct_many``: the forward,
   clamp, decode and tiling the command runs), timing the second pass; inside it, the seconds spent
@@ -97,9 +98,10 @@ def folders(tmp_path_factory) -> dict:
     return {"jpeg": root / "jpeg", "png": root / "png", "mp": total, "root": root}
 
 
-def _child(args: list[str], workdir: Path) -> dict:
-    """Run ``args`` in a child; its wall time, CPU seconds, page faults, peak RSS and stdout."""
-    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"))
+def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:
+    """Run ``args`` in a child (with ``environment`` added); its wall time, CPU seconds, page
+    faults, peak RSS and stdout."""
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **(environment or {}))
     with open(workdir / "stdout", "w+") as out, open(workdir / "stderr", "w+") as err:
         start = time.perf_counter()
         child = subprocess.Popen(args, env=env, stdout=out, stderr=err)
@@ -135,15 +137,30 @@ def bench_model(benchmark, folders, tmp_path):
     _record(benchmark, "model", row, timing["mp"])
 
 
-@pytest.mark.parametrize("format", ["png", "jpeg"])
-def bench_correct(benchmark, folders, tmp_path, format):
+#: glibc malloc kept off mmap (large blocks reused from the heap instead of fresh zeroed pages),
+#: a choice measured against its defaults, not adopted (bench/results/job-cpu.md).
+HEAP_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_TOP_PAD_": str(64 << 20)}
+
+#: ``correct`` cases: name -> (extra options, extra environment).
+CORRECT_CASES = {
+    "png": (["--format", "png"], {}),
+    "png-level-6": (["--format", "png", "--png-level", "6"], {}),
+    "png-heap-malloc": (["--format", "png"], HEAP_MALLOC),
+    "jpeg": (["--format", "jpeg"], {}),
+}
+
+
+@pytest.mark.parametrize("case", CORRECT_CASES)
+def bench_correct(benchmark, folders, tmp_path, case):
+    options, environment = CORRECT_CASES[case]
     out = tmp_path / "out"
-    args = _cli("correct", folders["jpeg"], "-o", out, "--threads", THREADS, "--format", format, "--quiet",
+    args = _cli("correct", folders["jpeg"], "-o", out, "--threads", THREADS, *options, "--quiet",
                 "--json", tmp_path / "run.json")
-    row = benchmark.pedantic(_child, args=(args, tmp_path), rounds=1, iterations=1)
+    row = benchmark.pedantic(_child, args=(args, tmp_path, environment), rounds=1, iterations=1)
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["summary"]["failed"] == 0, summary["summary"]
-    _record(benchmark, f"correct-{format}", row, folders["mp"])
+    row["output_mb"] = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
+    _record(benchmark, f"correct-{case}", row, folders["mp"])
 
 
 def bench_eval(benchmark, folders, tmp_path):
@@ -152,28 +169,40 @@ def bench_eval(benchmark, folders, tmp_path):
     _record(benchmark, "eval", row, folders["mp"] * len(QUALITIES))
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (Linux), which decides oneDNN's kernels: the results differ by CPU kind."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "cpu"
+
+
 def bench_report():
     """The Markdown table of the cases above (run last: pytest keeps the file's order)."""
     if "model" not in ROWS:
         pytest.skip("the model case did not run")
     model = ROWS["model"]
     lines = [f"# The whole job on the CPU ({THREADS} threads)", "",
-             f"Commit {git_commit()}, {platform.machine()} ({platform.processor() or 'cpu'}), "
+             f"Commit {git_commit()}, {platform.machine()} ({_cpu_model()}), "
              f"{os.cpu_count()} cores, load average before the run {os.getloadavg()[0]:.2f}; images "
              f"`{IMAGES}` (megapixels:subsampling), eval qualities {' '.join(QUALITIES)}.", "",
-             "Made by `OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_job.py -s -p no:cacheprovider "
+             "Made by `" + "".join(f"{name}='{os.environ[name]}' " for name in sorted(os.environ)
+                                   if name.startswith("QGAC_BENCH_JOB_")) +
+             "OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_job.py -s -p no:cacheprovider "
              "--benchmark-json bench/results/job-cpu.json`.", "",
              f"The model through the engine without writing: {model['mp_per_s']:.3f} MP/s; its forward alone "
              f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.", "",
              "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | user s | sys s | sys / user | "
-             "sys s per MP | minor faults per MP | peak RSS MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "sys s per MP | minor faults per MP | peak RSS MB | output MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case, row in ROWS.items():
         lines.append(
             f"| {case} | {row['mp']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.3f} | "
             f"{row['mp_per_s'] / model['mp_per_s']:.2f} | {row['mp_per_s'] / model['forward_mp_per_s']:.2f} | "
             f"{row['user_s']:.1f} | {row['sys_s']:.1f} | {row['sys_s'] / max(row['user_s'], 1e-9):.3f} | "
-            f"{row['sys_s'] / row['mp']:.3f} | {row['minor_faults'] / row['mp']:,.0f} | {row['peak_rss_mb']:.0f} |")
+            f"{row['sys_s'] / row['mp']:.3f} | {row['minor_faults'] / row['mp']:,.0f} | {row['peak_rss_mb']:.0f} | "
+            f"{row.get('output_mb', float('nan')):.1f} |")
     lines += ["", "The model row's MP/s counts only its timed second pass; its CPU and memory columns cover the whole "
               "child (model load, both passes). The eval row's MP counts each image once per quality."]
     save_report("job-cpu", {"threads": THREADS, "images": IMAGES, "commit": git_commit(), "rows": ROWS},

@@ -279,14 +279,37 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, window: st
     n, c, height, width = x.shape
     if min(height, width) < taps.numel():
         raise ValueError(f"ssim with window={window!r} needs H, W >= {taps.numel()}, got H={height}, W={width}")
+    size = taps.numel()
+    rows = height - size + 1
+    # Strips of output rows bound the temporaries (five moments per channel and the map's terms)
+    # whatever the image size: whole, a 4 MP image in float64 made about 15 GB of them, each
+    # fresh, zeroed memory (5 s of system time per call); one strip is the whole image for
+    # training crops, whose result stays the plain mean
+    strip = max(1, _STRIP_ELEMENTS // (n * c * 5 * width))
+    if strip >= rows:
+        return _unbatch(_ssim_map(x, y, taps, data_range).mean(dim=(1, 2, 3)), single)
+    total = torch.zeros(n, dtype=dtype, device=x.device)
+    for top in range(0, rows, strip):
+        bottom = min(rows, top + strip) + size - 1
+        total += _ssim_map(x[..., top:bottom, :], y[..., top:bottom, :], taps, data_range).sum(dim=(1, 2, 3))
+    return _unbatch(total / (c * rows * (width - size + 1)), single)
+
+
+#: Elements of one SSIM strip's stacked planes (``ssim``): 4 Mi, 32 MiB in float64, within glibc
+#: malloc's largest mmap threshold, so the strips reuse memory.
+_STRIP_ELEMENTS = 1 << 22
+
+
+def _ssim_map(x: torch.Tensor, y: torch.Tensor, taps: torch.Tensor, data_range: float) -> torch.Tensor:
+    """SSIM at every position where the window fits: ``(N, C, H - k + 1, W - k + 1)``."""
+    n, c, height, width = x.shape
     # All five local moments in one batched filtering pass: (N, C * 5, H, W).
     planes = torch.stack([x, y, x * x, y * y, x * y], dim=2).reshape(n, c * 5, height, width)
     moments = _filter_valid(planes, taps)
     mu_x, mu_y, xx, yy, xy = moments.reshape(n, c, 5, *moments.shape[-2:]).unbind(2)
     var_x, var_y, cov = xx - mu_x.square(), yy - mu_y.square(), xy - mu_x * mu_y
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
-    return _unbatch(ssim_map.mean(dim=(1, 2, 3)), single)
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
 
 
 def rgb_to_y(rgb: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:

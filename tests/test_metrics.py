@@ -9,6 +9,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from images import pillow_decode, pillow_jpeg, sample_image, synthetic_image
+from qgac_fast import metrics
 from qgac_fast.metrics import (boundary_differences, blocking_effect_factor, high_frequency_ratio, psnr, psnr_b,
                                rgb_to_y, ssim)
 
@@ -109,6 +110,22 @@ def test_ssim_uniform8_matches_direct_windows(pair):
     original, decoded = pair
     ours = float(ssim(_chw(decoded), _chw(original), window="uniform8"))
     assert ours == pytest.approx(_numpy_uniform8_ssim(decoded, original), abs=1e-9)
+
+
+@pytest.mark.parametrize("window", ["gaussian", "uniform8"])
+@pytest.mark.parametrize("strip", [1, 7, 64])
+def test_ssim_in_strips_is_the_whole_image_s_mean(monkeypatch, window, strip):
+    """Large images go through SSIM in strips of output rows; the result is the mean over the
+    whole map, but for the order of the float64 sum: within 2 M eps for M map values in [-1, 1]."""
+    generator = torch.Generator().manual_seed(strip)
+    x = torch.randint(0, 256, (2, 3, 61, 45), generator=generator, dtype=torch.uint8)
+    y = (x.int() + torch.randint(-20, 21, x.shape, generator=generator, dtype=torch.int32)).clamp(0, 255)
+    whole = ssim(x, y.to(torch.uint8), window=window)
+    monkeypatch.setattr(metrics, "_STRIP_ELEMENTS", strip * 2 * 3 * 5 * 45)  # `strip` output rows each
+    strips = ssim(x, y.to(torch.uint8), window=window)
+    values = 3 * 61 * 45  # at most, per image
+    assert torch.allclose(strips, whole, rtol=0, atol=2 * values * torch.finfo(torch.float64).eps)
+    assert whole.shape == strips.shape == (2,)
 
 
 @pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
