@@ -302,9 +302,11 @@ def test_bf16_training_runs_and_records_it(image_dir, tmp_path, initial_weights)
 
 
 @pytest.mark.parametrize("case", ["missing-data", "evaluation-set", "init-not-weights", "init-missing", "bad-steps",
-                                  "too-many-val", "bad-tables", "bad-model"])
-def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, case):
+                                  "too-many-val", "bad-tables", "bad-model", "no-data-named"])
+def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, monkeypatch, case):
     from qgac_fast.cli import main
+
+    monkeypatch.delenv("QGAC_FAST_DATASETS", raising=False)
 
     (tmp_path / "not-weights.safetensors").write_text("not a safetensors file\n")
     (tmp_path / "live1").mkdir()
@@ -317,9 +319,10 @@ def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, cas
         "too-many-val": (image_dir, ["--val-images", "5"], 1, "leaves no training image out of 5"),
         "bad-tables": (image_dir, ["--tables", "ijg=1,jpegli=1"], 2, "tables must map some of"),
         "bad-model": (image_dir, ["--model", "default:block_channels=wide"], 2, "QGACConfig.block_channels must be int"),
+        "no-data-named": (None, [], 2, "no training data: pass --data DIR [DIR ...], or set QGAC_FAST_DATASETS"),
     }[case]
-    argv = ["train", "--data", data, "--out", tmp_path / "run", "--device", "cpu", "--quiet", "--val-images", "1",
-            "--crop", "32", "--workers", "0", *extra]  # a later --val-images wins
+    argv = ["train", *(["--data", data] if data else []), "--out", tmp_path / "run", "--device", "cpu", "--quiet",
+            "--val-images", "1", "--crop", "32", "--workers", "0", *extra]  # a later --val-images wins
     assert main([str(a) for a in argv]) == status
     err = capsys.readouterr().err
     assert err.startswith("qgac-fast train: ") and message in err

@@ -4,8 +4,8 @@
 # building the extension with QGAC_FAST_LIBJPEG_PREFIX, libturbojpeg.so.0 for PyTurboJPEG), a
 # PyTurboJPEG 1.8.3 wheel (PyPI has only its sdist: built here into a pure-Python wheel), and the
 # training pack .carry/train-pack (tools/training_pack.py: PNG crops of the training sets
-# bsds500_trainval and urban100 under $QGAC_FAST_DATASETS or ../shared/datasets, which do not
-# travel; never the evaluation sets) for the session's train stage. .carry/MANIFEST names it all.
+# bsds500_trainval and urban100 under $QGAC_FAST_DATASETS, ../shared/datasets unless set; they do
+# not travel; never the evaluation sets) for the session's train stage. .carry/MANIFEST names it all.
 #
 # Run HERE, on a networked Debian 12 (amd64) machine, from the repository root, as root (or with
 # the apt lists already present):  tools/prepare_gpu_carry.sh
@@ -69,6 +69,7 @@ pack_mib=$(awk -v t="$tree_bytes" -v c="$carry_bytes" -v cap="${CARRY_MAX_MIB:-4
 echo "working tree $(mib "$tree_bytes") MiB, .carry so far $(mib "$carry_bytes") MiB: training pack budget $pack_mib MiB"
 awk -v p="$pack_mib" 'BEGIN { exit !(p >= 8) }' \
     || { echo "error: only $pack_mib MiB left for the training pack (at least 8 needed)" >&2; exit 1; }
+export QGAC_FAST_DATASETS="${QGAC_FAST_DATASETS:-../shared/datasets}"
 pack=$("$PYTHON" tools/training_pack.py --out "$CARRY/train-pack" --max-mib "$pack_mib" --crop "${PACK_CROP:-192}" \
     --seed "${PACK_SEED:-0}")
 

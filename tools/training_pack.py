@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", nargs="+", default=None, metavar="DIR",
-                        help="training folders (default: bsds500_trainval and urban100 under $QGAC_FAST_DATASETS "
-                             "or ../shared/datasets); evaluation sets are refused")
+                        help="training folders (default: bsds500_trainval and urban100 under $QGAC_FAST_DATASETS); "
+                             "evaluation sets are refused")
     parser.add_argument("--out", required=True, type=Path, help="pack folder (an earlier pack there is replaced)")
     parser.add_argument("--crop", type=int, default=192, help="crop side in pixels, a multiple of 16")
     parser.add_argument("--max-mib", type=float, default=30.0, help="size budget of the crops together, MiB")

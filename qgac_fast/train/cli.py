@@ -14,16 +14,21 @@ from .config import LAYERS, PIXEL_LOSSES, PRECISIONS, STAGES, TEXTURE_STATISTICS
 
 __all__ = ["add_parser", "default_data", "run"]
 
-#: Where the project's datasets live relative to a checkout (override with QGAC_FAST_DATASETS).
-DEFAULT_DATASETS_ROOT = Path("..") / "shared" / "datasets"
+#: The training sets :func:`default_data` finds under ``$QGAC_FAST_DATASETS``.
 DEFAULT_TRAINING_SETS = ("bsds500_trainval", "urban100")
 
 
 def default_data() -> list[str]:
-    """The training sets' folders: ``$QGAC_FAST_DATASETS`` (or ``../shared/datasets``) / each of
-    :data:`DEFAULT_TRAINING_SETS`."""
-    root = Path(os.environ.get("QGAC_FAST_DATASETS", DEFAULT_DATASETS_ROOT))
-    return [str(root / name) for name in DEFAULT_TRAINING_SETS]
+    """The training sets' folders: ``$QGAC_FAST_DATASETS`` / each of :data:`DEFAULT_TRAINING_SETS`.
+
+    Raises:
+        ValueError: ``QGAC_FAST_DATASETS`` is not set (the message says what to pass instead).
+    """
+    root = os.environ.get("QGAC_FAST_DATASETS")
+    if not root:
+        raise ValueError("no training data: pass --data DIR [DIR ...], or set QGAC_FAST_DATASETS to the folder that "
+                         f"holds {' and '.join(DEFAULT_TRAINING_SETS)}")
+    return [str(Path(root) / name) for name in DEFAULT_TRAINING_SETS]
 
 
 def _probabilities(example: str):
@@ -55,7 +60,7 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", nargs="+", default=None, metavar="DIR",
                         help="folders of training images (default: bsds500_trainval and urban100 under "
-                             "$QGAC_FAST_DATASETS or ../shared/datasets); evaluation sets are refused")
+                             "$QGAC_FAST_DATASETS); evaluation sets are refused")
     parser.add_argument("--out", required=True, help="run folder (checkpoint, log, final weights)")
     parser.add_argument("--model", default=defaults.model,
                         help="configuration of a fresh model: default or paper, optionally with field overrides, "

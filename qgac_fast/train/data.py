@@ -34,7 +34,7 @@ __all__ = ["EVALUATION_SETS", "LAYOUTS", "TrainingBatch", "TrainingImages", "Tra
 
 IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".ppm", ".webp")
 
-#: Evaluation sets that must never be trained on (folder names in ../shared/datasets).
+#: Evaluation sets that must never be trained on (their folder names).
 EVALUATION_SETS = ("live1", "bsds500_test", "classic5", "mcmaster")
 
 
