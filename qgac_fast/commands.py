@@ -18,6 +18,7 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -272,6 +273,8 @@ def _run_eval(args: argparse.Namespace) -> int:
 
         def corrector(data: bytes):
             return correct(data, model=model, precision=precision)
+
+        gc.freeze()  # as correct does (qgac_fast.correct_cli.run): the model outlives every image
 
     results, failed = [], False
     for folder in args.datasets:

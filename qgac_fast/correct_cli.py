@@ -32,6 +32,7 @@ there and ``--device`` is not given); no process group is needed. ``--json FILE`
 from __future__ import annotations
 
 import argparse
+import gc
 import glob
 import json
 import os
@@ -392,6 +393,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"qgac-fast correct: {error}", file=sys.stderr)
         return 2
+    # torch's modules and the model live as long as the run: out of the collector's reach, a full
+    # collection in the loop scans what the images made, not 300,000 objects (0.17 s each)
+    gc.freeze()
     try:  # an unusable OUTDIR stops the run before any file is read
         os.makedirs(args.output, exist_ok=True)
         tempfile.TemporaryFile(dir=args.output).close()
