@@ -66,6 +66,32 @@ def test_config_json_round_trip_and_validation():
         QGAC("huge")
 
 
+@pytest.mark.parametrize("size", [(8, 8), (5, 7), (3, 12)])
+def test_multi_scale_blocks_reach_further_for_the_same_flops(size):
+    from qgac_fast.model.networks import MultiScale, _rrdbs
+
+    torch.manual_seed(0)
+    single = _rrdbs(6, 1, TINY).double()  # 2 dense 3x3 layers: 2 blocks each way
+    multi = MultiScale(6, dataclasses.replace(TINY, block_scales=2)).double()
+    x = torch.randn(1, 6, *size, dtype=torch.float64)
+    assert single(x).shape == multi(x).shape == x.shape  # odd grids are cropped back
+    far = x.clone()
+    far[..., 0, 0] += 1.0
+    # 3 blocks away: beyond the single grid's reach, within the U's
+    assert torch.equal(single(far)[..., 0, 3], single(x)[..., 0, 3])
+    assert not torch.equal(multi(far)[..., 0, 3], multi(x)[..., 0, 3])
+
+
+def test_multi_scale_default_costs_about_what_default_costs():
+    base = flops_per_megapixel(QGAC("default"), size=64)
+    assert abs(flops_per_megapixel(QGAC("default:block_scales=2"), size=64) / base - 1) < 0.1
+    with pytest.raises(ValueError, match=r"block_scales must be an int in 1\.\.3"):
+        QGACConfig(block_scales=4)
+    # the paper's model and the shipped weights' names stay those of the single grid
+    assert QGACConfig().block_scales == CONFIGS["default"].block_scales == 1
+    assert "y_net.encode.enhance.0.blocks.0.convs.0.weight" in dict(QGAC("default").named_parameters())
+
+
 def test_frequency_layout_round_trip_and_order():
     x = torch.randn(2, 3, 16, 24, dtype=torch.float64)
     f = tiles_to_frequencies(x)

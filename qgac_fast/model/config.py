@@ -17,7 +17,7 @@ __all__ = ["CONFIGS", "LIMITS", "QGACConfig", "get_config"]
 #: Upper bounds of the integer fields: twice the paper's widths and up to twice its depths, so that
 #: a configuration read from a weights file cannot make the model ask for terabytes. At these
 #: bounds the model has 3.0 billion parameters (12 GB in float32; the paper's has 0.26 billion).
-LIMITS = {"manifold": 128, "block_channels": 512, "tile_channels": 128, "frequency_channels": 8,
+LIMITS = {"manifold": 128, "block_channels": 512, "block_scales": 3, "tile_channels": 128, "frequency_channels": 8,
           "fusion_channels": 8, "rrdb_blocks": 2, "dense_blocks": 4, "dense_layers": 8, "color_channels": 64,
           "color_rrdb_blocks": 2}
 
@@ -34,6 +34,11 @@ class QGACConfig:
         frequency_channels: features per frequency in FrequencyNet.
         fusion_channels: features per frequency in the fusion's hidden layers.
         rrdb_blocks: RRDBs in each BlockNet and in FrequencyNet.
+        block_scales: grids the BlockNet's RRDBs work across: 1 (the paper) runs them on the
+            block grid; ``s`` > 1 runs them on a grid ``2^(s-1)`` times coarser with ``2^(s-1)``
+            times the width (the same FLOPs per pixel, ``2^(s-1)`` times the reach), reached by
+            strided convolutions and left by transposed ones added to each grid's features, a
+            U-shape (:class:`~qgac_fast.model.networks.MultiScale`).
         dense_blocks: dense blocks per RRDB.
         dense_layers: convolutions per dense block (growth equals the block's width).
         color_channels: width of each colour-network branch (chroma and luma guide); the
@@ -52,6 +57,7 @@ class QGACConfig:
 
     manifold: int = 64
     block_channels: int = 256
+    block_scales: int = 1
     tile_channels: int = 64
     frequency_channels: int = 4
     fusion_channels: int = 4

@@ -20,7 +20,7 @@ from .config import QGACConfig, get_config
 from .inputs import CoefficientPlanes
 from .layers import CFM, FREQUENCIES, RRDB, Tables, frequencies_to_tiles, make_tables, tiles_to_frequencies
 
-__all__ = ["QGAC", "BlockNet", "ColorNet", "FrequencyNet", "Fusion", "YNet", "flops_per_megapixel",
+__all__ = ["QGAC", "BlockNet", "ColorNet", "FrequencyNet", "Fusion", "MultiScale", "YNet", "flops_per_megapixel",
            "parameter_count"]
 
 
@@ -29,14 +29,45 @@ def _rrdbs(width: int, count: int, config: QGACConfig, groups: int = 1) -> nn.Se
                                 residual_scale=config.residual_scale) for _ in range(count)))
 
 
+class MultiScale(nn.Module):
+    """RRDBs on a coarser grid (``config.block_scales`` = s > 1): s - 1 stride-2 3x3 convolutions,
+    each doubling the width (+ PReLU), ``config.rrdb_blocks`` RRDBs there, and s - 1 transposed
+    convolutions back, each added to the features of the grid it returns to. With a quarter of
+    the positions at twice the width per level, the RRDBs cost the FLOPs per pixel of the same
+    RRDBs on the full grid and see 2^(s-1) times as far.
+
+    Shape: ``(N, width, h, w)`` -> same, any ``h``, ``w`` (odd sizes are cropped back).
+    """
+
+    def __init__(self, width: int, config: QGACConfig):
+        super().__init__()
+        widths = [width << level for level in range(config.block_scales)]
+        self.down = nn.ModuleList(nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1), nn.PReLU())
+                                  for a, b in zip(widths, widths[1:]))
+        self.core = _rrdbs(widths[-1], config.rrdb_blocks, config)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(b, a, 4, stride=2, padding=1) for a, b in zip(widths, widths[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grids = []
+        for down in self.down:
+            grids.append(x)
+            x = down(x)
+        x = self.core(x)
+        for up, grid in zip(reversed(self.up), reversed(grids)):
+            x = grid + up(x)[..., :grid.shape[-2], :grid.shape[-1]]
+        return x
+
+
 class BlockNet(nn.Module):
-    """CFM (tiles -> block features) + PReLU, RRDBs over neighbouring blocks, transposed CFM
-    (block features -> tiles) + PReLU. Shape: ``(N, Cin, H, W)`` -> ``(N, Cout, H, W)``."""
+    """CFM (tiles -> block features) + PReLU, RRDBs over neighbouring blocks (on the block grid, or
+    across coarser grids: :class:`MultiScale`), transposed CFM (block features -> tiles) + PReLU.
+    Shape: ``(N, Cin, H, W)`` -> ``(N, Cout, H, W)``."""
 
     def __init__(self, in_channels: int, out_channels: int, config: QGACConfig, *, float32_block: bool = False):
         super().__init__()
         self.block = CFM(in_channels, config.block_channels, config.manifold, float32=float32_block)
-        self.enhance = _rrdbs(config.block_channels, config.rrdb_blocks, config)
+        self.enhance = (_rrdbs(config.block_channels, config.rrdb_blocks, config) if config.block_scales == 1
+                        else MultiScale(config.block_channels, config))
         self.unblock = CFM(config.block_channels, out_channels, config.manifold, transposed=True)
 
     def forward(self, x: torch.Tensor, tables: Tables) -> torch.Tensor:
