@@ -17,6 +17,8 @@ from typing import Iterator
 
 import torch
 
+from .torch_internals import has_amx_tile, has_avx512_bf16
+
 __all__ = ["flush_denormals", "has_fast_bf16"]
 
 
@@ -24,7 +26,7 @@ __all__ = ["flush_denormals", "has_fast_bf16"]
 def has_fast_bf16() -> bool:
     """True when the CPU has AMX-BF16 tiles or AVX512-BF16 instructions (oneDNN then runs
     bfloat16 convolutions and matrix products natively)."""
-    return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    return has_amx_tile() or has_avx512_bf16()
 
 
 _depth = threading.local()

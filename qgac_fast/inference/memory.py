@@ -20,10 +20,9 @@ import threading
 import weakref
 
 import torch
-import torch.utils._python_dispatch
-import torch.utils._pytree
 
 from ..model import CoefficientPlanes, QGACConfig
+from ..torch_internals import TorchDispatchMode, tree_leaves
 from .step import CorrectionStep
 
 __all__ = ["MAX_CPU_BUDGET", "SAFETY_FACTOR", "ActivationCost", "PeakTracker", "activation_bound", "default_budget",
@@ -35,7 +34,7 @@ SAFETY_FACTOR = 1.5
 PROBE_SIDES = (128, 256)
 
 
-class PeakTracker(torch.utils._python_dispatch.TorchDispatchMode):
+class PeakTracker(TorchDispatchMode):
     """Peak bytes (:attr:`peak`) of the storages created by the ops run under it and still alive.
 
     Example:
@@ -57,9 +56,9 @@ class PeakTracker(torch.utils._python_dispatch.TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        inputs = {id(t.untyped_storage()) for t in torch.utils._pytree.tree_leaves((args, kwargs))
+        inputs = {id(t.untyped_storage()) for t in tree_leaves((args, kwargs))
                   if isinstance(t, torch.Tensor)}
-        for t in torch.utils._pytree.tree_leaves(out):
+        for t in tree_leaves(out):
             if not isinstance(t, torch.Tensor):
                 continue
             storage = t.untyped_storage()

@@ -31,8 +31,8 @@ from ..ops import decode_normalized
 from ..model import QGAC, CoefficientPlanes
 from ..model.constraint import constrain_luma
 from ..quality import table_spread
-from ..options import PRECISIONS
-from ..options import COMPILE_MODES
+from ..torch_internals import dynamo_error
+from ..options import COMPILE_MODES, PRECISIONS
 
 __all__ = ["COMPILE_MODES", "PRECISIONS", "UNTRAINED_CHROMA_SPREAD", "CorrectionStep", "compile_networks", "resolve_precision"]
 
@@ -221,7 +221,7 @@ class CorrectionStep:
     def _restore_compiled(self, planes: CoefficientPlanes, networks: Callable):
         try:
             return self.model.restore(planes, networks=networks)
-        except torch._dynamo.exc.TorchDynamoException as error:
+        except dynamo_error() as error:
             # BackendCompilerFailed, InductorError, Unsupported: the model cannot be compiled here
             text = str(error) or type(error).__name__
             warnings.warn(f"torch.compile(mode={self.compile!r}) failed, running eagerly: {text.splitlines()[0]}",

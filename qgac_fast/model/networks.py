@@ -17,6 +17,7 @@ from ..functional.quantization import tile_table
 from ..functional.sampling import dct_upsample_nearest, upsample
 from ..functional.transform import dct, idct
 from .config import QGACConfig, get_config
+from .. import torch_internals
 from .inputs import CoefficientPlanes
 from .layers import CFM, FREQUENCIES, RRDB, Tables, frequencies_to_tiles, make_tables, tiles_to_frequencies
 
@@ -220,7 +221,7 @@ class QGAC(nn.Module):
         stds = {}
         for name, module in self.named_modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+                fan_in = torch_internals.fan_in(module.weight)
                 scale = self.config.output_init_scale if module in outputs else self.config.init_scale
                 stds[f"{name}.weight"] = scale * gain / fan_in ** 0.5
         return stds
