@@ -7,7 +7,7 @@ Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
 
 The images are what ``qgac-fast correct`` writes: the ``default`` model's corrections of the bundled
 photos and of a 1920x1080 crop of their mosaic, each saved by Pillow as a 4:2:0 JPEG at quality 30.
-Each case encodes all of them with :func:`qgac_fast.inference.outputs.encode_image` (one thread, as
+Each case encodes all of them with :func:`qgac_fast.inference.encoding.encode_image` (one thread, as
 the engine's writer thread does). Writes ``bench/results/png-level.md``: seconds per megapixel,
 bytes per pixel, and both relative to PNG level 6 (zlib's and Pillow's default).
 """
@@ -57,7 +57,7 @@ def _case_id(case) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def bench_encode(benchmark, corrected, case):
-    from qgac_fast.inference.outputs import encode_image
+    from qgac_fast.inference.encoding import encode_image
 
     format, setting = case
     options = {"png": {"png_level": setting}, "jpeg": {"jpeg_quality": setting}, "webp": {"webp_quality": setting}}

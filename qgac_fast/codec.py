@@ -34,6 +34,7 @@ from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "LIBJPEG_VERSION",
     "DEFAULT_MAX_PIXELS_PER_BYTE",
     "JPEGCoefficients",
     "JPEGError",
@@ -48,6 +49,9 @@ __all__ = [
     "read_source",
     "write_coefficients",
 ]
+
+#: The libjpeg-turbo version the extension was built against (``"libjpeg-turbo 2.1.5 (API 62)"``).
+LIBJPEG_VERSION: str = _jpeg.LIBJPEG_VERSION
 
 #: Most bytes per pixel of ``max_pixels`` an input is read to (:func:`input_byte_limit`): a 16-bit
 #: RGBA image stored uncompressed takes 8; a JPEG of uniform noise at quality 100, 4:4:4, 4.1.

@@ -29,7 +29,7 @@ from .argtypes import add_threads, jpeg_quality, positive_int
 from .options import PRECISIONS
 from .train import cli as train_cli
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "freeze_collector", "main"]
 
 
 def _describe(path: str) -> dict:
@@ -274,7 +274,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         def corrector(data: bytes):
             return correct(data, model=model, precision=precision)
 
-        gc.freeze()  # as correct does (qgac_fast.correct_cli.run): the model outlives every image
+        freeze_collector()
 
     results, failed = [], False
     for folder in args.datasets:
@@ -324,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{argv[0]!r} is a file, not a command: the command comes first, e.g. "
                      f"'qgac-fast info {argv[0]}' or 'qgac-fast correct {argv[0]}'")
     args = parser.parse_args(argv)
+    # A subcommand may freeze the collector's objects once its model is loaded (freeze_collector);
+    # what it froze is handed back when it returns, so that a caller running main() again (tests,
+    # a program embedding the command line) can collect the first run's garbage
+    owns_freeze = gc.get_freeze_count() == 0
     try:
         return args.run(args)
     except BrokenPipeError:
@@ -331,3 +335,16 @@ def main(argv: list[str] | None = None) -> int:
         # pointing stdout at devnull keeps the interpreter's final flush from raising again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        if owns_freeze:
+            gc.unfreeze()
+
+
+def freeze_collector() -> None:
+    """Move every object alive now (torch's modules, the loaded model) out of the garbage
+    collector's generations, unless the process already froze some (then its choice stands): a
+    full collection in the per-image loop then scans only what the images made, not 300,000
+    objects (0.17 s each; 0.50 -> 0.11 s of collections over an 8 MP folder). :func:`main`
+    unfreezes them when the subcommand returns."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()

@@ -18,7 +18,7 @@ def report() -> dict[str, str]:
     """Versions of qgac_fast, its dependencies, libjpeg and the accelerator, as strings."""
     import torch
 
-    from . import _jpeg
+    from .codec import LIBJPEG_VERSION
     from ._version import __version__
 
     info = {
@@ -27,7 +27,7 @@ def report() -> dict[str, str]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "cuda": f"{torch.version.cuda} ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "unavailable",
-        "libjpeg (extension)": _jpeg.LIBJPEG_VERSION,
+        "libjpeg (extension)": LIBJPEG_VERSION,
     }
     for distribution in ("triton", "numpy", "pillow", "PyTurboJPEG", "safetensors", "tqdm"):
         info[distribution] = _version(distribution)

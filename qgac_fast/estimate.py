@@ -37,7 +37,7 @@ from .functional.checks import SUBSAMPLING_FACTORS
 from .functional.color import rgb_to_ycbcr_libjpeg
 from .functional.sampling import unfancy
 from .functional.transform import BLOCK, dct_kron_matrix
-from .quality import _all_tables, closest_quality, ijg_table
+from .quality import all_tables, closest_quality, ijg_table
 
 __all__ = ["MIN_CONFIDENCE", "QuantizationEstimate", "estimate_quantization", "image_tensor"]
 
@@ -280,7 +280,7 @@ def _candidates(chroma: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
     """``(steps, tables, scored, index)``: every step worth scoring (1..255 and those of the IJG
     tables, at most ``_MAX_STEP``), the 200 IJG tables ``(200, 64)`` (baseline qualities 1..100, then
     cjpeg's non-baseline), the same clamped to ``_MAX_STEP``, and each entry's position in ``steps``."""
-    tables = torch.cat([_all_tables(chroma, True), _all_tables(chroma, False)]).view(200, 64).long()
+    tables = torch.cat([all_tables(chroma, True), all_tables(chroma, False)]).view(200, 64).long()
     scored = tables.clamp(max=_MAX_STEP)
     steps = torch.unique(torch.cat([torch.arange(1, 256), scored.flatten()]))
     return steps, tables, scored, torch.searchsorted(steps, scored)

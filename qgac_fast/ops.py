@@ -15,7 +15,7 @@ import dataclasses
 import torch
 
 from .dispatch import choose, implementation, needs_grad
-from .functional._dtypes import float_dtype
+from .functional.dtypes import float_dtype
 
 __all__ = [
     "block_dct",
@@ -30,6 +30,7 @@ __all__ = [
     "dequantize_idct",
     "encode_planes",
     "idct",
+    "libjpeg_refusal",
 ]
 
 
@@ -186,7 +187,7 @@ def encode_planes(rgb: torch.Tensor, luma_table: torch.Tensor, chroma_table: tor
     return implementation("encode_planes", use)(rgb, luma_table, chroma_table, subsampling, dct=dct)
 
 
-def _libjpeg_refusal(jc) -> str | None:
+def libjpeg_refusal(jc) -> str | None:
     """None if libjpeg can code ``jc``'s coefficients as they are (int16 on the CPU, within what
     8-bit Huffman coding represents), so its decode equals the reference's."""
     for c in jc.coefficients:
@@ -239,7 +240,7 @@ def decode(jc, *, device: torch.device | str | None = None, upsampling: str = "f
             from qgac_fast.kernels.jpeg import unsupported_layout
 
             return unsupported_layout(jc)
-        return _libjpeg_refusal(jc)
+        return libjpeg_refusal(jc)
 
     tensors = (*jc.coefficients, *jc.quantization)
     use = choose("decode", backend, *tensors, device=target, needs_grad=needs_grad(*tensors), refuses=refuses)

@@ -31,8 +31,8 @@ from .blind import BlindInput, prepare
 from .codec import JPEGCoefficients, decode_pixels
 from .estimate import QuantizationEstimate, estimate_quantization
 from .functional.quantization import round_half_away_from_zero
-from .ops import _libjpeg_refusal
-from .quality import _all_tables, closest_quality
+from .ops import libjpeg_refusal
+from .quality import all_tables, closest_quality
 from .options import TABLE_CHOICES
 
 __all__ = ["MIN_PRIMARY_FIT", "MIN_PRIMARY_ON", "MIN_PRIMARY_Z", "MIN_SHIFTED_BLOCKS", "MIN_SHIFTED_FIT", "TABLE_CHOICES", "LatticeEvidence",
@@ -140,7 +140,7 @@ def lattice_evidence(jc: JPEGCoefficients) -> LatticeEvidence | None:
     top = int(values.max()) + 1 if values.numel() else 1
     histogram = torch.bincount((values + torch.arange(64) * top).flatten(), minlength=64 * top).view(64, top)
     histogram = histogram[:, 1:].to(torch.float32)
-    candidates = _all_tables(False, True).view(100, 64).to(torch.int64)  # baseline IJG qualities 1..100
+    candidates = all_tables(False, True).view(100, 64).to(torch.int64)  # baseline IJG qualities 1..100
     # (100, 64): frequencies where a candidate is at least twice as coarse, so that its lattice
     # holds at most every other integer (a step barely above the file's puts every small value on
     # its lattice, and would "fit" any file)
@@ -190,11 +190,11 @@ def find_primary(jc: JPEGCoefficients) -> PrimaryTable | None:
     best = int(evidence.support.where(accepted, torch.full((), -1.0)).argmax())
     quality = best + 1
     file_table = jc.quantization[0].to(torch.int64)
-    luma = torch.maximum(_all_tables(False, True)[best].to(torch.int64), file_table).to(torch.int32)
+    luma = torch.maximum(all_tables(False, True)[best].to(torch.int64), file_table).to(torch.int32)
     chroma = None
     if jc.num_components == 3:
         chroma_file = jc.quantization[1].to(torch.int64)
-        chroma = torch.maximum(_all_tables(True, True)[best].to(torch.int64), chroma_file).to(torch.int32)
+        chroma = torch.maximum(all_tables(True, True)[best].to(torch.int64), chroma_file).to(torch.int32)
     return PrimaryTable(quality, float(evidence.fit[best]), luma, chroma, closest_quality(jc.quantization[0]).quality)
 
 
@@ -208,7 +208,7 @@ def _unsearchable(jc: JPEGCoefficients, decoded: bool) -> str | None:
         return f"color space {jc.color_space}"
     if int(jc.quantization[0].min()) < 1:
         return "a luma step of 0"
-    return _libjpeg_refusal(jc) if decoded else None
+    return libjpeg_refusal(jc) if decoded else None
 
 
 def requantize(jc: JPEGCoefficients, primary: PrimaryTable) -> JPEGCoefficients:

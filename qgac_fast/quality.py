@@ -24,7 +24,8 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["IJG_CHROMA", "IJG_LUMA", "QualityMatch", "closest_quality", "ijg_table", "quality_scale", "table_spread"]
+__all__ = ["IJG_CHROMA", "IJG_LUMA", "QualityMatch", "all_tables", "closest_quality", "ijg_table", "quality_scale",
+           "table_spread"]
 
 #: JPEG spec (ITU-T T.81) Annex K, Table K.1: luminance, natural order; IJG quality 50.
 IJG_LUMA = torch.tensor([
@@ -100,11 +101,11 @@ def ijg_table(quality: int, chroma: bool = False, baseline: bool = True) -> torc
     Returns:
         int32 ``(8, 8)`` tensor, natural order (a fresh tensor; modifying it is safe).
     """
-    return _all_tables(bool(chroma), bool(baseline))[_check_quality(quality) - 1].clone()
+    return all_tables(bool(chroma), bool(baseline))[_check_quality(quality) - 1].clone()
 
 
 @lru_cache(maxsize=4)
-def _all_tables(chroma: bool, baseline: bool) -> torch.Tensor:
+def all_tables(chroma: bool, baseline: bool) -> torch.Tensor:
     """int32 ``(100, 8, 8)``: the tables of qualities 1..100 (index = quality - 1)."""
     base = (IJG_CHROMA if chroma else IJG_LUMA).to(torch.int64)
     scales = torch.tensor([quality_scale(q) for q in range(1, 101)], dtype=torch.int64)
@@ -129,7 +130,7 @@ def table_spread(tables: torch.Tensor, chroma: bool) -> torch.Tensor:
         float32 ``(...)`` on ``tables``' device.
     """
     logs = torch.log(tables.to(torch.float64).clamp(min=1)).flatten(-2)
-    ijg = torch.log(torch.cat([_all_tables(chroma, True), _all_tables(chroma, False)]).to(logs.device,
+    ijg = torch.log(torch.cat([all_tables(chroma, True), all_tables(chroma, False)]).to(logs.device,
                                                                                               torch.float64))
     deviation = (logs[..., None, :] - ijg.flatten(-2)).pow(2).mean(-1).sqrt()
     return deviation.min(-1).values.to(torch.float32)
@@ -162,7 +163,7 @@ def closest_quality(table: torch.Tensor, chroma: bool | None = None) -> QualityM
     for kind in kinds:
         kind_best = None
         for baseline in (True, False):
-            distances = (_all_tables(kind, baseline).to(torch.float64) - table).abs().sum(dim=(1, 2))
+            distances = (all_tables(kind, baseline).to(torch.float64) - table).abs().sum(dim=(1, 2))
             # Highest quality among the minima: flip so that argmin's first hit is the highest.
             index = 99 - int(torch.argmin(distances.flip(0)))
             distance = float(distances[index])

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from qgac_fast import metadata
 from qgac_fast.codec import read_coefficients, write_coefficients
-from qgac_fast.inference.outputs import encode_image
+from qgac_fast.inference.encoding import encode_image
 
 from images import (MAKE, ORIENTATION, big_profile, exif_block, parsed, pillow_jpeg, srgb_profile, synthetic_image,
                     tagged_jpeg)

@@ -1041,11 +1041,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     # The extension module itself: the package's attributes are imported lazily (PEP 562) and
     # ``qgac_fast.codec`` is no attribute until something imports it, which this process never does.
-    from qgac_fast import __version__, _jpeg
+    from qgac_fast import __version__
+    from qgac_fast.codec import LIBJPEG_VERSION
 
     facts = {"command": command, "seed": args.seed, "seeds": {kind: len(files) for kind, files in seeds.items()},
              "mutators": {kind: list(MUTATORS_BY_KIND[kind]) for kind in seeds},
-             "qgac_fast": __version__, "libjpeg": _jpeg.LIBJPEG_VERSION,
+             "qgac_fast": __version__, "libjpeg": LIBJPEG_VERSION,
              "python": sys.version.split()[0], "results": [r.as_dict() for r in results]}
     if args.json:
         args.json.write_text(json.dumps(facts, indent=2) + "\n")

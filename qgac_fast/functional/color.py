@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ._dtypes import float_dtype
+from .dtypes import float_dtype
 
 __all__ = [
     "RGB_TO_YCBCR",

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-from ._dtypes import float_dtype
+from .dtypes import float_dtype
 from .checks import BLOCK, SUBSAMPLING_FACTORS
 from .color import rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
 from .transform import blockify, block_dct, deblockify, fdct_islow, idct, idct_islow

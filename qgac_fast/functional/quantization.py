@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ._dtypes import float_dtype
+from .dtypes import float_dtype
 
 __all__ = [
     "round_half_away_from_zero",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ._dtypes import float_dtype
+from .dtypes import float_dtype
 from .transform import BLOCK, blockify, dct_matrix, plane_matmul
 
 __all__ = [

@@ -27,7 +27,7 @@ import math
 
 import torch
 
-from ._dtypes import float_dtype
+from .dtypes import float_dtype
 from .checks import BLOCK, check_fused_coefficients, check_plane, normalize_table
 from .quantization import dequantize, quantize
 

@@ -9,12 +9,14 @@
 | ``tiles`` | receptive field, tile plans, the tiled forward |
 | ``memory`` | the activation-memory estimate behind ``tile="auto"`` |
 | ``results`` | :class:`CorrectionResult`, :class:`FileResult` |
-| ``outputs`` | output formats, encoding, output-path rules, atomic writes |
+| ``encoding`` | output formats, encoding an image as a file |
+| ``outputs`` | output-path rules, atomic writes, the report's rules |
 """
 
 from .corrector import Corrector, EngineOptions
 from .memory import SAFETY_FACTOR, ActivationCost, PeakTracker, activation_bound, probe_planes
-from .outputs import FORMATS, encode_image, jpeg_subsampling, refusals
+from .encoding import encode_image, jpeg_subsampling
+from .outputs import FORMATS, refusals
 from .results import CorrectionResult, FileResult
 from .step import COMPILE_MODES, PRECISIONS, CorrectionStep, compile_networks, resolve_precision
 from .tiles import Tile, default_overlap, plan_tiles, receptive_field

@@ -204,11 +204,11 @@ class Corrector:
         Args:
             pairs: ``(input, output_path)``; parent folders are created.
             format: ``"png"``, ``"jpeg"`` (``jpeg_quality``, ``subsampling``) or ``"webp"``
-                (``webp_quality``); see :func:`~qgac_fast.inference.outputs.encode_image`. Gray
+                (``webp_quality``); see :func:`~qgac_fast.inference.encoding.encode_image`. Gray
                 inputs give gray PNG and JPEG files.
             subsampling: chroma subsampling of JPEG outputs (``"4:4:4"``, ``"4:2:2"``,
                 ``"4:2:0"``, ``"4:4:0"``, ``"4:1:1"``); default None: each input's own
-                (:func:`~qgac_fast.inference.outputs.jpeg_subsampling`).
+                (:func:`~qgac_fast.inference.encoding.jpeg_subsampling`).
             webp_quality: lossy WebP quality 1..100; default None: lossless.
             png_level: zlib level of PNG outputs, 0 (fastest) to 9 (smallest); default
                 :data:`~qgac_fast.options.DEFAULT_PNG_LEVEL`.

@@ -80,7 +80,7 @@ class CorrectionResult:
             raise self.error
         from PIL import Image
 
-        from .outputs import hwc
+        from .encoding import hwc
 
         picture = Image.fromarray(hwc(self.image))
         if self.exif:
@@ -94,13 +94,13 @@ class CorrectionResult:
              apply_orientation: bool = False) -> None:
         """Write the image to ``path`` with the input's EXIF and ICC profile, atomically, as
         :meth:`Corrector.correct_files <qgac_fast.Corrector.correct_files>` writes its outputs
-        (:func:`~qgac_fast.inference.outputs.encode_image`, whose options these are).
+        (:func:`~qgac_fast.inference.encoding.encode_image`, whose options these are).
 
         Args:
             format: ``"png"``, ``"jpeg"`` or ``"webp"``; default: from the suffix of ``path``
                 (``.png``, ``.jpg`` or ``.jpeg``, ``.webp``, any case).
             subsampling: chroma subsampling of a JPEG; default: the input's own
-                (:func:`~qgac_fast.inference.outputs.jpeg_subsampling`).
+                (:func:`~qgac_fast.inference.encoding.jpeg_subsampling`).
 
         Raises:
             the input's ``error`` when it failed; ``ValueError`` for a format that is neither given
@@ -110,7 +110,7 @@ class CorrectionResult:
         if self.error is not None:
             raise self.error
         from ..atomic import write_atomic
-        from .outputs import encode_image, format_of, jpeg_subsampling
+        from .encoding import encode_image, format_of, jpeg_subsampling
 
         format = format_of(path) if format is None else format
         data = encode_image(self.image, format, jpeg_quality=jpeg_quality,

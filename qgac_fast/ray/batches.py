@@ -61,7 +61,7 @@ class CorrectBatch:
         import torch
 
         from ..inference import Corrector
-        from ..inference.outputs import check_output_options
+        from ..options import check_output_options
 
         check_output_options(format, subsampling, webp_quality, png_level)
         if threads:
@@ -79,7 +79,7 @@ class CorrectBatch:
 
     def correct_images(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """An images batch (see the class)."""
-        from ..inference.outputs import encode_image, jpeg_subsampling
+        from ..inference.encoding import encode_image, jpeg_subsampling
 
         data = [bytes(row) for row in batch["bytes"]]
         images, errors = [b""] * len(data), [None] * len(data)

@@ -14,9 +14,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..inference.outputs import FORMATS, check_output_options, refusals
+from ..inference.outputs import refusals
 from ..inference.results import FileResult
-from ..options import DEFAULT_PNG_LEVEL
+from ..options import DEFAULT_PNG_LEVEL, FORMATS, check_output_options
 from . import storage
 from .batches import CorrectBatch
 
