@@ -129,8 +129,7 @@ def add_parser(subparsers) -> None:
                         help="context around each tile, in 8x8 blocks (default: the model's, at most 8)")
     parser.add_argument("--memory-budget", type=positive_int, metavar="MIB",
                         help="MiB of activations one model call may use; larger images are tiled (default: on the "
-                             "CPU, the tile size that keeps activations in reused memory; on CUDA, half the free "
-                             "memory)")
+                             "CPU a quarter of the memory, at most 2048; on CUDA half the free memory)")
     parser.add_argument("--workers", type=positive_int, metavar="N",
                         help="reader and writer threads (default: min(4, CPUs) on CUDA; on the CPU none: reading "
                              "and the model run in the main thread, and one thread writes)")

@@ -426,6 +426,20 @@ def test_output_options_of_another_format_are_usage_errors(weights, tmp_path, ca
     assert exit_info.value.code == 2 and "expected 'lossless' or a quality 1..100" in capsys.readouterr().err
 
 
+def test_memory_budget_tiles_what_does_not_fit(weights, tmp_path, capsys):
+    (tmp_path / "big.jpg").write_bytes(pillow_jpeg(synthetic_image(256, 320, seed=9), quality=30))
+    tiles = {}
+    for budget in ("1", "4096"):
+        report = tmp_path / f"run-{budget}.json"
+        assert _run(weights, tmp_path / "big.jpg", "-o", tmp_path / budget, "--memory-budget", budget, "--quiet",
+                    "--json", report) == 0
+        tiles[budget] = json.loads(report.read_text())["files"][0]["tiles"]
+    assert tiles["1"] > tiles["4096"] == 1
+    with pytest.raises(SystemExit) as exit_info:
+        _run(weights, tmp_path / "big.jpg", "-o", tmp_path / "out", "--memory-budget", "0")
+    assert exit_info.value.code == 2
+
+
 def test_png_level_changes_the_size_not_the_pixels(weights, tmp_path, capsys):
     photos = _tree(tmp_path)
     for level in ("0", "9"):
