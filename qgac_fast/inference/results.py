@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from ..options import DEFAULT_PNG_LEVEL
+from .encoding import encode_image, format_of, hwc, jpeg_subsampling
 
 __all__ = ["CorrectionResult", "FileResult", "display", "reason", "source_path"]
 
@@ -80,8 +81,6 @@ class CorrectionResult:
             raise self.error
         from PIL import Image
 
-        from .encoding import hwc
-
         picture = Image.fromarray(hwc(self.image))
         if self.exif:
             picture.info["exif"] = self.exif
@@ -110,7 +109,6 @@ class CorrectionResult:
         if self.error is not None:
             raise self.error
         from ..atomic import write_atomic
-        from .encoding import encode_image, format_of, jpeg_subsampling
 
         format = format_of(path) if format is None else format
         data = encode_image(self.image, format, jpeg_quality=jpeg_quality,

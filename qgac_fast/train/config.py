@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..model.config import QGACConfig
 
 __all__ = ["LAYERS", "LAYOUTS", "PIXEL_LOSSES", "PRECISIONS", "STAGES", "TABLE_KINDS", "TEXTURE_STATISTICS",
-           "VGG16_WIDTHS", "TrainConfig", "check_probabilities"]
+           "VGG16_WIDTHS", "TrainConfig", "check_probabilities", "check_texture_layers"]
 
 #: Training stages: "y" trains the Y network on luma; "color" trains the colour network with the
 #: Y network frozen; "joint" trains everything end to end on RGB.
@@ -56,6 +56,13 @@ def _layer_indices() -> dict[str, int]:
 #: Named layers -> index in torchvision's ``vgg16().features`` (``convA_B`` before its ReLU,
 #: ``reluA_B`` after it).
 LAYERS = _layer_indices()
+
+
+def check_texture_layers(layers: Sequence[str]) -> None:
+    """Raise ValueError unless ``layers`` names one or more of :data:`LAYERS`."""
+    unknown = [name for name in layers if name not in LAYERS]
+    if not layers or unknown:
+        raise ValueError(f"unknown VGG-16 layers {unknown or list(layers)}; choose from {', '.join(LAYERS)}")
 
 
 def check_probabilities(name: str, given: dict[str, float], allowed: Sequence[str]) -> None:
@@ -188,10 +195,7 @@ class TrainConfig:
             raise ValueError(f"weights_dtype must be one of {WEIGHT_DTYPES}, got {self.weights_dtype!r}")
         if self.texture_statistic not in TEXTURE_STATISTICS:
             raise ValueError(f"texture_statistic must be one of {TEXTURE_STATISTICS}, got {self.texture_statistic!r}")
-        unknown = [name for name in self.texture_layers if name not in LAYERS]
-        if unknown or not self.texture_layers:
-            raise ValueError(f"unknown VGG-16 layers {unknown or list(self.texture_layers)}; choose from "
-                             f"{', '.join(LAYERS)}")
+        check_texture_layers(self.texture_layers)
         if any(not 0 < d < 1 for d in self.ema):
             raise ValueError(f"ema decays must lie strictly between 0 and 1, got {list(self.ema)}")
         if self.gan and "y" in self.stages:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from .config import LAYERS, TEXTURE_STATISTICS, VGG16_WIDTHS
+from .config import LAYERS, TEXTURE_STATISTICS, VGG16_WIDTHS, check_texture_layers
 
 __all__ = ["LAYERS", "VGG16Features", "TextureLoss", "gram"]
 
@@ -48,9 +48,7 @@ class VGG16Features(torch.nn.Module):
     def __init__(self, layers=("relu1_2", "relu2_2", "relu3_3"), weights: str | os.PathLike | None = None,
                  seed: int = 0):
         super().__init__()
-        unknown = [name for name in layers if name not in LAYERS]
-        if not layers or unknown:
-            raise ValueError(f"unknown VGG-16 layers {unknown or layers}; choose from {', '.join(LAYERS)}")
+        check_texture_layers(layers)
         self.layers = tuple(layers)
         self._taps = {LAYERS[name]: name for name in self.layers}
         last = max(self._taps)
