@@ -10,11 +10,13 @@ Every case runs in a child process of its own, measured by ``os.wait4``: wall ti
 system CPU seconds, minor page faults and peak RSS. The cases:
 
 - ``correct-*``: ``qgac-fast correct DIR -o OUT --threads T --format ...``: PNG at the default and
-  at zlib's usual level 6, PNG with glibc malloc kept off mmap (:data:`HEAP_MALLOC`), JPEG;
+  at zlib's usual level 6, PNG without transparent huge pages (:data:`NO_HUGE_PAGES`), PNG with
+  glibc malloc kept off mmap (:data:`HEAP_MALLOC`), JPEG;
 - ``model``: one process loads the model once, reads every file once, then corrects the images
   twice through the engine without writing anything (``Corrector.correct_many``: the forward,
   clamp, decode and tiling the command runs), timing the second pass; inside it, the seconds spent
-  in ``CorrectionStep.restore`` (the forward alone) give the forward's MP/s;
+  in ``CorrectionStep.restore`` (the forward alone) give the forward's MP/s; with the command
+  line's native settings, and again without huge pages;
 - ``eval``: ``qgac-fast eval`` on PNG originals of the same sizes at ``QGAC_BENCH_JOB_QUALITIES``.
 
 The folder (``QGAC_BENCH_JOB_IMAGES``: ``MEGAPIXELS:SUBSAMPLING`` items, default 1 to 24 MP in
@@ -38,6 +40,7 @@ import pytest
 from PIL import Image
 
 from conftest import git_commit, mosaic, save_report
+from qgac_fast.cli import NATIVE_ENVIRONMENT
 
 THREADS = int(os.environ.get("QGAC_BENCH_JOB_THREADS", "2"))
 IMAGES = os.environ.get("QGAC_BENCH_JOB_IMAGES", "1:4:2:0,2:4:4:4,4:4:2:0,8:4:4:4,12:4:2:0,24:4:2:0")
@@ -101,7 +104,7 @@ def folders(tmp_path_factory) -> dict:
 def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:
     """Run ``args`` in a child (with ``environment`` added); its wall time, CPU seconds, page
     faults, peak RSS and stdout."""
-    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **(environment or {}))
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(environment or {})}
     with open(workdir / "stdout", "w+") as out, open(workdir / "stderr", "w+") as err:
         start = time.perf_counter()
         child = subprocess.Popen(args, env=env, stdout=out, stderr=err)
@@ -129,12 +132,22 @@ def _cli(*args) -> list[str]:
     return [sys.executable, "-m", "qgac_fast", *map(str, args)]
 
 
-def bench_model(benchmark, folders, tmp_path):
+#: The command line's settings for torch's native libraries without transparent huge pages (the
+#: cases before they were adopted).
+NO_HUGE_PAGES = {"THP_MEM_ALLOC_ENABLE": "0"}
+
+
+@pytest.mark.parametrize("case", ["model", "model-no-huge-pages"])
+def bench_model(benchmark, folders, tmp_path, case):
+    # The child runs the engine in Python, not through the command line: it gets the command line's
+    # settings for torch's native libraries here, so that the ratios compare like with like.
+    environment = {name: os.environ.get(name, value) for name, value in NATIVE_ENVIRONMENT.items()}
+    environment |= NO_HUGE_PAGES if case.endswith("no-huge-pages") else {}
     row = benchmark.pedantic(_child, args=([sys.executable, "-c", MODEL_CHILD, str(folders["jpeg"]), str(THREADS)],
-                                           tmp_path), rounds=1, iterations=1)
+                                           tmp_path, environment), rounds=1, iterations=1)
     timing = json.loads(row["stdout"])
     row |= {"seconds": timing["seconds"], "forward_mp_per_s": timing["mp"] / timing["forward_seconds"]}
-    _record(benchmark, "model", row, timing["mp"])
+    _record(benchmark, case, row, timing["mp"])
 
 
 #: glibc malloc kept off mmap (large blocks reused from the heap instead of fresh zeroed pages),
@@ -145,6 +158,7 @@ HEAP_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(256 << 20)
 CORRECT_CASES = {
     "png": (["--format", "png"], {}),
     "png-level-6": (["--format", "png", "--png-level", "6"], {}),
+    "png-no-huge-pages": (["--format", "png"], NO_HUGE_PAGES),
     "png-heap-malloc": (["--format", "png"], HEAP_MALLOC),
     "jpeg": (["--format", "jpeg"], {}),
 }
@@ -193,10 +207,12 @@ def bench_report():
              "--benchmark-json bench/results/job-cpu.json`.", "",
              f"The model through the engine without writing: {model['mp_per_s']:.3f} MP/s; its forward alone "
              f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.", "",
+             "The ratios of the rows without huge pages are to the model row without them.", "",
              "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | user s | sys s | sys / user | "
              "sys s per MP | minor faults per MP | peak RSS MB | output MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case, row in ROWS.items():
+        model = ROWS.get("model-no-huge-pages", ROWS["model"]) if case.endswith("no-huge-pages") else ROWS["model"]
         lines.append(
             f"| {case} | {row['mp']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.3f} | "
             f"{row['mp_per_s'] / model['mp_per_s']:.2f} | {row['mp_per_s'] / model['forward_mp_per_s']:.2f} | "
