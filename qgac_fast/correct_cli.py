@@ -150,7 +150,7 @@ def add_parser(subparsers) -> None:
                         help="lossy quality 1..100 of --format webp, or lossless (default: lossless)")
     parser.add_argument("--png-level", type=_png_level, metavar="0..9",
                         help=f"zlib level of --format png: 0 is fastest, 9 smallest (default: {DEFAULT_PNG_LEVEL}; "
-                             "README, 'Output formats')")
+                             "docs/cli.md, 'Output formats')")
     parser.add_argument("--apply-orientation", action="store_true",
                         help="turn each image upright per its EXIF Orientation tag and write Orientation 1 (default: "
                              "the pixels stay as stored and the tag is kept, so viewers turn them); outputs always "
@@ -179,7 +179,7 @@ def add_parser(subparsers) -> None:
                              "without --blind a folder's earlier PNG outputs are not corrected again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.add_argument("--json", metavar="FILE", help="write per-file results and a summary as JSON to FILE")
-    ray = parser.add_argument_group("Ray cluster (pip install 'qgac_fast[ray]'; see README, 'A corpus on a cluster')")
+    ray = parser.add_argument_group("Ray cluster (pip install 'qgac_fast[ray]'; see docs/scaleout.md)")
     ray.add_argument("--ray", action="store_true",
                      help="correct with Ray Data actors on a local Ray cluster started for the run; INPUT and -o may "
                           "also be URIs (s3://bucket/prefix...)")
