@@ -133,15 +133,13 @@ def run(args: argparse.Namespace) -> int:
 
     Raises:
         CommandError: status 2, a bad setting (``--device`` and torchrun's environment included);
-            status 1, the data or the ``--init`` weights cannot be used.
+            status 1, what :func:`~qgac_fast.train.train` raises as ``OSError`` or ``ValueError``
+            (the data or the ``--init`` weights cannot be used, checked there before the first step).
     """
     import torch
 
     from ..devices import resolve_device, torchrun_ranks
-    from ..errors import WeightsError
-    from ..model.weights import weights_path
     from ..train import train
-    from ..train.data import find_images, split_validation
 
     try:
         rank, _, _ = torchrun_ranks()
@@ -155,16 +153,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     config = _config(args)
     try:
-        # the data and the starting weights are checked first, so that what is wrong with them is one
-        # line, not a traceback from inside the training loop (which then finds the images again)
-        split_validation(find_images(config.data), config.val_images)
-        if config.init is not None:
-            weights_path(config.init)
-    except (OSError, ValueError) as error:
-        raise CommandError(str(error), 1) from None
-    try:
         train(config)
-    except WeightsError as error:  # --init names a file that is not QGAC weights
+    except (OSError, ValueError) as error:  # weights that are not QGAC's are a WeightsError, a ValueError
         raise CommandError(str(error), 1) from None
     if rank == 0:
         print(f"weights: {os.path.join(args.out, 'weights.safetensors')}")
