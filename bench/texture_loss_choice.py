@@ -43,7 +43,7 @@ from qgac_fast import correct, load_model  # noqa: E402
 from qgac_fast.compression import compress  # noqa: E402
 from qgac_fast.codec import read_coefficients  # noqa: E402
 from qgac_fast.ops import decode  # noqa: E402
-from qgac_fast.train.cli import default_data  # noqa: E402
+from qgac_fast.cli.train import default_data  # noqa: E402
 from qgac_fast.train.data import find_images, load_rgb  # noqa: E402
 from qgac_fast.train.texture import TextureLoss  # noqa: E402
 

@@ -15,7 +15,7 @@ from qgac_fast import correct
 from qgac_fast.blind import decoded_pixels, prepare
 from qgac_fast.codec import read_coefficients
 from qgac_fast.compression import compress
-from qgac_fast.correct_cli import main
+from qgac_fast.cli.correct import main
 from qgac_fast.estimate import image_tensor
 from qgac_fast.inference import Corrector
 from qgac_fast.metrics import psnr
@@ -213,7 +213,7 @@ def test_cli_takes_named_images_and_folder_images_only_with_blind(weights, tmp_p
 
 
 def test_info_estimates_a_decoded_image(tmp_path, capsys):
-    from qgac_fast.commands import main as qgac_main
+    from qgac_fast.cli import main as qgac_main
 
     _, pixels = _jpeg_and_pixels(quality=40)
     (tmp_path / "shot.png").write_bytes(_png(np.ascontiguousarray(pixels[2:, 7:])))

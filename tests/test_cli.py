@@ -307,3 +307,32 @@ def test_eval_refuses_a_json_report_over_one_of_its_images(tmp_path, capsys):
     assert capsys.readouterr().err == (f"qgac-fast eval: --json {image}: refusing to overwrite an input file "
                                        "with the report\n")
     assert image.read_bytes() == before
+
+
+@pytest.mark.parametrize("old, name, new", [
+    ("qgac_fast.commands", "main", "qgac_fast.cli.run"),
+    ("qgac_fast.commands", "build_parser", "qgac_fast.cli.parser.build_parser"),
+    ("qgac_fast.commands", "freeze_collector", "qgac_fast.cli.freeze_collector"),
+    ("qgac_fast.correct_cli", "main", "qgac_fast.cli.correct.main"),
+    ("qgac_fast.correct_cli", "collect_inputs", "qgac_fast.cli.files.collect_inputs"),
+    ("qgac_fast.correct_cli", "tally", "qgac_fast.cli.report.tally"),
+    ("qgac_fast.argtypes", "positive_int", "qgac_fast.cli.argtypes.positive_int"),
+    ("qgac_fast.train.cli", "default_data", "qgac_fast.cli.train.default_data"),
+])
+def test_the_old_command_line_modules_keep_their_names_for_a_release(old, name, new):
+    import importlib
+
+    module = importlib.import_module(old)
+    with pytest.warns(DeprecationWarning, match=f"{old}.{name} moved to {new};"):
+        value = getattr(module, name)
+    path, attribute = new.rsplit(".", 1)
+    assert value is getattr(importlib.import_module(path), attribute)
+    with pytest.raises(AttributeError):
+        module.no_such_name
+
+
+def test_a_moved_name_still_runs_a_command(files, capsys):
+    with pytest.warns(DeprecationWarning):
+        from qgac_fast.commands import main as old_main
+    assert old_main(["info", "--json", files["q75.jpg"]]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["tables"][0]["quality"] == 75

@@ -1,4 +1,4 @@
-"""``qgac-fast correct`` (``qgac_fast.correct_cli``): inputs, mirrored outputs, failures, resume, shards."""
+"""``qgac-fast correct`` (``qgac_fast.cli.correct``): inputs, mirrored outputs, failures, resume, shards."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from PIL import Image
 
 from qgac_fast.codec import read_coefficients
 from qgac_fast.inference import outputs, step
-from qgac_fast.correct_cli import collect_inputs, main, plan_outputs, shard
+from qgac_fast.cli.correct import main
+from qgac_fast.cli.files import collect_inputs, plan_outputs, shard
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, load_model, save_model
 
@@ -683,7 +684,7 @@ def _fifo_with(path, data):
 
 @pytest.mark.parametrize("kind", ["jpeg", "png"])
 def test_a_fifo_is_corrected_and_described(weights, tmp_path, capsys, kind):
-    from qgac_fast.commands import main as qgac_main
+    from qgac_fast.cli import main as qgac_main
     from qgac_fast.compression import compress
 
     pixels = synthetic_image(40, 56, seed=2)

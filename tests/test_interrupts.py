@@ -81,12 +81,12 @@ def test_a_signal_mid_run_stops_correct_cleanly(tmp_path, signum):
 @pytest.mark.parametrize("interrupt, status", [(KeyboardInterrupt, 130), (Terminated, 143)])
 def test_an_interrupt_in_any_command_is_one_line(tmp_path, monkeypatch, capsys, interrupt, status):
     """info (and eval, train: the same entry) stop with one line and 128 + the signal's number."""
-    from qgac_fast import commands
+    from qgac_fast.cli import info
 
     def interrupted(path):
         raise interrupt()
 
-    monkeypatch.setattr(commands, "_describe", interrupted)
+    monkeypatch.setattr(info, "describe_file", interrupted)
     (tmp_path / "a.jpg").write_bytes(pillow_jpeg(synthetic_image(16, 16), quality=30))
     assert main(["info", str(tmp_path / "a.jpg")]) == status
     name = "SIGINT" if status == 130 else "SIGTERM"

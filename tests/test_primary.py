@@ -17,7 +17,7 @@ from PIL import Image
 from qgac_fast import correct
 from qgac_fast.codec import read_coefficients
 from qgac_fast.compression import compress
-from qgac_fast.correct_cli import main
+from qgac_fast.cli.correct import main
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, save_model
 from qgac_fast.primary import choose_table, find_primary, find_shifted_primary, requantize
@@ -151,7 +151,7 @@ def test_cli_reports_the_table_used(tiny, tmp_path):
 
 
 def test_info_reports_a_first_compression(tmp_path, capsys):
-    from qgac_fast.commands import main as qgac_main
+    from qgac_fast.cli import main as qgac_main
 
     (tmp_path / "twice.jpg").write_bytes(_twice(20, 75))
     assert qgac_main(["info", str(tmp_path / "twice.jpg")]) == 0
@@ -228,7 +228,7 @@ def test_default_model_gains_more_with_a_shifted_primary():
 
 
 def test_cli_and_info_report_a_shifted_primary(tiny, tmp_path, capsys):
-    from qgac_fast.commands import main as qgac_main
+    from qgac_fast.cli import main as qgac_main
 
     weights = tmp_path / "tiny.safetensors"
     save_model(tiny, weights, training={"hardware": "test"})
@@ -284,7 +284,7 @@ def test_files_the_search_cannot_read_keep_their_own_table(tiny):
 
 
 def test_info_and_cli_on_a_file_the_search_cannot_read(tiny, tmp_path, capsys):
-    from qgac_fast.commands import main as qgac_main
+    from qgac_fast.cli import main as qgac_main
 
     source = Path(__file__).parent / "data" / "dqt-chroma-step-zero.jpg"
     assert qgac_main(["info", str(source)]) == 0

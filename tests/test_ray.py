@@ -274,7 +274,7 @@ def test_correct_dataset_rows_carry_images_and_errors(cluster, corpus, reference
 
 
 def test_command_with_ray_writes_report(cluster, corpus, tmp_path, capsys):
-    from qgac_fast.correct_cli import main
+    from qgac_fast.cli.correct import main
 
     folder, good = corpus
     report = tmp_path / "report.json"

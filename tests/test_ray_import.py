@@ -6,14 +6,14 @@ import sys
 
 IMPORTS_NO_RAY = """
 import sys
-import qgac_fast, qgac_fast.ray, qgac_fast.correct_cli
+import qgac_fast, qgac_fast.ray, qgac_fast.cli.correct
 assert "ray" not in sys.modules, "ray was imported"
 """
 
 RAY_MISSING = """
 import sys
 sys.modules["ray"] = None  # as if not installed: importing it raises ImportError
-from qgac_fast.correct_cli import main
+from qgac_fast.cli.correct import main
 sys.exit(main([sys.argv[1], "-o", sys.argv[2], "--ray"]))
 """
 
@@ -33,7 +33,7 @@ def test_ray_option_without_ray_is_a_usage_error(tmp_path):
 
 
 def test_ray_pool_options_need_ray(tmp_path, capsys):
-    from qgac_fast.correct_cli import main
+    from qgac_fast.cli.correct import main
 
     (tmp_path / "a.jpg").write_bytes(b"\xff\xd8")
     assert main([str(tmp_path / "a.jpg"), "-o", str(tmp_path / "out"), "--ray-actors", "2"]) == 2

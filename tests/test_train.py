@@ -302,7 +302,7 @@ def test_bf16_training_runs_and_records_it(image_dir, tmp_path, initial_weights)
 
 
 @pytest.mark.parametrize("case", ["missing-data", "evaluation-set", "init-not-weights", "init-missing", "bad-steps",
-                                  "too-many-val", "bad-tables", "bad-model", "no-data-named"])
+                                  "too-many-val", "bad-tables", "bad-model", "no-data-named", "bad-crop"])
 def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, monkeypatch, case):
     from qgac_fast.cli import main
 
@@ -320,6 +320,7 @@ def test_train_command_line_errors_are_one_line(image_dir, tmp_path, capsys, mon
         "bad-tables": (image_dir, ["--tables", "ijg=1,jpegli=1"], 2, "tables must map some of"),
         "bad-model": (image_dir, ["--model", "default:block_channels=wide"], 2, "QGACConfig.block_channels must be int"),
         "no-data-named": (None, [], 2, "no training data: pass --data DIR [DIR ...], or set QGAC_FAST_DATASETS"),
+        "bad-crop": (image_dir, ["--crop", "20"], 1, "crop must be a positive multiple of 16"),  # train()'s check
     }[case]
     argv = ["train", *(["--data", data] if data else []), "--out", tmp_path / "run", "--device", "cpu", "--quiet",
             "--val-images", "1", "--crop", "32", "--workers", "0", *extra]  # a later --val-images wins

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from qgac_fast.train.cli import default_data
+from qgac_fast.cli.train import default_data
 from qgac_fast.train.data import find_images, load_rgb, split_validation
 
 #: Images held back by the project's CPU runs (``qgac-fast train --val-images 16``).

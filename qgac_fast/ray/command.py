@@ -1,5 +1,5 @@
 """``qgac-fast correct --ray``: the command's run on a Ray cluster (:func:`run`, called by
-:func:`qgac_fast.correct_cli.run`).
+:func:`qgac_fast.cli.correct.run`).
 
 Inputs may also be URIs (``s3://bucket/photos``: a file, or a prefix listed recursively) and
 ``-o`` a URI; outputs, reports, exit statuses and the JSON document are the command's, with
@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from ..correct_cli import tally
+from ..cli.report import tally
 from . import storage
 
 __all__ = ["run"]
@@ -34,7 +34,7 @@ def _usage(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``correct`` with Ray (``args`` from :func:`qgac_fast.correct_cli.add_parser`); returns the
+    """Run ``correct`` with Ray (``args`` from :func:`qgac_fast.cli.correct.add_parser`); returns the
     exit status as the command's (0 all written or skipped, 1 a file failed or nothing could run,
     2 a usage error)."""
     problem = _usage(args)

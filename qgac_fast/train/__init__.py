@@ -1,4 +1,4 @@
-"""Training QGAC: on-the-fly JPEG data, the regression loop, its command line.
+"""Training QGAC: on-the-fly JPEG data, the regression loop (its command line: :mod:`qgac_fast.cli.train`).
 
 The settings (:mod:`.config`) import no torch, so that the command line can build its parser
 without it; the loop's names are imported on first use (PEP 562, as the package does).

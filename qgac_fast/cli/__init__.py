@@ -1,0 +1,117 @@
+"""The ``qgac-fast`` command line (also ``python -m qgac_fast``): the process setup (:func:`main`),
+then one subcommand (:func:`run`).
+
+Subcommands, one module each, registered in :mod:`.parser`:
+    info FILE...   layout and quantization tables of JPEG files (:mod:`.info`).
+    eval DIR...    JPEG (and corrected) PSNR, PSNR-B and SSIM of image folders (:mod:`.eval`).
+    correct INPUT... [-o OUTDIR]   correct JPEG files, folders and globs with a QGAC model (:mod:`.correct`).
+    train --out DIR   train QGAC weights, also under torchrun (:mod:`.train`).
+Their option types are :mod:`.argtypes`; the files they take and where outputs go, :mod:`.files`.
+
+This package imports nothing heavy (nor does the lazy ``qgac_fast`` package), because the setup has
+to happen before torch loads its native libraries, which read their settings from the environment
+once (:data:`NATIVE_ENVIRONMENT`). A value the user set is kept. Building the parser, ``--help``
+and usage errors load no torch either: the subcommands import it in their run functions.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+from ..interrupts import describe, exit_status, raise_on_sigterm
+
+__all__ = ["NATIVE_ENVIRONMENT", "CommandError", "freeze_collector", "main", "run"]
+
+#: Environment defaults for torch's native libraries, set before torch loads them:
+#:
+#: * ``OMP_WAIT_POLICY``: libgomp's default, spinning for a while after each parallel region, made
+#:   the model 1.7x slower with a busy loop on one of 2 cores, and up to 8x under heavier
+#:   contention; passive waiting cost nothing on the idle machine (``bench/results/shared-cpu.md``).
+#: * ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` and ``LRU_CACHE_CAPACITY`` (oneDNN's primitive cache and
+#:   ideep's cache of convolution computations, 1024 entries each by default): both keep entries
+#:   for every distinct input shape, so a process correcting images of many sizes grew without
+#:   visible bound (800 sizes: 326 MB to 2.6 GB of resident memory). One image size takes 70
+#:   primitives with the ``default`` model, 89 with ``paper``; 256 keep two sizes' worth (tiles and
+#:   the shorter last tiles alternate); 32 ideep entries made no difference to the speed of a
+#:   repeated size. With both bounded, the ``default`` model's resident memory stayed within 25 MB
+#:   over 150 new sizes (bf16, 1 thread), against 1.5 MB more per new size before
+#:   (``tests/test_memory.py`` checks a bound). Neither may be 0: ideep crashes with an empty cache.
+#: * ``THP_MEM_ALLOC_ENABLE``: torch's CPU allocator aligns buffers of 2 MiB and more to 2 MiB and
+#:   asks Linux for transparent huge pages on them (where THP is ``always`` or ``madvise``). A
+#:   forward of ``default`` allocates about 3.7 GB of temporaries per megapixel, most in buffers of
+#:   1 to 512 MiB that glibc maps afresh and the kernel zeroes page by page on first touch: with
+#:   huge pages a folder's page faults fell 60-fold and ``correct`` ran 1.2x faster at the same peak
+#:   memory (``bench/results/job-cpu.md``).
+NATIVE_ENVIRONMENT = {
+    "OMP_WAIT_POLICY": "PASSIVE",
+    "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "256",
+    "LRU_CACHE_CAPACITY": "32",
+    "THP_MEM_ALLOC_ENABLE": "1",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Usage errors and ``--help`` exit through ``SystemExit`` as argparse does (status 2 and 0).
+    Ctrl-C and SIGTERM stop any command with one line on stderr and status 130 or 143
+    (:mod:`qgac_fast.interrupts`).
+    """
+    for name, value in NATIVE_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    with raise_on_sigterm():
+        try:
+            return run(argv)
+        except KeyboardInterrupt as interrupt:
+            print(f"qgac-fast: interrupted ({describe(interrupt)})", file=sys.stderr)
+            return exit_status(interrupt)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run its subcommand; returns the exit status.
+    :func:`main` sets the process up first: the command line's entry is that.
+
+    Usage errors and ``--help`` exit through ``SystemExit`` as argparse does (status 2 and 0).
+    """
+    from .parser import parse
+
+    args = parse(sys.argv[1:] if argv is None else argv)
+    # A subcommand may freeze the collector's objects once its model is loaded (freeze_collector);
+    # what it froze is handed back when it returns, so that a caller running main() again (tests,
+    # a program embedding the command line) can collect the first run's garbage
+    owns_freeze = gc.get_freeze_count() == 0
+    try:
+        return args.run(args)
+    except CommandError as error:
+        print(f"qgac-fast {args.command}: {error}", file=sys.stderr)
+        return error.status
+    except BrokenPipeError:
+        # The reader went away (`qgac-fast info *.jpg | head`): stop quietly like other Unix tools;
+        # pointing stdout at devnull keeps the interpreter's final flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    finally:
+        if owns_freeze:
+            gc.unfreeze()
+
+
+class CommandError(Exception):
+    """What stops a subcommand before its work, often a library check's error in the option's words:
+    :func:`run` says ``qgac-fast COMMAND: <message>`` on stderr, one line, and returns ``status``
+    (2 a usage error, 1 anything else)."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def freeze_collector() -> None:
+    """Move every object alive now (torch's modules, the loaded model) out of the garbage
+    collector's generations, unless the process already froze some (then its choice stands): a
+    full collection in the per-image loop then scans only what the images made, not 300,000
+    objects (0.17 s each; 0.50 -> 0.11 s of collections over an 8 MP folder). :func:`run`
+    unfreezes them when the subcommand returns."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
