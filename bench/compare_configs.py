@@ -62,14 +62,14 @@ def score(run: str, val_images: int | None) -> dict:
     from qgac_fast.model import load_model, read_metadata
     from qgac_fast.model.networks import flops_per_megapixel, parameter_count
     from qgac_fast.train.data import find_images, split_validation, validation_crops
-    from qgac_fast.train.provenance import training_pixels
+    from qgac_fast.train.provenance import data_folders, training_pixels
     from qgac_fast.train.validation import validate
 
     weights = weights_of(run)
     training = read_metadata(weights)["training"]
     config = training["config"]
     model = load_model(weights, device="cpu")
-    files = find_images(config["data"])
+    files = find_images(data_folders(config["data"]))
     _, held = split_validation(files, config["val_images"] if val_images is None else val_images)
     if not set(held) <= set(split_validation(files, config["val_images"])[1]):
         raise SystemExit(f"{run} trained on some of the {len(held)} validation images (it held back "

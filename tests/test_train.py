@@ -359,6 +359,33 @@ def test_weight_averages_are_written_validated_and_resume_exactly(image_dir, tmp
         assert torch.equal(value, resumed[key]), key
 
 
+def test_data_is_described_by_name_and_content(image_dir, tmp_path, monkeypatch):
+    import hashlib
+    import shutil
+
+    from qgac_fast.train.provenance import data_folders, describe_data
+
+    (record,) = describe_data([image_dir])
+    manifest = "".join(f"{hashlib.sha256((image_dir / f'img{s}.png').read_bytes()).hexdigest()}  img{s}.png\n"
+                       for s in range(5))  # sha256sum's lines, sorted by path
+    assert record == {"name": image_dir.name, "images": 5, "sha256": hashlib.sha256(manifest.encode()).hexdigest()}
+    # the same images under another folder: the same record; one byte changed: another hash
+    copy = tmp_path / "elsewhere" / image_dir.name
+    shutil.copytree(image_dir, copy)
+    assert describe_data([copy]) == [record]
+    (copy / "img3.png").write_bytes((copy / "img3.png").read_bytes() + b"\0")
+    assert describe_data([copy])[0]["sha256"] != record["sha256"]
+    (single,) = describe_data([image_dir / "img0.png"])
+    assert (single["name"], single["images"]) == ("img0.png", 1)
+    # and back to folders: by name under $QGAC_FAST_DATASETS, paths as they are
+    monkeypatch.setenv("QGAC_FAST_DATASETS", str(tmp_path / "elsewhere"))
+    assert data_folders([record, "other/folder"]) == [str(copy), "other/folder"]
+    monkeypatch.delenv("QGAC_FAST_DATASETS")
+    assert data_folders(["other/folder"]) == ["other/folder"]
+    with pytest.raises(ValueError, match=f"recorded by name \\({image_dir.name}\\): set QGAC_FAST_DATASETS"):
+        data_folders([record])
+
+
 def test_names_moved_out_of_the_loop_still_work_and_warn():
     import importlib
 
