@@ -10,7 +10,7 @@ shipped name: the configuration,
 parameters, forward GFLOP per megapixel, the steps and training megapixels it saw and its training
 wall time, the validation gain on the run's own held-back images (or, with ``--val-images N``,
 the N images the trainer holds back for ``--val-images N``, when every run held them back; recomputed with
-:func:`qgac_fast.train.loop.validate`, so every run is scored the same way: 256x256 crops at
+:func:`qgac_fast.train.validation.validate`, so every run is scored the same way: 256x256 crops at
 q10/30/50 in 4:2:0, 4:4:4 and gray), the difference from the first run paired image by image with
 its standard error, and CPU inference speed: ``CorrectionStep.restore`` (the
 forward) on a ``--size`` square 4:2:0 JPEG at ``--threads`` threads, float32 and bf16, median of
@@ -62,13 +62,14 @@ def score(run: str, val_images: int | None) -> dict:
     from qgac_fast.model import load_model, read_metadata
     from qgac_fast.model.networks import flops_per_megapixel, parameter_count
     from qgac_fast.train.data import find_images, split_validation, validation_crops
-    from qgac_fast.train.loop import training_pixels, validate
+    from qgac_fast.train.provenance import data_folders, training_pixels
+    from qgac_fast.train.validation import validate
 
     weights = weights_of(run)
     training = read_metadata(weights)["training"]
     config = training["config"]
     model = load_model(weights, device="cpu")
-    files = find_images(config["data"])
+    files = find_images(data_folders(config["data"]))
     _, held = split_validation(files, config["val_images"] if val_images is None else val_images)
     if not set(held) <= set(split_validation(files, config["val_images"])[1]):
         raise SystemExit(f"{run} trained on some of the {len(held)} validation images (it held back "

@@ -16,7 +16,7 @@ Layouts:
 
 Each (precision, threads, layout) runs in its own subprocess with ``OMP_NUM_THREADS`` set:
 
-* training: the trainer's own step (:class:`qgac_fast.train.loop.Objective`, ``regression_loss``,
+* training: the trainer's own step (:class:`qgac_fast.train.objective.Objective`, ``regression_loss``,
   backward, AdamW) on three fixed batches of 16 64x64 4:2:0 crops of the bundled samples,
   compressed before timing; median step time over ``--steps`` steps after 4 warm-up steps;
 * inference: ``CorrectionStep.restore`` of one 512x512 4:2:0 JPEG (quality 30); median of
@@ -53,7 +53,7 @@ from qgac_fast.compression import compress
 from qgac_fast.inference import CorrectionStep
 from qgac_fast.model import load_model, planes_from_jpeg
 from qgac_fast.train.data import TrainingImages, TrainingSampler, collate, find_images, load_rgb
-from qgac_fast.train.loop import Objective, regression_loss
+from qgac_fast.train.objective import Objective, regression_loss
 
 precision, threads, layout, steps, repeats, samples = sys.argv[1:]
 torch.set_num_threads(int(threads))

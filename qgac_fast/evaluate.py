@@ -6,39 +6,31 @@ optionally restore it with a corrector, and measure both against the original (d
 Results are means of the per-image values, as in the evaluation scripts of FBCNN and JDEC; a
 mean is ``inf`` if any image's PSNR is (a restored image identical to its original).
 
-Metrics (:mod:`qgac_fast.metrics`), the protocol of the colour table in
-``docs/qgac_architecture.md`` (JDEC's Table 1, measured by JDEC's ``test.py``):
+Metrics (:mod:`qgac_fast.metrics`), computed as the evaluation code behind the published tables
+(JDEC's ``test.py``, FBCNN's ``utils_image.py``) computes them:
 
 * ``psnr``: PSNR, colour over all RGB values jointly.
-* ``psnr_b``: PSNR-B of the image under test; for colour, MSE over all RGB values plus the
-  blocking effect factor of the test image's rounded luma, as JDEC's and FBCNN's evaluation code
-  computes it (see :func:`qgac_fast.metrics.psnr_b`). Gray PSNR-B is Yim & Bovik's with exact
-  pair counts, which that code's equals on sizes that are multiples of 8 (Classic5) but not
-  otherwise (gray LIVE1: 0.006 to 0.012 dB higher here).
-* ``ssim``: SSIM with QGAC's 8x8 uniform window (``window="uniform8"``), averaged over channels,
-  which is what JDEC's ``test.py`` reports (its ``ssim_qg``).
+* ``psnr_b``: PSNR-B of the image under test (:func:`qgac_fast.metrics.psnr_b`): for colour, the
+  MSE over all RGB values plus the blocking effect factor of the test image's rounded luma; for
+  gray, Yim & Bovik's with exact pair counts.
+* ``ssim``: SSIM with QGAC's 8x8 uniform window (``window="uniform8"``), averaged over channels
+  (JDEC's ``ssim_qg``).
 * ``ssim_gaussian``: SSIM with the 11x11 Gaussian window (sigma 1.5) of Wang et al., as
   scikit-image and FBCNN's ``calculate_ssim`` compute it; in the results (JSON), not in the table.
 * ``hf_ratio``: the texture measure :func:`qgac_fast.metrics.high_frequency_ratio`, high 8x8
   DCT frequency energy of the luma over the original's (below 1: smoother than the original);
   in the results (JSON), not in the table.
 
-* Colour (default): metrics on RGB, colour PSNR over all values jointly.
+Ground truth:
+
+* Colour (default): the RGB original.
 * Gray (``gray=True``): one-component JPEGs of the gray ground truth, metrics on that single
   channel. A file whose pixels are gray (8-bit gray like Classic5, or R = G = B) is its own
-  ground truth. A colour file's ground truth is its studio-range BT.601 luma rounded to uint8,
-  ``round(16 + (65.481 R + 128.553 G + 24.966 B) / 255)`` (:func:`qgac_fast.metrics.rgb_to_y`):
-  FBCNN's ``testsets/LIVE1_gray`` PNGs, the "gray LIVE1" of the KAIR/FBCNN lineage, equal it
-  (checked on 5 of the 29 images: identical but for 1 pixel by 1 level). Pillow's
-  ``convert("L")`` (full-range 0.299 R + 0.587 G + 0.114 B) differs from them by up to 20 levels
-  (LIVE1 q10 JPEG PSNR 27.02 dB with it, 27.77 dB with this luma).
+  ground truth; a colour file's is its studio-range BT.601 luma rounded to uint8,
+  ``round(16 + (65.481 R + 128.553 G + 24.966 B) / 255)`` (:func:`qgac_fast.metrics.rgb_to_y`),
+  the "gray LIVE1" of the KAIR/FBCNN lineage.
 
-Comparability with published tables: the LIVE1 colour JPEG rows of the table in
-``docs/qgac_architecture.md`` (JDEC's Table 1), 25.69 | 24.20 / 0.759 at q10, 28.06 | 26.49 / 0.841
-at q20 and 29.37 | 27.84 / 0.875 at q30, are reproduced digit for digit by ``evaluate``'s JPEG row.
-On BSDS500 (test split, all 481x321) PSNR and SSIM match too, but PSNR-B reads 24.12, 26.36 and
-27.71 dB against the table's 24.13, 26.37 and 27.72 (0.005 to 0.013 dB lower; exact pair counts
-would give 0.04 to 0.08 dB higher, and JDEC's mirror-padded compression moves PSNR off the table).
+How the JPEG rows compare with the published ones: ``docs/evaluation.md`` (Protocol details).
 
 Example:
     >>> from qgac_fast.evaluate import evaluate, format_table
@@ -159,9 +151,8 @@ def evaluate(dataset_dir: str | os.PathLike, qualities: Iterable[int], corrector
              "qualities": {q: {"jpeg": {"psnr", "psnr_b", "ssim", "ssim_gaussian", "hf_ratio"},
                                "corrected": {...}, "images_per_second": float}}}
 
-        with the metrics of the module docstring (``ssim``: 8x8 uniform window).
-
-        with ``"corrected"`` and ``"images_per_second"`` only when a corrector is given.
+        with the metrics of the module docstring, and ``"corrected"`` and ``"images_per_second"``
+        only when a corrector is given.
 
     Raises:
         ValueError: a missing or empty folder, bad qualities or limit, an image that is not

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from qgac_fast.model import load_model
 from qgac_fast.train import train
-from qgac_fast.train import loop
+from qgac_fast.train.adversary import Adversary
 from qgac_fast.train.gan import PatchDiscriminator, discriminator_loss, generator_loss
 from qgac_fast.train.texture import LAYERS, TextureLoss, VGG16Features, gram
 
@@ -104,13 +104,13 @@ def test_gram_is_the_mean_outer_product():
 
 def test_a_few_gan_steps_change_both_networks(image_dir, tmp_path, initial_weights, monkeypatch):
     discriminators = []
-    real_init = loop._Adversary.__init__
+    real_init = Adversary.__init__
 
     def keep(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
         discriminators.append((self.discriminator, {k: v.clone() for k, v in self.discriminator.state_dict().items()}))
 
-    monkeypatch.setattr(loop._Adversary, "__init__", keep)
+    monkeypatch.setattr(Adversary, "__init__", keep)
     before = load_model(initial_weights).state_dict()
     config = _config(image_dir, tmp_path / "gan", steps=[3], init=str(initial_weights), gan=True, d_channels=8,
                      texture_layers=("relu1_2", "relu2_2"), layouts={"4:2:0": 0.5, "gray": 0.5})

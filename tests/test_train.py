@@ -16,7 +16,7 @@ from PIL import Image
 from qgac_fast.model import QGAC, load_model, save_model
 from qgac_fast.model.config import QGACConfig, get_config
 from qgac_fast.train import TrainConfig, train
-from qgac_fast.train import loop
+from qgac_fast.train import checkpoint, loop
 from qgac_fast.functional.jpeg import encode
 from qgac_fast.inference.step import resolve_precision
 from qgac_fast.functional.quantization import tile_table
@@ -104,7 +104,7 @@ def test_resume_is_exact(image_dir, tmp_path, monkeypatch, gan):
     extra = dict(gan=True, d_channels=8, texture_layers=("relu1_2",)) if gan else {}
     straight = train(_config(image_dir, tmp_path / "straight", steps=[8], checkpoint_every=4, **extra))
     saves = []
-    real_save = loop._save_checkpoint
+    real_save = checkpoint.save_checkpoint
 
     def interrupt_after_first(*args):
         real_save(*args)
@@ -112,11 +112,11 @@ def test_resume_is_exact(image_dir, tmp_path, monkeypatch, gan):
         if len(saves) == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "_save_checkpoint", interrupt_after_first)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", interrupt_after_first)
     with pytest.raises(KeyboardInterrupt):
         train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4, **extra))
     assert saves == [4]
-    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", real_save)
     resumed = train(_config(image_dir, tmp_path / "resumed", steps=[8], checkpoint_every=4, **extra))
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
@@ -127,7 +127,7 @@ def test_an_interrupted_checkpoint_write_leaves_the_previous_one_and_no_partial_
     nothing else is left in the folder."""
     model = QGAC(TINY)
     path = tmp_path / "checkpoint.pt"
-    loop._save_checkpoint(path, model, None, None, {"step": 4})
+    checkpoint.save_checkpoint(path, model, None, None, {"step": 4})
     before = path.read_bytes()
     real_save = torch.save
 
@@ -135,9 +135,9 @@ def test_an_interrupted_checkpoint_write_leaves_the_previous_one_and_no_partial_
         real_save(obj, f)  # all of it written where it goes, then the signal comes
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop.torch, "save", interrupted_save)
+    monkeypatch.setattr(checkpoint.torch, "save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
-        loop._save_checkpoint(path, model, None, None, {"step": 8})
+        checkpoint.save_checkpoint(path, model, None, None, {"step": 8})
     assert os.listdir(tmp_path) == ["checkpoint.pt"] and path.read_bytes() == before
 
 
@@ -344,17 +344,63 @@ def test_weight_averages_are_written_validated_and_resume_exactly(image_dir, tmp
     assert set(validation["validation_ema"]) == {"1e-09", "0.9"}
     assert validation["validation_ema"]["1e-09"]["gain_db"] == pytest.approx(validation["validation"]["gain_db"],
                                                                              abs=1e-3)
-    real_save = loop._save_checkpoint
+    real_save = checkpoint.save_checkpoint
 
     def interrupt_after_first(*args, **kwargs):
         real_save(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "_save_checkpoint", interrupt_after_first)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", interrupt_after_first)
     with pytest.raises(KeyboardInterrupt):
         train(dataclasses.replace(straight, out=str(tmp_path / "resumed")))
-    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", real_save)
     train(dataclasses.replace(straight, out=str(tmp_path / "resumed")))
     resumed = load_model(tmp_path / "resumed" / "weights-ema0.9.safetensors").state_dict()
     for key, value in lag.items():
         assert torch.equal(value, resumed[key]), key
+
+
+def test_data_is_described_by_name_and_content(image_dir, tmp_path, monkeypatch):
+    import hashlib
+    import shutil
+
+    from qgac_fast.train.provenance import data_folders, describe_data
+
+    (record,) = describe_data([image_dir])
+    manifest = "".join(f"{hashlib.sha256((image_dir / f'img{s}.png').read_bytes()).hexdigest()}  img{s}.png\n"
+                       for s in range(5))  # sha256sum's lines, sorted by path
+    assert record == {"name": image_dir.name, "images": 5, "sha256": hashlib.sha256(manifest.encode()).hexdigest()}
+    # the same images under another folder: the same record; one byte changed: another hash
+    copy = tmp_path / "elsewhere" / image_dir.name
+    shutil.copytree(image_dir, copy)
+    assert describe_data([copy]) == [record]
+    (copy / "img3.png").write_bytes((copy / "img3.png").read_bytes() + b"\0")
+    assert describe_data([copy])[0]["sha256"] != record["sha256"]
+    (single,) = describe_data([image_dir / "img0.png"])
+    assert (single["name"], single["images"]) == ("img0.png", 1)
+    # and back to folders: by name under $QGAC_FAST_DATASETS, paths as they are
+    monkeypatch.setenv("QGAC_FAST_DATASETS", str(tmp_path / "elsewhere"))
+    assert data_folders([record, "other/folder"]) == [str(copy), "other/folder"]
+    monkeypatch.delenv("QGAC_FAST_DATASETS")
+    assert data_folders(["other/folder"]) == ["other/folder"]
+    with pytest.raises(ValueError, match=f"recorded by name \\({image_dir.name}\\): set QGAC_FAST_DATASETS"):
+        data_folders([record])
+
+
+def test_names_moved_out_of_the_loop_still_work_and_warn():
+    import importlib
+
+    import qgac_fast.train
+
+    for name, module in (("Objective", "objective"), ("regression_loss", "objective"), ("validate", "validation"),
+                         ("VALIDATION_QUALITIES", "validation"), ("VALIDATION_LAYOUTS", "validation"),
+                         ("training_pixels", "provenance"), ("PRECISIONS", "config"), ("STAGES", "config")):
+        with pytest.warns(DeprecationWarning, match=f"qgac_fast.train.loop.{name} moved to qgac_fast.train.{module}"):
+            assert getattr(loop, name) is getattr(importlib.import_module(f"qgac_fast.train.{module}"), name)
+    with pytest.warns(DeprecationWarning):
+        from qgac_fast.train.loop import validate  # noqa: F401
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        loop.nothing  # noqa: B018
+    # the package's own names are where they are now, without a warning
+    assert qgac_fast.train.Objective is importlib.import_module("qgac_fast.train.objective").Objective
+    assert qgac_fast.train.validate is importlib.import_module("qgac_fast.train.validation").validate

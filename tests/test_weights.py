@@ -263,6 +263,53 @@ def test_ship_weights_keeps_the_chain_and_writes_the_sidecar(tmp_path):
     assert "evaluation" not in json.loads((folder / "default.json").read_text())
 
 
+def test_ship_weights_names_the_training_data_by_name_and_content(tmp_path, monkeypatch):
+    """A new record holds no path of the machine that trained: each data folder by name and
+    content hash, ``DATASETS`` in the command and launch lines; found again under
+    ``$QGAC_FAST_DATASETS`` when the recorded paths are gone; a second shipping keeps the chain."""
+    import ship_weights  # tools/ (tests/conftest.py puts it on sys.path)
+    from qgac_fast.train.provenance import describe_data
+
+    datasets = tmp_path / "machine" / "datasets"
+    for name in ("set_a", "set_b"):
+        (datasets / name / "sub").mkdir(parents=True)
+        (datasets / name / "sub" / "x.png").write_bytes(name.encode())
+    paths = [str(datasets / "set_a"), str(datasets / "set_b")]
+    parent = tmp_path / "parent.safetensors"
+    save_model(_model(), parent, training={"command": "qgac-fast train --out a", "training_mp": 1.0})
+    run = tmp_path / "run" / "weights.safetensors"
+    command = f"qgac-fast train --out run --data {paths[0]} {paths[1]}"
+    save_model(_model(), run, training={"command": command, "training_mp": 2.0,
+                                        "config": {"data": paths, "init": str(parent)}})
+    folder = tmp_path / "shipped"
+    folder.mkdir()
+    argv = [str(run), "--name", "default", "--notes", "n", "--folder", str(folder),
+            "--launch", f"QGAC_FAST_DATASETS={datasets} torchrun -m qgac_fast train"]
+    ship_weights.main(argv)
+    text = (folder / "default.json").read_text()
+    training = json.loads(text)["training"]
+    records = describe_data(paths)
+    assert training["config"]["data"] == records and [r["name"] for r in records] == ["set_a", "set_b"]
+    assert training["command"] == "qgac-fast train --out run --data DATASETS/set_a DATASETS/set_b"
+    assert training["launch"] == "QGAC_FAST_DATASETS=DATASETS torchrun -m qgac_fast train"
+    assert str(tmp_path / "machine") not in text
+    # the recorded paths are gone: the folders of the same names under $QGAC_FAST_DATASETS
+    datasets.rename(tmp_path / "moved")
+    monkeypatch.delenv("QGAC_FAST_DATASETS", raising=False)
+    with pytest.raises(FileNotFoundError, match="set QGAC_FAST_DATASETS to the folder that holds set_a"):
+        ship_weights.main(argv)
+    monkeypatch.setenv("QGAC_FAST_DATASETS", str(tmp_path / "moved"))
+    ship_weights.main(argv)
+    assert json.loads((folder / "default.json").read_text())["training"]["config"]["data"] == records
+    # shipped again from the same run, its --init now naming the shipped file: the same run,
+    # though its record still holds the paths
+    save_model(_model(), run, training={"command": command, "training_mp": 2.0,
+                                        "config": {"data": paths, "init": str(folder / "default.safetensors")}})
+    ship_weights.main(argv)
+    again = read_metadata(folder / "default.safetensors")["training"]
+    assert again["init_training"] == {"command": "qgac-fast train --out a", "training_mp": 1.0}
+
+
 def _rewritten(tmp_path, model: QGAC, edit) -> "os.PathLike":
     """``model`` saved by ``save_model`` (so with a matching checksum), its float32 tensors
     passed through ``edit(name, tensor) -> tensor`` first."""

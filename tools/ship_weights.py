@@ -15,6 +15,12 @@ stored in ``--dtype``, with the run's training metadata plus:
 * ``launch``: the command line that started the run (``torchrun`` and environment included: the
   trainer records only its own arguments); ``notes``; ``stored``: how the weights are stored.
 
+The record names the training data by name and content, not by where it lay on the machine that
+trained: ``config["data"]`` becomes :func:`qgac_fast.train.provenance.describe_data` of the
+folders (each as recorded, relative to the current folder, else under ``$QGAC_FAST_DATASETS``),
+and in ``command`` and ``launch`` a data folder reads ``DATASETS/<name>``, their parent folder
+``DATASETS``. The records of the chain (``init_training``) stay as they were shipped.
+
 and the sidecar ``qgac_fast/weights/<name>.json``: the configuration, that training metadata, and
 the report-only evaluation (``qgac-fast eval --json`` files, rounded) with the commands that made
 them. Without ``--eval`` the sidecar keeps no evaluation (the old one described other weights).
@@ -24,11 +30,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
 from qgac_fast.model import load_model, read_metadata, save_model
 from qgac_fast.model.weights import SHIPPED, STORAGE_DTYPES, weights_path
+from qgac_fast.train.provenance import describe_data
 
 #: The fields of a training record that identify its run.
 RUN_IDENTITY = ("command", "training_mp", "wall_time_s")
@@ -50,8 +59,49 @@ def evaluation_summary(path: Path) -> dict[str, dict]:
 
 
 def same_run(a: dict, b: dict) -> bool:
-    """Whether two training records describe the same run (command, training megapixels, wall time)."""
-    return all(a.get(key) == b.get(key) for key in RUN_IDENTITY)
+    """Whether two training records describe the same run (command, training megapixels, wall time),
+    the trainer's own record or the one shipped from it (its data paths written by name)."""
+    def identity(record: dict) -> dict:
+        return {key: record.get(key) for key in RUN_IDENTITY} | {
+            "command": without_data_paths(record.get("command") or "", data_paths(record))}
+
+    return identity(a) == identity(b)
+
+
+def data_paths(training: dict) -> list[str]:
+    """The training data paths of a trainer's record (none in a record shipped since they are
+    written by name)."""
+    return [entry for entry in training.get("config", {}).get("data", []) if isinstance(entry, str)]
+
+
+def data_here(path: str) -> Path:
+    """Where the training data recorded as ``path`` lies now: ``path`` itself (relative to the
+    current folder), else the folder of the same name under ``$QGAC_FAST_DATASETS``.
+
+    Raises:
+        FileNotFoundError: neither exists.
+    """
+    name = os.path.basename(os.path.normpath(path))
+    root = os.environ.get("QGAC_FAST_DATASETS")
+    for candidate in (Path(path), Path(root) / name if root else None):
+        if candidate is not None and candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"training data {path!r} is not here: run from the folder the training ran in, or set "
+                            f"QGAC_FAST_DATASETS to the folder that holds {name}")
+
+
+def without_data_paths(line: str, paths: list[str]) -> str:
+    """``line`` (a command line) with each data folder of ``paths`` written ``DATASETS/<name>`` and
+    their parent folders ``DATASETS``, wherever one stands as a whole word (after a space, ``=`` or
+    a quote; an argument, a ``--data=`` value, an environment variable) or starts a longer path."""
+    replacements = {path: f"DATASETS/{os.path.basename(os.path.normpath(path))}" for path in paths}
+    for path in paths:
+        parent = os.path.dirname(os.path.normpath(path))
+        if parent not in ("", os.curdir, os.pardir, os.sep):  # not a path on any machine in particular
+            replacements.setdefault(parent, "DATASETS")
+    for path in sorted(replacements, key=len, reverse=True):  # a folder before its parent
+        line = re.sub(rf"(?<![^\s='\"]){re.escape(path)}(?![^\s'\"/])", replacements[path], line)
+    return line
 
 
 def ship(run: Path, name: str, launch: str, notes: str, stored: str | None, dtype: str,
@@ -72,7 +122,11 @@ def ship(run: Path, name: str, launch: str, notes: str, stored: str | None, dtyp
             shipped = (read_metadata(other)["training"] for other in SHIPPED if other != name)
             parent = next((record for record in shipped if same_run(record, parent)), parent)
         training["init_training"] = parent
-    training.update(launch=launch, notes=notes, stored=stored or dtype)
+    paths = data_paths(training)
+    if paths:
+        training["config"]["data"] = describe_data([data_here(path) for path in paths])
+        training["command"] = without_data_paths(training.get("command", ""), paths)
+    training.update(launch=without_data_paths(launch, paths), notes=notes, stored=stored or dtype)
     model = load_model(source, device="cpu")
     target = weights_path(name) if folder is None else folder / f"{name}.safetensors"
     save_model(model, target, training=training, dtype=STORAGE_DTYPES[dtype][0])

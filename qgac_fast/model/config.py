@@ -1,8 +1,9 @@
 """Model configurations: every width, manifold size and block count of QGAC as a named field.
 
 Three named configurations: ``paper`` (the published widths, 259.4M parameters), ``default``
-(the project's own, sized to train with this project's compute and to run fast) and ``large``
-(wider and deeper blocks, 4x default's compute per pixel).
+(the project's own: the paper's topology with narrower blocks, 8.1M parameters) and ``large``
+(wider and deeper blocks than ``default``, about 4x its compute per pixel). Their sizes and how
+``default`` was chosen: ``docs/model.md``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class QGACConfig:
         chroma_skip: how the colour network's skip path brings 4:2:0 chroma to the luma grid:
             ``"nearest"`` (the paper: exact nearest-neighbour doubling in the DCT domain) or
             ``"fancy"`` (libjpeg's triangle-filter upsampling, through pixels, so a zero residual
-            decodes like libjpeg; at quality 95 nearest costs about 1.1 dB on LIVE1).
+            decodes like libjpeg).
         output_init_scale: the same for the last layer of each residual branch (the fusion's
             output convolution and the colour network's transposed-CFM weight head); 0 starts
             the model as the identity with healthy gradients everywhere else.
@@ -101,21 +102,15 @@ class QGACConfig:
 
 CONFIGS: dict[str, QGACConfig] = {
     "paper": QGACConfig(),
-    # Sized for the compute this project trains on (CPU cores, an occasional GPU hour): the
-    # same topology with narrower blocks, a smaller manifold and one dense block per RRDB.
-    # The paper's 0.1-scaled initialisation leaves this short a run with vanishing gradients
-    # (gradient norm 5e-3, no PSNR gain after 1000 steps); plain Kaiming with zeroed residual
-    # outputs starts at the identity and learns from the first steps. The fancy chroma skip
-    # starts it at libjpeg's own decode instead of a nearest-upsampled one.
-    # Widths chosen by measurement (docs/training.md, "Choosing the architecture"): the best
-    # validation gain at equal CPU training time among configurations whose bf16 forward reaches
-    # 1 MP/s on 2 threads; the former default (manifold 16, block 32, tile 16: 2.17M, 21 GFLOP/MP)
-    # came within 0.03 dB of it there, and 0.06 dB below it after the long run.
+    # The paper's topology with narrower blocks, a smaller manifold and one dense block per RRDB,
+    # the widths chosen by measurement (docs/training.md, "Choosing the architecture"). Plain
+    # Kaiming initialisation with zeroed residual outputs starts it at the identity (the paper's
+    # 0.1 scale leaves a short run with vanishing gradients), the fancy chroma skip at libjpeg's
+    # own decode.
     "default": QGACConfig(manifold=32, block_channels=48, tile_channels=24, frequency_channels=2,
                           fusion_channels=4, dense_blocks=1, dense_layers=4, color_channels=16,
                           init_scale=1.0, output_init_scale=0.0, chroma_skip="fancy"),
-    # Wider and deeper blocks (7.79M parameters, 142 GFLOP/MP: 4.1x default's compute per pixel)
-    # for training with more compute than a CPU gives; not shipped.
+    # Wider and deeper blocks than default's, about 4x its compute per pixel; not shipped.
     "large": QGACConfig(manifold=16, block_channels=80, tile_channels=16, frequency_channels=4,
                         fusion_channels=4, dense_blocks=2, dense_layers=4, color_channels=32,
                         init_scale=1.0, output_init_scale=0.0, chroma_skip="fancy"),

@@ -1,4 +1,5 @@
-"""Training QGAC: on-the-fly JPEG data, the regression loop (its command line: :mod:`qgac_fast.cli.train`).
+"""Training QGAC: on-the-fly JPEG data, the training loop and the jobs it drives (its command line:
+:mod:`qgac_fast.cli.train`).
 
 The settings (:mod:`.config`) import no torch, so that the command line can build its parser
 without it; the loop's names are imported on first use (PEP 562, as the package does).
@@ -8,7 +9,7 @@ import importlib
 
 from .config import STAGES, TrainConfig
 
-_LAZY = {"Objective": ".loop", "train": ".loop", "validate": ".loop"}
+_LAZY = {"Objective": ".objective", "train": ".loop", "validate": ".validation"}
 
 __all__ = ["STAGES", "Objective", "TrainConfig", "train", "validate"]
 

@@ -117,12 +117,9 @@ class TrainConfig:
         gan: GAN fine-tuning (usually with ``init``): each step trains the model on
             ``texture_weight * L_texture + gan_weight * L_G^Ra + l1_weight * L1``, then a
             :class:`~qgac_fast.train.gan.PatchDiscriminator` (``d_channels`` wide, AdamW at
-            ``d_lr`` on the same schedule) on the relativistic average loss.
-            The paper weights the terms 1, 5e-3 and 1e-2 with MINC VGG features; against this
-            project's default texture loss (Gram matrices of a random VGG, about 0.01 where L1
-            is 0.025) ``l1_weight=1e-2`` let the texture term reintroduce an 8x8 block pattern
-            (validation -0.93 dB below the JPEG after 500 steps) where 1.0 kept the gain
-            positive (+0.28 dB after 250 steps), hence the default 1.0.
+            ``d_lr`` on the same schedule) on the relativistic average loss. The default
+            ``l1_weight`` is 1.0, not the paper's 1e-2 (why: ``docs/training.md``, GAN
+            fine-tuning).
         ema: decays of exponential moving averages of the weights kept beside the trained ones
             (updated after every optimiser step, validated with them, checkpointed, and written
             as ``weights-ema<decay>.safetensors``); empty: none.
