@@ -10,9 +10,7 @@ loop drives the jobs of the modules beside it: :mod:`.optimisation` (the step, w
 
 from __future__ import annotations
 
-import importlib
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -20,6 +18,7 @@ import torch.distributed as dist
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..cpu import flush_denormals
+from ..deprecation import moved_names
 from ..devices import resolve_device, torchrun_ranks
 from ..inference.step import resolve_precision
 from ..model import QGAC, coefficient_statistics, load_model, save_model
@@ -163,17 +162,8 @@ def _write_weights(out: Path, model: QGAC, averages: dict, training: dict, dtype
                    dtype=STORAGE_DTYPES[dtype][0])
 
 
-#: Public names this module held before the trainer was split by job, and their modules now.
-_MOVED = {"Objective": ".objective", "regression_loss": ".objective", "validate": ".validation",
-          "VALIDATION_QUALITIES": ".validation", "VALIDATION_LAYOUTS": ".validation",
-          "training_pixels": ".provenance", "PRECISIONS": ".config", "STAGES": ".config"}
-
-
-def __getattr__(name: str):
-    """The names in ``_MOVED``, still here for one release with a DeprecationWarning (PEP 562)."""
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "qgac_fast.train" + _MOVED[name]
-    warnings.warn(f"qgac_fast.train.loop.{name} moved to {module}.{name}; the old name goes in the next release",
-                  DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(module), name)
+#: Public names this module held before the trainer was split by job, still here for one release.
+__getattr__ = moved_names(__name__, {name: f"qgac_fast.train.{module}.{name}" for name, module in (
+    ("Objective", "objective"), ("regression_loss", "objective"), ("validate", "validation"),
+    ("VALIDATION_QUALITIES", "validation"), ("VALIDATION_LAYOUTS", "validation"),
+    ("training_pixels", "provenance"), ("PRECISIONS", "config"), ("STAGES", "config"))})
