@@ -37,13 +37,14 @@ def _describe(path: str) -> dict:
     first table of a twice-compressed file (``primary``); for an image file that is no JPEG, the
     quantization estimated from its pixels (``estimate``).
 
-    The file is read once (:func:`~qgac_fast.codec.read_source`: a pipe or ``/dev/stdin`` too),
+    The file is read once (:func:`~qgac_fast.sources.read_source`: a pipe or ``/dev/stdin`` too),
     within the default limits. Raises ``JPEGError`` (bad or unsupported JPEG), ``ValueError``
     (above the limits, a device) or ``OSError`` (unreadable path).
     """
     from . import metadata
     from .blind import decoded_pixels
-    from .codec import DEFAULT_MAX_PIXELS, input_byte_limit, read_coefficients, read_source
+    from .codec import DEFAULT_MAX_PIXELS, read_coefficients
+    from .sources import input_byte_limit, read_source
     from .estimate import estimate_quantization
     from .quality import closest_quality
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from .codec import JPEGCoefficients, Source
+    from .coefficients import JPEGCoefficients
+    from .sources import Source
     from .model import QGAC
 
 __all__ = ["correct"]
@@ -33,7 +34,7 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
     Args:
         jpeg: the JPEG file's bytes, its path, the file opened in binary mode (``open(path, "rb")``,
             ``io.BytesIO``), a ``PIL`` JPEG image not yet loaded (``Image.open(path)``; see
-            :func:`~qgac_fast.codec.jpeg_source`), or its :class:`~qgac_fast.JPEGCoefficients`.
+            :func:`~qgac_fast.sources.jpeg_source`), or its :class:`~qgac_fast.JPEGCoefficients`.
             Or a decoded image: uint8 pixels (numpy ``(H, W, 3)`` / ``(H, W, 4)`` RGBA /
             ``(H, W)``, torch ``(3, H, W)`` / ``(1, H, W)``), a PIL image, or the path, open file or
             bytes of a PNG, BMP, TIFF, WebP... file. Its quantization is estimated

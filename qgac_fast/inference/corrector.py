@@ -176,12 +176,12 @@ class Corrector:
     def correct_many(self, items: Iterable[Source]) -> Iterator[CorrectionResult]:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
-        An item is anything :func:`~qgac_fast.codec.jpeg_source` takes (a path, bytes, a binary
+        An item is anything :func:`~qgac_fast.sources.jpeg_source` takes (a path, bytes, a binary
         file object, a PIL JPEG image not yet loaded), :class:`~qgac_fast.JPEGCoefficients`, or a
         decoded image (uint8 pixels, a PIL image, a PNG/BMP/TIFF/WebP file's path, open file or
         bytes), which goes the blind way (:mod:`qgac_fast.blind`; its result's ``estimate`` says
         what was found); anything else is that item's failed result (``TypeError``). A path or an
-        open file is read once, to at most :func:`~qgac_fast.codec.input_byte_limit` bytes (a pipe
+        open file is read once, to at most :func:`~qgac_fast.sources.input_byte_limit` bytes (a pipe
         or FIFO too; a device is refused), and its type told from the bytes.
 
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG
