@@ -2,6 +2,7 @@
 
 * :func:`moved_names`: a module-level ``__getattr__`` (PEP 562) for names that now live in
   another module.
+* :func:`renamed_argument`: the value of a keyword argument given under its old name.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["moved_names", "warn_deprecated"]
+__all__ = ["moved_names", "renamed_argument", "warn_deprecated"]
 
 
 def warn_deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
@@ -37,3 +38,21 @@ def moved_names(module: str, moves: dict[str, str]) -> Callable[[str], Any]:
         return getattr(importlib.import_module(moves[name]), name)
 
     return __getattr__
+
+
+def renamed_argument(old: str, old_value: Any, new: str, new_value: Any, default: Any, *,
+                     stacklevel: int = 2) -> Any:
+    """The value of keyword argument ``new`` when the caller may have used its old name ``old``:
+    ``new_value`` if ``old_value`` is None (the old name not used), else ``old_value``, with a
+    ``DeprecationWarning`` attributed ``stacklevel`` frames up from the function that calls this
+    one (2: its caller, who passed ``old``).
+
+    Raises:
+        TypeError: both names given (``new_value`` is not ``default``).
+    """
+    if old_value is None:
+        return new_value
+    if new_value != default:
+        raise TypeError(f"got both {old}= and {new}=; {old}= is the deprecated name of {new}=: give {new}= only")
+    warn_deprecated(f"{old}=", f"{new}=", stacklevel=stacklevel + 2)
+    return old_value

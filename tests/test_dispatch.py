@@ -127,6 +127,15 @@ def test_no_function_shadows_its_module():
         assert not callable(getattr(functional, info.name, None)) or info.name.startswith("_"), info.name
 
 
+def test_check_backend_takes_what_the_op_has():
+    assert dispatch.check_backend("decode_normalized", "triton") == "triton"
+    assert dispatch.check_backend("cfm_conv", "auto") == "auto"
+    with pytest.raises(ValueError, match=r"^decode_backend must be one of \('auto', 'reference', 'triton'\), "
+                                         r"got 'libjpeg'$"):
+        dispatch.check_backend("decode_normalized", "libjpeg", "decode_backend")
+    assert dispatch.check_backend("decode", "libjpeg") == "libjpeg"
+
+
 def test_table_lists_every_op():
     lines = dispatch.table().splitlines()
     assert len(lines) == len(OPS) + 1
