@@ -37,7 +37,7 @@ constructed directly on the device. Speed does not depend on the weights' values
 * ``files`` (files in -> PNG files out): ``Corrector.correct_files`` (``--file-format``), writer
   threads included.
 * ``eager_loop`` (per config and size, the baseline): ``for data in jpegs: qgac_fast.correct(data,
-  model, backend="reference")`` with every CFM on its reference (batched matrix product) backend:
+  model, decode_backend="reference")`` with ``model.cfm_backend = "reference"`` (batched matrix products):
   read, model in float32, reference decode, one image at a time. ``x_eager`` of every row is its
   MP/s over this one's.
 * ``compiled``: ``forward`` and ``stream`` again with the networks through
@@ -222,17 +222,12 @@ def build_model(name: str, device: torch.device):
 @contextlib.contextmanager
 def reference_cfm(model):
     """Every CFM of ``model`` on its reference backend (batched matrix products) inside the block."""
-    from qgac_fast.model.layers import CFM
-
-    cfms = [m for m in model.modules() if isinstance(m, CFM)]
-    saved = [m.backend for m in cfms]
-    for m in cfms:
-        m.backend = "reference"
+    saved = model.cfm_backend
+    model.cfm_backend = "reference"
     try:
         yield
     finally:
-        for m, backend in zip(cfms, saved):
-            m.backend = backend
+        model.cfm_backend = saved
 
 
 def model_flops(model, device: torch.device, size: int = 256) -> float:
@@ -411,7 +406,7 @@ def eager_pass(model, jpegs, keep):
         outs = []
         with reference_cfm(model):
             for data in jpegs:
-                outs.append(qgac_fast.correct(data, model=model, precision="float32", backend="reference"))
+                outs.append(qgac_fast.correct(data, model=model, precision="float32", decode_backend="reference"))
         keep["first"] = outs[0].unsqueeze(0)
 
     return run, lambda: None

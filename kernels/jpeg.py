@@ -655,7 +655,7 @@ def _decode_normalized(luma, chroma, mean, std, size, upsampling, out) -> torch.
 
 def unsupported_layout(jc) -> str | None:
     """None if :func:`decode` takes the layout of ``jc`` (a
-    :class:`~qgac_fast.codec.JPEGCoefficients`), else a sentence saying why not: the kernels
+    :class:`~qgac_fast.coefficients.JPEGCoefficients`), else a sentence saying why not: the kernels
     decode gray and YCbCr frames whose chroma is the luma's size or half of it each way
     (4:4:4, 4:2:2, 4:2:0, 4:4:0)."""
     if jc.num_components == 1:
@@ -679,7 +679,7 @@ def decode(jc, *, device: torch.device | str | None = None, upsampling: str = "f
     ``idct="islow"``, identical to it (and so to libjpeg).
 
     Args:
-        jc: :class:`~qgac_fast.codec.JPEGCoefficients` with a layout :func:`unsupported_layout`
+        jc: :class:`~qgac_fast.coefficients.JPEGCoefficients` with a layout :func:`unsupported_layout`
             accepts (ValueError otherwise).
         device: where to decode (CUDA, or the CPU under Triton's interpreter); default: the
             coefficients' device. The int16 block grids and tables are copied there.

@@ -31,7 +31,7 @@ from .correct import correct
 _LAZY = {
     "DEFAULT_MAX_PIXELS": ".options",
     "DEFAULT_MAX_PIXELS_PER_BYTE": ".options",
-    "JPEGCoefficients": ".codec",
+    "JPEGCoefficients": ".coefficients",
     "read_coefficients": ".codec",
     "read_coefficients_many": ".codec",
     "write_coefficients": ".codec",

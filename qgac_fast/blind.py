@@ -27,13 +27,14 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .codec import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE, check_pixel_limits
 from .errors import ImageError
 from .estimate import DEEP_SAMPLES_HINT, QuantizationEstimate, estimate_quantization, image_tensor
 from .functional.checks import SUBSAMPLING_FACTORS
 from .functional.color import rgb_to_ycbcr_libjpeg
 from .functional.sampling import pad_edges, unfancy
 from .metadata import EXIF_HEADER
+from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
+from .sources import check_pixel_limits
 
 __all__ = ["BlindInput", "DecodedImage", "decoded_pixels", "prepare"]
 
@@ -113,13 +114,13 @@ def decoded_pixels(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
 
     Decoded images: numpy arrays and tensors other than the 1-D uint8 ones that hold a file's
     bytes (numpy ``(H, W, 4)``: RGBA), PIL images other than a JPEG file not yet loaded
-    (:func:`~qgac_fast.codec.jpeg_source`), and the bytes of image files that are not JPEG files
+    (:func:`~qgac_fast.sources.jpeg_source`), and the bytes of image files that are not JPEG files
     (PNG, BMP, TIFF, WebP, GIF..., anything Pillow reads). Paths and open files are read first,
-    once (:func:`~qgac_fast.codec.read_source`), so that their bytes serve both this and
+    once (:func:`~qgac_fast.sources.read_source`), so that their bytes serve both this and
     :func:`~qgac_fast.read_coefficients`.
 
     A file's declared size is checked against ``max_pixels`` and ``max_pixels_per_byte`` (of its
-    bytes; as :func:`~qgac_fast.codec.check_pixel_limits`) from its header, before its pixels are
+    bytes; as :func:`~qgac_fast.sources.check_pixel_limits`) from its header, before its pixels are
     decoded; a PIL image not yet loaded against ``max_pixels``; pixels in memory against
     ``max_pixels``. Pillow's own decompression-bomb warning is not printed: these limits decide.
 
@@ -134,7 +135,7 @@ def decoded_pixels(source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     """
     if isinstance(source, (str, os.PathLike)) or callable(getattr(source, "read", None)):
         raise TypeError(f"decoded_pixels takes what is in memory, not a {type(source).__name__}: read it once with "
-                        "qgac_fast.codec.read_source first")
+                        "qgac_fast.sources.read_source first")
     if isinstance(source, torch.Tensor) or type(source).__module__ == "numpy":
         if source.ndim == 1 and source.dtype in (torch.uint8, "uint8"):
             return None  # a file's bytes

@@ -1,5 +1,8 @@
-"""Encode images as JPEG the way the literature's inputs are made: libjpeg with IJG quality
-tables (or explicit tables), the accurate integer DCT, standard Huffman tables.
+"""Compress pixels to JPEG bytes the way the literature's inputs are made: libjpeg with IJG
+quality tables (or explicit tables), the accurate integer DCT, standard Huffman tables. The
+tests' JPEGs, ``qgac-fast eval``'s inputs, the trainer's validation images and JPEG outputs come
+from here; training batches are compressed on the device instead
+(:func:`qgac_fast.ops.encode_planes`).
 
 Two encoders, both libjpeg-turbo:
 
@@ -123,7 +126,7 @@ def compress(
     subsampling: str = "4:2:0",
     progressive: bool = False,
 ) -> bytes:
-    """Encode an image as a JPEG file (JFIF, standard Huffman tables, accurate integer DCT).
+    """Compress an image to a JPEG file's bytes (JFIF, standard Huffman tables, accurate integer DCT).
 
     Args:
         image: uint8, values 0..255. Torch: ``(3, H, W)`` RGB, ``(1, H, W)`` or ``(H, W)`` gray
@@ -157,16 +160,16 @@ def compress(
     pixels = _pixels(image)
     gray = pixels.ndim == 2
     if quality is not None:
-        return _encode_turbo(pixels, _check_quality(quality), subsampling, bool(progressive))
+        return _compress_turbo(pixels, _check_quality(quality), subsampling, bool(progressive))
     tables = _tables(quantization, gray)
     if not gray and subsampling not in _PILLOW_SUBSAMPLINGS:
         raise ValueError(f"explicit quantization tables are written with Pillow, which supports "
                          f"subsampling {', '.join(_PILLOW_SUBSAMPLINGS)} only, got {subsampling!r}; "
                          "use quality= for 4:4:0 and 4:1:1")
-    return _encode_pillow(pixels, tables, subsampling, bool(progressive))
+    return _compress_pillow(pixels, tables, subsampling, bool(progressive))
 
 
-def _encode_turbo(pixels: np.ndarray, quality: int, subsampling: str, progressive: bool) -> bytes:
+def _compress_turbo(pixels: np.ndarray, quality: int, subsampling: str, progressive: bool) -> bytes:
     tj, handle = turbojpeg_library()
     flags = tj.TJFLAG_ACCURATEDCT | (tj.TJFLAG_PROGRESSIVE if progressive else 0)
     if pixels.ndim == 2:
@@ -178,7 +181,7 @@ def _encode_turbo(pixels: np.ndarray, quality: int, subsampling: str, progressiv
     return handle.encode(pixels, quality=quality, pixel_format=tj.TJPF_RGB, jpeg_subsample=samp, flags=flags)
 
 
-def _encode_pillow(pixels: np.ndarray, tables: list[list[int]], subsampling: str, progressive: bool) -> bytes:
+def _compress_pillow(pixels: np.ndarray, tables: list[list[int]], subsampling: str, progressive: bool) -> bytes:
     buffer = io.BytesIO()
     options = {"qtables": tables, "progressive": progressive}
     if pixels.ndim == 3:

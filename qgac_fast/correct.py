@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-    from .codec import JPEGCoefficients, Source
+    from .coefficients import JPEGCoefficients
+    from .sources import Source
     from .model import QGAC
 
 __all__ = ["correct"]
@@ -27,13 +28,14 @@ def _shipped(name: str, device: str) -> QGAC:
 
 def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             device: torch.device | str | None = None, *, precision: str = "auto", constrain: bool = True,
-            backend: str = "auto", table: str = "auto", strict: bool = True) -> torch.Tensor:
+            decode_backend: str = "auto", table: str = "auto", strict: bool = True,
+            backend: str | None = None) -> torch.Tensor:
     """Correct the artifacts of one JPEG, or of an image that was one.
 
     Args:
         jpeg: the JPEG file's bytes, its path, the file opened in binary mode (``open(path, "rb")``,
             ``io.BytesIO``), a ``PIL`` JPEG image not yet loaded (``Image.open(path)``; see
-            :func:`~qgac_fast.codec.jpeg_source`), or its :class:`~qgac_fast.JPEGCoefficients`.
+            :func:`~qgac_fast.sources.jpeg_source`), or its :class:`~qgac_fast.JPEGCoefficients`.
             Or a decoded image: uint8 pixels (numpy ``(H, W, 3)`` / ``(H, W, 4)`` RGBA /
             ``(H, W)``, torch ``(3, H, W)`` / ``(1, H, W)``), a PIL image, or the path, open file or
             bytes of a PNG, BMP, TIFF, WebP... file. Its quantization is estimated
@@ -50,13 +52,16 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
         constrain: keep the restored luma coefficients inside the file's quantization bins
             (:func:`qgac_fast.model.constraint.constrain_luma`), and the decode's chroma for chroma
             tables outside the trained family (:data:`qgac_fast.inference.step.UNTRAINED_CHROMA_SPREAD`).
-        backend: ``"auto"`` (Triton kernels on CUDA), ``"reference"`` or ``"triton"`` for the
-            final decode.
+        decode_backend: the final decode's backend: ``"auto"`` (the Triton kernel on CUDA, the
+            reference elsewhere), ``"reference"`` or ``"triton"``; see
+            :class:`~qgac_fast.inference.CorrectionStep`. The model's CFMs run on its own
+            :attr:`~qgac_fast.model.QGAC.cfm_backend`.
         table: the quantization a JPEG is corrected with: ``"auto"`` (the first, coarser table of
             a twice-compressed file when one is found, its grid aligned or shifted, else the file's),
             ``"file"``, or ``"primary"`` (ValueError when none is found); see :mod:`qgac_fast.primary`.
         strict: as for :func:`~qgac_fast.read_coefficients`: False corrects what libjpeg recovers
             from a truncated or corrupt JPEG (what viewers show) instead of raising.
+        backend: deprecated name of ``decode_backend`` (warns; removed in the next release).
 
     Images whose activations would not fit the engine's memory budget are corrected in tiles, as
     by :class:`~qgac_fast.Corrector` (``tile="auto"``).
@@ -69,16 +74,19 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
     Raises:
         TypeError, ValueError: ``jpeg`` is no image at all, or pixels of the wrong dtype or layout,
             more than 8 bits per sample, above the pixel or byte limits, or a device file; the
-            message says what to pass.
+            message says what to pass. ValueError also for a bad option (``decode_backend``...),
+            TypeError for both ``backend`` and ``decode_backend``.
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files); for data
             ``strict=False`` would read, the message says so.
         qgac_fast.ImageError: an image file Pillow recognises but cannot decode.
     """
+    from .deprecation import renamed_argument
     from .devices import resolve_device
     from .inference import Corrector
     from .model import QGAC
 
+    decode_backend = renamed_argument("backend", backend, "decode_backend", decode_backend, "auto")
     net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(resolve_device(device)))
-    corrector = Corrector(net, precision=precision, constrain=constrain, backend=backend, batch_size=1, workers=0,
-                          table=table, strict=strict)
+    corrector = Corrector(net, precision=precision, constrain=constrain, decode_backend=decode_backend, batch_size=1,
+                          workers=0, table=table, strict=strict)
     return corrector.correct(jpeg)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["BACKENDS", "OPS", "Twins", "choose", "implementation", "needs_grad", "table"]
+__all__ = ["BACKENDS", "OPS", "Twins", "check_backend", "choose", "implementation", "needs_grad", "table"]
 
 #: What ``backend=`` accepts.
 BACKENDS = ("auto", "reference", "triton", "libjpeg")
@@ -77,6 +77,20 @@ OPS: dict[str, Twins] = {
     "decode": Twins("qgac_fast.functional.jpeg.decode",
                     (_triton("jpeg", "decode"), ("libjpeg", "qgac_fast.codec.decode_pixels"))),
 }
+
+
+def check_backend(op: str, backend: str, name: str = "backend") -> str:
+    """``backend`` if ``op`` takes it (``"auto"`` or one of its :meth:`Twins.backends`): the check
+    of a setting stored for later calls (``decode_backend=``, ``QGAC.cfm_backend``), made where it
+    is given. Whether the twin runs on the device is decided at each call (:func:`choose`).
+
+    Raises:
+        ValueError: any other value; the message names the setting ``name`` and the choices.
+    """
+    choices = ("auto",) + OPS[op].backends()
+    if backend not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {backend!r}")
+    return backend
 
 
 def implementation(op: str, backend: str) -> Callable:

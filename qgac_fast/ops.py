@@ -208,7 +208,7 @@ def decode(jc, *, device: torch.device | str | None = None, upsampling: str = "f
     """Decode one JPEG's coefficients to pixels, like libjpeg's default output.
 
     Args:
-        jc: :class:`qgac_fast.codec.JPEGCoefficients` (gray, YCbCr or RGB; any integral sampling
+        jc: :class:`qgac_fast.coefficients.JPEGCoefficients` (gray, YCbCr or RGB; any integral sampling
             factors; int16 as read, or float coefficients for the float decode).
         device: where to decode and return the pixels; default: the coefficients' device. The
             coefficients are copied there if needed.

@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 import torch
 
 from .blind import BlindInput, prepare
-from .codec import JPEGCoefficients, decode_pixels
+from .codec import decode_pixels
+from .coefficients import JPEGCoefficients
 from .estimate import QuantizationEstimate, estimate_quantization
 from .functional.quantization import round_half_away_from_zero
 from .ops import libjpeg_refusal

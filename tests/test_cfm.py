@@ -1,5 +1,6 @@
 """Reference CFM ops: batched matmul vs an explicit per-block formula, adjointness, table sharing,
-folding of dequantization/normalisation, gradients, the table cache and argument errors."""
+folding of dequantization/normalisation, gradients, the table cache and argument errors; the
+model's switch of its CFMs' backend (``QGAC.cfm_backend``)."""
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from qgac_fast.functional.cfm import (
 )
 from qgac_fast.functional.transform import blockify
 from qgac_fast.functional.quantization import tile_table
+from qgac_fast.model import QGAC, layers
 
 
 def _randn(*shape, seed, dtype=torch.float64):
@@ -225,3 +227,66 @@ def test_cfm_conv_under_bf16_autocast_one_block_wide(height, width):
             got = cfm_conv(x, weight, bias).float()
         assert got.shape == want.shape
         assert float((got - want).abs().max() / want.abs().max()) < 0.02
+
+
+# ------------------------------------------------------------------------------------------
+# the model's switch: QGAC.cfm_backend
+
+
+def _tiny_model():
+    from test_engine import TINY
+
+    torch.manual_seed(0)
+    return QGAC(TINY).eval()
+
+
+def _model_inputs(n=2, size=16):
+    g = torch.Generator().manual_seed(1)
+    tables = torch.randint(1, 60, (n, 8, 8), generator=g)
+    return (torch.randn(n, 1, size, size, generator=g), tables,
+            torch.randn(n, 2, size // 2, size // 2, generator=g), tables)
+
+
+def test_cfm_backend_reaches_every_cfm(monkeypatch):
+    model = _tiny_model()
+    cfms = [m for m in model.modules() if isinstance(m, layers.CFM)]
+    assert model.cfm_backend == "auto" and len(cfms) > 1
+    model.cfm_backend = "reference"
+    assert model.cfm_backend == "reference" and all(m.backend == "reference" for m in cfms)
+    ran, asked = set(), []
+    for m in cfms:
+        m.register_forward_pre_hook(lambda module, args: ran.add(module))
+
+    def recording(op):
+        def run(*args, backend, **kwargs):
+            asked.append(backend)
+            return op(*args, backend=backend, **kwargs)
+        return run
+
+    for name in ("cfm_conv", "cfm_conv_transpose"):
+        monkeypatch.setattr(layers, name, recording(getattr(layers, name)))
+    with torch.no_grad():
+        model(*_model_inputs())
+    assert ran == set(cfms) and asked and set(asked) == {"reference"}
+
+
+def test_a_bad_cfm_backend_is_refused_and_changes_nothing():
+    model = _tiny_model()
+    with pytest.raises(ValueError, match=r"^cfm_backend must be one of \('auto', 'reference', 'triton'\), "
+                                         r"got 'libjpeg'$"):
+        model.cfm_backend = "libjpeg"
+    assert model.cfm_backend == "auto"
+    with pytest.raises(ValueError, match=r"^backend must be one of"):
+        layers.CFM(1, 2, 4, backend="cuda")
+    next(m for m in model.modules() if isinstance(m, layers.CFM)).backend = "reference"
+    assert model.cfm_backend is None  # CFMs set one by one to different backends
+
+
+def test_reference_cfms_equal_the_default_on_the_cpu():
+    """On the CPU "auto" runs the reference: switching changes no bit."""
+    model, inputs = _tiny_model(), _model_inputs()
+    with torch.no_grad():
+        want = model(*inputs)
+        model.cfm_backend = "reference"
+        got = model(*inputs)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])

@@ -323,7 +323,7 @@ def test_the_old_command_line_modules_keep_their_names_for_a_release(old, name, 
     import importlib
 
     module = importlib.import_module(old)
-    with pytest.warns(DeprecationWarning, match=f"{old}.{name} moved to {new};"):
+    with pytest.warns(DeprecationWarning, match=f"^{old}.{name} is deprecated .*; use {new}$"):
         value = getattr(module, name)
     path, attribute = new.rsplit(".", 1)
     assert value is getattr(importlib.import_module(path), attribute)

@@ -439,7 +439,7 @@ def test_a_file_larger_than_the_byte_limit_is_refused_before_reading(tmp_path):
         read_coefficients(path, max_pixels=1000)
     path.write_bytes(pillow_jpeg(synthetic_image(8, 8)))
     assert read_coefficients(path, max_pixels=64).width == 8  # a file within the limit is read as ever
-    from qgac_fast.codec import input_byte_limit
+    from qgac_fast.sources import input_byte_limit
 
     assert input_byte_limit(1000) == limit and input_byte_limit(None) is None
     assert input_byte_limit(2**28) == 2**31 + 2**24

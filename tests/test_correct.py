@@ -59,7 +59,7 @@ def test_planes_from_gray_and_rgb_jpegs():
 def test_identity_model_reproduces_the_jpeg(identity_model, sampling):
     image = synthetic_image(33, 47)
     jpeg = turbo_jpeg(image, quality=40, subsampling=sampling)
-    out = qgac_fast.correct(jpeg, model=identity_model, backend="reference")
+    out = qgac_fast.correct(jpeg, model=identity_model, decode_backend="reference")
     assert out.shape == (3, 33, 47) and out.dtype == torch.uint8 and out.device.type == "cpu"
     reference = decode(read_coefficients(jpeg), upsampling="fancy" if sampling == "4:2:0" else "nearest")
     # same coefficients and filters; float vs integer rounding and edge padding differ
@@ -72,7 +72,7 @@ def test_cb_and_cr_sampled_differently_are_brought_to_the_luma_grid_each(identit
     jpeg = cjpeg(image, "-quality", "40", "-sample", sampling)
     planes = planes_from_jpeg(read_coefficients(jpeg))
     assert planes.chroma.shape[-2:] == planes.luma.shape[-2:]
-    out = qgac_fast.correct(jpeg, model=identity_model, backend="reference")
+    out = qgac_fast.correct(jpeg, model=identity_model, decode_backend="reference")
     assert out.shape == (3, 33, 47) and out.dtype == torch.uint8
     reference = decode(read_coefficients(jpeg), upsampling="nearest")
     assert (out.int() - reference.int()).abs().float().mean() < 1.0

@@ -1,5 +1,8 @@
 """Reference encode against the coefficients libjpeg writes (turbojpeg, accurate DCT)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +119,19 @@ def test_errors():
         encode(torch.zeros(3, 8, 8, dtype=torch.uint8), torch.zeros(8, 8))
     with pytest.raises(ValueError, match="tables"):
         encode(torch.zeros(3, 8, 8, dtype=torch.uint8), torch.ones(4, 8, 8))
+
+
+def test_the_reference_encodes_without_the_codec():
+    """``encode`` builds its :class:`~qgac_fast.coefficients.JPEGCoefficients` from the container's
+    own module: the reference loads neither the codec nor the libjpeg extension."""
+    code = """
+import sys
+import torch
+from qgac_fast.functional.jpeg import encode
+jc = encode(torch.zeros(3, 8, 8, dtype=torch.uint8), torch.ones(8, 8, dtype=torch.int32))
+assert type(jc).__module__ == "qgac_fast.coefficients", type(jc).__module__
+loaded = sorted(m for m in ("qgac_fast.codec", "qgac_fast._jpeg") if m in sys.modules)
+print(loaded or "ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.stdout, done.stderr[-2000:])

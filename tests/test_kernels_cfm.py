@@ -220,3 +220,27 @@ def test_paper_widths_on_cuda(layer, dtype):
                          else (kernels.cfm_conv, ref_conv))
     out = _poisoned(reference(x, weight, bias, table_index=index).shape, dtype, "cuda")
     _check_against_reference(kernel, reference, x, weight, bias, index, slope, out)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_model_cfm_backend_triton_runs_every_cfm_within_the_bound(device):
+    """``QGAC.cfm_backend = "triton"`` puts every CFM of a model on the kernel: each agrees with
+    its reference run (float32) within the float32 bound."""
+    from qgac_fast.model import QGAC
+    from qgac_fast.model.layers import CFM, make_tables
+    from test_engine import TINY
+
+    torch.manual_seed(0)
+    model = QGAC(TINY).to(device).eval()
+    g = _gen(3)
+    tables = make_tables(torch.randint(1, 60, (2, 8, 8), generator=g).to(device))
+    for cfm in (m for m in model.modules() if isinstance(m, CFM)):
+        grid = (2, 3) if cfm.transposed else (16, 24)
+        x = torch.randn(2, cfm.in_channels, *grid, generator=g).to(device)
+        with torch.no_grad():  # the kernel is forward only
+            model.cfm_backend = "reference"
+            want = cfm(x, tables)
+            model.cfm_backend = "triton"
+            got = cfm(x, tables)
+        assert got.shape == want.shape
+        assert _rel_error(got, want.double()) <= _relative_bound(torch.float32, device)

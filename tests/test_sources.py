@@ -1,4 +1,4 @@
-"""What a JPEG source is (``qgac_fast.codec.jpeg_source``): bytes, paths, binary files, BytesIO, PIL JPEG images not
+"""What a JPEG source is (``qgac_fast.sources.jpeg_source``): bytes, paths, binary files, BytesIO, PIL JPEG images not
 yet loaded; decoded pixels are a ``TypeError`` that says what to pass instead when reading coefficients, and go the
 blind way (``tests/test_blind.py``) in ``correct`` and the engine."""
 
@@ -12,12 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from qgac_fast.codec import jpeg_source, read_coefficients, read_coefficients_many
+from qgac_fast.codec import read_coefficients, read_coefficients_many
 from qgac_fast.compression import compress
 from qgac_fast.correct import correct
 from qgac_fast.inference import Corrector
 from qgac_fast.inference.results import display
 from qgac_fast.model import QGAC, QGACConfig
+from qgac_fast.sources import jpeg_source
 
 from images import synthetic_image
 
@@ -154,3 +155,22 @@ def test_buffers_and_tensors_without_readable_data_are_type_errors(jpeg, make, w
     if source.ndim == 1:  # the file's bytes: read_coefficients says the same
         with pytest.raises(TypeError, match=why):
             read_coefficients(source)
+
+
+MOVED_TO_SOURCES = ("MAX_BYTES_PER_PIXEL", "METADATA_BYTES", "Source", "check_pixel_limits", "input_byte_limit",
+                    "jpeg_source", "read_input", "read_source")
+
+
+@pytest.mark.parametrize("name", MOVED_TO_SOURCES)
+def test_names_moved_from_the_codec_still_work_and_warn(name):
+    """Until the next release, the codec serves what moved to qgac_fast.sources, with a warning."""
+    import qgac_fast.codec as codec
+    import qgac_fast.sources as sources
+
+    with pytest.warns(DeprecationWarning, match=rf"^qgac_fast\.codec\.{name} is deprecated .*; "
+                                                rf"use qgac_fast\.sources\.{name}$"):
+        assert getattr(codec, name) is getattr(sources, name)
+    with pytest.warns(DeprecationWarning):
+        exec(f"from qgac_fast.codec import {name}", {})
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        codec.no_such_name  # noqa: B018

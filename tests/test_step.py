@@ -3,6 +3,8 @@ batch operations of ``CoefficientPlanes``."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ import qgac_fast
 from qgac_fast.codec import read_coefficients
 from qgac_fast.cpu import flush_denormals, has_fast_bf16
 from qgac_fast.functional.jpeg import decode_normalized
-from qgac_fast.inference import CorrectionStep, resolve_precision
+from qgac_fast.inference import CorrectionStep, Corrector, EngineOptions, resolve_precision
 from qgac_fast.metrics import psnr
 from qgac_fast.model import CoefficientPlanes, planes_from_jpeg
 from qgac_fast.model.constraint import constrain_luma
@@ -113,6 +115,58 @@ def test_flush_denormals_is_scoped_and_nests():
             assert _is_flushed()
         assert _is_flushed()  # the outer block still holds
     assert not _is_flushed()
+
+
+# ------------------------------------------------------------------------------------------
+# backends: decode_backend (the step's decode), the model's cfm_backend
+
+
+def test_a_bad_decode_backend_is_refused_where_it_is_given(tiny):
+    message = r"^decode_backend must be one of \('auto', 'reference', 'triton'\), got 'libjpeg'$"
+    with pytest.raises(ValueError, match=message):
+        CorrectionStep(tiny, decode_backend="libjpeg")
+    with pytest.raises(ValueError, match=message):
+        Corrector(tiny, decode_backend="libjpeg")
+    with pytest.raises(ValueError, match=message):  # before the JPEG is read
+        qgac_fast.correct(b"not a JPEG", model=tiny, decode_backend="libjpeg")
+
+
+def test_reference_backends_equal_the_defaults_on_the_cpu(tiny):
+    """On the CPU "auto" runs the reference decode and the reference CFMs: the same bits."""
+    planes = _planes(40, 56)
+    want = CorrectionStep(tiny, precision="float32")(planes)
+    tiny.cfm_backend = "reference"
+    try:
+        step = CorrectionStep(tiny, precision="float32", decode_backend="reference")
+        assert step.decode_backend == "reference"
+        assert torch.equal(step(planes), want)
+    finally:
+        tiny.cfm_backend = "auto"
+
+
+def test_backend_is_the_deprecated_name_of_decode_backend(tiny):
+    renamed = r"^backend= is deprecated and will be removed in the next release; use decode_backend=$"
+    with pytest.warns(DeprecationWarning, match=renamed):
+        step = CorrectionStep(tiny, backend="reference")
+    with pytest.warns(DeprecationWarning, match=r"^CorrectionStep\.backend is deprecated .*decode_backend$"):
+        assert step.backend == step.decode_backend == "reference"
+    with pytest.warns(DeprecationWarning, match=renamed):
+        options = EngineOptions(backend="reference")
+    assert options.decode_backend == "reference"
+    assert dataclasses.replace(options, batch_size=2).decode_backend == "reference"
+    with pytest.warns(DeprecationWarning, match=r"^EngineOptions\.backend is deprecated .*decode_backend$"):
+        assert options.backend == "reference"
+    with pytest.warns(DeprecationWarning, match=renamed):
+        assert Corrector(tiny, backend="reference").step.decode_backend == "reference"
+    jpeg = pillow_jpeg(synthetic_image(24, 40, seed=3), quality=30)
+    with pytest.warns(DeprecationWarning, match=renamed):
+        old = qgac_fast.correct(jpeg, model=tiny, precision="float32", backend="reference")
+    assert torch.equal(old, qgac_fast.correct(jpeg, model=tiny, precision="float32", decode_backend="reference"))
+    both = "^got both backend= and decode_backend="
+    for make in (lambda **kw: CorrectionStep(tiny, **kw), EngineOptions, lambda **kw: Corrector(tiny, **kw),
+                 lambda **kw: qgac_fast.correct(jpeg, model=tiny, **kw)):
+        with pytest.raises(TypeError, match=both):
+            make(backend="reference", decode_backend="triton")
 
 
 # ------------------------------------------------------------------------------------------

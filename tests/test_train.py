@@ -395,7 +395,7 @@ def test_names_moved_out_of_the_loop_still_work_and_warn():
     for name, module in (("Objective", "objective"), ("regression_loss", "objective"), ("validate", "validation"),
                          ("VALIDATION_QUALITIES", "validation"), ("VALIDATION_LAYOUTS", "validation"),
                          ("training_pixels", "provenance"), ("PRECISIONS", "config"), ("STAGES", "config")):
-        with pytest.warns(DeprecationWarning, match=f"qgac_fast.train.loop.{name} moved to qgac_fast.train.{module}"):
+        with pytest.warns(DeprecationWarning, match=f"^qgac_fast.train.loop.{name} is deprecated .*; use qgac_fast.train.{module}.{name}$"):
             assert getattr(loop, name) is getattr(importlib.import_module(f"qgac_fast.train.{module}"), name)
     with pytest.warns(DeprecationWarning):
         from qgac_fast.train.loop import validate  # noqa: F401

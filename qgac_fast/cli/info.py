@@ -68,7 +68,8 @@ def describe_file(path: str) -> dict:
     """
     from .. import metadata
     from ..blind import decoded_pixels
-    from ..codec import DEFAULT_MAX_PIXELS, input_byte_limit, read_coefficients, read_source
+    from ..codec import DEFAULT_MAX_PIXELS, read_coefficients
+    from ..sources import input_byte_limit, read_source
     from ..estimate import estimate_quantization
     from ..quality import closest_quality
 

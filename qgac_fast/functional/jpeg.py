@@ -4,7 +4,7 @@ Decoding (coefficients -> pixels), libjpeg's default output path:
 dequantize -> inverse DCT -> +128 -> crop each component to its real size -> chroma upsampling
 (fancy by default) -> YCbCr -> RGB -> clamp and round.
 
-* :func:`decode` works on one :class:`~qgac_fast.codec.JPEGCoefficients`. With
+* :func:`decode` works on one :class:`~qgac_fast.coefficients.JPEGCoefficients`. With
   ``dtype=torch.uint8`` (default) it mirrors libjpeg's integer steps (IDCT output rounded and
   range-limited, integer fancy upsampling with libjpeg's biases, fixed-point colour conversion);
   with ``idct="islow"`` (an integer twin of libjpeg's jidctint) it reproduces libjpeg bit for
@@ -28,6 +28,7 @@ from typing import Sequence
 
 import torch
 
+from ..coefficients import JPEGCoefficients
 from .dtypes import float_dtype
 from .checks import BLOCK, SUBSAMPLING_FACTORS
 from .color import rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
@@ -113,7 +114,7 @@ def decode(jc, *, upsampling: str = "fancy", dtype: torch.dtype = torch.uint8, c
     """Decode a JPEG's coefficients to pixels, like libjpeg's default output.
 
     Args:
-        jc: :class:`qgac_fast.codec.JPEGCoefficients` (gray, YCbCr or RGB; any integral sampling
+        jc: :class:`qgac_fast.coefficients.JPEGCoefficients` (gray, YCbCr or RGB; any integral sampling
             factors). Its coefficients may also be float tensors (e.g. restored ones).
         upsampling: ``"fancy"`` (libjpeg's default triangle filter) or ``"nearest"``.
         dtype: ``torch.uint8`` for libjpeg's rounded output, or a float dtype for the
@@ -325,12 +326,10 @@ def encode(image: torch.Tensor, quantization, subsampling: str = "4:2:0", *, dct
             no colour conversion.
 
     Returns:
-        :class:`qgac_fast.codec.JPEGCoefficients` with int16 coefficients padded to whole MCUs
+        :class:`qgac_fast.coefficients.JPEGCoefficients` with int16 coefficients padded to whole MCUs
         (dummy blocks as libjpeg writes them), int32 tables, baseline layout
         (``progressive=False``). Not differentiable (every step rounds).
     """
-    from ..codec import JPEGCoefficients  # the extension is only needed to build the result
-
     if dct not in ("islow", "float"):
         raise ValueError(f"dct must be 'islow' or 'float', got {dct!r}")
     img = torch.as_tensor(image)

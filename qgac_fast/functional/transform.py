@@ -6,7 +6,7 @@ Conventions used throughout ``qgac_fast``:
   position ``(i, j)`` holds one block, in natural order (row = vertical frequency, ``[0, 0]`` the
   DC term). This is the layout the model and the Triton kernels work on.
 * A *block grid* is ``(..., H/8, W/8, 8, 8)``: the same numbers with the blocks split out. This is
-  the layout of :class:`qgac_fast.codec.JPEGCoefficients`.
+  the layout of :class:`qgac_fast.coefficients.JPEGCoefficients`.
 * The transform is the orthonormal 2-D DCT-II. Applied to pixels level-shifted to [-128, 127] it
   gives coefficients on libjpeg's scale: DC = 8 x block mean, range about [-1024, 1016].
 

@@ -10,6 +10,7 @@ on the CPU, the memory estimate, torch.compile): ``docs/engine.md``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from ..atomic import remove_stale_temporaries
+from ..deprecation import renamed_argument, warn_deprecated
 from ..devices import resolve_device
 from ..jpeg_files import find_jpegs
 from ..model import QGAC, load_model
@@ -41,8 +43,11 @@ class EngineOptions:
     Attributes:
         batch_size: most images (or tiles) per model call; default 8 on CUDA, 1 on the CPU
             (where a batch runs image by image anyway: :class:`CorrectionStep`).
-        precision, compile, constrain, backend: the :class:`CorrectionStep` settings
-            (default ``"auto"``: bf16 autocast on CUDA and on CPUs with native bf16).
+        precision, compile, constrain, decode_backend: the :class:`CorrectionStep` settings
+            (precision ``"auto"``: bf16 autocast on CUDA and on CPUs with native bf16;
+            decode_backend ``"auto"``, ``"reference"`` or ``"triton"``, checked when the
+            :class:`Corrector` is made). The CFMs run on the model's own
+            :attr:`~qgac_fast.model.QGAC.cfm_backend`.
         tile: ``"auto"`` (tile only what does not fit ``memory_budget``), a core size in pixels
             (a multiple of 16, at least 16: images larger than one window are tiled), or None
             (never tile).
@@ -61,13 +66,18 @@ class EngineOptions:
         table: the quantization a JPEG is corrected with: ``"auto"`` (a twice-compressed file's
             first, coarser table when one is found, its grid aligned or shifted, else the file's),
             ``"file"``, or ``"primary"`` (a file with no primary table found fails); see :mod:`qgac_fast.primary`.
+        backend: deprecated name of ``decode_backend``, as a constructor argument and an
+            attribute (warns; removed in the next release).
+
+    Raises:
+        TypeError: both ``backend`` and ``decode_backend``.
     """
 
     batch_size: int | None = None
     precision: str = "auto"
     compile: str | None = None
     constrain: bool = True
-    backend: str = "auto"
+    decode_backend: str = "auto"
     tile: int | str | None = "auto"
     overlap: int | None = None
     workers: int | None = None
@@ -78,8 +88,31 @@ class EngineOptions:
     max_pixels_per_byte: int | None = DEFAULT_MAX_PIXELS_PER_BYTE
     table: str = "auto"
 
+    @property
+    def backend(self) -> str:
+        """Deprecated name of :attr:`decode_backend` (warns; removed in the next release)."""
+        warn_deprecated("EngineOptions.backend", "EngineOptions.decode_backend", stacklevel=3)
+        return self.decode_backend
 
-_STEP_SETTINGS = ("precision", "compile", "constrain", "backend")
+
+def _taking_backend(init: Callable) -> Callable:
+    """The dataclass's generated ``__init__``, also taking ``backend=``, the deprecated name of
+    ``decode_backend=``. Wrapped rather than declared as a field so that ``dataclasses.replace``,
+    which passes every field on, never sees the old name."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, backend: str | None = None, **kwargs) -> None:
+        if backend is not None:
+            kwargs["decode_backend"] = renamed_argument("backend", backend, "decode_backend",
+                                                        kwargs.get("decode_backend", "auto"), "auto")
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+EngineOptions.__init__ = _taking_backend(EngineOptions.__init__)
+
+_STEP_SETTINGS = ("precision", "compile", "constrain", "decode_backend")
 
 
 def _count(value, name: str, minimum: int) -> int:
@@ -107,7 +140,7 @@ class Corrector:
     Args:
         model: a :class:`~qgac_fast.model.QGAC` (used on its device, in eval mode), a
             :class:`CorrectionStep` (its model and settings; ``precision``, ``compile``,
-            ``constrain`` and ``backend`` are then its own), or a shipped weights name or
+            ``constrain`` and ``decode_backend`` are then its own), or a shipped weights name or
             ``.safetensors`` path (loaded on ``device``).
         device: where the model runs; default: the given model's device, else
             :func:`~qgac_fast.devices.default_device` (CUDA when available, else the CPU).
@@ -131,6 +164,9 @@ class Corrector:
                  device: torch.device | str | None = None,
                  options: EngineOptions | None = None, *, progress: Callable[[float], None] | None = None,
                  **overrides):
+        if "backend" in overrides:
+            overrides["decode_backend"] = renamed_argument("backend", overrides.pop("backend"), "decode_backend",
+                                                           overrides.get("decode_backend", "auto"), "auto")
         options = dataclasses.replace(options or EngineOptions(), **overrides)
         step = model if isinstance(model, CorrectionStep) else None
         if step is not None:
@@ -146,7 +182,7 @@ class Corrector:
         self.device = _normalized(model.mean.device)
         cuda = self.device.type == "cuda"
         self.step = step or CorrectionStep(model, precision=options.precision, compile=options.compile,
-                                           constrain=options.constrain, backend=options.backend)
+                                           constrain=options.constrain, decode_backend=options.decode_backend)
         default = lambda value, fallback: fallback if value is None else value  # noqa: E731
         self.batch_size = _count(default(options.batch_size, 8 if cuda else 1), "batch_size", 1)
         self.tile = check_tile(options.tile)
@@ -176,12 +212,12 @@ class Corrector:
     def correct_many(self, items: Iterable[Source]) -> Iterator[CorrectionResult]:
         """Correct a stream of JPEGs; yields one :class:`CorrectionResult` per item, in order.
 
-        An item is anything :func:`~qgac_fast.codec.jpeg_source` takes (a path, bytes, a binary
+        An item is anything :func:`~qgac_fast.sources.jpeg_source` takes (a path, bytes, a binary
         file object, a PIL JPEG image not yet loaded), :class:`~qgac_fast.JPEGCoefficients`, or a
         decoded image (uint8 pixels, a PIL image, a PNG/BMP/TIFF/WebP file's path, open file or
         bytes), which goes the blind way (:mod:`qgac_fast.blind`; its result's ``estimate`` says
         what was found); anything else is that item's failed result (``TypeError``). A path or an
-        open file is read once, to at most :func:`~qgac_fast.codec.input_byte_limit` bytes (a pipe
+        open file is read once, to at most :func:`~qgac_fast.sources.input_byte_limit` bytes (a pipe
         or FIFO too; a device is refused), and its type told from the bytes.
 
         A folder among ``items`` (a ``str`` or path-like naming a directory) stands for its JPEG

@@ -14,10 +14,12 @@ from typing import Any, Callable, Union
 import torch
 
 from ..blind import BlindInput, decoded_pixels, prepare
-from ..codec import JPEGCoefficients, input_byte_limit, read_coefficients, read_source
-from ..codec import Source as JPEGSource
+from ..codec import read_coefficients
+from ..coefficients import JPEGCoefficients
 from ..model import CoefficientPlanes, planes_from_jpeg
 from ..primary import PrimaryTable, choose_table
+from ..sources import Source as JPEGSource
+from ..sources import input_byte_limit, read_source
 from .memory import ActivationCost
 from .results import CorrectionResult
 from .step import CorrectionStep
@@ -26,7 +28,7 @@ from .tiles import plan_tiles, restore_tiled
 __all__ = ["Loaded", "Runner", "Source"]
 
 #: What the engine corrects: a JPEG source (its bytes, path, an open binary file, a PIL JPEG image not
-#: yet loaded: :func:`~qgac_fast.codec.jpeg_source`), its coefficients, or a decoded image (pixels,
+#: yet loaded: :func:`~qgac_fast.sources.jpeg_source`), its coefficients, or a decoded image (pixels,
 #: or an image file that is not a JPEG: :func:`~qgac_fast.blind.decoded_pixels`).
 Source = Union[JPEGSource, JPEGCoefficients]
 _MIN_CORE = 64  # smallest automatic tile core, pixels
@@ -77,7 +79,7 @@ class Runner:
 
     def load(self, index: int, source: Source) -> Loaded | CorrectionResult:
         """Coefficients -> model planes on the host (pinned for CUDA); an error is a result. A path or
-        an open file is read once (:func:`~qgac_fast.codec.read_source`) and its type told from its
+        an open file is read once (:func:`~qgac_fast.sources.read_source`) and its type told from its
         bytes. A decoded image goes the blind way (:mod:`qgac_fast.blind`); one without JPEG history
         is its own result."""
         try:

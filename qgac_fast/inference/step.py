@@ -27,6 +27,8 @@ from typing import Callable
 import torch
 
 from ..cpu import flush_denormals, has_fast_bf16
+from ..deprecation import renamed_argument, warn_deprecated
+from ..dispatch import check_backend
 from ..ops import decode_normalized
 from ..model import QGAC, CoefficientPlanes
 from ..model.constraint import constrain_luma
@@ -103,8 +105,16 @@ class CorrectionStep:
             fails, the step warns once and runs eagerly from then on.
         constrain: clamp the restored luma to the input's quantization bins, and keep the plain
             decode's chroma for chroma tables outside the trained family (``_guard_chroma``).
-        backend: the decode's backend, ``"auto"`` (Triton on CUDA), ``"reference"`` or ``"triton"``.
+        decode_backend: the backend of the final decode (:func:`qgac_fast.ops.decode_normalized`):
+            ``"auto"`` (the default: the Triton kernel on CUDA, the reference elsewhere),
+            ``"reference"`` or ``"triton"`` (CUDA, or ``TRITON_INTERPRET=1``). The model's CFMs run
+            on its own :attr:`~qgac_fast.model.QGAC.cfm_backend`.
         compile_backend: the ``torch.compile`` backend (``"eager"``: dynamo tracing only, for tests).
+        backend: deprecated name of ``decode_backend`` (warns; removed in the next release).
+
+    Raises:
+        ValueError: an unknown ``precision``, ``compile`` mode or ``decode_backend``.
+        TypeError: both ``backend`` and ``decode_backend``.
 
     Example:
         >>> import qgac_fast
@@ -120,14 +130,21 @@ class CorrectionStep:
     decode_strip_pixels = 1 << 20
 
     def __init__(self, model: QGAC, *, precision: str = "auto", compile: str | None = None, constrain: bool = True,
-                 backend: str = "auto", compile_backend: str = "inductor"):
+                 decode_backend: str = "auto", compile_backend: str = "inductor", backend: str | None = None):
+        decode_backend = renamed_argument("backend", backend, "decode_backend", decode_backend, "auto")
         self.model = model.eval()
         self.device = model.mean.device
         self.precision = resolve_precision(precision, self.device)
         self.compile = compile
         self.constrain = constrain
-        self.backend = backend
+        self.decode_backend = check_backend("decode_normalized", decode_backend, "decode_backend")
         self._networks = None if compile is None else compile_networks(model, compile, backend=compile_backend)
+
+    @property
+    def backend(self) -> str:
+        """Deprecated name of :attr:`decode_backend` (warns; removed in the next release)."""
+        warn_deprecated("CorrectionStep.backend", "CorrectionStep.decode_backend", stacklevel=3)
+        return self.decode_backend
 
     @property
     def compiled(self) -> bool:
@@ -198,7 +215,7 @@ class CorrectionStep:
             if self.constrain:
                 y = constrain_luma(net, y, planes)
             mean, std = (net.mean[:1], net.std[:1]) if chroma is None else (net.mean, net.std)
-            return decode_normalized(y, chroma, mean, std, size=planes.size, backend=self.backend)
+            return decode_normalized(y, chroma, mean, std, size=planes.size, backend=self.decode_backend)
 
     def decode_each(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None,
                     sizes: list[tuple[int, int]]) -> list[torch.Tensor]:

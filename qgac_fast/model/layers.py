@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..dispatch import check_backend
 from ..functional.cfm import unique_tables
 from ..ops import cfm_conv, cfm_conv_transpose
 
@@ -97,7 +98,11 @@ class CFM(nn.Module):
         transposed: block grid -> tiles instead of tiles -> block grid.
         float32: run in float32 even under autocast (see :class:`~qgac_fast.model.networks.YNet`).
         backend: the CFM op's backend (``"auto"``, ``"reference"``, ``"triton"``); "auto" uses
-            the reference whenever gradients are needed (:mod:`qgac_fast.dispatch`).
+            the reference whenever gradients are needed (:mod:`qgac_fast.dispatch`). A model's
+            CFMs are switched together with :attr:`qgac_fast.model.QGAC.cfm_backend`.
+
+    Raises:
+        ValueError: any other ``backend``.
 
     Shape:
         forward(x, tables): ``(N, Cin, H, W)`` tiled -> ``(N, Cout, H/8, W/8)``, or transposed
@@ -109,7 +114,7 @@ class CFM(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.transposed = in_channels, out_channels, transposed
         self.float32 = float32
-        self.backend = backend
+        self.backend = check_backend("cfm_conv", backend)
         self.manifold = nn.Sequential(
             nn.Conv2d(1, manifold, BLOCK), nn.PReLU(), nn.Conv2d(manifold, manifold, 1), nn.PReLU())
         self.weight_head = nn.ConvTranspose2d(manifold, out_channels * in_channels, BLOCK)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
+from ..dispatch import check_backend
 from ..functional.jpeg import decode_planes
 from ..functional.quantization import tile_table
 from ..functional.sampling import dct_upsample_nearest, upsample
@@ -225,6 +226,35 @@ class QGAC(nn.Module):
                 scale = self.config.output_init_scale if module in outputs else self.config.init_scale
                 stds[f"{name}.weight"] = scale * gain / fan_in ** 0.5
         return stds
+
+    @property
+    def cfm_backend(self) -> str | None:
+        """The backend of the CFMs' convolutions (:func:`qgac_fast.ops.cfm_conv`,
+        :func:`~qgac_fast.ops.cfm_conv_transpose`), the one public switch for every CFM of the model:
+
+        * ``"auto"`` (the default): the Triton kernel for CUDA tensors when no gradient is needed,
+          else the reference (:mod:`qgac_fast.dispatch`); on the CPU, the reference.
+        * ``"reference"``: the pure-PyTorch batched matrix products, any device, differentiable.
+        * ``"triton"``: the kernel always (a CUDA device, or ``TRITON_INTERPRET=1`` on the CPU;
+          forward only: a call that needs a gradient raises ``ValueError``).
+
+        Setting it sets every CFM's, checked once here; whatever runs the model (a
+        :class:`~qgac_fast.Corrector`, a :class:`~qgac_fast.inference.CorrectionStep`, the
+        trainer) runs it so. Reads None only when CFMs were given different backends one by one
+        (``CFM.backend``).
+
+        Raises:
+            ValueError: setting any other value.
+        """
+        backends = {module.backend for module in self.modules() if isinstance(module, CFM)}
+        return backends.pop() if len(backends) == 1 else None
+
+    @cfm_backend.setter
+    def cfm_backend(self, backend: str) -> None:
+        check_backend("cfm_conv", backend, "cfm_backend")
+        for module in self.modules():
+            if isinstance(module, CFM):
+                module.backend = backend
 
     def normalize(self, coefficients: torch.Tensor, channel: int | slice) -> torch.Tensor:
         """Dequantized coefficients ``(N, C, H, W)`` -> normalised, with the statistics of

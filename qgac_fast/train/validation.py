@@ -36,7 +36,7 @@ def validate(model: QGAC, crops: list[torch.Tensor], qualities=VALIDATION_QUALIT
         gain of each crop over qualities and layouts, in ``crops``' order (for paired comparisons of
         two models on the same crops).
     """
-    step = CorrectionStep(model, precision="float32", backend="reference")
+    step = CorrectionStep(model, precision="float32", decode_backend="reference")
     jpeg_db, model_db, gain_by = [], [], {}
     by_crop = [[] for _ in crops]
     for layout in layouts:
