@@ -62,7 +62,7 @@ def describe_file(path: str) -> dict:
     first table of a twice-compressed file (``primary``); for an image file that is no JPEG, the
     quantization estimated from its pixels (``estimate``).
 
-    The file is read once (:func:`~qgac_fast.codec.read_source`: a pipe or ``/dev/stdin`` too),
+    The file is read once (:func:`~qgac_fast.sources.read_source`: a pipe or ``/dev/stdin`` too),
     within the default limits. Raises ``JPEGError`` (bad or unsupported JPEG), ``ValueError``
     (above the limits, a device) or ``OSError`` (unreadable path).
     """
