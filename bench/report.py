@@ -152,7 +152,7 @@ def write(result: str | Path, out_dir: str | Path | None = None) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", metavar="RESULT.json", help="benchmark results (bench/results/*.json)")
     parser.add_argument("--out-dir", help="folder of the Markdown and PNG files (default: next to each JSON)")
     args = parser.parse_args(argv)

@@ -57,7 +57,7 @@ def measure(name: str, json_path: Path, extra: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmark files, of {', '.join(names())}")
     parser.add_argument("--name", help="basename of the result when one file runs (default: NAME)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="folder of the results (default bench/results)")
