@@ -29,8 +29,10 @@ test: $(BUILD_STAMP)
 		env $$paths $(BIN)/python -m pytest -q $(NUMERICS_TESTS) || exit 1; \
 	done
 
+# Every bench/bench_*.py file with pytest-benchmark, one JSON each in bench/results/, and its Markdown
+# (and plot) by the report tool: bench/run.py. One file: `python -m bench.run png`.
 bench: $(BUILD_STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # The long fuzz campaign (tools/fuzz.py; needs cjpeg/jpegtran): prints its table, saves any input
 # that crashes, hangs or raises unexpectedly under fuzz-findings/, and fails if there was one or a

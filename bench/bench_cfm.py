@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 
 import pytest
-from conftest import SMOKE  # bench/conftest.py (pytest puts bench/ on sys.path)
 import torch
 
+from bench.common import SMOKE
 from qgac_fast.ops import cfm_conv, cfm_conv_transpose
 
 # name: (transposed, Cin, Cout)
@@ -28,7 +28,7 @@ SIZES = {"16x256x256": (16, 256, 256), "1x2048x2048": (1, 2048, 2048)}
 SMOKE_SIZES = {"2x16x24": (2, 16, 24)}
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
 IMPLS = ["triton", "reference", "reference_compiled", "copy"]
-# bench/run.py's table names each entry by tool; its ratio column is relative to the qgac_fast kernel
+# bench/report.py's table names each entry by tool; its ratio column is relative to the qgac_fast kernel
 TOOLS = {"triton": "qgac_fast.cfm (triton)", "reference": "torch batched matmul (eager reference)",
          "reference_compiled": "torch.compile(reference)", "copy": "device-to-device copy, same bytes"}
 

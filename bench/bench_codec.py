@@ -1,6 +1,6 @@
 """Codec throughput: reading DCT coefficients with qgac_fast against other tools, on the same files.
 
-Every benchmark records ``extra_info["megapixels"]`` so ``bench/run.py`` can report megapixels per
+Every benchmark records ``extra_info["megapixels"]`` so ``bench/report.py`` can report megapixels per
 second and ratios. Pillow and PyTurboJPEG do a full decode (IDCT, upsampling, colour conversion),
 which a coefficient reader skips; jpeglib and torchjpeg read coefficients like qgac_fast does.
 

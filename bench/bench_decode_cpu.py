@@ -2,28 +2,40 @@
 
 Usage (from the repository root, inside .venv)::
 
-    python bench/bench_decode_cpu.py [--sizes 4000x3000 8000x6000] [--repeats 3] [--reference-max-mp 12]
+    QGAC_BENCH_DECODE_REFERENCE_MAX_MP=50 python -m bench.run decode_cpu --name decode-cpu-libjpeg
+
+Parameters (``QGAC_BENCH_DECODE_*``): ``SIZES`` (``WIDTHxHEIGHT`` items; 4000x3000 8000x6000),
+``REPEATS`` (decodes per process, the fastest is reported; 3), ``REFERENCE_MAX_MP`` (the largest
+image, in megapixels, the reference decode runs on: it needs ~150 bytes per pixel; 12).
 
 Each size is a 4:2:0, quality 90 JPEG (Pillow) of the bundled astronaut photo scaled up (bicubic).
-Every (tool, size) runs in a fresh subprocess, so its peak RSS (``VmHWM``) is its own: the
-process imports its tool, reads the file's bytes, then decodes ``--repeats`` times; the table gives
+Every (tool, size) case runs in a fresh subprocess, so its peak RSS (``VmHWM``) is its own: the
+process imports its tool, reads the file's bytes, then decodes ``REPEATS`` times; the case records
 the fastest decode, the peak RSS of the whole process and the peak above what the process held
-before its first decode (imports and the file's bytes). Tools: ``qgac_fast.decode`` (auto: libjpeg
-on the CPU), ``qgac_fast.decode(backend="reference")`` (the pure-PyTorch decode; only up to
-``--reference-max-mp`` megapixels, it needs ~150 bytes per pixel) and Pillow (``Image.open``
-and ``numpy.asarray``: decode and one copy to an array, as a caller gets pixels). Prints a
-Markdown table.
+before its first decode (imports and the file's bytes); pytest-benchmark's own time is the whole
+subprocess. Tools: ``qgac_fast.decode`` (auto: libjpeg on the CPU), ``qgac_fast.decode(reference)``
+(the pure-PyTorch decode) and Pillow (``Image.open`` and ``numpy.asarray``: decode and one copy to
+an array, as a caller gets pixels). The report (:func:`markdown`): time and memory, and both
+relative to Pillow's.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+import pytest
+
+from bench.common import setting
+from bench.report import provenance
+
+SIZES = setting("DECODE_SIZES", "4000x3000 8000x6000").split()
+REPEATS = int(setting("DECODE_REPEATS", "3"))
+REFERENCE_MAX_MP = float(setting("DECODE_REFERENCE_MAX_MP", "12"))
+TOOLS = ("qgac_fast.decode", "qgac_fast.decode(reference)", "pillow")
 
 CHILD = r"""
 import json, sys, time
@@ -55,8 +67,6 @@ for _ in range(repeats):
 print(json.dumps({"seconds": min(times), "peak_mib": high_water_mib(), "before_mib": before}))
 """
 
-TOOLS = ("qgac_fast.decode", "qgac_fast.decode(reference)", "pillow")
-
 
 def make_jpeg(width: int, height: int, folder: Path) -> Path:
     from importlib import resources
@@ -72,37 +82,43 @@ def make_jpeg(width: int, height: int, folder: Path) -> Path:
 
 
 def measure(tool: str, path: Path, repeats: int) -> dict:
+    """``{"seconds", "peak_mib", "before_mib"}`` of ``tool`` decoding ``path`` in a fresh process."""
     out = subprocess.run([sys.executable, "-c", CHILD, tool, str(path), str(repeats)], capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["4000x3000", "8000x6000"], help="WIDTHxHEIGHT")
-    parser.add_argument("--repeats", type=int, default=3, help="decodes per process; the fastest is reported")
-    parser.add_argument("--reference-max-mp", type=float, default=12.0,
-                        help="largest image (megapixels) the reference decode runs on")
-    args = parser.parse_args(argv)
-    rows = ["| image | tool | decode s | peak RSS MiB | peak above start MiB | time / Pillow | memory / Pillow |",
-            "|---|---|---|---|---|---|---|"]
-    with tempfile.TemporaryDirectory() as folder:
-        for size in args.sizes:
-            width, height = (int(v) for v in size.split("x"))
-            path = make_jpeg(width, height, Path(folder))
-            results = {}
-            for tool in TOOLS:
-                if "reference" in tool and width * height / 1e6 > args.reference_max_mp:
-                    continue
-                results[tool] = measure(tool, path, args.repeats)
-            pillow = results["pillow"]
-            for tool, r in results.items():
-                rows.append(f"| {size} ({path.stat().st_size / 1e6:.1f} MB) | {tool} | {r['seconds']:.3f} | "
-                            f"{r['peak_mib']:.0f} | {r['peak_mib'] - r['before_mib']:.0f} | "
-                            f"{r['seconds'] / pillow['seconds']:.2f} | {r['peak_mib'] / pillow['peak_mib']:.2f} |")
-    print("\n".join(rows))
-    return 0
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory) -> dict:
+    """``{"WxH": path}`` of the scaled-up photos."""
+    folder = tmp_path_factory.mktemp("decode")
+    return {size: make_jpeg(*(int(v) for v in size.split("x")), folder) for size in SIZES}
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("size", SIZES)
+def bench_decode(benchmark, jpegs, size, tool):
+    width, height = (int(v) for v in size.split("x"))
+    if "reference" in tool and width * height / 1e6 > REFERENCE_MAX_MP:
+        pytest.skip(f"the reference decode runs up to {REFERENCE_MAX_MP:g} MP (QGAC_BENCH_DECODE_REFERENCE_MAX_MP)")
+    result = benchmark.pedantic(measure, args=(tool, jpegs[size], REPEATS), rounds=1, iterations=1)
+    benchmark.extra_info.update(result, tool=tool, size=size, file_mb=jpegs[size].stat().st_size / 1e6,
+                                repeats=REPEATS)
+
+
+def markdown(benchmarks: list[dict], run: dict) -> str:
+    """The report's table of this module's cases (:mod:`bench.report`), each against Pillow's at its size."""
+    rows = [bench["extra_info"] for bench in benchmarks]
+    pillow = {r["size"]: r for r in rows if r["tool"] == "pillow"}
+    lines = ["# CPU decode of large JPEGs: `qgac_fast.decode` against Pillow", "", provenance(run), "",
+             f"Fastest of {rows[0]['repeats']} decodes in a fresh process per (tool, size); peak RSS of the whole "
+             "process (`VmHWM`), and above what it held before its first decode.", "",
+             "| image | tool | decode s | peak RSS MiB | peak above start MiB | time / Pillow | memory / Pillow |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        base = pillow.get(r["size"])
+        time_ratio = f"{r['seconds'] / base['seconds']:.2f}" if base else "n/a"
+        memory_ratio = f"{r['peak_mib'] / base['peak_mib']:.2f}" if base else "n/a"
+        lines.append(f"| {r['size']} ({r['file_mb']:.1f} MB) | {r['tool']} | {r['seconds']:.3f} | "
+                     f"{r['peak_mib']:.0f} | {r['peak_mib'] - r['before_mib']:.0f} | {time_ratio} | {memory_ratio} |")
+    return "\n".join(lines) + "\n"

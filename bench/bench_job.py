@@ -3,8 +3,7 @@ output) and ``qgac-fast eval``, next to the model's own speed on the same images
 
 Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
 
-    OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_job.py -s -p no:cacheprovider \\
-        --benchmark-json bench/results/job-cpu.json
+    OMP_WAIT_POLICY=PASSIVE python -m bench.run job --name job-cpu
 
 Every case runs in a child process of its own, measured by ``os.wait4``: wall time, user and
 system CPU seconds, minor page faults and peak RSS. The cases:
@@ -21,16 +20,15 @@ system CPU seconds, minor page faults and peak RSS. The cases:
 
 The folder (``QGAC_BENCH_JOB_IMAGES``: ``MEGAPIXELS:SUBSAMPLING`` items, default 1 to 24 MP in
 4:2:0 and 4:4:4) holds 4:3 crops of the bundled photos' mosaic saved by Pillow at quality 85.
-Threads: ``QGAC_BENCH_JOB_THREADS`` (default 2). Writes ``bench/results/job-cpu.md`` (and the JSON
-above): MP/s end to end and of the model, their ratio, system over user time, system seconds and
-page faults per MP, peak RSS.
+Threads: ``QGAC_BENCH_JOB_THREADS`` (default 2). The report (:func:`markdown`): MP/s end to end
+and of the model, their ratio, system over user time, system seconds and page faults per MP, peak
+RSS.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -39,12 +37,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import git_commit, mosaic, save_report
+from bench.common import mosaic, setting
+from bench.report import provenance
 from qgac_fast.cli import NATIVE_ENVIRONMENT
 
-THREADS = int(os.environ.get("QGAC_BENCH_JOB_THREADS", "2"))
-IMAGES = os.environ.get("QGAC_BENCH_JOB_IMAGES", "1:4:2:0,2:4:4:4,4:4:2:0,8:4:4:4,12:4:2:0,24:4:2:0")
-QUALITIES = os.environ.get("QGAC_BENCH_JOB_QUALITIES", "10 30").split()
+THREADS = int(setting("JOB_THREADS", "2"))
+IMAGES = setting("JOB_IMAGES", "1:4:2:0,2:4:4:4,4:4:2:0,8:4:4:4,12:4:2:0,24:4:2:0")
+QUALITIES = setting("JOB_QUALITIES", "10 30").split()
 
 #: The model case's child: the engine without writing, and the forward's share of it.
 MODEL_CHILD = r"""
@@ -118,14 +117,11 @@ def _child(args: list[str], workdir: Path, environment: dict | None = None) -> d
                 "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": out.read()}
 
 
-ROWS: dict[str, dict] = {}
-
-
-def _record(benchmark, case: str, row: dict, megapixels: float) -> None:
+def _record(benchmark, row: dict, megapixels: float) -> None:
+    """The case's measurements, with the run's settings, as its extra_info (what :func:`markdown` reads)."""
     row = {k: v for k, v in row.items() if k != "stdout"} | {"mp": megapixels}
     row["mp_per_s"] = megapixels / row.get("seconds", row["wall_s"])
-    ROWS[case] = row
-    benchmark.extra_info.update(row)
+    benchmark.extra_info.update(row, threads=THREADS, images=IMAGES, qualities=" ".join(QUALITIES))
 
 
 def _cli(*args) -> list[str]:
@@ -147,7 +143,7 @@ def bench_model(benchmark, folders, tmp_path, case):
                                            tmp_path, environment), rounds=1, iterations=1)
     timing = json.loads(row["stdout"])
     row |= {"seconds": timing["seconds"], "forward_mp_per_s": timing["mp"] / timing["forward_seconds"]}
-    _record(benchmark, case, row, timing["mp"])
+    _record(benchmark, row, timing["mp"])
 
 
 #: glibc malloc kept off mmap (large blocks reused from the heap instead of fresh zeroed pages),
@@ -174,45 +170,39 @@ def bench_correct(benchmark, folders, tmp_path, case):
     summary = json.loads((tmp_path / "run.json").read_text())
     assert summary["summary"]["failed"] == 0, summary["summary"]
     row["output_mb"] = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
-    _record(benchmark, f"correct-{case}", row, folders["mp"])
+    _record(benchmark, row, folders["mp"])
 
 
 def bench_eval(benchmark, folders, tmp_path):
     args = _cli("eval", folders["png"], "--quality", *QUALITIES, "--threads", THREADS)
     row = benchmark.pedantic(_child, args=(args, tmp_path), rounds=1, iterations=1)
-    _record(benchmark, "eval", row, folders["mp"] * len(QUALITIES))
+    _record(benchmark, row, folders["mp"] * len(QUALITIES))
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (Linux), which decides oneDNN's kernels: the results differ by CPU kind."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "cpu"
+def _case(bench: dict) -> str:
+    """A case's row name: ``model``, ``correct-png``, ``eval``..."""
+    function = bench["name"].split("[")[0]
+    return {"bench_model": bench["param"], "bench_correct": f"correct-{bench['param']}", "bench_eval": "eval"}[function]
 
 
-def bench_report():
-    """The Markdown table of the cases above (run last: pytest keeps the file's order)."""
-    if "model" not in ROWS:
-        pytest.skip("the model case did not run")
-    model = ROWS["model"]
-    lines = [f"# The whole job on the CPU ({THREADS} threads)", "",
-             f"Commit {git_commit()}, {platform.machine()} ({_cpu_model()}), "
-             f"{os.cpu_count()} cores, load average before the run {os.getloadavg()[0]:.2f}; images "
-             f"`{IMAGES}` (megapixels:subsampling), eval qualities {' '.join(QUALITIES)}.", "",
-             "Made by `" + "".join(f"{name}='{os.environ[name]}' " for name in sorted(os.environ)
-                                   if name.startswith("QGAC_BENCH_JOB_")) +
-             "OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_job.py -s -p no:cacheprovider "
-             "--benchmark-json bench/results/job-cpu.json`.", "",
+def markdown(benchmarks: list[dict], run: dict) -> str:
+    """The report's table of this module's cases (:mod:`bench.report`): each case against the model
+    row (the one without huge pages for the cases without them)."""
+    rows = {_case(bench): bench["extra_info"] for bench in benchmarks}
+    if "model" not in rows:
+        return "# The whole job on the CPU\n\nThe model case did not run: no ratios to report.\n"
+    model = rows["model"]
+    lines = [f"# The whole job on the CPU ({model.get('threads', 'not recorded')} threads)", "", provenance(run), "",
+             f"Images `{model.get('images', 'not recorded')}` (megapixels:subsampling), eval qualities "
+             f"{model.get('qualities', 'not recorded')}.", "",
              f"The model through the engine without writing: {model['mp_per_s']:.3f} MP/s; its forward alone "
              f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.", "",
              "The ratios of the rows without huge pages are to the model row without them.", "",
              "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | user s | sys s | sys / user | "
              "sys s per MP | minor faults per MP | peak RSS MB | output MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for case, row in ROWS.items():
-        model = ROWS.get("model-no-huge-pages", ROWS["model"]) if case.endswith("no-huge-pages") else ROWS["model"]
+    for case, row in rows.items():
+        model = rows.get("model-no-huge-pages", rows["model"]) if case.endswith("no-huge-pages") else rows["model"]
         lines.append(
             f"| {case} | {row['mp']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.3f} | "
             f"{row['mp_per_s'] / model['mp_per_s']:.2f} | {row['mp_per_s'] / model['forward_mp_per_s']:.2f} | "
@@ -221,5 +211,4 @@ def bench_report():
             f"{row.get('output_mb', float('nan')):.1f} |")
     lines += ["", "The model row's MP/s counts only its timed second pass; its CPU and memory columns cover the whole "
               "child (model load, both passes). The eval row's MP counts each image once per quality."]
-    save_report("job-cpu", {"threads": THREADS, "images": IMAGES, "commit": git_commit(), "rows": ROWS},
-                "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"

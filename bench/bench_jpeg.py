@@ -13,9 +13,9 @@ import statistics
 import time
 
 import pytest
-from conftest import SMOKE  # bench/conftest.py (pytest puts bench/ on sys.path)
 import torch
 
+from bench.common import SMOKE
 from qgac_fast.functional.jpeg import decode_planes, encode_planes
 from qgac_fast.kernels import jpeg as kernels
 from qgac_fast.quality import ijg_table
@@ -75,12 +75,12 @@ def _runner(impl: str, reference, kernel):
     return reference
 
 
-#: ``tool`` names for bench/run.py's tables (ratios are taken to the "qgac_fast" entry)
+#: ``tool`` names for bench/report.py's tables (ratios are taken to the "qgac_fast" entry)
 _TOOLS = {"triton": "qgac_fast.triton", "reference": "reference.eager", "compiled-reference": "reference.torch_compile"}
 
 
 def _record(benchmark, name, impl, shape, nbytes, device):
-    """extra_info for bench/run.py and the report: sizes, bytes, GB/s, copy yardstick."""
+    """extra_info for bench/report.py: sizes, bytes, GB/s, copy yardstick."""
     n, h, w = shape
     benchmark.extra_info.update(tool=_TOOLS[impl], file=name, impl=impl, batch=n, height=h, width=w, bytes_moved=nbytes,
                                 megapixels=n * h * w / 1e6,

@@ -2,32 +2,29 @@
 
 Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
 
-    OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_png.py -s -p no:cacheprovider \\
-        --benchmark-json bench/results/png-level.json
+    OMP_WAIT_POLICY=PASSIVE python -m bench.run png --name png-level
 
 The images are what ``qgac-fast correct`` writes: the ``default`` model's corrections of the bundled
 photos and of a 1920x1080 crop of their mosaic, each saved by Pillow as a 4:2:0 JPEG at quality 30.
 Each case encodes all of them with :func:`qgac_fast.inference.encoding.encode_image` (one thread, as
-the engine's writer thread does). Writes ``bench/results/png-level.md``: seconds per megapixel,
-bytes per pixel, and both relative to PNG level 6 (zlib's and Pillow's default).
+the engine's writer thread does), best of 3 rounds. The report (:func:`markdown`): seconds per
+megapixel, bytes per pixel, and both relative to PNG level 6 (zlib's and Pillow's default).
 """
 
 from __future__ import annotations
 
 import io
-import os
-import platform
 from importlib import resources
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import git_commit, mosaic, save_report
+from bench.common import mosaic
+from bench.report import provenance
 
 LEVELS = (0, 1, 2, 3, 4, 5, 6, 9)
 CASES = [("png", level) for level in LEVELS] + [("jpeg", 95), ("webp", None)]
-ROWS: dict[str, dict] = {}
 
 
 def _jpeg(pixels: np.ndarray) -> bytes:
@@ -67,27 +64,23 @@ def bench_encode(benchmark, corrected, case):
 
     size = benchmark.pedantic(encode_all, rounds=3, iterations=1, warmup_rounds=1)
     pixels = sum(image.shape[1] * image.shape[2] for image in corrected)
-    ROWS[_case_id(case)] = row = {"seconds_per_mp": benchmark.stats.stats.min / (pixels / 1e6),
-                                  "bytes_per_pixel": size / pixels, "megapixels": pixels / 1e6}
-    benchmark.extra_info.update(row)
+    benchmark.extra_info.update(seconds_per_mp=benchmark.stats.stats.min / (pixels / 1e6),
+                                bytes_per_pixel=size / pixels, megapixels=pixels / 1e6)
 
 
-def bench_report():
-    """The Markdown table of the cases above (run last: pytest keeps the file's order)."""
-    if "png-6" not in ROWS:
-        pytest.skip("the level-6 case did not run")
-    base = ROWS["png-6"]
-    lines = ["# PNG output: zlib level against size", "",
-             f"Commit {git_commit()}, {platform.machine()} ({platform.processor() or 'cpu'}), "
-             f"{os.cpu_count()} cores, load average before the run {os.getloadavg()[0]:.2f}; "
+def markdown(benchmarks: list[dict], run: dict) -> str:
+    """The report's table of this module's cases (:mod:`bench.report`), relative to PNG level 6."""
+    rows = {bench["param"]: bench["extra_info"] for bench in benchmarks}
+    if "png-6" not in rows:
+        return "# PNG output: zlib level against size\n\nThe level-6 case did not run: no ratios to report.\n"
+    base = rows["png-6"]
+    lines = ["# PNG output: zlib level against size", "", provenance(run), "",
              f"{base['megapixels']:.2f} MP of corrected photos (bundled samples and their mosaic, JPEG q30 in), "
              "encoded on one thread, best of 3 rounds.", "",
-             "Made by `OMP_WAIT_POLICY=PASSIVE python -m pytest bench/bench_png.py -s -p no:cacheprovider "
-             "--benchmark-json bench/results/png-level.json`.", "",
              "| output | s per MP | bytes per pixel | time / PNG 6 | size / PNG 6 |",
              "|---|---:|---:|---:|---:|"]
-    for name, row in ROWS.items():
+    for name, row in rows.items():
         lines.append(f"| {name} | {row['seconds_per_mp']:.3f} | {row['bytes_per_pixel']:.3f} | "
                      f"{row['seconds_per_mp'] / base['seconds_per_mp']:.2f} | "
                      f"{row['bytes_per_pixel'] / base['bytes_per_pixel']:.2f} |")
-    save_report("png-level", {"commit": git_commit(), "rows": ROWS}, "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"

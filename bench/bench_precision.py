@@ -3,69 +3,42 @@ eval`` results) accuracy.
 
 Usage (from the repository root, inside .venv; on an otherwise quiet machine)::
 
-    python bench/bench_precision.py [--threads 2] [--size 512] [--repeats 7]
-        [--eval float32=FILE.json bf16=FILE.json] [--name precision-cpu]
+    QGAC_BENCH_PRECISION_EVAL="float32=FILE.json bf16=FILE.json" python -m bench.run precision --name precision-cpu
 
-Speed: a 4:2:0 JPEG (quality 30) of the bundled photos' mosaic, ``--size`` square, through
+Parameters (``QGAC_BENCH_PRECISION_*``): ``THREADS`` (2), ``SIZE`` (512), ``REPEATS`` (7),
+``EVAL`` (``PRECISION=FILE`` items: ``qgac-fast eval DATASET --quality ... --precision P --json FILE``
+results to put side by side).
+
+Speed: a 4:2:0 JPEG (quality 30) of the bundled photos' mosaic, ``SIZE`` square, through
 ``CorrectionStep.restore`` (the model's forward) and ``CorrectionStep.__call__`` (forward, clamp and
-decode: what ``qgac_fast.correct`` runs after reading) in each precision; the cases run round robin
-(a drift in the machine's load hits all alike) after a warm-up round; the median of ``--repeats``.
-Accuracy: the PSNR of each ``--eval`` file (``qgac-fast eval DATASET --quality ... --precision P
---json FILE``) side by side. Writes ``bench/results/<name>.{json,md}``.
+decode: what ``qgac_fast.correct`` runs after reading) in each precision; the median of ``REPEATS``
+rounds after a warm-up round, each case's rounds back to back. Accuracy: the PSNR and SSIM of each
+``EVAL`` file, read when the cases run and kept with them. The report (:func:`markdown`): MP/s and
+the speed-up over float32, and the accuracy side by side.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import os
 import platform
-import shlex
-import statistics
-import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
+import pytest
 
-RESULTS = Path(__file__).parent / "results"
+from bench.common import mosaic_jpegs, setting
+from bench.report import provenance
+
+THREADS = int(setting("PRECISION_THREADS", "2"))
+SIZE = int(setting("PRECISION_SIZE", "512"))
+REPEATS = int(setting("PRECISION_REPEATS", "7"))
+EVAL = dict(item.split("=", 1) for item in setting("PRECISION_EVAL", "").split())
 PRECISIONS = ("float32", "bf16")
-
-
-def speed(threads: int, size: int, repeats: int) -> list[dict]:
-    import torch
-
-    import qgac_fast
-    from qgac_fast.inference import CorrectionStep
-    from qgac_fast.model import planes_from_jpeg
-
-    torch.set_num_threads(threads)
-    model = qgac_fast.load_model("default", device="cpu")
-    planes = planes_from_jpeg(qgac_fast.read_coefficients(mosaic_jpegs(size, 1, 30)[0]))
-    steps = {p: CorrectionStep(model, precision=p) for p in PRECISIONS}
-    cases = {(p, "forward"): (lambda s=steps[p]: s.restore(planes)) for p in PRECISIONS}
-    cases.update({(p, "forward + clamp + decode"): (lambda s=steps[p]: s(planes)) for p in PRECISIONS})
-    times = {key: [] for key in cases}
-    for repeat in range(repeats + 1):
-        for key, fn in cases.items():
-            start = time.perf_counter()
-            fn()
-            if repeat:
-                times[key].append(time.perf_counter() - start)
-    rows = []
-    for (precision, case), runs in times.items():
-        median = statistics.median(runs)
-        rows.append({"precision": precision, "case": case, "median_s": median, "min_s": min(runs),
-                     "max_s": max(runs), "mp_per_s": size * size / 1e6 / median})
-    for row in rows:
-        row["x_float32"] = next(r["median_s"] for r in rows if r["case"] == row["case"]
-                                and r["precision"] == "float32") / row["median_s"]
-    return rows
+CASES = ("forward", "forward + clamp + decode")
 
 
 def accuracy(files: dict[str, str]) -> list[dict]:
+    """One row per (precision, dataset, quality) of ``qgac-fast eval`` JSON files, ``{precision: path}``."""
     rows = []
     for precision, path in files.items():
         for result in json.loads(Path(path).read_text()):
@@ -77,59 +50,62 @@ def accuracy(files: dict[str, str]) -> list[dict]:
     return rows
 
 
-def markdown(meta: dict, rows: list[dict], acc: list[dict]) -> str:
-    lines = [f"# bf16 autocast vs float32 on the CPU ({meta['machine']})", "",
-             f"Command: `{meta['command']}`; commit {meta['commit']}; torch {meta['torch']}; {meta['datetime']}.", "",
-             f"Speed: default model, one {meta['size']}x{meta['size']} 4:2:0 JPEG (q30), {meta['threads']} torch "
-             f"threads, median of {meta['repeats']} rounds after a warm-up, cases round robin.", "",
-             "| case | precision | median s | min..max s | MP/s | x float32 |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['case']} | {r['precision']} | {r['median_s']:.3f} | {r['min_s']:.3f}..{r['max_s']:.3f} | "
-                     f"{r['mp_per_s']:.2f} | {r['x_float32']:.2f} |")
-    if acc:
-        lines += ["", "Accuracy: `qgac-fast eval` PSNR (dB, RGB) and SSIM (8x8 uniform window), the files given "
-                  f"with `--eval` ({', '.join(meta['eval'].values())}).", "",
-                  "| dataset | q | JPEG | " + " | ".join(f"{p} PSNR / SSIM" for p in meta["eval"])
-                  + " | difference dB |",
-                  "|---|---|---|" + "---|" * len(meta["eval"]) + "---|"]
-        for dataset, quality in sorted({(a["dataset"], a["quality"]) for a in acc}):
-            cells = {a["precision"]: a for a in acc if a["dataset"] == dataset and a["quality"] == quality}
-            values = [cells[p] for p in meta["eval"] if p in cells]
-            diff = values[-1]["psnr"] - values[0]["psnr"] if len(values) > 1 else float("nan")
-            lines.append(f"| {dataset} | {quality} | {values[0]['jpeg_psnr']:.4f} | " +
-                         " | ".join(f"{v['psnr']:.4f} / {v['ssim']:.5f}" for v in values) + f" | {diff:+.4f} |")
-    return "\n".join(lines) + "\n"
+@pytest.fixture(scope="module")
+def steps():
+    """(the correction step of each precision, the JPEG's planes, the accuracy rows)."""
+    import torch
+
+    import qgac_fast
+    from qgac_fast.inference import CorrectionStep
+    from qgac_fast.model import planes_from_jpeg
+
+    torch.set_num_threads(THREADS)
+    model = qgac_fast.load_model("default", device="cpu")
+    planes = planes_from_jpeg(qgac_fast.read_coefficients(mosaic_jpegs(SIZE, 1, 30)[0]))
+    return {p: CorrectionStep(model, precision=p) for p in PRECISIONS}, planes, accuracy(EVAL)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--eval", nargs="*", default=[], metavar="PRECISION=FILE")
-    parser.add_argument("--name", default="precision-cpu")
-    parser.add_argument("--no-save", action="store_true")
-    args = parser.parse_args(argv)
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("case", CASES)
+def bench_precision(benchmark, steps, precision, case):
     import torch
 
     from qgac_fast.cpu import has_fast_bf16
 
-    files = dict(item.split("=", 1) for item in args.eval)
-    meta = {"machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs, native bf16: {has_fast_bf16()}",
-            "threads": args.threads, "size": args.size, "repeats": args.repeats, "torch": torch.__version__,
-            "commit": git_commit(), "eval": files,
-            "datetime": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "command": shlex.join(["python", "bench/bench_precision.py", *(sys.argv[1:] if argv is None else argv)])}
-    rows, acc = speed(args.threads, args.size, args.repeats), accuracy(files)
-    table = markdown(meta, rows, acc)
-    print(table)
-    if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"{args.name}.json").write_text(json.dumps({"meta": meta, "speed": rows, "accuracy": acc},
-                                                              indent=1) + "\n")
-        (RESULTS / f"{args.name}.md").write_text(table)
-    return 0
+    step, planes, rows = steps[0][precision], steps[1], steps[2]
+    run = step.restore if case == "forward" else step
+    benchmark.pedantic(run, args=(planes,), rounds=REPEATS, warmup_rounds=1, iterations=1)
+    benchmark.extra_info.update(
+        precision=precision, case=case, size=SIZE, threads=THREADS, repeats=REPEATS, torch=torch.__version__,
+        machine=f"{platform.machine()}, {os.cpu_count()} logical CPUs, native bf16: {has_fast_bf16()}",
+        eval=EVAL, accuracy=rows)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def markdown(benchmarks: list[dict], run: dict) -> str:
+    """The report's tables of this module's cases (:mod:`bench.report`): speed against float32's
+    in the same case, and the accuracy of the eval files."""
+    first = benchmarks[0]["extra_info"]
+    median = {(b["extra_info"]["precision"], b["extra_info"]["case"]): b["stats"]["median"] for b in benchmarks}
+    lines = [f"# bf16 autocast vs float32 on the CPU ({first['machine']})", "", provenance(run), "",
+             f"Speed: default model, one {first['size']}x{first['size']} 4:2:0 JPEG (q30), {first['threads']} torch "
+             f"threads, torch {first['torch']}, median of {first['repeats']} rounds after a warm-up.", "",
+             "| case | precision | median s | min..max s | MP/s | x float32 |", "|---|---|---|---|---|---|"]
+    for bench in benchmarks:
+        info, stats = bench["extra_info"], bench["stats"]
+        base = median.get(("float32", info["case"]))
+        ratio = f"{base / stats['median']:.2f}" if base else "n/a"
+        lines.append(f"| {info['case']} | {info['precision']} | {stats['median']:.3f} | {stats['min']:.3f}.."
+                     f"{stats['max']:.3f} | {info['size'] ** 2 / 1e6 / stats['median']:.2f} | {ratio} |")
+    acc, files = first["accuracy"], first["eval"]
+    if acc:
+        lines += ["", "Accuracy: `qgac-fast eval` PSNR (dB, RGB) and SSIM (8x8 uniform window) of the files "
+                  f"given in `QGAC_BENCH_PRECISION_EVAL` ({', '.join(files.values())}).", "",
+                  "| dataset | q | JPEG | " + " | ".join(f"{p} PSNR / SSIM" for p in files) + " | difference dB |",
+                  "|---|---|---|" + "---|" * len(files) + "---|"]
+        for dataset, quality in sorted({(a["dataset"], a["quality"]) for a in acc}):
+            cells = {a["precision"]: a for a in acc if a["dataset"] == dataset and a["quality"] == quality}
+            values = [cells[p] for p in files if p in cells]
+            diff = values[-1]["psnr"] - values[0]["psnr"] if len(values) > 1 else float("nan")
+            lines.append(f"| {dataset} | {quality} | {values[0]['jpeg_psnr']:.4f} | " +
+                         " | ".join(f"{v['psnr']:.4f} / {v['ssim']:.5f}" for v in values) + f" | {diff:+.4f} |")
+    return "\n".join(lines) + "\n"

@@ -3,40 +3,47 @@ precision, torch threads and DataLoader workers, and against an earlier commit.
 
 Usage (from the repository root, inside .venv; on an otherwise quiet machine)::
 
-    python bench/bench_train.py [--variants float32/2/0 bf16/2/0 ...] [--steps 40] [--model default]
-        [--before OLD_CHECKOUT] [--name train-cpu]
+    QGAC_BENCH_TRAIN_BEFORE=OLD_CHECKOUT QGAC_BENCH_TRAIN_VARIANTS="float32/2/0 bf16/2/0" \\
+        python -m bench.run train --name train-cpu
 
-Each variant ``PRECISION/THREADS/WORKERS[/PROCESSES]`` is one subprocess (or ``PROCESSES``
-data-parallel ranks under ``torch.distributed.run``, gloo, each with ``THREADS``) running ``qgac_fast.train.train``
-from the shipped ``default`` weights (joint stage, batch 16 of 64x64 crops of the bundled samples,
-no validation) for ``--steps`` steps, logging every 5; the throughput is the median of the logged
-windows after the first (warm-up) one: crop pixels trained per second, wall clock. ``--before``
-runs the float32 variants again with the code of another checkout (a ``git worktree`` of an
-earlier commit, its extension built), so "before" and "after" come from the same run of this
-script; options that checkout's trainer lacks are left out, and variants it cannot run are skipped
-(a trainer from before bf16 training runs only the float32 ones). Writes ``bench/results/<name>.{json,md}``.
+Parameters (``QGAC_BENCH_TRAIN_*``): ``VARIANTS`` (``PRECISION/THREADS/WORKERS[/PROCESSES]``
+items; default :data:`DEFAULT_VARIANTS`), ``STEPS`` (40), ``MODEL`` (the weights to start from,
+name or path; default), ``BEFORE`` (an earlier checkout, its extension built, whose trainer runs
+the variants too).
+
+Each variant is one subprocess (or ``PROCESSES`` data-parallel ranks under
+``torch.distributed.run``, gloo, each with ``THREADS``) running ``qgac_fast.train.train`` from the
+``MODEL`` weights (joint stage, batch 16 of 64x64 crops of the bundled samples, no validation) for
+``STEPS`` steps, logging every 5; the throughput is the median of the logged windows after the
+first (warm-up) one: crop pixels trained per second, wall clock. ``BEFORE`` runs the variants again
+with the code of another checkout (a ``git worktree`` of an earlier commit), first, so "before" and
+"after" come from the same run; options that checkout's trainer lacks are left out, and variants it
+cannot run are skipped (a trainer from before bf16 training runs only the float32 ones). The report
+(:func:`markdown`): training MP/s, ms per step and the ratio to "before".
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import os
-import platform
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit, save_report  # noqa: E402  (bench/conftest.py)
+import pytest
+
+from bench.common import git_commit, setting
+from bench.report import provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_PRECISION = "trainer has no precision option"
 DEFAULT_VARIANTS = ("float32/1/0", "bf16/1/0", "float32/2/0", "bf16/2/0", "bf16/1/1", "bf16/1/0/2")
+VARIANTS = setting("TRAIN_VARIANTS", " ".join(DEFAULT_VARIANTS)).split()
+STEPS = int(setting("TRAIN_STEPS", "40"))
+MODEL = setting("TRAIN_MODEL", "default")
+BEFORE = setting("TRAIN_BEFORE", "") or None
 
 # Runs in the subprocess with the checkout under test first on sys.path: the trainer's own loop.
 _CHILD = """
@@ -80,15 +87,34 @@ def run_variant(checkout: Path, precision: str, threads: int, workers: int, proc
             "spread": (min(rates), max(rates))}
 
 
-def markdown(report: dict) -> str:
-    rows = report["rows"]
+#: (code, checkout) pairs: the earlier checkout's trainer first, so both come from the same run.
+CHECKOUTS = [("before", BEFORE)] * (BEFORE is not None) + [("after", str(ROOT))]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("code, checkout", CHECKOUTS, ids=[code for code, _ in CHECKOUTS])
+def bench_train(benchmark, code, checkout, variant):
+    precision, threads, workers, processes = (*variant.split("/"), "1")[:4]
+    try:
+        row = benchmark.pedantic(run_variant, args=(Path(checkout).resolve(), precision, int(threads), int(workers),
+                                                    int(processes), STEPS, MODEL), rounds=1, iterations=1)
+    except RuntimeError as error:
+        if code == "before" and NO_PRECISION in str(error):
+            pytest.skip("the earlier trainer has no bf16: its float32 rows still compare")
+        raise
+    benchmark.extra_info.update(row, code=code, model=MODEL, commit=git_commit(Path(checkout)))
+
+
+def markdown(benchmarks: list[dict], run: dict) -> str:
+    """The report's table of this module's cases (:mod:`bench.report`), each "after" row against
+    the "before" row of the same precision, threads, workers and processes."""
+    rows = [bench["extra_info"] for bench in benchmarks]
     key = ("precision", "threads", "workers", "processes")
     base = {tuple(r[k] for k in key): r["train_mp_per_s"] for r in rows if r["code"] == "before"}
-    lines = [f"# Training throughput on the CPU ({report['cpu']})", "",
-             f"Command: `{report['command']}`  ", f"Commit: {report['commit']} (before: {report.get('before_commit')})  ",
-             f"Date: {report['date']}; torch {report['torch']}; model `{report['model']}` from its shipped weights, "
-             "batch 16 of 64x64 crops, joint stage; load average before the run "
-             f"{report.get('load_average', 'not recorded')}.", "",
+    before = next((r["commit"] for r in rows if r["code"] == "before"), None)
+    lines = [f"# Training throughput on the CPU ({run['machine']})", "", provenance(run), "",
+             (f"Before: commit {before}. " if before else "") + f"Model `{rows[0]['model']}` from its shipped "
+             "weights, batch 16 of 64x64 crops, joint stage.", "",
              "Training MP/s: crop pixels per second of wall clock, median of the logged windows after warm-up. "
              "x before: against the earlier commit's trainer with the same precision, threads, workers and "
              "processes. Processes: data-parallel ranks (gloo), each with the given threads; ms / step is per "
@@ -101,44 +127,3 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['code']} | {r['precision']} | {r['threads']} | {r['workers']} | {r['processes']} | "
                      f"{r['train_mp_per_s']:.3f} | {r['step_ms']:.0f} | {ratio} |")
     return "\n".join(lines) + "\n"
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, metavar="PRECISION/THREADS/WORKERS[/PROCESSES]")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--model", default="default", help="weights to start from (name or path)")
-    parser.add_argument("--before", type=Path, default=None, metavar="CHECKOUT",
-                        help="an earlier checkout (extension built) whose trainer runs the variants too")
-    parser.add_argument("--name", default="train-cpu")
-    args = parser.parse_args(argv)
-    import torch
-
-    variants = [(*v.split("/"), "1")[:4] for v in args.variants]
-    # a busy machine slows every variant: the load before the first one says whether it was quiet
-    load_average = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    rows = []
-    for code, checkout in (("before", args.before), ("after", ROOT)):
-        if checkout is None:
-            continue
-        for precision, threads, workers, processes in variants:
-            try:
-                row = run_variant(checkout.resolve(), precision, int(threads), int(workers), int(processes),
-                                  args.steps, args.model)
-            except RuntimeError as error:
-                if code == "before" and NO_PRECISION in str(error):
-                    continue  # an earlier trainer without bf16: its float32 rows still compare
-                raise
-            rows.append({"code": code, **row})
-            print(json.dumps(rows[-1]), flush=True)
-    report = {"command": "python " + shlex.join(["bench/bench_train.py", *(argv or sys.argv[1:])]),
-              "commit": git_commit(), "before_commit": git_commit(args.before) if args.before else None,
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__, "model": args.model,
-              "load_average": load_average, "rows": rows}
-    save_report(args.name, report, markdown(report))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,78 +1,31 @@
-"""Shared inputs for the benchmarks: ~2 MP photo-like JPEG files made from the bundled samples,
-and the device the kernel benchmarks run on."""
+"""Fixtures of the benchmarks (~2 MP photo-like JPEG files, the device of the kernel benchmarks),
+and what every pytest-benchmark JSON written here records besides its timings."""
 
 from __future__ import annotations
 
 import io
-import json
 import os
-import subprocess
-from importlib import resources
-from pathlib import Path
+import shlex
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-BENCH_SIZE = (1080, 1920)  # (H, W): 2.07 megapixels, the size the toolchain notes measured
-QUALITIES = (90, 10)
+from bench.common import BENCH_SIZE, QUALITIES, SMOKE, git_commit, mosaic
+
+#: The settings a run's command depends on, recorded with it.
+_RECORDED_ENV = ("QGAC_BENCH_", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "TRITON_INTERPRET", "CUDA_VISIBLE_DEVICES")
+_LOAD_AT_START = os.getloadavg()[0]  # this conftest loads before the first case runs
 
 
-def mosaic(height: int, width: int) -> np.ndarray:
-    """uint8 (H, W, 3): the bundled photos tiled with mirroring, so the file holds real photo texture."""
-    samples = resources.files("qgac_fast") / "samples"
-    tiles = [np.asarray(Image.open(samples / name).convert("RGB")) for name in ("astronaut.png", "chelsea.png")]
-    tile_h = min(t.shape[0] for t in tiles)
-    row = np.concatenate([t[:tile_h] for t in tiles], axis=1)
-    row = np.concatenate([row, row[:, ::-1]], axis=1)
-    reps_y, reps_x = -(-height // tile_h), -(-width // row.shape[1])
-    rows = [row if i % 2 == 0 else row[::-1] for i in range(reps_y)]
-    full = np.tile(np.concatenate(rows, axis=0), (1, reps_x, 1))
-    return np.ascontiguousarray(full[:height, :width])
-
-
-def mosaic_jpegs(size: int, count: int, quality: int, distinct: int | None = None) -> list[bytes]:
-    """``count`` 4:2:0 JPEGs (Pillow/libjpeg) of ``size`` x ``size`` crops of the mosaic: ``distinct``
-    different crops (default ``count``), cycled."""
-    distinct = min(count, distinct or count)
-    columns = -(-distinct // 2)
-    photo = mosaic(2 * size, columns * size)
-    out = []
-    for i in range(distinct):
-        row, col = divmod(i, columns)
-        buffer = io.BytesIO()
-        crop = photo[row * size:(row + 1) * size, col * size:(col + 1) * size]
-        Image.fromarray(crop).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
-        out.append(buffer.getvalue())
-    return [out[i % distinct] for i in range(count)]
-
-
-def git_commit(where: Path | None = None) -> str:
-    """Short commit of the checkout (this one, or the one at ``where``; " (dirty)" with uncommitted
-    tracked changes), for result metadata; ``$QGAC_COMMIT`` where there is no git (a GPU machine
-    given only the working tree)."""
-    here = Path(where) if where is not None else Path(__file__).parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True,
-                             cwd=here, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                   text=True, cwd=here, timeout=10).stdout.strip()
-            return out.stdout.strip() + (" (dirty)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return os.environ.get("QGAC_COMMIT", "unknown (no git; set QGAC_COMMIT)")
-
-
-def save_report(name: str, report: dict, text: str) -> None:
-    """Write a benchmark's ``report`` to ``bench/results/<name>.json`` and its Markdown ``text`` to
-    ``<name>.md``, and print the Markdown."""
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (results / f"{name}.md").write_text(text)
-    print(text)
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """Adds ``output_json["qgac"]``: the command with its ``QGAC_BENCH_*`` settings, the commit
+    (git, else ``$QGAC_COMMIT``) and the load average when the run began (a busy machine slows every
+    case: it says whether the machine was quiet). :mod:`bench.report` prints them above the tables."""
+    env = {name: value for name, value in sorted(os.environ.items()) if name.startswith(_RECORDED_ENV)}
+    command = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+    command += (" " if command else "") + shlex.join(["python", "-m", "pytest", *config.invocation_params.args])
+    output_json["qgac"] = {"command": command, "commit": git_commit(), "load_average": _LOAD_AT_START}
 
 
 @pytest.fixture(scope="session", params=QUALITIES, ids=lambda q: f"q{q}")
@@ -85,11 +38,6 @@ def jpeg_file(request, tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / f"mosaic_q{request.param}.jpg"
     path.write_bytes(data)
     return path, data, height * width / 1e6
-
-
-#: ``QGAC_BENCH_CPU_SMOKE=1`` (with ``TRITON_INTERPRET=1``) runs the GPU benchmarks at tiny sizes on
-#: the CPU, to check the benchmark code itself where no GPU is available.
-SMOKE = os.environ.get("QGAC_BENCH_CPU_SMOKE") == "1"
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ from .quality import all_tables, closest_quality, ijg_table
 __all__ = ["MIN_CONFIDENCE", "QuantizationEstimate", "estimate_quantization", "image_tensor"]
 
 #: Below this confidence the image is taken as never JPEG-compressed (``found=False``). Tuned on
-#: 12 BSDS500 train images (``bench/bench_estimate.py``, section ``tuning``): decoded JPEGs of
+#: 12 BSDS500 train images (``experiments/estimate.py``, section ``tuning``): decoded JPEGs of
 #: quality 10 to 95 scored 0.37 and up, the same images downscaled 3x (never compressed at that
 #: scale) 0.021 at most.
 MIN_CONFIDENCE = 0.15

@@ -44,7 +44,7 @@ __all__ = ["MIN_PRIMARY_FIT", "MIN_PRIMARY_ON", "MIN_PRIMARY_Z", "MIN_SHIFTED_BL
 #: lattice beyond chance (0..1), how many of them (AC) must be on it, and how many standard
 #: deviations above chance they must lie (:func:`lattice_evidence`), to call a file twice
 #: compressed: what a once-compressed file does not give by chance, flat graphics included. Tuned
-#: with ``bench/bench_estimate.py --only auto`` on BSDS500 train and Urban100 crops and drawn
+#: with ``python -m experiments.estimate --only auto`` on BSDS500 train and Urban100 crops and drawn
 #: graphics, 5 encoders, qualities 50..100 and 6 non-IJG tables: of the 1,836 files compressed once,
 #: the candidates passing the first two reached z 3.3 (graphics; fits up to 0.31); of 192 twice
 #: compressed (10..40 then 70..95), 189 had one, at z 52 and more. The fit alone (at 0.3, repeated
@@ -54,7 +54,7 @@ MIN_PRIMARY_ON = 128
 MIN_PRIMARY_Z = 12.0
 #: Confidence (:attr:`~qgac_fast.estimate.QuantizationEstimate.confidence`) an exact IJG table on a
 #: grid shifted from the file's needs to be taken as a primary quantization. Tuned on 12 BSDS500
-#: train images (``bench/bench_estimate.py``, section ``shifted_tuning``): compressed once at
+#: train images (``experiments/estimate.py``, section ``shifted_tuning``): compressed once at
 #: quality 30..95 they score at most 0.07; twice with a crop of (3, 5) between (10 then 90, 20 then
 #: 75, 30 then 95), 0.31 and up; and on drawn graphics compressed once (``--only auto``), which
 #: scored up to 0.19 (flat shapes at quality 95 or with non-IJG tables; 0.15 took them).
@@ -62,7 +62,7 @@ MIN_SHIFTED_FIT = 0.25
 #: Distinct textured 8x8 blocks (:func:`shifted_estimate`) a shifted primary must rest on: the few
 #: edge blocks of a flat graphic, each repeated along its edge, fit some coarse lattice by chance
 #: (a blue square on white, saved once at quality 85, scored 0.66 before repeated blocks counted
-#: once, and still 0.2 to 0.4 after). Tuned in ``bench/bench_estimate.py`` (section ``auto``).
+#: once, and still 0.2 to 0.4 after). Tuned in ``experiments/estimate.py`` (section ``auto``).
 MIN_SHIFTED_BLOCKS = 128
 _MIN_SHIFTED_RATIO = 2.0  # primary / file luma steps, geometric mean: "clearly coarser"
 _SHIFTED_PIXELS = 2**16  # the estimate's window (a constant cost per file, however large)
@@ -126,7 +126,7 @@ class LatticeEvidence:
 
 def lattice_evidence(jc: JPEGCoefficients) -> LatticeEvidence | None:
     """Each baseline IJG table's evidence as the primary lattice of ``jc``'s luma coefficients
-    (what :func:`find_primary` judges; ``bench/bench_estimate.py`` tunes its thresholds on it);
+    (what :func:`find_primary` judges; ``experiments/estimate.py`` tunes its thresholds on it);
     None when the file cannot be searched (:func:`_unsearchable`).
 
     Only evidence counts: zeros, which every lattice holds, do not, and identical blocks count once
@@ -259,7 +259,7 @@ def shifted_estimate(jc: JPEGCoefficients) -> tuple[QuantizationEstimate, int]:
     the file's most textured window of at most ``_SHIFTED_PIXELS`` (:func:`_window`), and the number
     of distinct textured 8x8 blocks of that window on the estimate's grid: what
     :func:`find_shifted_primary` judges (the confidence also where no table was found:
-    ``bench/bench_estimate.py`` tunes :data:`MIN_SHIFTED_FIT` on it)."""
+    ``experiments/estimate.py`` tunes :data:`MIN_SHIFTED_FIT` on it)."""
     pixels = decode_pixels(_window(jc, _SHIFTED_PIXELS))
     estimate = estimate_quantization(pixels, max_pixels=_SHIFTED_PIXELS, skip_offset=(0, 0), noise=_LATER_NOISE)
     return estimate, _distinct_textured_blocks(pixels, estimate.offset)

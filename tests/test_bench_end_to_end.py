@@ -1,6 +1,7 @@
-"""The end-to-end GPU benchmark (bench/bench_end_to_end.py) runs in its CPU smoke mode and writes
-a complete report and its plot: a check of the benchmark code, not a measurement (about 20 s;
-its compiled rows trace with dynamo only, the smoke's compile backend is ``eager``)."""
+"""The end-to-end GPU benchmark (``python -m bench.end_to_end``) runs in its CPU smoke mode and
+writes a complete report and its plot through the report tool: a check of the benchmark code, not a
+measurement (about 20 s; its compiled rows trace with dynamo only, the smoke's compile backend is
+``eager``)."""
 
 import importlib.util
 import json
@@ -9,16 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "bench_end_to_end.py"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_end_to_end_benchmark_smoke(tmp_path):
     env = {**os.environ, "QGAC_BENCH_CPU_SMOKE": "1", "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1",
            "CUDA_VISIBLE_DEVICES": ""}
-    command = [sys.executable, str(SCRIPT), "--device", "cpu", "--configs", "default", "--sizes", "32",
+    command = [sys.executable, "-m", "bench.end_to_end", "--device", "cpu", "--configs", "default", "--sizes", "32",
                "--batches", "1", "2", "--compile-modes", "default", "--workers", "2", "--out-dir", str(tmp_path),
                "--name", "smoke"]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads((tmp_path / "smoke.json").read_text())
     assert report["complete"] and report["meta"]["smoke"]

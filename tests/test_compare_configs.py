@@ -1,4 +1,4 @@
-"""``bench/compare_configs.py``: the paired difference between runs scored on the same images."""
+"""``experiments/compare_configs.py``: the paired difference between runs scored on the same images."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import statistics
 
 import pytest
 
-from bench_scripts import load
-
-script = load("compare_configs")
-markdown, paired = script.markdown, script.paired
+from experiments.compare_configs import markdown, paired
 
 
 def _row(run, images, by_crop):

@@ -1,4 +1,4 @@
-"""Every code block of README.md and docs/*.md runs, on the CPU, as written.
+"""Every code block of README.md, docs/*.md and experiments/README.md runs, on the CPU, as written.
 
 Each Markdown file's blocks run in document order in a fresh folder laid out like a clone's root
 (``qgac_fast/samples`` holds the bundled samples), so a block may use what an earlier block of the
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "experiments" / "README.md"]
 RUN = {"python": "python", "sh": "shell", "bash": "shell", "console": "console"}
 NOT_CODE = {"text", "json"}
 SKIP = re.compile(r"^<!-- skip-test: (?P<reason>\S.*?) -->$")

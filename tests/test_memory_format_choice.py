@@ -1,13 +1,11 @@
-"""``bench/memory_format_choice.py``: one case runs end to end and the table reports ratios to
+"""``experiments/memory_format_choice.py``: one case runs end to end and the table reports ratios to
 the contiguous layout."""
 
 from __future__ import annotations
 
 import math
 
-from bench_scripts import load
-
-script = load("memory_format_choice")
+from experiments import memory_format_choice as script
 
 
 def test_one_case_runs_and_reports_positive_times():

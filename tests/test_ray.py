@@ -288,17 +288,3 @@ def test_command_with_ray_writes_report(cluster, corpus, tmp_path, capsys):
         good + ["bomb.jpg", "corrupt.jpg", "truncated.jpg"])
     err = capsys.readouterr().err
     assert "corrupt.jpg:" in err and f"{len(good)} corrected" in err and "Traceback" not in err
-
-
-def test_bench_script_runs_and_reports(cluster, tmp_path):
-    from bench_scripts import load
-
-    bench = load("bench_ray")
-    assert bench.main(["--images", "2", "--size", "32", "--actors", "1", "--warmup", "0", "--repeats", "1",
-                       "--out-dir", str(tmp_path), "--name", "ray-smoke"]) == 0
-    document = json.loads((tmp_path / "ray-smoke.json").read_text())
-    local, ray_row = document["rows"]
-    assert (local["case"], ray_row["case"], ray_row["images"]) == ("local", "ray 1 actor", 2)
-    # the line through the two corpus sizes: its fixed part and slope rebuild the full run's time
-    assert ray_row["fixed_s"] + 2 * ray_row["per_image_s"] == pytest.approx(ray_row["seconds"])
-    assert "| ray 1 actor |" in (tmp_path / "ray-smoke.md").read_text()

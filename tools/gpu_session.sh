@@ -18,10 +18,12 @@
 # Stages: tests (the CUDA tests), train (qgac-fast train on .carry/train-pack: `default` continued
 # from its shipped weights with a weight average beside it, one joint stage in bf16, batches
 # compressed on the GPU, ended by --time-limit with validation on 16 held-back crops; the better of
-# the two comes back in bfloat16), kernels (kernel benchmarks), e2e
-# (end-to-end benchmark). The default order puts the tests first (a minute says whether the CUDA
-# paths the training uses are right), then the training (the session's most valuable result),
-# then the benchmarks, which make do with what is left.
+# the two comes back in bfloat16), kernels (the kernel benchmarks: pytest-benchmark cases, each JSON
+# rendered by bench/report.py), e2e (the end-to-end benchmark, python -m bench.end_to_end, the one
+# benchmark outside pytest-benchmark: it skips the rows its time budget cannot fit). The default
+# order puts the tests first (a minute says whether the CUDA paths the training uses are right),
+# then the training (the session's most valuable result), then the benchmarks, which make do with
+# what is left.
 #
 # Time: the whole script keeps within GPU_SESSION_BUDGET_S (default 560 s, under the device tool's
 # 600 s per call). Each stage but the last gets at most its default limit, less where the stages
@@ -47,7 +49,7 @@
 # Other knobs: PYTHON (python3), SITE (/tmp/qgac-site), GPU_TESTS_ARGS (pytest arguments replacing
 # the CUDA test selection), GPU_TRAIN_ARGS (extra qgac-fast train arguments, after the stage's own,
 # so they override them: e.g. "--model default --batch-size 32"), KERNEL_BENCH_ARGS (extra
-# pytest-benchmark arguments), E2E_ARGS (extra bench_end_to_end.py arguments), QGAC_COMMIT
+# pytest-benchmark arguments), E2E_ARGS (extra bench.end_to_end arguments), QGAC_COMMIT
 # (recorded in the results when the copy has no .git). GPU_SESSION_SMOKE=1 rehearses the whole
 # script on a CPU machine (interpreter, tiny sizes; train: a pack of the bundled samples, tiny
 # batches, 3 s of training); tests/test_gpu_session.py runs its train stage so.
@@ -268,24 +270,33 @@ EOF
     fi
 }
 
-stage_kernels() {  # kernel benchmarks: pytest-benchmark (bench_jpeg, bench_cfm) 2/3 of the time, bench_dct.py the rest
-    local limit=$1 extra=() rounds name=kernels-$GPU_SLUG t0
-    t0=$(date +%s)
+# bench_env: the benchmarks import the bench package from the repository root, which goes last on the
+# path, so that qgac_fast still comes from $SITE (pytest's --import-mode=append keeps it last too)
+bench_env() { echo "PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$ROOT"; }
+
+# kernel_bench STAGE LIMIT RESULT FILES...: pytest-benchmark on FILES into bench/results/RESULT.json,
+# then its report (RESULT.md)
+kernel_bench() {
+    local stage=$1 limit=$2 result=$3 extra=() rounds
+    shift 3
     [ -n "${KERNEL_BENCH_ARGS:-}" ] && read -r -a extra <<<"$KERNEL_BENCH_ARGS"
     if [ "$SMOKE" = 1 ]; then rounds=(--benchmark-min-rounds=1 --benchmark-max-time=0.01); else
         rounds=(--benchmark-min-rounds=5 --benchmark-max-time=0.2); fi
-    run_stage kernels-pytest $(( limit * 2 / 3 )) kernels.log "$PY" -P -m pytest bench/bench_jpeg.py \
-        bench/bench_cfm.py -q -p no:cacheprovider --benchmark-only --benchmark-warmup=on "${rounds[@]}" \
-        --benchmark-json="bench/results/$name.json" "${extra[@]}"
-    if [ -s "bench/results/$name.json" ]; then  # bench/run.py's Markdown table of the JSON
-        "$PY" -P -c 'import json, sys; from pathlib import Path; sys.path.insert(0, "bench"); import run
-p = Path(sys.argv[1]); t = run.markdown_report(json.loads(p.read_text()), sys.argv[2])
-p.with_suffix(".md").write_text(t); print(t)' "bench/results/$name.json" \
-            "tools/gpu_session.sh: pytest bench/bench_jpeg.py bench/bench_cfm.py ${rounds[*]}" >>"$OUT/kernels.log" 2>&1
+    run_stage "$stage" "$limit" kernels.log env "$(bench_env)" "$PY" -P -m pytest --import-mode=append "$@" -q \
+        -p no:cacheprovider --benchmark-only --benchmark-warmup=on "${rounds[@]}" \
+        --benchmark-json="bench/results/$result.json" "${extra[@]}"
+    if [ -s "bench/results/$result.json" ]; then
+        env "$(bench_env)" "$PY" -P -m bench.report "bench/results/$result.json" >>"$OUT/kernels.log" 2>&1
     fi
-    local dct_args=(--name "dct-$GPU_SLUG")
-    [ "$SMOKE" = 1 ] && dct_args+=(--device cpu --shapes 1x1x16x16 --ops idct dequantize_idct_uint8 --impls triton eager)
-    run_stage kernels-dct $(( limit - $(date +%s) + t0 )) kernels.log "$PY" -P bench/bench_dct.py "${dct_args[@]}"
+}
+
+stage_kernels() {  # kernel benchmarks: bench_jpeg and bench_cfm 2/3 of the time, bench_dct the rest
+    local limit=$1 t0
+    t0=$(date +%s)
+    kernel_bench kernels-pytest $(( limit * 2 / 3 )) "kernels-$GPU_SLUG" bench/bench_jpeg.py bench/bench_cfm.py
+    # the smoke run's shape is bench_dct's own; two ops are enough to check the code under the interpreter
+    [ "$SMOKE" = 1 ] && local -x QGAC_BENCH_DCT_OPS="idct dequantize_idct_uint8"
+    kernel_bench kernels-dct $(( limit - $(date +%s) + t0 )) "dct-$GPU_SLUG" bench/bench_dct.py
 }
 
 stage_e2e() {  # the end-to-end benchmark: it skips the rows it cannot finish within --budget-s
@@ -293,7 +304,7 @@ stage_e2e() {  # the end-to-end benchmark: it skips the rows it cannot finish wi
     local e2e_args=(--name "e2e-$GPU_SLUG" --budget-s $(( limit > 80 ? limit - 40 : limit / 2 )))
     [ "$SMOKE" = 1 ] && e2e_args+=(--configs default --sizes 32 --batches 1 2 --no-compile)
     [ -n "${E2E_ARGS:-}" ] && { read -r -a more <<<"$E2E_ARGS"; e2e_args+=("${more[@]}"); }
-    run_stage e2e "$limit" e2e.log "$PY" -P bench/bench_end_to_end.py "${e2e_args[@]}"
+    run_stage e2e "$limit" e2e.log env "$(bench_env)" "$PY" -P -m bench.end_to_end "${e2e_args[@]}"
 }
 
 declare -A DEFAULT_LIMIT=([tests]=${GPU_TESTS_S:-75} [train]=${GPU_TRAIN_S:-270} [kernels]=${GPU_KERNELS_S:-60}

@@ -7,7 +7,7 @@ feature network is pluggable:
 * ``weights=None`` (the default): the VGG-16 convolutions with fixed, seeded random weights
   (Kaiming-normal, zero bias), compared through Gram matrices of several layers. Random
   convolutional features are known to capture texture through their second-order statistics;
-  ``bench/texture_loss_choice.py`` measures why this project uses Gram matrices of
+  ``experiments/texture_loss_choice.py`` measures why this project uses Gram matrices of
   ``relu1_2, relu2_2, relu3_3`` with random weights (``bench/results/texture-loss-choice.md``).
 * ``weights=FILE``: a VGG-16 state dict (torchvision's layout, ``features.N.weight`` /
   ``features.N.bias``; other keys such as ``classifier.*`` are ignored) in ``.safetensors`` or a

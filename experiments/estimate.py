@@ -2,9 +2,9 @@
 
 Usage (from the repository root, inside .venv; datasets as in ``../shared/datasets/MANIFEST.md``)::
 
-    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive nice -n 5 python bench/bench_estimate.py \\
+    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive nice -n 5 python -m experiments.estimate \\
         [--recovery-images 8] [--gain-images 3] [--name estimate-cpu]
-    OMP_NUM_THREADS=1 nice -n 5 python bench/bench_estimate.py --only auto --auto-images 6 \\
+    OMP_NUM_THREADS=1 nice -n 5 python -m experiments.estimate --only auto --auto-images 6 \\
         --auto-graphics 24 --name auto-table
 
 Sections (every JPEG made by libjpeg-turbo through ``qgac_fast.compress``, 4:2:0, IJG baseline
@@ -75,19 +75,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit  # noqa: E402  (bench/conftest.py)
-
-import qgac_fast  # noqa: E402
-from qgac_fast.codec import read_coefficients  # noqa: E402
-from qgac_fast.compression import compress  # noqa: E402
-from qgac_fast.estimate import MIN_CONFIDENCE, estimate_quantization  # noqa: E402
-from qgac_fast.metrics import psnr  # noqa: E402
-from qgac_fast.primary import (MIN_PRIMARY_FIT, MIN_PRIMARY_ON, MIN_PRIMARY_Z, MIN_SHIFTED_FIT, choose_table,  # noqa: E402
+import qgac_fast
+from bench.common import RESULTS, git_commit
+from qgac_fast.codec import read_coefficients
+from qgac_fast.compression import compress
+from qgac_fast.estimate import MIN_CONFIDENCE, estimate_quantization
+from qgac_fast.metrics import psnr
+from qgac_fast.primary import (MIN_PRIMARY_FIT, MIN_PRIMARY_ON, MIN_PRIMARY_Z, MIN_SHIFTED_FIT, choose_table,
                                find_shifted_primary, lattice_evidence, shifted_estimate)
-from qgac_fast.quality import ijg_table  # noqa: E402
+from qgac_fast.quality import ijg_table
 
-RESULTS = Path(__file__).parent / "results"
 DATASETS = Path(__file__).parent.parent.parent / "shared" / "datasets"  # ../shared/datasets from the repo root
 
 
@@ -698,7 +695,7 @@ def main() -> None:
     doc = {"date": datetime.date.today().isoformat(), "commit": git_commit(), "cpu": platform.processor() or
            platform.machine(), "threads": torch.get_num_threads(),
            "load_before": os.getloadavg()[0],
-           "command": f"OMP_NUM_THREADS={torch.get_num_threads()} python bench/bench_estimate.py " + " ".join(sys.argv[1:])}
+           "command": f"OMP_NUM_THREADS={torch.get_num_threads()} python -m experiments.estimate " + " ".join(sys.argv[1:])}
     if args.only == "auto":
         tuning_sets = {name: _photo_crops(args.datasets / name, args.auto_images) for name in args.auto_tuning_sets}
         report_sets = {name: _photo_crops(args.datasets / name, args.auto_images) for name in args.auto_report_sets}

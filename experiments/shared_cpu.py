@@ -2,7 +2,7 @@
 
 Usage (from the repository root, inside .venv)::
 
-    python bench/shared_cpu.py [--images 3] [--runs 3] [--note TEXT] [--name shared-cpu]
+    python -m experiments.shared_cpu [--images 3] [--runs 3] [--note TEXT] [--name shared-cpu]
 
 Corrects ``--images`` 512x512 JPEGs (crops of the bundled photos' mosaic, quality 30, 4:2:0) with
 the ``qgac-fast correct`` command, on the CPU, in each variant: the machine idle or loaded (a busy
@@ -28,10 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
+from bench.common import RESULTS, git_commit, mosaic_jpegs
 
-RESULTS = Path(__file__).parent / "results"
 POLICIES = {"active (before)": "active", "passive (default now)": None}
 
 
@@ -83,7 +81,7 @@ def main() -> None:
             for load, threads, label in variants]
     document = {
         "benchmark": "shared_cpu", "date": datetime.date.today().isoformat(), "commit": commit,
-        "command": f"python bench/shared_cpu.py --images {args.images} --runs {args.runs}",
+        "command": f"python -m experiments.shared_cpu --images {args.images} --runs {args.runs}",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or 'unknown CPU'}",
         "images": f"{args.images} JPEGs 512x512, quality 30, 4:2:0", "runs": args.runs,
         "load": "loaded = a Python busy loop on one core", "note": args.note, "results": rows,

@@ -2,7 +2,7 @@
 
 Usage (from the repository root, inside .venv)::
 
-    OMP_NUM_THREADS=1 python bench/texture_loss_choice.py [--data DIR ...] [--crops 48] [--quality 10]
+    OMP_NUM_THREADS=1 python -m experiments.texture_loss_choice [--data DIR ...] [--crops 48] [--quality 10]
 
 A texture loss for GAN fine-tuning should find a smooth, blurred restoration far from the
 original, and the original's own texture at another phase (the same crop shifted by a few
@@ -31,21 +31,18 @@ import platform
 import shlex
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit  # noqa: E402
-
-from qgac_fast import correct, load_model  # noqa: E402
-from qgac_fast.compression import compress  # noqa: E402
-from qgac_fast.codec import read_coefficients  # noqa: E402
-from qgac_fast.ops import decode  # noqa: E402
-from qgac_fast.cli.train import default_data  # noqa: E402
-from qgac_fast.train.data import find_images, load_rgb  # noqa: E402
-from qgac_fast.train.texture import TextureLoss  # noqa: E402
+from bench.common import RESULTS, git_commit
+from qgac_fast import correct, load_model
+from qgac_fast.codec import read_coefficients
+from qgac_fast.compression import compress
+from qgac_fast.ops import decode
+from qgac_fast.cli.train import default_data
+from qgac_fast.train.data import find_images, load_rgb
+from qgac_fast.train.texture import TextureLoss
 
 CANDIDATES = {
     "gram relu1_2+relu2_2+relu3_3": ("gram", ("relu1_2", "relu2_2", "relu3_3")),
@@ -113,7 +110,7 @@ def main() -> None:
               "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch threads",
               "torch": torch.__version__, "commit": git_commit(), "crops": args.crops, "crop_size": SIZE,
               "shift": SHIFT, "quality": args.quality, "rows": rows}
-    out = Path(__file__).parent / "results"
+    out = RESULTS
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# Texture loss choice (seeded random VGG-16)", "",
              f"Command: `{result['command']}` (env {result['env']})", "",

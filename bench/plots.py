@@ -1,46 +1,23 @@
-"""Draw a benchmark result of ``bench/results`` as a PNG: throughput (MP/s) against batch size.
+"""The plots of the report tool (:mod:`bench.report`): throughput (MP/s) against batch size.
 
-Usage (from the repository root, inside .venv)::
+* :func:`plot_engine` (``bench/bench_engine.py``): one panel per image size; MP/s of each case
+  (``engine``, ``engine + png``, ``forward``, ``+compile``) against batch size, with bars from the
+  slowest to the fastest round and the ratios to the plain loop in the legend; the loop is the
+  horizontal line (it has no batch size; the band is its slowest..fastest round).
+* :func:`plot_end_to_end` (:mod:`bench.end_to_end`): one panel per (model, image size); MP/s against
+  batch size per pipeline (``+compile``, ``+compile:MODE``: square markers) and precision (bf16
+  solid, float32 dashed), log scales, the eager loop as the horizontal line.
 
-    python bench/plot_results.py bench/results/engine-cpu-2threads.json [more.json ...] [--out-dir DIR]
-
-Writes ``<name>.png`` next to each JSON (or into ``--out-dir``) from the numbers in the file; nothing
-is measured again. Two kinds of result are drawn:
-
-* **engine** (``bench/bench_engine.py``): one panel per image size; MP/s of each case
-  (``engine``, ``engine + png``, ``forward``, ``+compile``) against batch size, with bars from the slowest to the
-  fastest round and the ratios to the plain loop in the legend; the loop is the horizontal line
-  (it has no batch size; the band is its slowest..fastest round).
-* **end_to_end** (``bench/bench_end_to_end.py``): one panel per (model, image size); MP/s against
-  batch size per pipeline (``+compile``, ``+compile:MODE``: square markers) and precision (bf16 solid, float32
-  dashed), log scales, the eager loop as the horizontal line.
-
-Other JSON files (the codec benchmark's pytest-benchmark output, evaluation tables) are refused
-with a message. Needs matplotlib (pinned in ``requirements.txt``); both benchmarks draw their
-own PNG with this module after writing their JSON.
+Both draw from the numbers of a result; nothing is measured again. They need matplotlib (pinned in
+``requirements.txt``; ImportError without it).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 from pathlib import Path
 
-KINDS = ("engine", "end_to_end")
 _CASE = re.compile(r"^(?P<head>.*?) b=(?P<batch>\d+)(?P<tail>.*)$")
-
-
-def kind(report) -> str:
-    """``"engine"`` or ``"end_to_end"``; ValueError for anything else."""
-    if isinstance(report, dict) and isinstance(report.get("results"), list) and isinstance(report.get("meta"), dict):
-        rows = report["results"]
-        if "models" in report and all("pipeline" in r for r in rows):
-            return "end_to_end"
-        if rows and all("case" in r and "mp_per_s" in r for r in rows):
-            return "engine"
-    raise ValueError("not a result of bench/bench_engine.py or bench/bench_end_to_end.py")
 
 
 def variant(row: dict) -> str:
@@ -166,45 +143,3 @@ def plot_end_to_end(report: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def plot_report(report: dict, path: str | Path) -> Path | None:
-    """Draw ``report`` (a loaded result JSON of either kind) into the PNG ``path``."""
-    draw = plot_engine if kind(report) == "engine" else plot_end_to_end
-    return draw(report, Path(path))
-
-
-def plot_file(result: str | Path, out_dir: str | Path | None = None) -> Path | None:
-    """``result.json`` -> ``result.png`` (in ``out_dir`` when given)."""
-    result = Path(result)
-    report = json.loads(result.read_text())
-    target = (Path(out_dir) if out_dir is not None else result.parent) / (result.stem + ".png")
-    return plot_report(report, target)
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="+", metavar="RESULT.json", help="bench/results/*.json (engine, end_to_end)")
-    parser.add_argument("--out-dir", help="folder of the PNGs (default: next to each JSON)")
-    args = parser.parse_args(argv)
-    if args.out_dir:
-        Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for result in args.results:
-        try:
-            png = plot_file(result, args.out_dir)
-        except (OSError, ValueError) as error:  # unreadable, not JSON, not a known kind
-            print(f"{result}: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        except KeyError as error:
-            print(f"{result}: field {error} missing", file=sys.stderr)
-            failed += 1
-            continue
-        if png is not None:
-            print(f"wrote {png}")
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

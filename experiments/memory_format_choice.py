@@ -3,7 +3,7 @@ forward of the shipped ``default`` in contiguous (NCHW) and channels-last layout
 
 Usage (from the repository root, inside .venv; on an otherwise quiet machine)::
 
-    python bench/memory_format_choice.py [--threads 1 2] [--steps 24] [--repeats 7] [--name memory-format-cpu]
+    python -m experiments.memory_format_choice [--threads 1 2] [--steps 24] [--repeats 7] [--name memory-format-cpu]
 
 Layouts:
 
@@ -37,8 +37,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit, save_report  # noqa: E402  (bench/conftest.py)
+from bench.common import git_commit, save_report
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUTS = ("contiguous", "channels_last", "channels_last_everywhere")
@@ -148,7 +147,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    report = {"command": shlex.join(["python", "bench/memory_format_choice.py", *(sys.argv[1:] if argv is None else argv)]),
+    command = ["python", "-m", "experiments.memory_format_choice", *(sys.argv[1:] if argv is None else argv)]
+    report = {"command": shlex.join(command),
               "commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "load_average": " ".join(f"{v:.2f}" for v in os.getloadavg()), "rows": []}

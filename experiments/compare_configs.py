@@ -2,7 +2,7 @@
 
 Usage (from the repository root, inside .venv; speed columns want an otherwise quiet machine)::
 
-    python bench/compare_configs.py runs/compare/default runs/compare/wide default ... [--threads 2]
+    python -m experiments.compare_configs runs/compare/default runs/compare/wide default ... [--threads 2]
         [--size 512] [--repeats 5] [--val-images N] [--name config-comparison]
 
 For each run folder (``qgac-fast train --out RUN``; its ``weights.safetensors``), weights file or
@@ -30,9 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from conftest import git_commit, save_report, mosaic_jpegs  # noqa: E402  (bench/conftest.py)
-
+from bench.common import git_commit, mosaic_jpegs, save_report
 
 
 def weights_of(run: str) -> Path:
@@ -169,7 +167,7 @@ def main(argv=None) -> int:
         speeds = speed(args.runs, args.threads, args.size, args.repeats)
         for row in rows:
             row.update(speeds[row["run"]])
-    report = {"command": "python " + shlex.join(["bench/compare_configs.py", *(argv or sys.argv[1:])]),
+    report = {"command": shlex.join(["python", "-m", "experiments.compare_configs", *(argv or sys.argv[1:])]),
               "commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__,
               "threads": args.threads, "size": args.size, "repeats": args.repeats, "rows": rows}
