@@ -314,7 +314,7 @@ def test_eval_refuses_a_json_report_over_one_of_its_images(tmp_path, capsys):
     ("qgac_fast.commands", "build_parser", "qgac_fast.cli.parser.build_parser"),
     ("qgac_fast.commands", "freeze_collector", "qgac_fast.cli.freeze_collector"),
     ("qgac_fast.correct_cli", "main", "qgac_fast.cli.correct.main"),
-    ("qgac_fast.correct_cli", "collect_inputs", "qgac_fast.cli.files.collect_inputs"),
+    ("qgac_fast.correct_cli", "collect_inputs", "qgac_fast.jpeg_files.collect_inputs"),
     ("qgac_fast.correct_cli", "tally", "qgac_fast.cli.report.tally"),
     ("qgac_fast.argtypes", "positive_int", "qgac_fast.cli.argtypes.positive_int"),
     ("qgac_fast.train.cli", "default_data", "qgac_fast.cli.train.default_data"),

@@ -20,7 +20,7 @@ Exit status: 0 all written (or skipped), 1 a file failed or the model or OUTDIR 
 environment), 130 / 143 stopped by Ctrl-C / SIGTERM (after the summary and the ``--json`` report
 of what was done); every failure is one line on stderr, never a traceback.
 
-With ``--ray`` (or ``--ray-address``) the run goes to :mod:`qgac_fast.ray.command`: Ray Data actors
+With ``--ray`` (or ``--ray-address``) the run goes to :mod:`qgac_fast.cli.correct_ray`: Ray Data actors
 on a cluster, inputs and OUTDIR also URIs (``s3://...``); same outputs, reports and exit statuses.
 
 Sharding with torchrun: with ``WORLD_SIZE`` > 1, rank ``RANK`` takes the items ``i`` of the
@@ -42,7 +42,7 @@ from ..options import (COMPILE_MODES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER
                        PRECISIONS, SUBSAMPLINGS, TABLE_CHOICES)
 from . import CommandError, freeze_collector
 from .argtypes import add_threads, gpus, jpeg_quality, limit, overlap, png_level, positive_int, tile, webp_quality
-from .files import collect_inputs, plan_outputs, shard
+from ..jpeg_files import collect_inputs, plan_outputs, shard
 from .report import COUNTS, Progress, report_path, summary, summary_line, tally, write_report
 
 __all__ = ["add_parser", "main", "run"]
@@ -149,7 +149,7 @@ def _add_reading_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_ray_options(parser: argparse.ArgumentParser) -> None:
-    """A run on a Ray cluster (:mod:`qgac_fast.ray.command`)."""
+    """A run on a Ray cluster (:mod:`qgac_fast.cli.correct_ray`)."""
     ray = parser.add_argument_group("Ray cluster (pip install 'qgac_fast[ray]'; see docs/scaleout.md)")
     ray.add_argument("--ray", action="store_true",
                      help="correct with Ray Data actors on a local Ray cluster started for the run; INPUT and -o may "
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     """
     _check_output_options(args)
     if args.ray or args.ray_address is not None or args.ray_actors or args.ray_gpus_per_actor:
-        from ..ray.command import run as run_ray
+        from .correct_ray import run as run_ray
 
         return run_ray(args)
     rank, world = _ranks()

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from .files import collect_inputs
+from ..jpeg_files import collect_inputs
 
 __all__ = ["add_parser", "describe_file", "format_info", "run"]
 

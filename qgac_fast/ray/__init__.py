@@ -5,9 +5,8 @@
 | ``batches`` | :class:`CorrectBatch`: the ``map_batches`` callable, one :class:`~qgac_fast.Corrector` per actor |
 | ``pipeline`` | :func:`correct_dataset` (file bytes), :func:`correct_files` (a corpus to an output location) |
 | ``storage`` | local paths and pyarrow file systems by URI: listing, reading, atomic writes |
-| ``command`` | ``qgac-fast correct --ray`` |
 
-Ray itself is imported only when a pipeline runs, so that this package imports without it.
+The command line's ``--ray`` run is :mod:`qgac_fast.cli.correct_ray`. Ray itself is imported only when a pipeline runs, so that this package imports without it.
 """
 
 from .batches import CorrectBatch

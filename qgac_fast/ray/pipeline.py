@@ -152,7 +152,7 @@ def plan_files(inputs: list[str], output: str, *, format: str = "png", blind: bo
                skip_existing: bool = False) -> Plan:
     """List the inputs and plan their outputs, as ``qgac-fast correct`` does.
 
-    An input is a local file, folder or glob (:func:`qgac_fast.cli.files.collect_inputs`) or a
+    An input is a local file, folder or glob (:func:`qgac_fast.jpeg_files.collect_inputs`) or a
     URI of a file or a folder (prefix) on a file system pyarrow opens (listed recursively;
     :func:`~qgac_fast.ray.storage.list_uri`). Outputs mirror the inputs under ``output`` (a local
     folder or a URI) with the format's suffix; the output paths follow
@@ -162,7 +162,7 @@ def plan_files(inputs: list[str], output: str, *, format: str = "png", blind: bo
     Raises:
         ValueError: ``output`` or an input is a URI of an unknown scheme (pyarrow's message).
     """
-    from ..cli.files import collect_inputs
+    from ..jpeg_files import collect_inputs
 
     filesystems: dict[str, Any] = {}
 
