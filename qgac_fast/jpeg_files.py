@@ -1,12 +1,10 @@
 """The files a run takes: JPEG files found in folders (the rule shared by
 :class:`qgac_fast.Corrector`, ``qgac-fast correct`` and :mod:`qgac_fast.ray`), their size from the
-header alone (the progress bar's total), and the inputs a command names.
+header alone (the progress bar's total), and the inputs a command or a Ray run names.
 
 Inputs are files (taken whatever their suffix), folders (searched recursively for ``*.jpg`` and
 ``*.jpeg``, any case; with ``blind`` also PNG, BMP, TIFF and WebP files) and globs (``**``
-recursive; matched folders are searched like folders): :func:`collect_inputs`. Outputs mirror the
-inputs under OUTDIR (:func:`plan_outputs`), and under torchrun each rank takes its share
-(:func:`shard`).
+recursive; matched folders are searched like folders): :func:`collect_inputs`.
 """
 
 from __future__ import annotations
@@ -17,10 +15,7 @@ import re
 import warnings
 from pathlib import Path
 
-from .options import FORMATS
-
-__all__ = ["IMAGE_SUFFIXES", "JPEG_SUFFIXES", "collect_inputs", "declared_megapixels", "find_jpegs", "plan_outputs",
-           "shard"]
+__all__ = ["IMAGE_SUFFIXES", "JPEG_SUFFIXES", "collect_inputs", "declared_megapixels", "find_jpegs"]
 
 #: Suffixes of the files a folder is searched for (compared case-insensitively).
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -126,28 +121,3 @@ def collect_inputs(inputs: list[str], blind: bool = False,
                 reason = error.strerror or str(error)
             errors.append((arg, reason))
     return found, errors
-
-
-def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tuple[list[tuple[str, str]],
-                                                                                   list[tuple[str, str, str]]]:
-    """Output paths for ``collect_inputs``' files, sorted by input path.
-
-    Returns:
-        ``(pairs, refused)``: ``(input, output)`` to correct, and ``(input, output, reason)`` for
-        inputs refused because their output is an input file or another input's output.
-    """
-    from .inference.outputs import refusals
-
-    suffix = FORMATS[format]
-    planned = [(path, os.path.join(outdir, str(Path(relative).with_suffix(suffix))))
-               for path, relative in sorted(found)]
-    refused = refusals(planned, remedy="correct them in separate runs with different -o")
-    pairs = [pair for i, pair in enumerate(planned) if i not in refused]
-    return pairs, [(*planned[i], why) for i, why in sorted(refused.items())]
-
-
-def shard(items: list, rank: int, world: int) -> list:
-    """This rank's share: the items ``i`` with ``i % world == rank``."""
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"need 0 <= RANK < WORLD_SIZE, got RANK={rank}, WORLD_SIZE={world}")
-    return items[rank::world]

@@ -13,8 +13,8 @@ from PIL import Image
 
 from qgac_fast.codec import read_coefficients
 from qgac_fast.inference import outputs, step
-from qgac_fast.cli.correct import main
-from qgac_fast.jpeg_files import collect_inputs, plan_outputs, shard
+from qgac_fast.cli.correct import main, plan_outputs, shard
+from qgac_fast.jpeg_files import collect_inputs
 from qgac_fast.inference import Corrector
 from qgac_fast.model import QGAC, QGACConfig, load_model, save_model
 

@@ -36,13 +36,14 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from ..interrupts import describe, exit_status
 from ..options import (COMPILE_MODES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE, DEFAULT_PNG_LEVEL, FORMATS,
                        PRECISIONS, SUBSAMPLINGS, TABLE_CHOICES)
 from . import CommandError, freeze_collector
 from .argtypes import add_threads, gpus, jpeg_quality, limit, overlap, png_level, positive_int, tile, webp_quality
-from ..jpeg_files import collect_inputs, plan_outputs, shard
+from ..jpeg_files import collect_inputs
 from .report import COUNTS, Progress, report_path, summary, summary_line, tally, write_report
 
 __all__ = ["add_parser", "main", "run"]
@@ -346,3 +347,28 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def plan_outputs(found: list[tuple[str, str]], outdir: str, format: str) -> tuple[list[tuple[str, str]],
+                                                                                   list[tuple[str, str, str]]]:
+    """Output paths for ``collect_inputs``' files, sorted by input path.
+
+    Returns:
+        ``(pairs, refused)``: ``(input, output)`` to correct, and ``(input, output, reason)`` for
+        inputs refused because their output is an input file or another input's output.
+    """
+    from ..inference.outputs import refusals
+
+    suffix = FORMATS[format]
+    planned = [(path, os.path.join(outdir, str(Path(relative).with_suffix(suffix))))
+               for path, relative in sorted(found)]
+    refused = refusals(planned, remedy="correct them in separate runs with different -o")
+    pairs = [pair for i, pair in enumerate(planned) if i not in refused]
+    return pairs, [(*planned[i], why) for i, why in sorted(refused.items())]
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """This rank's share: the items ``i`` with ``i % world == rank``."""
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"need 0 <= RANK < WORLD_SIZE, got RANK={rank}, WORLD_SIZE={world}")
+    return items[rank::world]
