@@ -146,9 +146,11 @@ def bench_model(benchmark, folders, tmp_path, case):
     _record(benchmark, row, timing["mp"])
 
 
-#: glibc malloc kept off mmap (large blocks reused from the heap instead of fresh zeroed pages),
-#: a choice measured against its defaults, not adopted (bench/results/job-cpu.md).
-HEAP_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(256 << 20), "MALLOC_TOP_PAD_": str(64 << 20)}
+#: glibc malloc kept off mmap and its heap untrimmed below 1 GiB of free top, so that large blocks
+#: are reused instead of mapped afresh and zeroed (huge pages off: nothing is mapped afresh): the
+#: opt-in that docs/engine.md describes, not the default, for its peak memory.
+HEAP_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_TOP_PAD_": str(64 << 20),
+               "THP_MEM_ALLOC_ENABLE": "0"}
 
 #: ``correct`` cases: name -> (extra options, extra environment).
 CORRECT_CASES = {
