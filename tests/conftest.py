@@ -1,7 +1,8 @@
 """Test-session set-up shared by every test module.
 
 Without a GPU, Triton kernels run in Triton's CPU interpreter; the switch has to be set before
-Triton is first imported, so it happens here, before any test module imports qgac_fast.
+Triton is first imported, so it happens here, before any test module imports qgac_fast. Likewise
+Ray's loopback switch, before any test module imports Ray (``tests/test_ray.py``).
 The package-free helpers in ``tools/`` (the JPEG corpus, the fuzz harness) are importable from
 every test module.
 """
@@ -17,6 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Loopback only: without this, Ray swaps the node address 127.0.0.1 for the machine's network one
+# and listens there (qgac_fast.ray.connect does the same for a local cluster it starts).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,7 @@ import pytest
 from images import MAKE, exif_block, sample_image, srgb_profile
 from PIL import Image
 
-# Loopback only: without this, Ray swaps the node address 127.0.0.1 for the machine's network one
-# and listens there (qgac_fast.ray.connect does the same for a local cluster).
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-ray = pytest.importorskip("ray")
+ray = pytest.importorskip("ray")  # loopback only: tests/conftest.py set Ray's switch before this
 pytest.importorskip("ray.data")
 
 import qgac_fast  # noqa: E402

@@ -10,8 +10,12 @@ import os
 
 import numpy as np
 import torch
+# at import, in the caller's thread: a first import of Pillow in two worker threads at once (reader
+# and writer) can leave one of them with a partially initialised PIL.Image
+from PIL import Image
 
 from .. import metadata
+from ..compression import compress
 from ..options import DEFAULT_PNG_LEVEL, FORMATS, check_output_options
 
 __all__ = ["encode_image", "format_of", "hwc", "jpeg_subsampling"]
@@ -76,12 +80,8 @@ def encode_image(image: torch.Tensor, format: str = "png", *, jpeg_quality: int 
         pixels, exif = metadata.apply_orientation(pixels, exif)
         pixels = np.ascontiguousarray(pixels)
     if format == "jpeg":
-        from ..compression import compress
-
         data = compress(pixels, jpeg_quality, subsampling=subsampling)
         return metadata.insert_markers(data, metadata.metadata_markers(exif, icc_profile))
-    from PIL import Image
-
     buffer = io.BytesIO()
     picture = Image.fromarray(pixels)
     # Pillow leaves a chunk out for an empty value, and only for that

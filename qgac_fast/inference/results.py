@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from PIL import Image
 
 from ..options import DEFAULT_PNG_LEVEL
 from .encoding import encode_image, format_of, hwc, jpeg_subsampling
@@ -79,8 +80,6 @@ class CorrectionResult:
         """
         if self.error is not None:
             raise self.error
-        from PIL import Image
-
         picture = Image.fromarray(hwc(self.image))
         if self.exif:
             picture.info["exif"] = self.exif
