@@ -226,18 +226,6 @@ def test_command_line_sets_a_passive_omp_wait_policy_before_torch_loads(files, m
     assert result.stdout.split("\n")[-2] == expected
 
 
-def test_command_line_gives_torch_huge_pages_before_it_loads(files, monkeypatch):
-    # torch reads THP_MEM_ALLOC_ENABLE once; where it took effect, buffers of 2 MiB or more start on
-    # a page (to be advised as huge pages); otherwise they start 64 bytes past one, or anywhere.
-    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
-    script = _ENTRY + ("import os, torch\nbuffers = [torch.empty((2 + i) << 20, dtype=torch.uint8) for i in range(8)]\n"
-                       "print(sum(b.data_ptr() % os.sysconf('SC_PAGE_SIZE') for b in buffers))\n")
-    result = subprocess.run([sys.executable, "-c", script, "info", files["q75.jpg"]], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[-2] == "0"
-
-
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -38,17 +38,10 @@ __all__ = ["NATIVE_ENVIRONMENT", "CommandError", "freeze_collector", "main", "ru
 #:   repeated size. With both bounded, the ``default`` model's resident memory stayed within 25 MB
 #:   over 150 new sizes (bf16, 1 thread), against 1.5 MB more per new size before
 #:   (``tests/test_memory.py`` checks a bound). Neither may be 0: ideep crashes with an empty cache.
-#: * ``THP_MEM_ALLOC_ENABLE``: torch's CPU allocator aligns buffers of 2 MiB and more to 2 MiB and
-#:   asks Linux for transparent huge pages on them (where THP is ``always`` or ``madvise``). A
-#:   forward of ``default`` allocates about 3.7 GB of temporaries per megapixel, most in buffers of
-#:   1 to 512 MiB that glibc maps afresh and the kernel zeroes page by page on first touch: with
-#:   huge pages a folder's page faults fell 60-fold and ``correct`` ran 1.2x faster at the same peak
-#:   memory (``bench/results/job-cpu.md``).
 NATIVE_ENVIRONMENT = {
     "OMP_WAIT_POLICY": "PASSIVE",
     "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "256",
     "LRU_CACHE_CAPACITY": "32",
-    "THP_MEM_ALLOC_ENABLE": "1",
 }
 
 
