@@ -58,6 +58,14 @@ print(json.dumps({"seconds": seconds, "rss_before_mb": before / 2**20,
 """
 
 
+def _environment() -> dict[str, str]:
+    """The child's environment: only what finds Python and its packages, so that settings the calling
+    process picked up (pytest runs other tests' command lines in-process) cannot change what is
+    measured; in the whole test suite the inherited environment made this child's growth 1 GB."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
+    return {name: os.environ[name] for name in keep if name in os.environ} | {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def measure(width: int, height: int, threads: int = 2, budget_mb: int | None = None) -> dict:
     """Make the JPEG, run the child and return what it measured: ``seconds`` (the large image's
     correction), ``rss_before_mb`` and ``peak_rss_mb`` (MiB), ``precision``, ``budget_mb`` (the
@@ -75,7 +83,7 @@ def measure(width: int, height: int, threads: int = 2, budget_mb: int | None = N
         Path(path).write_bytes(data)
         budget = "default" if budget_mb is None else str(budget_mb << 20)
         run = subprocess.run([sys.executable, "-c", _CHILD, path, budget, str(threads)], capture_output=True,
-                             text=True)
+                             text=True, env=_environment())
     if run.returncode != 0:
         raise RuntimeError(f"the child failed:\n{run.stderr[-3000:]}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
