@@ -24,11 +24,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.common import mosaic, optional_int, setting
+from bench.common import optional_int, setting
 from bench.report import provenance
+
+ROOT = Path(__file__).resolve().parents[1]
 
 WIDTH = int(setting("MEMORY_WIDTH", "8000"))
 HEIGHT = int(setting("MEMORY_HEIGHT", "6000"))
@@ -40,21 +41,25 @@ import json, resource, sys, time
 import psutil, torch
 torch.set_num_threads(int(sys.argv[3]))
 import qgac_fast
+from bench.common import mosaic
 from qgac_fast.inference import memory
 if sys.argv[2] != "default":
     memory.MAX_CPU_BUDGET = int(sys.argv[2])
+width, height = map(int, sys.argv[1].split("x"))
+data = qgac_fast.compress(torch.from_numpy(mosaic(height, width)).permute(2, 0, 1), 30)
 model = qgac_fast.load_model("default", device="cpu")
 small = qgac_fast.compress(torch.full((3, 64, 64), 128, dtype=torch.uint8), 50)
 qgac_fast.correct(small, model=model)
 qgac_fast.Corrector(model, batch_size=1, workers=0).cost("420")  # the probes, which a small image skips
 before = psutil.Process().memory_info().rss
 start = time.perf_counter()
-image = qgac_fast.correct(sys.argv[1], model=model)
+image = qgac_fast.correct(data, model=model)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "rss_before_mb": before / 2**20,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "precision": qgac_fast.inference.resolve_precision("auto", "cpu"),
-                  "budget_mb": memory.default_budget(torch.device("cpu")) / 2**20, "shape": list(image.shape)}))
+                  "budget_mb": memory.default_budget(torch.device("cpu")) / 2**20, "shape": list(image.shape),
+                  "jpeg_bytes": len(data)}))
 """
 
 
@@ -67,28 +72,19 @@ def _environment() -> dict[str, str]:
 
 
 def measure(width: int, height: int, threads: int = 2, budget_mb: int | None = None) -> dict:
-    """Make the JPEG, run the child and return what it measured: ``seconds`` (the large image's
-    correction), ``rss_before_mb`` and ``peak_rss_mb`` (MiB), ``precision``, ``budget_mb`` (the
-    engine's CPU budget), ``shape`` (``[3, height, width]``), with ``width``, ``height``,
-    ``megapixels``, ``jpeg_bytes`` and ``threads``. Raises RuntimeError with the child's error output
-    when it fails."""
-    import qgac_fast
-    import torch
-
-    image = torch.from_numpy(mosaic(height, width)).permute(2, 0, 1)
-    data = qgac_fast.compress(image, 30)
-    del image
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "large.jpg")
-        Path(path).write_bytes(data)
-        budget = "default" if budget_mb is None else str(budget_mb << 20)
-        run = subprocess.run([sys.executable, "-c", _CHILD, path, budget, str(threads)], capture_output=True,
-                             text=True, env=_environment())
+    """Run the child, which makes the JPEG (the mosaic at quality 30) and corrects it, and return what
+    it measured: ``seconds`` (the large image's correction), ``rss_before_mb`` and ``peak_rss_mb``
+    (MiB), ``precision``, ``budget_mb`` (the engine's CPU budget), ``shape`` (``[3, height, width]``),
+    ``jpeg_bytes``, with ``width``, ``height``, ``megapixels`` and ``threads``. Nothing of the calling
+    process reaches the child but its arguments and :func:`_environment`. Raises RuntimeError with
+    the child's error output when it fails."""
+    budget = "default" if budget_mb is None else str(budget_mb << 20)
+    run = subprocess.run([sys.executable, "-c", _CHILD, f"{width}x{height}", budget, str(threads)],
+                         capture_output=True, text=True, env=_environment(), cwd=ROOT)
     if run.returncode != 0:
         raise RuntimeError(f"the child failed:\n{run.stderr[-3000:]}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    result.update(width=width, height=height, megapixels=width * height / 1e6, jpeg_bytes=len(data),
-                  threads=threads)
+    result.update(width=width, height=height, megapixels=width * height / 1e6, threads=threads)
     return result
 
 
