@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import setting
+from bench.common import ROOT, setting
 from bench.report import provenance
 
 SIZES = setting("DECODE_SIZES", "4000x3000 8000x6000").split()
@@ -39,11 +39,7 @@ TOOLS = ("qgac_fast.decode", "qgac_fast.decode(reference)", "pillow")
 
 CHILD = r"""
 import json, sys, time
-
-def high_water_mib():  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+from bench.common import high_water_mib
 
 tool, path, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if tool.startswith("qgac_fast"):
@@ -84,7 +80,7 @@ def make_jpeg(width: int, height: int, folder: Path) -> Path:
 def measure(tool: str, path: Path, repeats: int) -> dict:
     """``{"seconds", "peak_mib", "before_mib"}`` of ``tool`` decoding ``path`` in a fresh process."""
     out = subprocess.run([sys.executable, "-c", CHILD, tool, str(path), str(repeats)], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

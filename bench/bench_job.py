@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from bench.common import mosaic, setting
+from bench.common import mosaic, run_measured, setting
 from bench.report import provenance
 from qgac_fast.cli import NATIVE_ENVIRONMENT
 
@@ -102,19 +100,8 @@ def folders(tmp_path_factory) -> dict:
 
 def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:
     """Run ``args`` in a child (with ``environment`` added); its wall time, CPU seconds, page
-    faults, peak RSS and stdout."""
-    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(environment or {})}
-    with open(workdir / "stdout", "w+") as out, open(workdir / "stderr", "w+") as err:
-        start = time.perf_counter()
-        child = subprocess.Popen(args, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)  # the child's own usage (Popen.wait would lose it)
-        wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        assert child.returncode == 0, err.read()[-2000:]
-        return {"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "minor_faults": usage.ru_minflt,
-                "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": out.read()}
+    faults, peak RSS and stdout (:func:`bench.common.run_measured`)."""
+    return run_measured(args, workdir, {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(environment or {})})
 
 
 def _record(benchmark, row: dict, megapixels: float) -> None:

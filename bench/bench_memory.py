@@ -13,7 +13,7 @@ The JPEG is the bundled photos' mosaic (:func:`bench.common.mosaic`) at that siz
 4:2:0. A child process loads the shipped ``default`` model, corrects a 64x64 JPEG (imports,
 first-call allocations) and runs the memory probes of the 4:2:0 layout (which a small image skips),
 then corrects the large file from its path with ``qgac_fast.correct`` (default precision and memory
-budget). Recorded (:func:`measure`): the peak resident memory of the child (``ru_maxrss``), its
+budget). Recorded (:func:`measure`): the peak resident memory of the child (:func:`bench.common.high_water_mib`), its
 resident memory before the large file, and the time; pytest-benchmark's own time is the whole
 child. The report (:func:`markdown`): one row per case.
 """
@@ -24,12 +24,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from bench.common import optional_int, setting
+from bench.common import ROOT, optional_int, setting
 from bench.report import provenance
 
-ROOT = Path(__file__).resolve().parents[1]
 
 WIDTH = int(setting("MEMORY_WIDTH", "8000"))
 HEIGHT = int(setting("MEMORY_HEIGHT", "6000"))
@@ -37,11 +35,11 @@ THREADS = int(setting("MEMORY_THREADS", "2"))
 BUDGET_MB = optional_int("MEMORY_BUDGET_MB")  # None: the engine's own ceiling
 
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import psutil, torch
 torch.set_num_threads(int(sys.argv[3]))
 import qgac_fast
-from bench.common import mosaic
+from bench.common import high_water_mib, mosaic
 from qgac_fast.inference import memory
 if sys.argv[2] != "default":
     memory.MAX_CPU_BUDGET = int(sys.argv[2])
@@ -56,7 +54,7 @@ start = time.perf_counter()
 image = qgac_fast.correct(data, model=model)
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "rss_before_mb": before / 2**20,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_rss_mb": high_water_mib(),
                   "precision": qgac_fast.inference.resolve_precision("auto", "cpu"),
                   "budget_mb": memory.default_budget(torch.device("cpu")) / 2**20, "shape": list(image.shape),
                   "jpeg_bytes": len(data)}))
@@ -66,7 +64,7 @@ print(json.dumps({"seconds": seconds, "rss_before_mb": before / 2**20,
 def _environment() -> dict[str, str]:
     """The child's environment: only what finds Python and its packages, so that settings the calling
     process picked up (pytest runs other tests' command lines in-process) cannot change what is
-    measured; in the whole test suite the inherited environment made this child's growth 1 GB."""
+    measured."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
     return {name: os.environ[name] for name in keep if name in os.environ} | {"OMP_WAIT_POLICY": "PASSIVE"}
 

@@ -34,10 +34,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import git_commit, setting
+from bench.common import ROOT, git_commit, setting
 from bench.report import provenance
 
-ROOT = Path(__file__).resolve().parent.parent
 NO_PRECISION = "trainer has no precision option"
 DEFAULT_VARIANTS = ("float32/1/0", "bf16/1/0", "float32/2/0", "bf16/2/0", "bf16/1/1", "bf16/1/0/2")
 VARIANTS = setting("TRAIN_VARIANTS", " ".join(DEFAULT_VARIANTS)).split()

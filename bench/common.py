@@ -7,13 +7,17 @@ from __future__ import annotations
 import io
 import json
 import os
+import resource
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+#: The repository's root (children that import ``bench`` run there).
+ROOT = Path(__file__).resolve().parents[1]
 #: Where every result is kept, with the command that made it.
 RESULTS = Path(__file__).parent / "results"
 
@@ -64,6 +68,51 @@ def mosaic_jpegs(size: int, count: int, quality: int, distinct: int | None = Non
         Image.fromarray(crop).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
         out.append(buffer.getvalue())
     return [out[i % distinct] for i in range(count)]
+
+
+def high_water_mib() -> float:
+    """This process's peak resident memory, MiB: ``VmHWM`` of ``/proc/self/status`` on Linux, else
+    ``ru_maxrss``. Not ``ru_maxrss`` on Linux: it carries the parent's peak over ``exec``, so the child
+    of a large process (the whole test suite) reported the parent's 1.5 GB as its own."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+#: Runs ``argv[2:]`` as a child and writes its wall time and resource usage to ``argv[1]`` (JSON). A
+#: small process in between, because the usage of a child of the measuring process (large, with
+#: torch, or the whole test suite) would carry that process's peak memory (see high_water_mib).
+_LAUNCHER = r"""
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as report:
+    json.dump({"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime, "minor_faults": usage.ru_minflt,
+               "peak_rss_mb": usage.ru_maxrss / 1024}, report)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(args: list[str], workdir: Path, env: dict[str, str]) -> dict:
+    """Run ``args`` with ``env``, its output in ``workdir/stdout`` and ``workdir/stderr``; return its
+    ``wall_s``, ``user_s``, ``sys_s``, ``minor_faults``, ``peak_rss_mb`` (its own, within the ~10 MB
+    of the small launcher it is started from) and ``stdout``. Raises AssertionError with the end of
+    its error output when it fails."""
+    usage = workdir / "usage.json"
+    with open(workdir / "stdout", "w+") as out, open(workdir / "stderr", "w+") as err:
+        code = subprocess.run([sys.executable, "-c", _LAUNCHER, str(usage), *args], env=env, stdout=out,
+                              stderr=err).returncode
+        out.seek(0)
+        err.seek(0)
+        assert code == 0, err.read()[-2000:]
+        return json.loads(usage.read_text()) | {"stdout": out.read()}
 
 
 def git_commit(where: Path | None = None) -> str:
