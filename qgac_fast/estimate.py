@@ -36,6 +36,7 @@ import torch
 from .functional.checks import SUBSAMPLING_FACTORS
 from .functional.color import rgb_to_ycbcr_libjpeg
 from .functional.sampling import unfancy
+from .distinct import distinct_rows
 from .functional.transform import BLOCK, dct_kron_matrix
 from .quality import all_tables, closest_quality, ijg_table
 
@@ -271,7 +272,7 @@ def _coefficients(plane: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     if hb < 1 or wb < 1:
         return plane.new_zeros(0, BLOCK * BLOCK)
     blocks = plane[dy:dy + BLOCK * hb, dx:dx + BLOCK * wb].reshape(hb, BLOCK, wb, BLOCK)
-    blocks = torch.unique(blocks.transpose(1, 2).reshape(-1, BLOCK * BLOCK), dim=0)
+    blocks = distinct_rows(blocks.transpose(1, 2).reshape(-1, BLOCK * BLOCK))
     return blocks @ dct_kron_matrix(torch.float32).T
 
 

@@ -30,6 +30,7 @@ import torch
 from .blind import BlindInput, prepare
 from .codec import decode_pixels
 from .coefficients import JPEGCoefficients
+from .distinct import distinct_rows
 from .estimate import QuantizationEstimate, estimate_quantization
 from .functional.quantization import round_half_away_from_zero
 from .ops import libjpeg_refusal
@@ -136,7 +137,7 @@ def lattice_evidence(jc: JPEGCoefficients) -> LatticeEvidence | None:
         return None
     file_table = jc.quantization[0].reshape(64).to(torch.int64)
     # repeated blocks count once (a graphic repeats one block along a straight colour edge)
-    values = torch.unique(jc.coefficients[0].reshape(-1, 64), dim=0).to(torch.int64).abs()
+    values = distinct_rows(jc.coefficients[0].reshape(-1, 64)).to(torch.int64).abs()
     values = torch.where(values < _VALUES, values, 0)  # zeros say nothing: dropped below, with the largest
     top = int(values.max()) + 1 if values.numel() else 1
     histogram = torch.bincount((values + torch.arange(64) * top).flatten(), minlength=64 * top).view(64, top)
@@ -277,7 +278,7 @@ def _distinct_textured_blocks(pixels: torch.Tensor, offset: tuple[int, int]) -> 
     blocks = pixels[:, dy:dy + 8 * hb, dx:dx + 8 * wb].reshape(channels, hb, 8, wb, 8)
     blocks = blocks.permute(1, 3, 0, 2, 4).reshape(hb * wb, channels, 64)
     textured = (blocks != blocks[..., :1]).any(-1).any(-1)
-    return int(torch.unique(blocks[textured].flatten(1), dim=0).shape[0])
+    return int(distinct_rows(blocks[textured].flatten(1)).shape[0])
 
 
 def _window(jc: JPEGCoefficients, max_pixels: int) -> JPEGCoefficients:

@@ -1,0 +1,38 @@
+"""``distinct_rows`` holds the same rows as ``torch.unique(dim=0)``, faster."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from qgac_fast.distinct import distinct_rows
+
+
+def _as_set(rows: torch.Tensor) -> set[tuple]:
+    return set(map(tuple, rows.tolist()))
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32, torch.uint8, torch.float32])
+def test_same_rows_as_torch_unique(dtype):
+    generator = torch.Generator().manual_seed(int(time.time()))
+    rows = (torch.randn(3000, 64, generator=generator) * 3).round().to(dtype)
+    rows[:1000] = rows[1000:2000]  # a third repeated
+    rows[2000:2500] = 0  # flat blocks
+    rows = rows + 0  # no -0.0: torch.unique calls it 0.0, the bytes do not (a level-shifted pixel is never -0.0)
+    got = distinct_rows(rows)
+    want = torch.unique(rows, dim=0)
+    assert got.dtype == dtype and got.shape == want.shape
+    assert _as_set(got) == _as_set(want)
+
+
+@pytest.mark.parametrize("shape", [(0, 64), (1, 64), (2, 64)])
+def test_small_inputs(shape):
+    rows = torch.ones(shape, dtype=torch.int16)
+    assert distinct_rows(rows).shape == torch.unique(rows, dim=0).shape
+
+
+def test_not_two_dimensional():
+    with pytest.raises(ValueError, match="2-D"):
+        distinct_rows(torch.zeros(4, 8, 8))
