@@ -5,18 +5,20 @@ Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
 
     OMP_WAIT_POLICY=PASSIVE python -m bench.run job --name job-cpu
 
-Every case runs in a child process of its own, measured by ``os.wait4``: wall time, user and
-system CPU seconds, minor page faults and peak RSS. The cases:
+Every case runs in a child process of its own, measured by ``os.wait4``
+(:func:`bench.common.run_measured`): wall time, user and system CPU seconds, minor page faults and
+peak RSS. The cases:
 
 - ``correct-*``: ``qgac-fast correct DIR -o OUT --threads T --format ...``: PNG at the default and
-  at zlib's usual level 6, PNG with transparent huge pages (:data:`HUGE_PAGES`), PNG with
-  glibc malloc kept off mmap (:data:`HEAP_MALLOC`), JPEG;
+  at zlib's usual level 6, PNG with transparent huge pages (:data:`HUGE_PAGES`), PNG on the C
+  library's malloc (:data:`SYSTEM_MALLOC`) instead of the one the command line preloads, JPEG;
 - ``model``: one process loads the model once, reads every file once, then corrects the images
   twice through the engine without writing anything (``Corrector.correct_many``: the forward,
   clamp, decode and tiling the command runs), timing the second pass; inside it, the seconds spent
   in ``CorrectionStep.restore`` (the forward alone) give the forward's MP/s; with the command
-  line's native settings, and again with huge pages;
-- ``eval``: ``qgac-fast eval`` on PNG originals of the same sizes at ``QGAC_BENCH_JOB_QUALITIES``.
+  line's native settings and malloc, and again with huge pages and on the C library's malloc;
+- ``eval``: ``qgac-fast eval`` on PNG originals of the same sizes at ``QGAC_BENCH_JOB_QUALITIES``, and
+  on the C library's malloc.
 
 The folder (``QGAC_BENCH_JOB_IMAGES``: ``MEGAPIXELS:SUBSAMPLING`` items, default 1 to 24 MP in
 4:2:0 and 4:4:4) holds 4:3 crops of the bundled photos' mosaic saved by Pillow at quality 85.
@@ -45,6 +47,8 @@ QUALITIES = setting("JOB_QUALITIES", "10 30").split()
 
 #: The model case's child: the engine without writing, and the forward's share of it.
 MODEL_CHILD = r"""
+from qgac_fast.allocator import reexec_with_allocator
+reexec_with_allocator()  # the malloc the command line runs on (QGAC_FAST_MALLOC)
 import json, sys, time
 import torch
 from qgac_fast import Corrector
@@ -120,12 +124,13 @@ def _cli(*args) -> list[str]:
 HUGE_PAGES = {"THP_MEM_ALLOC_ENABLE": "1"}
 
 
-@pytest.mark.parametrize("case", ["model", "model-huge-pages"])
+@pytest.mark.parametrize("case", ["model", "model-huge-pages", "model-system-malloc"])
 def bench_model(benchmark, folders, tmp_path, case):
     # The child runs the engine in Python, not through the command line: it gets the command line's
     # settings for torch's native libraries here, so that the ratios compare like with like.
     environment = {name: os.environ.get(name, value) for name, value in NATIVE_ENVIRONMENT.items()}
-    environment |= HUGE_PAGES if case.endswith("huge-pages") else {}
+    environment |= (HUGE_PAGES if case.endswith("huge-pages") else
+                    SYSTEM_MALLOC if case.endswith("system-malloc") else {})
     row = benchmark.pedantic(_child, args=([sys.executable, "-c", MODEL_CHILD, str(folders["jpeg"]), str(THREADS)],
                                            tmp_path, environment), rounds=1, iterations=1)
     timing = json.loads(row["stdout"])
@@ -133,18 +138,16 @@ def bench_model(benchmark, folders, tmp_path, case):
     _record(benchmark, row, timing["mp"])
 
 
-#: glibc malloc kept off mmap and its heap untrimmed below 1 GiB of free top, so that large blocks
-#: are reused instead of mapped afresh and zeroed (huge pages off: nothing is mapped afresh): the
-#: opt-in that docs/engine.md describes, not the default, for its peak memory.
-HEAP_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_TOP_PAD_": str(64 << 20),
-               "THP_MEM_ALLOC_ENABLE": "0"}
+#: The C library's malloc instead of the one the command line preloads where it finds it
+#: (:mod:`qgac_fast.allocator`).
+SYSTEM_MALLOC = {"QGAC_FAST_MALLOC": "system"}
 
 #: ``correct`` cases: name -> (extra options, extra environment).
 CORRECT_CASES = {
     "png": (["--format", "png"], {}),
     "png-level-6": (["--format", "png", "--png-level", "6"], {}),
     "png-huge-pages": (["--format", "png"], HUGE_PAGES),
-    "png-heap-malloc": (["--format", "png"], HEAP_MALLOC),
+    "png-system-malloc": (["--format", "png"], SYSTEM_MALLOC),
     "jpeg": (["--format", "jpeg"], {}),
 }
 
@@ -162,16 +165,19 @@ def bench_correct(benchmark, folders, tmp_path, case):
     _record(benchmark, row, folders["mp"])
 
 
-def bench_eval(benchmark, folders, tmp_path):
+@pytest.mark.parametrize("case", ["eval", "eval-system-malloc"])
+def bench_eval(benchmark, folders, tmp_path, case):
     args = _cli("eval", folders["png"], "--quality", *QUALITIES, "--threads", THREADS)
-    row = benchmark.pedantic(_child, args=(args, tmp_path), rounds=1, iterations=1)
+    environment = SYSTEM_MALLOC if case.endswith("system-malloc") else {}
+    row = benchmark.pedantic(_child, args=(args, tmp_path, environment), rounds=1, iterations=1)
     _record(benchmark, row, folders["mp"] * len(QUALITIES))
 
 
 def _case(bench: dict) -> str:
     """A case's row name: ``model``, ``correct-png``, ``eval``..."""
     function = bench["name"].split("[")[0]
-    return {"bench_model": bench["param"], "bench_correct": f"correct-{bench['param']}", "bench_eval": "eval"}[function]
+    return {"bench_model": bench["param"], "bench_correct": f"correct-{bench['param']}",
+            "bench_eval": bench["param"]}[function]
 
 
 def markdown(benchmarks: list[dict], run: dict) -> str:
@@ -186,12 +192,13 @@ def markdown(benchmarks: list[dict], run: dict) -> str:
              f"{model.get('qualities', 'not recorded')}.", "",
              f"The model through the engine without writing: {model['mp_per_s']:.3f} MP/s; its forward alone "
              f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.", "",
-             "The ratios of the rows with a huge-pages suffix are to the model row with the same suffix.", "",
+             "The ratios of the rows with a suffix (huge pages, the system's malloc) are to the model row with the "
+             "same suffix.", "",
              "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | user s | sys s | sys / user | "
              "sys s per MP | minor faults per MP | peak RSS MB | output MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case, row in rows.items():
-        suffix = next((s for s in ("-no-huge-pages", "-huge-pages") if case.endswith(s)), "")
+        suffix = next((s for s in ("-no-huge-pages", "-huge-pages", "-system-malloc") if case.endswith(s)), "")
         model = rows.get(f"model{suffix}", rows["model"])
         lines.append(
             f"| {case} | {row['mp']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.3f} | "

@@ -15,9 +15,11 @@ def _version(distribution: str) -> str:
 
 
 def report() -> dict[str, str]:
-    """Versions of qgac_fast, its dependencies, libjpeg and the accelerator, as strings."""
+    """Versions of qgac_fast, its dependencies, libjpeg and the accelerator, and the malloc that
+    ``correct`` and ``eval`` would run on (:mod:`qgac_fast.allocator`), as strings."""
     import torch
 
+    from .allocator import allocator_library
     from .codec import LIBJPEG_VERSION
     from ._version import __version__
 
@@ -29,6 +31,10 @@ def report() -> dict[str, str]:
         "cuda": f"{torch.version.cuda} ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "unavailable",
         "libjpeg (extension)": LIBJPEG_VERSION,
     }
+    try:
+        info["malloc (correct, eval)"] = allocator_library() or "the C library's"
+    except ValueError as error:
+        info["malloc (correct, eval)"] = str(error)
     for distribution in ("triton", "numpy", "pillow", "PyTurboJPEG", "safetensors", "tqdm"):
         info[distribution] = _version(distribution)
     return info

@@ -10,8 +10,10 @@ Their option types are :mod:`.argtypes`; the files they take and where outputs g
 
 This package imports nothing heavy (nor does the lazy ``qgac_fast`` package), because the setup has
 to happen before torch loads its native libraries, which read their settings from the environment
-once (:data:`NATIVE_ENVIRONMENT`). A value the user set is kept. Building the parser, ``--help``
-and usage errors load no torch either: the subcommands import it in their run functions.
+once (:data:`NATIVE_ENVIRONMENT`); a value the user set is kept. ``correct`` and ``eval`` first
+restart the process on tcmalloc where the system has it (:mod:`qgac_fast.allocator`,
+``QGAC_FAST_MALLOC``). Building the parser, ``--help`` and usage errors load no torch either: the
+subcommands import it in their run functions.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import gc
 import os
 import sys
 
+from ..allocator import reexec_with_allocator
 from ..interrupts import describe, exit_status, raise_on_sigterm
 
 __all__ = ["NATIVE_ENVIRONMENT", "CommandError", "freeze_collector", "main", "run"]
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     Ctrl-C and SIGTERM stop any command with one line on stderr and status 130 or 143
     (:mod:`qgac_fast.interrupts`).
     """
+    if argv is None and _runs_the_model(sys.argv[1:]):
+        reexec_with_allocator()  # the process's own entry only: a caller's process is not replaced
     for name, value in NATIVE_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
     with raise_on_sigterm():
@@ -60,6 +65,18 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt as interrupt:
             print(f"qgac-fast: interrupted ({describe(interrupt)})", file=sys.stderr)
             return exit_status(interrupt)
+
+
+#: Subcommands that restart on a better malloc first (:mod:`qgac_fast.allocator`): the ones that
+#: correct many images in this process. ``train`` and ``correct --ray`` (whose Ray processes would
+#: inherit the preload) are not measured with it yet.
+_MODEL_COMMANDS = ("correct", "eval")
+
+
+def _runs_the_model(argv: list[str]) -> bool:
+    """Whether ``argv`` runs one of :data:`_MODEL_COMMANDS` here (not its help, not on Ray)."""
+    return (bool(argv) and argv[0] in _MODEL_COMMANDS and not {"-h", "--help"} & set(argv)
+            and not any(arg.startswith("--ray") for arg in argv))
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+from ..allocator import loaded_allocator
 from ..errors import RECOVERABLE
 from ..jpeg_files import declared_megapixels
 
@@ -81,13 +82,14 @@ class Progress:
 def summary(args, counts: dict, megapixels: float, seconds: float, *, rank: int, world: int, device: str,
             precision: str, threads: int, interrupted: str | None) -> dict:
     """The run's summary as the ``--json`` document holds it: the counts, the megapixels corrected
-    in ``seconds`` and their rate, where and how it ran, and the signal that stopped it (or None)."""
+    in ``seconds`` and their rate, where and how it ran (``malloc``: the preloaded allocator's path,
+    or ``"system"``: :mod:`qgac_fast.allocator`), and the signal that stopped it (or None)."""
     return {"corrected": counts["ok"] - counts["unchanged"], "unchanged": counts["unchanged"],
             "earlier_table": counts["earlier_table"], "skipped": counts["skipped"], "failed": counts["failed"],
             "not_done": counts["not_done"], "megapixels": round(megapixels, 6), "seconds": round(seconds, 3),
             "megapixels_per_second": round(megapixels / seconds, 3) if seconds > 0 else None,
             "rank": rank, "world_size": world, "device": device, "precision": precision, "threads": threads,
-            "model": str(args.model), "format": args.format, "interrupted": interrupted}
+            "malloc": loaded_allocator() or "system", "model": str(args.model), "format": args.format, "interrupted": interrupted}
 
 
 def summary_line(args, summary: dict, megapixels: float, seconds: float) -> str:
