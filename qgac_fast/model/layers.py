@@ -70,8 +70,11 @@ def make_tables(tables: torch.Tensor, dtype: torch.dtype = torch.float32, *, sta
 def tiles_to_frequencies(x: torch.Tensor) -> torch.Tensor:
     """Tiled ``(N, C, H, W)`` -> frequency layout ``(N, 64 * C, H/8, W/8)``."""
     n, c, h, w = x.shape
-    x = x.reshape(n, c, h // BLOCK, BLOCK, w // BLOCK, BLOCK)
-    return x.permute(0, 3, 5, 1, 2, 4).reshape(n, FREQUENCIES * c, h // BLOCK, w // BLOCK)
+    # Two copies: a transpose within each row of blocks (a few KB, in cache), then runs of W/8
+    # values moved whole to their frequency. One strided copy read across the whole plane for each
+    # frequency, on one thread: 2-3x slower (24 channels of a megapixel in bf16, tcmalloc: 86 -> 30 ms).
+    x = x.reshape(n, c, h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(4, 5).contiguous()
+    return x.permute(0, 3, 4, 1, 2, 5).reshape(n, FREQUENCIES * c, h // BLOCK, w // BLOCK)
 
 
 def frequencies_to_tiles(x: torch.Tensor) -> torch.Tensor:
