@@ -105,7 +105,9 @@ def folders(tmp_path_factory) -> dict:
 def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:
     """Run ``args`` in a child (with ``environment`` added); its wall time, CPU seconds, page
     faults, peak RSS and stdout (:func:`bench.common.run_measured`)."""
-    return run_measured(args, workdir, {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **(environment or {})})
+    # a malloc this process was started with is not the case's: each case chooses its own
+    inherited = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "QGAC_FAST_MALLOC_PRELOADED")}
+    return run_measured(args, workdir, {"OMP_WAIT_POLICY": "PASSIVE", **inherited, **(environment or {})})
 
 
 def _record(benchmark, row: dict, megapixels: float) -> None:

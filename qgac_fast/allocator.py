@@ -5,7 +5,7 @@ above its mmap threshold (32 MiB at most) with fresh pages that the kernel zeroe
 again on free: half a second of system time per second of user time. Kept off mmap, glibc's heap
 fragments instead (peak RSS +45%). gperftools' tcmalloc reuses its pages and returns them
 gradually: in ``bench/results/job-cpu.md`` it takes system time from about 55% of user time to a
-few percent, at no more peak memory (``docs/benchmarks.md``).
+few percent and runs 1.5x faster, for 4-25% more peak memory (``docs/benchmarks.md``).
 
 The library cannot be switched once a process runs, so :func:`reexec_with_allocator` restarts the
 process (``exec``, the same process id) with the library in ``LD_PRELOAD`` before anything heavy
@@ -21,9 +21,10 @@ Only Linux; nothing here imports torch.
 
 from __future__ import annotations
 
-import ctypes.util
 import os
+import re
 import sys
+import sysconfig
 from pathlib import Path
 
 __all__ = ["ALLOCATOR_VARIABLE", "allocator_library", "loaded_allocator", "reexec_with_allocator"]
@@ -34,74 +35,99 @@ ALLOCATOR_VARIABLE = "QGAC_FAST_MALLOC"
 _RESTARTED = "QGAC_FAST_MALLOC_PRELOADED"
 #: Library names tried by ``auto``, best first (the minimal build has no heap profiler).
 _TCMALLOC = ("tcmalloc_minimal", "tcmalloc")
-#: Where distributions put them, for systems whose ldconfig cache is not searchable.
-_DIRECTORIES = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
+#: A malloc library's file name (what :func:`loaded_allocator` looks for among the mapped files).
+_MALLOC_NAME = re.compile(r"^lib(tc|je|mi)malloc")
+
+
+def _directories() -> list[str]:
+    """Where distributions put shared libraries: this interpreter's multiarch folder first."""
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    return ([f"/usr/lib/{multiarch}"] if multiarch else []) + ["/usr/lib64", "/usr/lib"]
+
+
+def _is_shared_library(path: Path) -> bool:
+    """Whether ``path`` starts like an ELF file (what the loader can preload at all)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def allocator_library(choice: str | None = None) -> str | None:
-    """The shared library that ``choice`` (default: ``$QGAC_FAST_MALLOC``, else ``auto``) names, or
-    None for the C library's malloc (``system``, or ``auto`` with no tcmalloc found).
+    """The shared library that ``choice`` (default: ``$QGAC_FAST_MALLOC``; unset or empty: ``auto``)
+    names, or None for the C library's malloc (``system``, or ``auto`` with no tcmalloc found).
 
     Raises:
-        ValueError: ``choice`` is a path that is not a file.
+        ValueError: ``choice`` is a path that is not a shared library (ELF) file.
     """
-    choice = os.environ.get(ALLOCATOR_VARIABLE, "auto") if choice is None else choice
+    choice = (os.environ.get(ALLOCATOR_VARIABLE) if choice is None else choice) or "auto"
     if choice == "system":
         return None
     if choice != "auto":
-        if not Path(choice).is_file():
-            raise ValueError(f"{ALLOCATOR_VARIABLE}={choice}: no such library (use auto, system or a file)")
-        return str(Path(choice).resolve())
+        if not _is_shared_library(Path(choice)):
+            raise ValueError(f"{ALLOCATOR_VARIABLE}={choice}: not a shared library (use auto, system or a "
+                             "library file)")
+        return os.path.realpath(choice)
     for name in _TCMALLOC:
-        found = ctypes.util.find_library(name)
-        if found is not None:
-            for directory in _DIRECTORIES:
-                if (Path(directory) / found).is_file():
-                    return str(Path(directory) / found)
-        for directory in _DIRECTORIES:
-            candidates = sorted(Path(directory).glob(f"lib{name}.so.*")) if Path(directory).is_dir() else []
-            if candidates:
-                return str(candidates[0])
+        for directory in _directories():
+            for candidate in sorted(Path(directory).glob(f"lib{name}.so.*")) if Path(directory).is_dir() else ():
+                if _is_shared_library(candidate):
+                    return str(candidate)
     return None
 
 
 def loaded_allocator() -> str | None:
-    """The malloc library :func:`reexec_with_allocator` preloaded into this process (its path), or
-    None for the C library's (also when the loader refused the library: it is not mapped)."""
-    library = os.environ.get(_RESTARTED)
-    if not library:
-        return None
+    """The malloc library mapped into this process (tcmalloc, jemalloc or mimalloc: its path), or
+    None for the C library's (also on systems without ``/proc``)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
         return None
-    return library if library in maps else None
+    for line in maps.splitlines():
+        path = line.split(maxsplit=5)[5:]
+        if path and _MALLOC_NAME.match(Path(path[0]).name):
+            return path[0]
+    return None
 
 
 def reexec_with_allocator() -> None:
-    """Restart this process with :func:`allocator_library` preloaded, if it names one and this
-    process has not been restarted so already; return without doing anything otherwise (not
-    Linux, no library, a bad ``QGAC_FAST_MALLOC``, or ``exec`` refused: the process goes on with
-    the malloc it has, and a bad choice is said on stderr once).
+    """Restart this process with :func:`allocator_library` preloaded; return without doing anything
+    where that does not apply: not Linux, no library, a malloc already preloaded (the user's
+    choice stands), a process whose command line is not its own (``sys.argv`` set by a host such
+    as IPython's ``%run``: restarting would rerun the host), or ``exec`` refused. The process then
+    goes on with the malloc it has; a bad ``QGAC_FAST_MALLOC`` is said on stderr once.
+
+    In the restarted process, the library leaves ``LD_PRELOAD`` again, so that the programs it
+    starts (compilers, workers) run as they would have.
 
     Call it first thing in a program's entry (nothing written, no threads): ``exec`` replaces the
     process with the same command line, so nothing done before it survives.
     """
-    if not sys.platform.startswith("linux") or os.environ.get(_RESTARTED) is not None:
+    preloaded = os.environ.get(_RESTARTED)
+    if preloaded is not None:  # restarted already, or chose not to: drop our library for children
+        entries = [entry for entry in os.environ.get("LD_PRELOAD", "").split() if entry != preloaded]
+        if entries:
+            os.environ["LD_PRELOAD"] = " ".join(entries)
+        else:
+            os.environ.pop("LD_PRELOAD", None)
+        return
+    arguments = sys.argv[1:]
+    own = not arguments or sys.orig_argv[-len(arguments):] == arguments
+    if not sys.platform.startswith("linux") or not own or loaded_allocator() is not None:
         return
     try:
         library = allocator_library()
     except ValueError as error:
         print(f"qgac-fast: {error}; going on with the C library's malloc", file=sys.stderr)
-        os.environ[_RESTARTED] = ""
+        library = None
+    if library is None or " " in library or ":" in library:  # LD_PRELOAD splits on both
         return
-    os.environ[_RESTARTED] = library or ""  # the restarted process, or this one, does not try again
-    if library is None:
-        return
+    os.environ[_RESTARTED] = library
     preload = os.environ.get("LD_PRELOAD", "")
     os.environ["LD_PRELOAD"] = f"{library} {preload}".strip()
     try:
         os.execv(sys.executable, sys.orig_argv)
     except OSError:
         os.environ["LD_PRELOAD"] = preload
-        os.environ[_RESTARTED] = ""
+        del os.environ[_RESTARTED]

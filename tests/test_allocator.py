@@ -13,67 +13,91 @@ import pytest
 
 from qgac_fast import allocator
 from qgac_fast.allocator import ALLOCATOR_VARIABLE, allocator_library
+from qgac_fast.cli import _runs_the_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_system_and_paths(tmp_path):
+def _library(name: str) -> Path:
+    """A shared library of the system whose file name starts with ``name`` (skips without one)."""
+    for directory in allocator._directories():
+        for path in sorted(Path(directory).glob(f"{name}*")) if Path(directory).is_dir() else ():
+            if allocator._is_shared_library(path):
+                return path
+    pytest.skip(f"no {name} library here")
+
+
+def test_system_and_paths(tmp_path, monkeypatch):
     assert allocator_library("system") is None
-    library = tmp_path / "libother.so"
-    library.write_bytes(b"")
-    assert allocator_library(str(library)) == str(library.resolve())
-    with pytest.raises(ValueError, match="no such library"):
-        allocator_library(str(tmp_path / "missing.so"))
+    library = _library("libturbojpeg.so")  # CI installs it: the extension's build needs it
+    assert allocator_library(str(library)) == os.path.realpath(library)
+    (tmp_path / "empty.so").write_bytes(b"")
+    for bad in (tmp_path / "missing.so", tmp_path / "empty.so"):
+        with pytest.raises(ValueError, match="not a shared library"):
+            allocator_library(str(bad))
+    monkeypatch.setenv(ALLOCATOR_VARIABLE, "")  # empty: auto
+    monkeypatch.setattr(allocator, "_directories", lambda: [str(tmp_path)])
+    assert allocator_library() is None
 
 
-def test_auto_finds_tcmalloc_or_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(allocator.ctypes.util, "find_library", lambda name: None)
-    monkeypatch.setattr(allocator, "_DIRECTORIES", (str(tmp_path),))
+def test_auto_takes_the_first_tcmalloc(tmp_path, monkeypatch):
+    elf = _library("libturbojpeg.so").read_bytes()
+    monkeypatch.setattr(allocator, "_directories", lambda: [str(tmp_path)])
     assert allocator_library("auto") is None
-    (tmp_path / "libtcmalloc_minimal_debug.so.4").write_bytes(b"")  # a debug build is not taken
+    (tmp_path / "libtcmalloc_minimal_debug.so.4").write_bytes(elf)  # a debug build is not taken
+    (tmp_path / "libtcmalloc_minimal.so.4").write_bytes(b"not ELF")  # nor a file the loader refuses
     assert allocator_library("auto") is None
-    (tmp_path / "libtcmalloc_minimal.so.4").write_bytes(b"")
+    (tmp_path / "libtcmalloc.so.4").write_bytes(elf)
+    assert allocator_library("auto") == str(tmp_path / "libtcmalloc.so.4")
+    (tmp_path / "libtcmalloc_minimal.so.4").write_bytes(elf)
     assert allocator_library("auto") == str(tmp_path / "libtcmalloc_minimal.so.4")
     monkeypatch.setenv(ALLOCATOR_VARIABLE, "system")
     assert allocator_library() is None
 
 
-def _mapped(name: str) -> str:
-    """The path of a shared library this process has mapped whose name starts with ``name``."""
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        path = line.split()[-1]
-        if Path(path).name.startswith(name):
-            return path
-    pytest.skip(f"no {name} mapped")
+@pytest.mark.parametrize("argv, runs", [
+    (["correct", "a.jpg"], True), (["eval", "dir", "--quality", "10"], True), (["correct", "--help"], False),
+    (["correct", "dir", "--ray"], False), (["correct", "dir", "--ray-address", "auto"], False),
+    (["train", "--out", "x"], False), (["info", "a.jpg"], False), ([], False)])
+def test_which_commands_restart(argv, runs):
+    assert _runs_the_model(argv) is runs
 
 
-#: Prints its process id and what it runs on, before and after asking for the restart.
+#: Prints its process id, before and after asking for the restart; after it, whether the library
+#: is mapped and what LD_PRELOAD holds.
 _CHILD = """
-import os
-from qgac_fast.allocator import loaded_allocator, reexec_with_allocator
+import os, sys
+from qgac_fast.allocator import reexec_with_allocator
 print("before", os.getpid(), flush=True)
 reexec_with_allocator()
-print("after", os.getpid(), loaded_allocator(), os.environ.get("LD_PRELOAD"), flush=True)
+mapped = any(os.path.realpath(sys.argv[1]) in line for line in open("/proc/self/maps"))
+print("after", os.getpid(), mapped, repr(os.environ.get("LD_PRELOAD")), flush=True)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_PRELOAD and exec: Linux only")
 def test_restart_preloads_the_library_once():
-    # libm: a real library that every Python process may preload harmlessly
-    library = _mapped("libm.so")
+    # libturbojpeg: a real library that a bare Python process does not map, preloaded harmlessly
+    library = str(_library("libturbojpeg.so"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("QGAC_FAST_MALLOC") and k != "LD_PRELOAD"}
-    run = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, cwd=ROOT, timeout=60,
-                         env=env | {ALLOCATOR_VARIABLE: library})
+    run = subprocess.run([sys.executable, "-c", _CHILD, library], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60, env=env | {ALLOCATOR_VARIABLE: library})
     assert run.returncode == 0, run.stderr
     lines = [line.split() for line in run.stdout.splitlines()]
-    # the same process, restarted once: "before" twice, "after" once, with the library preloaded
+    # the same process, restarted once: "before" twice, "after" once, with the library mapped and
+    # gone from LD_PRELOAD again (the programs it starts run as they would have)
     assert [line[0] for line in lines] == ["before", "before", "after"], lines
     assert lines[0][1] == lines[1][1] == lines[2][1]
-    assert lines[2][2:] == [str(Path(library).resolve()), str(Path(library).resolve())]
-    # the C library's malloc: no restart
-    run = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, cwd=ROOT, timeout=60,
-                         env=env | {ALLOCATOR_VARIABLE: "system"})
-    assert [line.split()[:3:2] for line in run.stdout.splitlines()] == [["before"], ["after", "None"]]
+    assert lines[2][2:] == ["True", "None"], lines
+    # the C library's malloc: no restart, nothing mapped
+    run = subprocess.run([sys.executable, "-c", _CHILD, library], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60, env=env | {ALLOCATOR_VARIABLE: "system"})
+    assert [line.split()[::2] for line in run.stdout.splitlines()] == [["before"], ["after", "False"]]
+    # a host's own sys.argv (not the process's command line): no restart
+    host = "import sys; sys.argv = ['prog', 'correct', 'x']\n" + _CHILD.replace("sys.argv[1]", repr(library))
+    run = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                         env=env | {ALLOCATOR_VARIABLE: library})
+    assert [line.split()[::2] for line in run.stdout.splitlines()] == [["before"], ["after", "False"]]
 
 
 def test_command_line_says_a_bad_setting_and_goes_on(tmp_path):
@@ -94,5 +118,5 @@ def test_command_line_says_a_bad_setting_and_goes_on(tmp_path):
     run = subprocess.run([sys.executable, "-m", "qgac_fast", *command], capture_output=True, text=True, cwd=ROOT,
                          timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stderr.count(f"{ALLOCATOR_VARIABLE}={tmp_path / 'missing.so'}: no such library") == 1, run.stderr
+    assert run.stderr.count(f"{ALLOCATOR_VARIABLE}={tmp_path / 'missing.so'}: not a shared library") == 1, run.stderr
     assert json.loads((tmp_path / "run.json").read_text())["summary"]["malloc"] == "system"

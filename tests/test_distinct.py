@@ -16,15 +16,16 @@ def _as_set(rows: torch.Tensor) -> set[tuple]:
 
 @pytest.mark.parametrize("dtype", [torch.int16, torch.int32, torch.uint8, torch.float32])
 def test_same_rows_as_torch_unique(dtype):
-    generator = torch.Generator().manual_seed(int(time.time()))
+    seed = int(time.time())
+    generator = torch.Generator().manual_seed(seed)
     rows = (torch.randn(3000, 64, generator=generator) * 3).round().to(dtype)
     rows[:1000] = rows[1000:2000]  # a third repeated
     rows[2000:2500] = 0  # flat blocks
     rows = rows + 0  # no -0.0: torch.unique calls it 0.0, the bytes do not (a level-shifted pixel is never -0.0)
     got = distinct_rows(rows)
     want = torch.unique(rows, dim=0)
-    assert got.dtype == dtype and got.shape == want.shape
-    assert _as_set(got) == _as_set(want)
+    assert got.dtype == dtype and got.shape == want.shape, seed
+    assert _as_set(got) == _as_set(want), seed
 
 
 @pytest.mark.parametrize("shape", [(0, 64), (1, 64), (2, 64)])

@@ -26,7 +26,8 @@ def test_large_image_memory_follows_the_budget():
     assert growth_mb <= budget_mb + BYTES_PER_PIXEL * width * height / 2**20 + 64, result
 
 
-# A process of the command line (qgac_fast.cli:main, as the console script runs it) correcting one
+# A process of the command line (qgac_fast.cli:main with its arguments given, so on the C library's
+# malloc: main restarts on tcmalloc only as the process's own entry) correcting one
 # folder's first half, then its second half; prints its resident memory after each, in MB.
 _SIZES_CHILD = """
 import json, sys
