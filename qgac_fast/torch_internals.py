@@ -5,9 +5,9 @@ with (``torch>=2.13,<2.15``), and ``tests/test_torch_internals.py`` fails, namin
 name, on a torch that moved or removed one. A module that needs one imports it from here, never
 from torch's private modules directly.
 
-* :class:`TorchDispatchMode` and :func:`tree_leaves` (``torch.utils._python_dispatch``,
-  ``torch.utils._pytree``): the engine's activation-memory probe
-  (:class:`qgac_fast.inference.memory.PeakTracker`).
+* :class:`EagerDispatchMode` (``torch.utils._python_dispatch.TorchDispatchMode`` with its
+  ``_should_skip_dynamo`` hook off) and :func:`tree_leaves` (``torch.utils._pytree``): the engine's
+  activation-memory probe (:class:`qgac_fast.inference.memory.PeakTracker`).
 * :func:`has_amx_tile` and :func:`has_avx512_bf16` (``torch.cpu``'s private checks): whether the
   CPU runs bfloat16 natively (:func:`qgac_fast.cpu.has_fast_bf16`).
 * :func:`fan_in` (``torch.nn.init._calculate_fan_in_and_fan_out``): the spread the model's
@@ -23,7 +23,18 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-__all__ = ["TorchDispatchMode", "dynamo_error", "fan_in", "has_amx_tile", "has_avx512_bf16", "tree_leaves"]
+__all__ = ["EagerDispatchMode", "dynamo_error", "fan_in", "has_amx_tile", "has_avx512_bf16", "tree_leaves"]
+
+
+class EagerDispatchMode(TorchDispatchMode):
+    """A ``TorchDispatchMode`` for eager code only. torch wraps a subclass's ``__torch_dispatch__``
+    in ``torch._dynamo.disable`` unless ``_should_skip_dynamo()`` is False, and that wrapper's first
+    call imports ``torch._dynamo`` (about 900 modules, 1.5 s of a command's start-up on the CPU).
+    Nothing runs compiled under this mode, so there is nothing for the wrapper to keep dynamo out of."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
 
 
 def has_amx_tile() -> bool:

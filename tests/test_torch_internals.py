@@ -13,7 +13,7 @@ def test_private_names_exist_and_behave():
     assert torch_internals.fan_in(torch.empty(8, 3, 5, 5, device="meta")) == 75
     assert torch_internals.tree_leaves(({"a": torch.zeros(1)}, [1, (2, torch.ones(2))]))[0].shape == (1,)
 
-    class Count(torch_internals.TorchDispatchMode):
+    class Count(torch_internals.EagerDispatchMode):
         calls = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -23,6 +23,22 @@ def test_private_names_exist_and_behave():
     with Count():
         torch.zeros(3) + 1
     assert Count.calls >= 2
+
+
+def test_eager_dispatch_mode_does_not_import_dynamo():
+    """The probe's first op must not pull in torch._dynamo (1.5 s of start-up): on a torch that
+    wraps __torch_dispatch__ regardless of the hook, this fails. A fresh interpreter, because
+    other tests import dynamo."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from qgac_fast.inference.memory import PeakTracker\n"
+            "with PeakTracker() as tracker:\n"
+            "    torch.zeros(1024) + 1\n"
+            "print(tracker.peak, 'torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["8192", "False"]  # the zeros and the sum, 4096 bytes each, alive together
 
 
 def test_no_module_reaches_into_torch_privately_but_this_one():

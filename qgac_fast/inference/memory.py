@@ -22,7 +22,7 @@ import weakref
 import torch
 
 from ..model import CoefficientPlanes, QGACConfig
-from ..torch_internals import TorchDispatchMode, tree_leaves
+from ..torch_internals import EagerDispatchMode, tree_leaves
 from .step import CorrectionStep
 
 __all__ = ["MAX_CPU_BUDGET", "SAFETY_FACTOR", "ActivationCost", "PeakTracker", "activation_bound", "default_budget",
@@ -34,7 +34,7 @@ SAFETY_FACTOR = 1.5
 PROBE_SIDES = (128, 256)
 
 
-class PeakTracker(TorchDispatchMode):
+class PeakTracker(EagerDispatchMode):
     """Peak bytes (:attr:`peak`) of the storages created by the ops run under it and still alive.
 
     Example:
