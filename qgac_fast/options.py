@@ -75,7 +75,7 @@ def check_output_options(format: str, subsampling: str | None, webp_quality: int
 
 
 def check_tile(tile) -> int | str | None:
-    """``tile`` if it is a valid tile setting: ``"auto"``, None (never tile) or a core size in
+    """``tile`` if it is a valid tile setting: ``"auto"``, None (never tile) or a largest core size in
     pixels (a multiple of 16, at least 16); else ValueError."""
     if tile is None or tile == "auto" or (isinstance(tile, int) and not isinstance(tile, bool) and tile >= 16
                                           and tile % 16 == 0):

@@ -16,7 +16,8 @@ from PIL import Image
 import qgac_fast
 from qgac_fast import inference
 from qgac_fast.codec import read_coefficients
-from qgac_fast.inference import CorrectionStep, Corrector, PeakTracker, plan_tiles, probe_planes, receptive_field
+from qgac_fast.inference import (CorrectionStep, Corrector, PeakTracker, default_overlap, plan_tiles, probe_planes,
+                                 receptive_field)
 from qgac_fast.errors import JPEGError, UnsupportedJPEGError
 from qgac_fast.metrics import psnr
 from qgac_fast.model import QGAC, QGACConfig, planes_from_jpeg
@@ -85,35 +86,6 @@ def test_receptive_field_matches_an_impulse(name, tiny, default_model):
                 if len(moved):
                     reach = max(reach, int((moved // 8 - centre // 8).abs().max()))
     assert reach == receptive_field(model.config)
-
-
-@pytest.mark.parametrize("shape", [(48, 40), (208, 304), (16, 16), (24, 40), (200, 296), (1024, 64)],
-                         ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("core,overlap", [(32, 16), (64, 64), (16, 0)])
-def test_plan_tiles_partitions_the_plane_with_context(shape, core, overlap):
-    h, w = shape
-    tiles = plan_tiles(h, w, core, overlap)
-    covered = torch.zeros(h, w, dtype=torch.int32)
-    sizes = {(t.window[1] - t.window[0], t.window[3] - t.window[2]) for t in tiles}
-    assert len(sizes) == 1, "all windows of an image have one size"
-    for (wt, wb, wl, wr), (ct, cb, cl, cr) in tiles:
-        covered[ct:cb, cl:cr] += 1
-        assert 0 <= wt <= ct < cb <= wb <= h and 0 <= wl <= cl < cr <= wr <= w
-        grid = 16 if h % 16 == 0 and w % 16 == 0 else 8
-        assert all(v % grid == 0 for v in (wt, wb, wl, wr, ct, cb, cl, cr))
-        # context: at least the overlap, or all there is up to the plane's edge
-        for inner, outer in ((ct, wt), (cl, wl)):
-            assert outer == 0 or inner - outer >= overlap
-        for inner, outer, edge in ((cb, wb, h), (cr, wr, w)):
-            assert outer == edge or outer - inner >= overlap
-    assert bool((covered == 1).all()), "cores partition the plane"
-
-
-def test_plan_tiles_rejects_off_grid_sizes():
-    with pytest.raises(ValueError, match="multiple of 16"):
-        plan_tiles(64, 64, 24, 16)
-    with pytest.raises(ValueError, match="multiple of 16"):
-        plan_tiles(64, 64, 32, 8)
 
 
 # ------------------------------------------------------------------------------------------
@@ -360,21 +332,25 @@ def test_a_failed_compile_warns_once_and_runs_eagerly(tiny):
 
 
 def test_tiles_match_the_whole_image_without_seams(default_model):
-    """~200x300, 64-pixel tile cores, default overlap: PSNR within 0.05 dB of the whole image and
+    """~200x300, tile cores of at most 64 pixels, default overlap: PSNR within 0.05 dB of the whole image and
     the differences on tile borders no larger than elsewhere."""
     image = synthetic_image(200, 300)
     target = torch.from_numpy(image).permute(2, 0, 1)
     jpeg = pillow_jpeg(image, quality=20)
     whole = Corrector(default_model, precision="float32", tile=None).correct(jpeg)
     result = next(Corrector(default_model, precision="float32", tile=64).correct_many([jpeg]))
-    assert result.tiles == 20  # planes 208x304: 4 x 5 cores
+    tiles = plan_tiles(208, 304, 64, 8 * default_overlap(default_model.config))
+    assert result.tiles == len(tiles) == 6  # planes 208x304: 2 x 3 windows of 176x192
     assert abs(psnr(result.image, target).item() - psnr(whole, target).item()) < 0.05
     difference = (result.image.int() - whole.int()).abs().amax(0)
     border = torch.zeros(200, 300, dtype=torch.bool)
-    for b in range(64, 300, 64):
-        border[:, b - 2:b + 2] = True
-    for b in range(64, 200, 64):
-        border[b - 2:b + 2, :] = True
+    for _, (top, bottom, left, right) in tiles:  # the cores' inner edges
+        for b in (left, right):
+            if 0 < b < 300:
+                border[:, b - 2:b + 2] = True
+        for b in (top, bottom):
+            if 0 < b < 200:
+                border[b - 2:b + 2, :] = True
     # rounding of near-ties may flip single levels anywhere, hence the floor of 1
     assert difference[border].max() <= max(int(difference[~border].max()), 1)
     assert difference.float().mean() < 0.05
@@ -425,6 +401,41 @@ def test_auto_tiles_what_exceeds_the_memory_budget(tiny):
     assert [r.tiles for r in results[:4]] == [1] * 4 and results[4].tiles > 1
     whole = Corrector(tiny, precision="float32", tile=None).correct(large)
     assert (results[4].image.int() - whole.int()).abs().max() <= 1
+
+
+class _SmallMemoryStep(CorrectionStep):
+    """Runs out of memory on any call of more than ``limit`` luma pixels, as a small GPU would."""
+
+    def __init__(self, model, limit, **kwargs):
+        super().__init__(model, **kwargs)
+        self.limit, self.calls = limit, []
+
+    def restore(self, planes, *, eager=False):
+        pixels = planes.batch_size * planes.luma.shape[-2] * planes.luma.shape[-1]
+        self.calls.append(pixels)
+        if pixels > self.limit:
+            raise torch.OutOfMemoryError("out of memory (test)")
+        return super().restore(planes, eager=eager)
+
+
+def test_out_of_memory_is_retried_in_smaller_tiles(tiny):
+    """A whole image that runs out of memory is tiled; tiles that still do are split again (a
+    quarter of the pixels each time) until they fit."""
+    image = synthetic_image(200, 300, seed=6)
+    jpeg = pillow_jpeg(image, quality=30)
+    # with the receptive field as overlap, the tiles equal the whole image
+    step = _SmallMemoryStep(tiny, 40_000, precision="float32")
+    result = next(Corrector(step, tile=512, overlap=receptive_field(TINY)).correct_many([jpeg]))
+    assert result.ok and result.tiles > 1 and step.calls[0] == 208 * 304
+    assert max(step.calls[1:]) <= 40_000
+    whole = Corrector(tiny, precision="float32", tile=None).correct(jpeg)
+    assert (result.image.int() - whole.int()).abs().max() <= 1
+    # without overlap the windows can shrink twice more: whole, a quarter, a sixteenth, ...
+    step = _SmallMemoryStep(tiny, 3000, precision="float32")
+    result = next(Corrector(step, tile=512, overlap=0).correct_many([jpeg]))
+    assert result.ok and result.image.shape == whole.shape and max(step.calls[-result.tiles:]) <= 3000
+    levels = list(dict.fromkeys(step.calls))
+    assert len(levels) >= 3 and levels == sorted(levels, reverse=True)
 
 
 def test_activation_estimate_covers_a_larger_forward(tiny):

@@ -69,7 +69,7 @@ def _int_or_text(text: str) -> int | str:
 
 
 def tile(text: str) -> int | str | None:
-    """``auto``, ``none`` (None) or a tile core size in pixels (:func:`~qgac_fast.options.check_tile`)."""
+    """``auto``, ``none`` (None) or a largest tile core in pixels (:func:`~qgac_fast.options.check_tile`)."""
     value = {"auto": "auto", "none": None}.get(text, text)
     try:
         return check_tile(_int_or_text(value) if isinstance(value, str) else value)

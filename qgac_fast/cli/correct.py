@@ -85,7 +85,7 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                         help="model precision: auto (bf16 autocast on CUDA and on CPUs with native bf16, else "
                              "float32), float32, bf16, fp16 (CUDA) (default: %(default)s)")
     parser.add_argument("--tile", type=tile, default="auto", metavar="auto|none|PIXELS",
-                        help="tile core size in pixels (multiple of 16), 'auto' (tile what does not fit "
+                        help="largest tile core in pixels (multiple of 16), 'auto' (tile what does not fit "
                              "the memory budget) or 'none' (default: %(default)s)")
     parser.add_argument("--overlap", type=overlap, metavar="BLOCKS",
                         help="context around each tile, in 8x8 blocks (default: the model's, at most 8)")

@@ -19,7 +19,7 @@ from .encoding import encode_image, jpeg_subsampling
 from .outputs import FORMATS, refusals
 from .results import CorrectionResult, FileResult
 from .step import COMPILE_MODES, PRECISIONS, CorrectionStep, compile_networks, resolve_precision
-from .tiles import Tile, default_overlap, plan_tiles, receptive_field
+from .tiles import Tile, default_overlap, fit_tiles, plan_tiles, receptive_field
 
 __all__ = [
     "COMPILE_MODES",
@@ -38,6 +38,7 @@ __all__ = [
     "compile_networks",
     "default_overlap",
     "encode_image",
+    "fit_tiles",
     "jpeg_subsampling",
     "plan_tiles",
     "probe_planes",

@@ -48,9 +48,10 @@ class EngineOptions:
             decode_backend ``"auto"``, ``"reference"`` or ``"triton"``, checked when the
             :class:`Corrector` is made). The CFMs run on the model's own
             :attr:`~qgac_fast.model.QGAC.cfm_backend`.
-        tile: ``"auto"`` (tile only what does not fit ``memory_budget``), a core size in pixels
-            (a multiple of 16, at least 16: images larger than one window are tiled), or None
-            (never tile).
+        tile: ``"auto"`` (tile only what does not fit ``memory_budget``, in the windows that read
+            the fewest pixels: :func:`~qgac_fast.inference.tiles.fit_tiles`), a largest core size
+            in pixels (a multiple of 16, at least 16: windows of at most that plus the overlap on
+            each side, :func:`~qgac_fast.inference.tiles.plan_tiles`), or None (never tile).
         overlap: context around each tile core, in 8x8 blocks (rounded up to even); default
             :func:`~qgac_fast.inference.tiles.default_overlap`.
         workers: reader threads, and writer threads of :meth:`Corrector.correct_files` (at

@@ -121,9 +121,9 @@ def _stages(runner: Runner, items: Iterable[Source], stop: threading.Event, *, w
             if isinstance(loaded, CorrectionResult):
                 yield [loaded]
                 continue
-            tiling = runner.tiling(loaded)
-            if tiling is not None:
-                yield runner.run_tiled(loaded, *tiling)
+            tiles = runner.tiling(loaded)
+            if tiles is not None:
+                yield runner.run_tiled(loaded, tiles)
                 continue
             group = groups.setdefault(loaded.key, [])
             group.append(loaded)

@@ -7,7 +7,6 @@ decides when each runs (and on which thread). A bad input or a failed computatio
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
@@ -23,7 +22,7 @@ from ..sources import input_byte_limit, read_source
 from .memory import ActivationCost
 from .results import CorrectionResult
 from .step import CorrectionStep
-from .tiles import plan_tiles, restore_tiled
+from .tiles import Tile, fit_tiles, plan_tiles, restore_tiled
 
 __all__ = ["Loaded", "Runner", "Source"]
 
@@ -31,7 +30,6 @@ __all__ = ["Loaded", "Runner", "Source"]
 #: yet loaded: :func:`~qgac_fast.sources.jpeg_source`), its coefficients, or a decoded image (pixels,
 #: or an image file that is not a JPEG: :func:`~qgac_fast.blind.decoded_pixels`).
 Source = Union[JPEGSource, JPEGCoefficients]
-_MIN_CORE = 64  # smallest automatic tile core, pixels
 
 
 @dataclass
@@ -61,7 +59,7 @@ class Runner:
     Args:
         step: the correction step (its device is the engine's).
         batch_size: most images or tiles per model call.
-        tile: ``"auto"``, None or a core size in pixels (see :class:`qgac_fast.Corrector`).
+        tile: ``"auto"``, None or a largest core size in pixels (see :class:`qgac_fast.Corrector`).
         overlap: tile context in 8x8 blocks (even).
         cost: the activation-memory estimate within the budget (used by ``tile="auto"``).
         strict, max_pixels, max_pixels_per_byte: as for :func:`~qgac_fast.read_coefficients`.
@@ -120,8 +118,11 @@ class Runner:
             return self.batch_size
         return max(1, min(self.batch_size, self.cost.max_pixels(item.planes.layout) // item.planes.pixels))
 
-    def tiling(self, item: Loaded) -> tuple[int, int] | None:
-        """``(core, overlap)`` pixels when ``item`` is to be tiled, else None."""
+    def tiling(self, item: Loaded) -> list[Tile] | None:
+        """The tiles ``item`` is to be corrected in, or None to correct it whole: with
+        ``tile="auto"`` the tiling of fewest model pixels within the budget
+        (:func:`~qgac_fast.inference.tiles.fit_tiles`), with a core size its windows
+        (:func:`~qgac_fast.inference.tiles.plan_tiles`)."""
         h, w = item.planes.luma.shape[-2:]
         overlap = 8 * self.overlap
         if self.tile is None:
@@ -129,12 +130,10 @@ class Runner:
         if self.tile == "auto":
             if self.cost.fits(item.planes.layout, h * w):
                 return None
-            limit = self.cost.max_pixels(item.planes.layout)
-            side = max(int(math.isqrt(limit)) // 16 * 16, _MIN_CORE + 2 * overlap)
-            return side - 2 * overlap, overlap
+            return fit_tiles(h, w, self.cost.max_pixels(item.planes.layout), overlap)
         if h <= self.tile + 2 * overlap and w <= self.tile + 2 * overlap:
             return None
-        return self.tile, overlap
+        return plan_tiles(h, w, self.tile, overlap)
 
     def run_batch(self, items: list[Loaded]) -> list[CorrectionResult]:
         """Correct whole images of one shape; a failed batch is retried image by image, and an
@@ -154,26 +153,30 @@ class Runner:
             if isinstance(error, torch.OutOfMemoryError) and self.tile is not None:
                 self._release()
                 h, w = items[0].planes.luma.shape[-2:]
-                return self.run_tiled(items[0], max(16, (max(h, w) // 2) // 16 * 16), 8 * self.overlap)
+                return self.run_tiled(items[0], fit_tiles(h, w, h * w // 4, 8 * self.overlap, min_core=16))
             return [CorrectionResult(items[0].index, items[0].source, error=error, size=items[0].planes.size)]
 
-    def run_tiled(self, item: Loaded, core: int, overlap: int) -> list[CorrectionResult]:
-        """Correct one image in tiles of ``core`` + ``overlap`` pixels; out of memory, the core is halved."""
+    def run_tiled(self, item: Loaded, tiles: list[Tile]) -> list[CorrectionResult]:
+        """Correct one image in ``tiles``; out of memory, in tiles of a quarter of the pixels
+        (:func:`~qgac_fast.inference.tiles.fit_tiles`, cores down to 16 pixels), until they no
+        longer shrink."""
+        window = tiles[0].window
+        window_pixels = (window[1] - window[0]) * (window[3] - window[2])
         try:
             planes = item.planes.to(self.step.device, non_blocking=self.cuda)
-            tiles = plan_tiles(*planes.luma.shape[-2:], core, overlap)
-            window = tiles[0].window
             per_call = self.batch_size
             if self.tile == "auto":
-                window_pixels = (window[1] - window[0]) * (window[3] - window[2])
                 per_call = max(1, min(per_call, self.cost.max_pixels(planes.layout) // window_pixels))
             done = None if self.progress is None else lambda fraction: self.progress(fraction * _megapixels(item))
             y, chroma = restore_tiled(self.step, planes, tiles, per_call, done)
             return self._finish([item], planes, y, chroma, tiles=len(tiles))
         except Exception as error:  # noqa: BLE001
-            if isinstance(error, torch.OutOfMemoryError) and core > 16:
-                self._release()
-                return self.run_tiled(item, max(16, core // 2 // 16 * 16), overlap)
+            if isinstance(error, torch.OutOfMemoryError):
+                smaller = fit_tiles(*item.planes.luma.shape[-2:], window_pixels // 4, 8 * self.overlap, min_core=16)
+                window = smaller[0].window
+                if (window[1] - window[0]) * (window[3] - window[2]) < window_pixels:
+                    self._release()
+                    return self.run_tiled(item, smaller)
             return [CorrectionResult(item.index, item.source, error=error, size=item.planes.size)]
 
     def _finish(self, items: list[Loaded], planes: CoefficientPlanes, y: torch.Tensor,

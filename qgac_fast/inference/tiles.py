@@ -19,8 +19,8 @@ from ..model import CoefficientPlanes, QGACConfig
 from ..options import check_overlap, check_tile
 from .step import CorrectionStep
 
-__all__ = ["MAX_DEFAULT_OVERLAP", "Tile", "check_overlap", "check_tile", "default_overlap", "plan_tiles",
-           "receptive_field", "restore_tiled"]
+__all__ = ["MAX_DEFAULT_OVERLAP", "MIN_CORE", "Tile", "check_overlap", "check_tile", "default_overlap", "fit_tiles",
+           "plan_tiles", "receptive_field", "restore_tiled"]
 
 #: Default ceiling on the overlap, in 8x8 blocks (see :func:`default_overlap`).
 MAX_DEFAULT_OVERLAP = 8
@@ -76,43 +76,126 @@ class Tile(NamedTuple):
     core: tuple[int, int, int, int]
 
 
-def _spans(length: int, core: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """1-D tiling: ``(window_start, window_end, core_start, core_end)`` per tile."""
-    window = core + 2 * overlap
-    if length <= window:
-        return [(0, length, 0, length)]
-    spans = []
-    for start in range(0, length, core):
-        end = min(start + core, length)
-        first = min(max(start - overlap, 0), length - window)
-        spans.append((first, first + window, start, end))
-    return spans
+#: Smallest core :func:`fit_tiles` plans, in pixels: below it the overlap would be most of the work.
+MIN_CORE = 64
+
+
+def _window(length: int, count: int, overlap: int) -> int | None:
+    """The smallest window (pixels, on the 16-pixel grid, or ``length`` itself for one tile) with
+    which ``count`` windows overlapping by ``2 * overlap`` cover ``length``; None when ``count``
+    windows of that size cannot all be distinct (too many for the length)."""
+    if count == 1:
+        return length
+    window = -(-(length + 2 * overlap * (count - 1)) // count)
+    window = -(-window // 16) * 16
+    step = window - 2 * overlap
+    # distinct windows: the last regular start falls short of the end, where the last window sits
+    if window >= length or step <= 0 or (count - 2) * step >= length - window:
+        return None
+    return window
+
+
+def _spans(length: int, count: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """1-D tiling in ``count`` windows of :func:`_window`'s size:
+    ``(window_start, window_end, core_start, core_end)`` per tile. Windows start ``window - 2 *
+    overlap`` apart, the last one flush with the end; each core boundary lies ``overlap`` inside
+    the later window, so both neighbours see at least ``overlap`` of context across it."""
+    window = _window(length, count, overlap)
+    step = window - 2 * overlap
+    starts = [min(i * step, length - window) for i in range(count)]
+    bounds = [0] + [start + overlap for start in starts[1:]] + [length]
+    return [(start, start + window, bounds[i], bounds[i + 1]) for i, start in enumerate(starts)]
+
+
+def _counts(length: int, overlap: int) -> list[tuple[int, int]]:
+    """``(count, window)`` for every usable tile count along ``length``, the windows shrinking."""
+    counts = []
+    for count in range(1, length // 16 + 2):
+        window = _window(length, count, overlap)
+        if window is not None and (not counts or window < counts[-1][1]):
+            counts.append((count, window))
+    return counts
+
+
+def _check_grid(height: int, width: int, overlap: int) -> None:
+    if overlap < 0 or overlap % 16:
+        raise ValueError(f"tile overlap must be a multiple of 16 pixels, got {overlap}")
+    if height % 8 or width % 8 or height < 8 or width < 8:
+        raise ValueError(f"plane size must be positive multiples of 8, got {height}x{width}")
+
+
+def _grid(height: int, width: int, rows: int, cols: int, overlap: int) -> list[Tile]:
+    return [Tile((r[0], r[1], c[0], c[1]), (r[2], r[3], c[2], c[3]))
+            for r in _spans(height, rows, overlap) for c in _spans(width, cols, overlap)]
 
 
 def plan_tiles(height: int, width: int, core: int, overlap: int) -> list[Tile]:
-    """Tiles covering a ``height`` x ``width`` plane (pixels, multiples of 8).
+    """Tiles covering a ``height`` x ``width`` plane (pixels, multiples of 8) whose windows are at
+    most ``core + 2 * overlap`` pixels on each side.
 
-    Cores of ``core`` pixels (the last of a row or column may be shorter) partition the plane;
-    each window adds ``overlap`` pixels on both sides, shifted to stay inside the plane, so every
-    window has the same size, ``min(length, core + 2 * overlap)`` per dimension, and every core
-    edge has at least ``overlap`` pixels of context, or all the plane has on that side.
+    Per dimension, the fewest windows of that size or less; they all have one size (the smallest
+    that covers the plane with that many), overlap their neighbours by ``2 * overlap`` (the last
+    one may overlap more) and sit inside the plane. The cores partition the plane, and every core
+    edge has at least ``overlap`` pixels of context, or all the plane has on that side. Interior
+    cores are at most ``core`` pixels; edge cores, which need context on one side only, up to
+    ``core + overlap``.
 
     Args:
         core, overlap: pixels, multiples of 16 (``overlap`` may be 0). Every window and core
             then starts and ends on the 8x8 block grid, and on the 16-pixel grid (that of 4:2:0
             chroma blocks) when the plane's sides are multiples of 16, as 4:2:0 planes are.
 
+    Raises:
+        ValueError: ``core`` or ``overlap`` off the 16-pixel grid, or the plane's sides off the 8-pixel grid.
+
     Example:
         >>> [(t.window[:2], t.core[:2]) for t in plan_tiles(96, 40, 32, 16)]  # rows; 40 columns fit
-        [((0, 64), (0, 32)), ((16, 80), (32, 64)), ((32, 96), (64, 96))]
+        [((0, 64), (0, 48)), ((32, 96), (48, 96))]
     """
-    if core < 16 or core % 16 or overlap < 0 or overlap % 16:
-        raise ValueError(f"tile core must be a positive multiple of 16 and overlap a multiple of 16 pixels, "
-                         f"got core={core}, overlap={overlap}")
-    if height % 8 or width % 8 or height < 8 or width < 8:
-        raise ValueError(f"plane size must be positive multiples of 8, got {height}x{width}")
-    rows, cols = _spans(height, core, overlap), _spans(width, core, overlap)
-    return [Tile((r[0], r[1], c[0], c[1]), (r[2], r[3], c[2], c[3])) for r in rows for c in cols]
+    if core < 16 or core % 16:
+        raise ValueError(f"tile core must be a positive multiple of 16 pixels, got {core}")
+    _check_grid(height, width, overlap)
+    side = core + 2 * overlap
+
+    def fewest(length: int) -> int:  # the fewest windows of at most ``side``, else the smallest windows
+        counts = _counts(length, overlap)
+        return next((count for count, window in counts if window <= side), counts[-1][0])
+
+    return _grid(height, width, fewest(height), fewest(width), overlap)
+
+
+def fit_tiles(height: int, width: int, max_pixels: int, overlap: int, *, min_core: int = MIN_CORE) -> list[Tile]:
+    """The tiles of :func:`plan_tiles`' kind whose windows hold at most ``max_pixels`` pixels each
+    and that make the model read the fewest pixels in all (fewest tiles among equals). Windows
+    may be oblong: a 4000x2992 plane under 3.27 MP and an overlap of 64 becomes 2x2 windows of
+    2064x1560 (1.08 times the plane's pixels), where squares of 1792 took 6 (1.61 times).
+
+    Cores narrower than ``min_core`` pixels (a multiple of 16; default :data:`MIN_CORE`) are not
+    planned; when no such tiling fits ``max_pixels``, the windows are squares of ``min_core + 2 *
+    overlap`` whatever they hold.
+
+    Raises:
+        ValueError: as :func:`plan_tiles`.
+    """
+    _check_grid(height, width, overlap)
+    smallest = min_core + 2 * overlap
+    rows = [(count, tall) for count, tall in _counts(height, overlap) if count == 1 or tall >= smallest]
+    columns = [(count, wide) for count, wide in _counts(width, overlap) if count == 1 or wide >= smallest]
+    best = None
+    for row_count, tall in rows:
+        if best is not None and (height + 2 * overlap * (row_count - 1)) * width >= best[0][0]:
+            break  # more rows read at least this much whatever the columns
+        for column_count, wide in columns:
+            # the pixels any windows this many read, rounding aside: more columns only read more
+            if best is not None and ((height + 2 * overlap * (row_count - 1))
+                                     * (width + 2 * overlap * (column_count - 1)) > best[0][0]):
+                break
+            key = (row_count * column_count * tall * wide, row_count * column_count)
+            if tall * wide <= max_pixels and (best is None or key < best[0]):
+                best = key, row_count, column_count
+    if best is None:
+        return plan_tiles(height, width, min_core, overlap)
+    return _grid(height, width, best[1], best[2], overlap)
 
 
 def restore_tiled(step: CorrectionStep, planes: CoefficientPlanes, tiles: list[Tile], per_call: int,
