@@ -3,9 +3,9 @@
 The model's forward allocates its activations afresh for every image. glibc's malloc serves blocks
 above its mmap threshold (32 MiB at most) with fresh pages that the kernel zeroes, and unmaps them
 again on free: half a second of system time per second of user time. Kept off mmap, glibc's heap
-fragments instead (peak RSS +45%). gperftools' tcmalloc reuses its pages and returns them
-gradually: in ``bench/results/job-cpu.md`` it takes system time from about 55% of user time to a
-few percent and runs 1.5x faster, for 4-25% more peak memory (``docs/benchmarks.md``).
+fragments instead (peak RSS +45%). gperftools' tcmalloc reuses its pages, and with
+:data:`TCMALLOC_SETTINGS` never returns them: in ``bench/results/job-cpu.md`` it takes system time
+from about half of user time to a few percent (``docs/benchmarks.md``).
 
 The library cannot be switched once a process runs, so :func:`reexec_with_allocator` restarts the
 process (``exec``, the same process id) with the library in ``LD_PRELOAD`` before anything heavy
@@ -27,7 +27,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-__all__ = ["ALLOCATOR_VARIABLE", "allocator_library", "loaded_allocator", "reexec_with_allocator"]
+__all__ = ["ALLOCATOR_VARIABLE", "TCMALLOC_SETTINGS", "allocator_library", "loaded_allocator", "reexec_with_allocator"]
 
 #: The environment variable that chooses the allocator (``auto``, ``system`` or a library's path).
 ALLOCATOR_VARIABLE = "QGAC_FAST_MALLOC"
@@ -35,6 +35,11 @@ ALLOCATOR_VARIABLE = "QGAC_FAST_MALLOC"
 _RESTARTED = "QGAC_FAST_MALLOC_PRELOADED"
 #: Library names tried by ``auto``, best first (the minimal build has no heap profiler).
 _TCMALLOC = ("tcmalloc_minimal", "tcmalloc")
+#: tcmalloc's settings in the restarted process, where the environment does not set them: keep
+#: freed pages instead of handing them back to the kernel gradually (gperftools' default), which
+#: the next image's forward faults in again. On the job benchmark's folder: system time 3.0-5.0 ->
+#: 1.5 s, peak RSS 2.9-3.1 -> 2.4 GB, 10% faster (``docs/benchmarks.md``).
+TCMALLOC_SETTINGS = {"TCMALLOC_RELEASE_RATE": "0"}
 #: A malloc library's file name (what :func:`loaded_allocator` looks for among the mapped files).
 _MALLOC_NAME = re.compile(r"^lib(tc|je|mi)malloc")
 
@@ -99,7 +104,8 @@ def reexec_with_allocator() -> None:
     goes on with the malloc it has; a bad ``QGAC_FAST_MALLOC`` is said on stderr once.
 
     In the restarted process, the library leaves ``LD_PRELOAD`` again, so that the programs it
-    starts (compilers, workers) run as they would have.
+    starts (compilers, workers) run as they would have. A tcmalloc gets :data:`TCMALLOC_SETTINGS`
+    where the environment has none of its own.
 
     Call it first thing in a program's entry (nothing written, no threads): ``exec`` replaces the
     process with the same command line, so nothing done before it survives.
@@ -126,8 +132,13 @@ def reexec_with_allocator() -> None:
     os.environ[_RESTARTED] = library
     preload = os.environ.get("LD_PRELOAD", "")
     os.environ["LD_PRELOAD"] = f"{library} {preload}".strip()
+    settings = {} if "tcmalloc" not in Path(library).name else {
+        name: value for name, value in TCMALLOC_SETTINGS.items() if name not in os.environ}
+    os.environ.update(settings)
     try:
         os.execv(sys.executable, sys.orig_argv)
     except OSError:
         os.environ["LD_PRELOAD"] = preload
         del os.environ[_RESTARTED]
+        for name in settings:
+            del os.environ[name]

@@ -72,6 +72,7 @@ print("before", os.getpid(), flush=True)
 reexec_with_allocator()
 mapped = any(os.path.realpath(sys.argv[1]) in line for line in open("/proc/self/maps"))
 print("after", os.getpid(), mapped, repr(os.environ.get("LD_PRELOAD")), flush=True)
+print("settings", os.environ.get("TCMALLOC_RELEASE_RATE"), flush=True)
 """
 
 
@@ -86,18 +87,34 @@ def test_restart_preloads_the_library_once():
     lines = [line.split() for line in run.stdout.splitlines()]
     # the same process, restarted once: "before" twice, "after" once, with the library mapped and
     # gone from LD_PRELOAD again (the programs it starts run as they would have)
-    assert [line[0] for line in lines] == ["before", "before", "after"], lines
+    assert [line[0] for line in lines] == ["before", "before", "after", "settings"], lines
     assert lines[0][1] == lines[1][1] == lines[2][1]
     assert lines[2][2:] == ["True", "None"], lines
+    assert lines[3][1] == "None", "tcmalloc's settings are tcmalloc's alone"
     # the C library's malloc: no restart, nothing mapped
     run = subprocess.run([sys.executable, "-c", _CHILD, library], capture_output=True, text=True, cwd=ROOT,
                          timeout=60, env=env | {ALLOCATOR_VARIABLE: "system"})
-    assert [line.split()[::2] for line in run.stdout.splitlines()] == [["before"], ["after", "False"]]
+    assert [line.split()[::2] for line in run.stdout.splitlines()] == [["before"], ["after", "False"], ["settings"]]
     # a host's own sys.argv (not the process's command line): no restart
     host = "import sys; sys.argv = ['prog', 'correct', 'x']\n" + _CHILD.replace("sys.argv[1]", repr(library))
     run = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True, cwd=ROOT, timeout=60,
                          env=env | {ALLOCATOR_VARIABLE: library})
-    assert [line.split()[::2] for line in run.stdout.splitlines()] == [["before"], ["after", "False"]]
+    assert [line.split()[::2] for line in run.stdout.splitlines()] == [["before"], ["after", "False"], ["settings"]]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="LD_PRELOAD and exec: Linux only")
+def test_a_restart_on_tcmalloc_sets_its_settings_unless_given(tmp_path):
+    # a tcmalloc stand-in: a real library the loader accepts, under tcmalloc's name
+    library = tmp_path / "libtcmalloc_minimal.so.4"
+    library.write_bytes(_library("libturbojpeg.so").read_bytes())
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("QGAC_FAST_MALLOC", "TCMALLOC_")) and k != "LD_PRELOAD"}
+    for given, expected in (({}, allocator.TCMALLOC_SETTINGS["TCMALLOC_RELEASE_RATE"]),
+                            ({"TCMALLOC_RELEASE_RATE": "5"}, "5")):
+        run = subprocess.run([sys.executable, "-c", _CHILD, str(library)], capture_output=True, text=True, cwd=ROOT,
+                             timeout=60, env=env | given | {ALLOCATOR_VARIABLE: str(library)})
+        lines = [line.split() for line in run.stdout.splitlines()]
+        assert lines[-2][2] == "True" and lines[-1] == ["settings", expected], (lines, run.stderr)
 
 
 def test_command_line_says_a_bad_setting_and_goes_on(tmp_path):
