@@ -105,7 +105,8 @@ def reexec_with_allocator() -> None:
 
     In the restarted process, the library leaves ``LD_PRELOAD`` again, so that the programs it
     starts (compilers, workers) run as they would have. A tcmalloc gets :data:`TCMALLOC_SETTINGS`
-    where the environment has none of its own.
+    where the environment has none of its own; they stay in the environment, where they matter
+    only to a program that itself runs on tcmalloc.
 
     Call it first thing in a program's entry (nothing written, no threads): ``exec`` replaces the
     process with the same command line, so nothing done before it survives.

@@ -80,7 +80,8 @@ print("settings", os.environ.get("TCMALLOC_RELEASE_RATE"), flush=True)
 def test_restart_preloads_the_library_once():
     # libturbojpeg: a real library that a bare Python process does not map, preloaded harmlessly
     library = str(_library("libturbojpeg.so"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QGAC_FAST_MALLOC") and k != "LD_PRELOAD"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("QGAC_FAST_MALLOC", "TCMALLOC_")) and k != "LD_PRELOAD"}
     run = subprocess.run([sys.executable, "-c", _CHILD, library], capture_output=True, text=True, cwd=ROOT,
                          timeout=60, env=env | {ALLOCATOR_VARIABLE: library})
     assert run.returncode == 0, run.stderr

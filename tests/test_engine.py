@@ -423,14 +423,14 @@ def test_out_of_memory_is_retried_in_smaller_tiles(tiny):
     quarter of the pixels each time) until they fit."""
     image = synthetic_image(200, 300, seed=6)
     jpeg = pillow_jpeg(image, quality=30)
-    # with the receptive field as overlap, the tiles equal the whole image
+    # with the receptive field as overlap, the tiled result equals the whole-image one
     step = _SmallMemoryStep(tiny, 40_000, precision="float32")
     result = next(Corrector(step, tile=512, overlap=receptive_field(TINY)).correct_many([jpeg]))
     assert result.ok and result.tiles > 1 and step.calls[0] == 208 * 304
     assert max(step.calls[1:]) <= 40_000
     whole = Corrector(tiny, precision="float32", tile=None).correct(jpeg)
     assert (result.image.int() - whole.int()).abs().max() <= 1
-    # without overlap the windows can shrink twice more: whole, a quarter, a sixteenth, ...
+    # without overlap the windows shrink again while they run out of memory, one window a call
     step = _SmallMemoryStep(tiny, 3000, precision="float32")
     result = next(Corrector(step, tile=512, overlap=0).correct_many([jpeg]))
     assert result.ok and result.image.shape == whole.shape and max(step.calls[-result.tiles:]) <= 3000

@@ -1,6 +1,6 @@
 """Tile plans (qgac_fast.inference.tiles): cores partition the plane with context on every side,
 windows of one size on the block grid, within their limits, and fit_tiles' windows cost no more
-model pixels than squares of the same limit."""
+model pixels than the square tiles the engine planned before."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qgac_fast.inference import fit_tiles, plan_tiles
-from qgac_fast.inference.tiles import MIN_CORE
+from qgac_fast.inference.tiles import MIN_CORE, _window
 
 
 def _check(tiles, h: int, w: int, overlap: int) -> tuple[int, int]:
@@ -55,11 +55,25 @@ def test_plan_tiles_partitions_the_plane_with_context(shape, core, overlap):
 @given(st.integers(1, 200), st.integers(1, 200), st.sampled_from([0, 16, 32, 64]), st.integers(1, 64))
 def test_plan_tiles_windows_within_their_side(h8, w8, overlap, core16):
     h, w, core = 8 * h8, 8 * w8, 16 * core16
-    tall, wide = _check(plan_tiles(h, w, core, overlap), h, w, overlap)
+    tiles = plan_tiles(h, w, core, overlap)
+    tall, wide = _check(tiles, h, w, overlap)
     side = core + 2 * overlap
-    assert (tall <= side or tall == h) and (wide <= side or wide == w)
-    # the fewest windows: one fewer along a side would not fit it
-    assert tall == h or len({t.window[:2] for t in plan_tiles(h, w, core, overlap)}) >= 2
+    for length, window, count in ((h, tall, len({t.window[:2] for t in tiles})),
+                                  (w, wide, len({t.window[2:] for t in tiles}))):
+        assert window <= side or window == length
+        # the fewest windows: one fewer would not cover the side within ``side``
+        fewer = _window(length, count - 1, overlap) if count > 1 else None
+        assert count == 1 or fewer is None or fewer > side
+
+
+def _squares(h: int, w: int, core: int, overlap: int) -> int:
+    """Pixels read by the engine's former plan: square windows of ``core + 2 * overlap``, cores
+    starting every ``core`` pixels, each window shifted inside the plane."""
+    def count(length: int) -> tuple[int, int]:
+        window = core + 2 * overlap
+        return (1, length) if length <= window else (len(range(0, length, core)), window)
+    (rows, tall), (cols, wide) = count(h), count(w)
+    return rows * cols * tall * wide
 
 
 @settings(max_examples=300, deadline=None)
@@ -70,10 +84,10 @@ def test_fit_tiles_within_the_budget_and_no_worse_than_squares(h8, w8, overlap, 
     tall, wide = _check(tiles, h, w, overlap)
     fallback = plan_tiles(h, w, MIN_CORE, overlap)
     assert tall * wide <= max_pixels or tiles == fallback
-    # the square tiles the engine planned before, where they fit the budget: never fewer pixels
+    # the engine's former squares, where they fit the budget: never more pixels than they read
     side = math.isqrt(max_pixels) // 16 * 16
     if side - 2 * overlap >= MIN_CORE:
-        assert _read(tiles) <= _read(plan_tiles(h, w, side - 2 * overlap, overlap))
+        assert _read(tiles) <= _squares(h, w, side - 2 * overlap, overlap)
 
 
 def test_fit_tiles_takes_oblong_windows():

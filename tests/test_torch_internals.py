@@ -29,6 +29,7 @@ def test_eager_dispatch_mode_does_not_import_dynamo():
     """The probe's first op must not pull in torch._dynamo (1.5 s of start-up): on a torch that
     wraps __torch_dispatch__ regardless of the hook, this fails. A fresh interpreter, because
     other tests import dynamo."""
+    import pathlib
     import subprocess
     import sys
 
@@ -37,7 +38,9 @@ def test_eager_dispatch_mode_does_not_import_dynamo():
             "with PeakTracker() as tracker:\n"
             "    torch.zeros(1024) + 1\n"
             "print(tracker.peak, 'torch._dynamo' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    root = pathlib.Path(torch_internals.__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=root).stdout.split()
     assert out == ["8192", "False"]  # the zeros and the sum, 4096 bytes each, alive together
 
 

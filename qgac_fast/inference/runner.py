@@ -139,45 +139,55 @@ class Runner:
         """Correct whole images of one shape; a failed batch is retried image by image, and an
         image that runs out of memory alone is tiled (unless ``tile`` is None)."""
         try:
-            planes = CoefficientPlanes.cat([item.planes.to(self.step.device, non_blocking=self.cuda)
-                                            for item in items])
-            y, chroma = self.step.restore(planes)
-            results = self._finish(items, planes, y, chroma, tiles=1)
-            if self.progress is not None:
-                self.progress(sum(_megapixels(item) for item in items))
-            return results
+            return self._correct_batch(items)
         except Exception as error:  # noqa: BLE001
-            if len(items) > 1:
-                self._release()
-                return [result for item in items for result in self.run_batch([item])]
-            if isinstance(error, torch.OutOfMemoryError) and self.tile is not None:
-                self._release()
-                h, w = items[0].planes.luma.shape[-2:]
-                return self.run_tiled(items[0], fit_tiles(h, w, h * w // 4, 8 * self.overlap, min_core=16))
-            return [CorrectionResult(items[0].index, items[0].source, error=error, size=items[0].planes.size)]
+            failure = error
+        # retried outside the handler, the failed call's tensors released first (see _release)
+        if len(items) > 1:
+            self._release(failure)
+            return [result for item in items for result in self.run_batch([item])]
+        if isinstance(failure, torch.OutOfMemoryError) and self.tile is not None:
+            h, w = items[0].planes.luma.shape[-2:]
+            tiles = fit_tiles(h, w, h * w // 4, 8 * self.overlap, min_core=16)
+            if len(tiles) > 1:
+                self._release(failure)
+                return self.run_tiled(items[0], tiles, per_call=1)
+        return [CorrectionResult(items[0].index, items[0].source, error=failure, size=items[0].planes.size)]
 
-    def run_tiled(self, item: Loaded, tiles: list[Tile]) -> list[CorrectionResult]:
-        """Correct one image in ``tiles``; out of memory, in tiles of a quarter of the pixels
-        (:func:`~qgac_fast.inference.tiles.fit_tiles`, cores down to 16 pixels), until they no
-        longer shrink."""
-        window = tiles[0].window
-        window_pixels = (window[1] - window[0]) * (window[3] - window[2])
+    def _correct_batch(self, items: list[Loaded]) -> list[CorrectionResult]:
+        planes = CoefficientPlanes.cat([item.planes.to(self.step.device, non_blocking=self.cuda) for item in items])
+        y, chroma = self.step.restore(planes)
+        results = self._finish(items, planes, y, chroma, tiles=1)
+        if self.progress is not None:
+            self.progress(sum(_megapixels(item) for item in items))
+        return results
+
+    def run_tiled(self, item: Loaded, tiles: list[Tile], per_call: int | None = None) -> list[CorrectionResult]:
+        """Correct one image in ``tiles``, ``per_call`` windows per model call (default: the batch
+        size, within the budget with ``tile="auto"``). Out of memory, the image is planned again
+        within a quarter of a window's pixels (:func:`~qgac_fast.inference.tiles.fit_tiles`, cores
+        down to 16 pixels: with a wide overlap the windows can hold more than that quarter) and
+        corrected one window per call, until the windows no longer shrink."""
         try:
-            planes = item.planes.to(self.step.device, non_blocking=self.cuda)
+            return self._correct_tiled(item, tiles, per_call)
+        except Exception as error:  # noqa: BLE001
+            failure = error
+        if isinstance(failure, torch.OutOfMemoryError):
+            smaller = fit_tiles(*item.planes.luma.shape[-2:], _pixels(tiles[0]) // 4, 8 * self.overlap, min_core=16)
+            if _pixels(smaller[0]) < _pixels(tiles[0]):
+                self._release(failure)
+                return self.run_tiled(item, smaller, per_call=1)
+        return [CorrectionResult(item.index, item.source, error=failure, size=item.planes.size)]
+
+    def _correct_tiled(self, item: Loaded, tiles: list[Tile], per_call: int | None) -> list[CorrectionResult]:
+        planes = item.planes.to(self.step.device, non_blocking=self.cuda)
+        if per_call is None:
             per_call = self.batch_size
             if self.tile == "auto":
-                per_call = max(1, min(per_call, self.cost.max_pixels(planes.layout) // window_pixels))
-            done = None if self.progress is None else lambda fraction: self.progress(fraction * _megapixels(item))
-            y, chroma = restore_tiled(self.step, planes, tiles, per_call, done)
-            return self._finish([item], planes, y, chroma, tiles=len(tiles))
-        except Exception as error:  # noqa: BLE001
-            if isinstance(error, torch.OutOfMemoryError):
-                smaller = fit_tiles(*item.planes.luma.shape[-2:], window_pixels // 4, 8 * self.overlap, min_core=16)
-                window = smaller[0].window
-                if (window[1] - window[0]) * (window[3] - window[2]) < window_pixels:
-                    self._release()
-                    return self.run_tiled(item, smaller)
-            return [CorrectionResult(item.index, item.source, error=error, size=item.planes.size)]
+                per_call = max(1, min(per_call, self.cost.max_pixels(planes.layout) // _pixels(tiles[0])))
+        done = None if self.progress is None else lambda fraction: self.progress(fraction * _megapixels(item))
+        y, chroma = restore_tiled(self.step, planes, tiles, per_call, done)
+        return self._finish([item], planes, y, chroma, tiles=len(tiles))
 
     def _finish(self, items: list[Loaded], planes: CoefficientPlanes, y: torch.Tensor,
                 chroma: torch.Tensor | None, tiles: int) -> list[CorrectionResult]:
@@ -204,9 +214,18 @@ class Runner:
                                             primary=item.primary))
         return results
 
-    def _release(self) -> None:
+    def _release(self, failure: BaseException) -> None:
+        """Free what a failed call held before retrying it: its traceback keeps the frames, and so
+        the tensors, of the call; then CUDA's cached blocks."""
+        failure.__traceback__ = None
         if self.cuda:
             torch.cuda.empty_cache()
+
+
+def _pixels(tile: Tile) -> int:
+    """A tile window's luma pixels."""
+    top, bottom, left, right = tile.window
+    return (bottom - top) * (right - left)
 
 
 def _megapixels(item: Loaded) -> float:

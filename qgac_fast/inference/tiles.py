@@ -167,12 +167,14 @@ def plan_tiles(height: int, width: int, core: int, overlap: int) -> list[Tile]:
 def fit_tiles(height: int, width: int, max_pixels: int, overlap: int, *, min_core: int = MIN_CORE) -> list[Tile]:
     """The tiles of :func:`plan_tiles`' kind whose windows hold at most ``max_pixels`` pixels each
     and that make the model read the fewest pixels in all (fewest tiles among equals). Windows
-    may be oblong: a 4000x2992 plane under 3.27 MP and an overlap of 64 becomes 2x2 windows of
-    2064x1560 (1.08 times the plane's pixels), where squares of 1792 took 6 (1.61 times).
+    may be oblong: a plane of 2992 rows and 4000 columns under 3.27 MP with an overlap of 64 gets 2
+    x 2 windows of 1568 x 2064 (1.08 times the plane's pixels), where squares of 1792 took 6 (1.61
+    times).
 
-    Cores narrower than ``min_core`` pixels (a multiple of 16; default :data:`MIN_CORE`) are not
-    planned; when no such tiling fits ``max_pixels``, the windows are squares of ``min_core + 2 *
-    overlap`` whatever they hold.
+    Windows narrower than ``min_core + 2 * overlap`` (``min_core`` a multiple of 16; default
+    :data:`MIN_CORE`) are not planned, unless one window spans the side; when no tiling fits
+    ``max_pixels``, the windows are :func:`plan_tiles`' for cores of ``min_core``, whatever they
+    hold.
 
     Raises:
         ValueError: as :func:`plan_tiles`.
@@ -183,7 +185,7 @@ def fit_tiles(height: int, width: int, max_pixels: int, overlap: int, *, min_cor
     columns = [(count, wide) for count, wide in _counts(width, overlap) if count == 1 or wide >= smallest]
     best = None
     for row_count, tall in rows:
-        if best is not None and (height + 2 * overlap * (row_count - 1)) * width >= best[0][0]:
+        if best is not None and (height + 2 * overlap * (row_count - 1)) * width > best[0][0]:
             break  # more rows read at least this much whatever the columns
         for column_count, wide in columns:
             # the pixels any windows this many read, rounding aside: more columns only read more
