@@ -18,7 +18,9 @@ peak RSS. The cases:
   in ``CorrectionStep.restore`` (the forward alone) give the forward's MP/s; with the command
   line's native settings and malloc, and again with huge pages and on the C library's malloc;
 - ``eval``: ``qgac-fast eval`` on PNG originals of the same sizes at ``QGAC_BENCH_JOB_QUALITIES``, and
-  on the C library's malloc.
+  on the C library's malloc;
+- ``model-last``: the ``model`` case once more, after all the others (``bench_model_last``): the
+  machine's speed drifts, and the mean of the two runs is the reference of the ratios.
 
 The folder (``QGAC_BENCH_JOB_IMAGES``: ``MEGAPIXELS:SUBSAMPLING`` items, default 1 to 24 MP in
 4:2:0 and 4:4:4) holds 4:3 crops of the bundled photos' mosaic saved by Pillow at quality 85.
@@ -175,25 +177,43 @@ def bench_eval(benchmark, folders, tmp_path, case):
     _record(benchmark, row, folders["mp"] * len(QUALITIES))
 
 
+def bench_model_last(benchmark, folders, tmp_path):
+    """The ``model`` case again, after every other case: the report's ratios use the mean of its two
+    runs, so that the machine's drift during the run (20% within an hour on this project's
+    2-core machines) cancels to first order instead of skewing every ratio one way."""
+    bench_model(benchmark, folders, tmp_path, "model")
+
+
 def _case(bench: dict) -> str:
-    """A case's row name: ``model``, ``correct-png``, ``eval``..."""
+    """A case's row name: ``model``, ``model-last``, ``correct-png``, ``eval``..."""
     function = bench["name"].split("[")[0]
+    if function == "bench_model_last":
+        return "model-last"
     return {"bench_model": bench["param"], "bench_correct": f"correct-{bench['param']}",
             "bench_eval": bench["param"]}[function]
 
 
 def markdown(benchmarks: list[dict], run: dict) -> str:
     """The report's table of this module's cases (:mod:`bench.report`): each case against the model
-    row with the same huge-pages suffix, if any."""
+    row with the same suffix (huge pages, the system's malloc), if any; the rows without one against
+    the mean of ``model`` and ``model-last`` where both ran."""
     rows = {_case(bench): bench["extra_info"] for bench in benchmarks}
     if "model" not in rows:
         return "# The whole job on the CPU\n\nThe model case did not run: no ratios to report.\n"
     model = rows["model"]
+    bracket = ""
+    if "model-last" in rows:  # the unsuffixed rows' reference: the mean of the first and the last run
+        first, last = model, rows["model-last"]
+        model = first | {key: (first[key] + last[key]) / 2 for key in ("mp_per_s", "forward_mp_per_s")}
+        bracket = (f" The model case ran first and last (forward {first['forward_mp_per_s']:.3f} and "
+                   f"{last['forward_mp_per_s']:.3f} MP/s); this line and the ratios of the rows without a suffix "
+                   "use the mean of the two.")
+    reference = {"": model}
     lines = [f"# The whole job on the CPU ({model.get('threads', 'not recorded')} threads)", "", provenance(run), "",
              f"Images `{model.get('images', 'not recorded')}` (megapixels:subsampling), eval qualities "
              f"{model.get('qualities', 'not recorded')}.", "",
              f"The model through the engine without writing: {model['mp_per_s']:.3f} MP/s; its forward alone "
-             f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.", "",
+             f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.{bracket}", "",
              "The ratios of the rows with a suffix (huge pages, the system's malloc) are to the model row with the "
              "same suffix.", "",
              "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | user s | sys s | sys / user | "
@@ -201,7 +221,7 @@ def markdown(benchmarks: list[dict], run: dict) -> str:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case, row in rows.items():
         suffix = next((s for s in ("-no-huge-pages", "-huge-pages", "-system-malloc") if case.endswith(s)), "")
-        model = rows.get(f"model{suffix}", rows["model"])
+        model = reference.get(suffix) or rows.get(f"model{suffix}", reference[""])
         lines.append(
             f"| {case} | {row['mp']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.3f} | "
             f"{row['mp_per_s'] / model['mp_per_s']:.2f} | {row['mp_per_s'] / model['forward_mp_per_s']:.2f} | "
