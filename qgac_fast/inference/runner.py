@@ -147,9 +147,8 @@ class Runner:
             self._release(failure)
             return [result for item in items for result in self.run_batch([item])]
         if isinstance(failure, torch.OutOfMemoryError) and self.tile is not None:
-            h, w = items[0].planes.luma.shape[-2:]
-            tiles = fit_tiles(h, w, h * w // 4, 8 * self.overlap, min_core=16)
-            if len(tiles) > 1:
+            tiles = self._smaller(items[0], items[0].planes.pixels)
+            if tiles is not None:
                 self._release(failure)
                 return self.run_tiled(items[0], tiles, per_call=1)
         return [CorrectionResult(items[0].index, items[0].source, error=failure, size=items[0].planes.size)]
@@ -173,8 +172,8 @@ class Runner:
         except Exception as error:  # noqa: BLE001
             failure = error
         if isinstance(failure, torch.OutOfMemoryError):
-            smaller = fit_tiles(*item.planes.luma.shape[-2:], _pixels(tiles[0]) // 4, 8 * self.overlap, min_core=16)
-            if _pixels(smaller[0]) < _pixels(tiles[0]):
+            smaller = self._smaller(item, _pixels(tiles[0]))
+            if smaller is not None:
                 self._release(failure)
                 return self.run_tiled(item, smaller, per_call=1)
         return [CorrectionResult(item.index, item.source, error=failure, size=item.planes.size)]
@@ -213,6 +212,13 @@ class Runner:
                                             else item.blind.estimate,
                                             primary=item.primary))
         return results
+
+    def _smaller(self, item: Loaded, pixels: int) -> list[Tile] | None:
+        """After a call of ``pixels``-pixel windows (the whole image: its planes' pixels) ran out of
+        memory: the tiles within a quarter of that (cores down to 16 pixels), or None when their
+        windows would not be smaller."""
+        tiles = fit_tiles(*item.planes.luma.shape[-2:], pixels // 4, 8 * self.overlap, min_core=16)
+        return tiles if _pixels(tiles[0]) < pixels else None
 
     def _release(self, failure: BaseException) -> None:
         """Free what a failed call held before retrying it: its traceback keeps the frames, and so
