@@ -8,7 +8,10 @@ Conventions shared by every function here:
   shape. Values lie on ``[0, data_range]``: the default ``data_range=255`` suits uint8 images
   and float images on the 0..255 scale; pass ``data_range=1.0`` for images on ``[0, 1]``.
 * All arithmetic is float64 (the metrics are reported to 0.01 dB / 0.001 SSIM, and float32
-  accumulation over megapixel images is not that exact), on the input's device.
+  accumulation over megapixel images is not that exact), on the input's device, in strips of rows
+  converted one at a time (:data:`_STRIP_ELEMENTS`): a whole 24 MP RGB image in float64 is
+  576 MB, and each temporary as much again. For integer-valued images (uint8) the sums of
+  squared differences are exact, whatever the strips.
 * A batch returns a float64 tensor ``(N,)``, one value per image; a single ``(C, H, W)`` image
   returns a 0-dim tensor.
 * Colour images are whatever the caller passes (the literature's colour results are on RGB);
@@ -30,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,26 +46,54 @@ __all__ = ["blocking_effect_factor", "boundary_differences", "high_frequency_rat
 _BLOCK = 8  # JPEG's block grid, which PSNR-B measures blocking on
 
 
-def _as_batch(x: torch.Tensor, name: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """``x`` as ``dtype`` ``(N, C, H, W)``; a ``(C, H, W)`` image becomes a batch of one."""
+def _as_batch(x: torch.Tensor, name: str, dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
+    """``x`` as ``dtype`` ``(N, C, H, W)`` (its own dtype, not copied, when ``dtype`` is None); a
+    ``(C, H, W)`` image becomes a batch of one."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype == torch.bool or x.is_complex():
         raise TypeError(f"{name} must have a real dtype (uint8, int or float), got {x.dtype}")
     if x.dim() not in (3, 4):
         raise ValueError(f"{name} must be (N, C, H, W) or (C, H, W), got shape {tuple(x.shape)}")
-    x = x.to(dtype)
+    if dtype is not None:
+        x = x.to(dtype)
     return x if x.dim() == 4 else x.unsqueeze(0)
 
 
 def _pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str],
-          dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Both images as ``dtype`` batches, and whether the inputs were single images."""
+          dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Both images as batches (as ``dtype``; their own dtypes when None, for strip-wise
+    conversion), and whether the inputs were single images."""
     if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape != y.shape:
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
     single = isinstance(x, torch.Tensor) and x.dim() == 3
     return _as_batch(x, names[0], dtype), _as_batch(y, names[1], dtype), single
+
+
+#: Elements of one strip's float64 planes: 1 Mi (8 MiB), which stay in the cache through the
+#: several passes each strip takes (SSIM's filtering: 4x faster per element than strips of 4 Mi).
+_STRIP_ELEMENTS = 1 << 20
+
+
+def _strips(x: torch.Tensor, planes: int = 1, multiple: int = 1, least: int = 1) -> range:
+    """First rows of the strips that split ``x`` ``(N, C, H, W)`` for :data:`_STRIP_ELEMENTS`
+    elements of ``planes`` float planes per channel; ``range.step`` is the strip's height, a
+    multiple of ``multiple`` and at least ``least`` (both >= 1)."""
+    n, c, height, width = x.shape
+    rows = max(least, _STRIP_ELEMENTS // max(1, n * c * planes * width))
+    rows = max(multiple, rows // multiple * multiple)
+    return range(0, height, rows)
+
+
+def _squared_error_sums(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum of ``(x - y)^2`` per image of two ``(N, C, H, W)`` batches: float64 ``(N,)``, in strips."""
+    rows = _strips(x, planes=2)
+    total = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    for top in rows:
+        strip = (slice(None), slice(None), slice(top, top + rows.step))
+        total += (x[strip].to(torch.float64) - y[strip].to(torch.float64)).square().sum(dim=(1, 2, 3))
+    return total
 
 
 def _check_range(data_range: float) -> float:
@@ -95,26 +127,39 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0) -> torch.T
     """
     data_range = _check_range(data_range)
     x, y, single = _pair(x, y, ("x", "y"))
-    mse = (x - y).square().mean(dim=(1, 2, 3))
+    mse = _squared_error_sums(x, y) / math.prod(x.shape[1:])
     return _unbatch(_psnr_from_mse(mse, data_range), single)
 
 
-def _boundary_sums(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+def _boundary_sums(x: torch.Tensor, plane: Callable[[torch.Tensor], torch.Tensor] | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """Sums of squared differences of adjacent pixels across and away from 8x8 block boundaries.
 
     Args:
-        x: float64 ``(N, C, H, W)``.
+        x: ``(N, C, H, W)``, any real dtype.
+        plane: what is measured, computed from each strip of ``x``'s rows: float64 ``(N, C', h, W)``
+            of ``(N, C, h, W)``; ``x`` itself as float64 when None.
 
     Returns:
-        ``(S_B, S_B^c, n_B, n_B^c)``: ``S_B`` and ``S_B^c``, each float64 ``(N, C)``, sum
+        ``(S_B, S_B^c, n_B, n_B^c)``: ``S_B`` and ``S_B^c``, each float64 ``(N, C')``, sum
         ``(p - q)^2`` over the horizontally and vertically adjacent pairs ``(p, q)`` that straddle
         a block boundary (``q`` in column/row ``8k``, ``k >= 1``) and over all other adjacent
         pairs; ``n_B`` and ``n_B^c`` are how many pairs of each kind there are.
     """
+    plane = plane or (lambda strip: strip.to(torch.float64))
     height, width = x.shape[-2:]
-    # Squared differences, summed along the direction that does not decide boundary-ness.
-    across_columns = (x[..., :, 1:] - x[..., :, :-1]).square().sum(dim=-2)  # (N, C, W - 1)
-    across_rows = (x[..., 1:, :] - x[..., :-1, :]).square().sum(dim=-1)  # (N, C, H - 1)
+    # Squared differences, summed along the direction that does not decide boundary-ness: over the
+    # rows of each strip, and along each row pair, strip by strip; a strip takes its next row too,
+    # for the pairs that join it to the next strip.
+    across_columns, across_rows = 0, []
+    rows = _strips(x, planes=4)
+    for top in rows:
+        bottom = min(height, top + rows.step)
+        values = plane(x[..., top:bottom + 1, :])
+        inside = values[..., :bottom - top, :]
+        across_columns = across_columns + (inside[..., 1:] - inside[..., :-1]).square().sum(dim=-2)  # (N, C', W - 1)
+        across_rows.append((values[..., 1:, :] - values[..., :-1, :]).square().sum(dim=-1))
+    across_rows = torch.cat(across_rows, dim=-1)  # (N, C', H - 1)
     # Pair j joins pixels j and j + 1: a boundary pair when j + 1 is a multiple of 8.
     column_boundary = (torch.arange(1, width, device=x.device) % _BLOCK) == 0
     row_boundary = (torch.arange(1, height, device=x.device) % _BLOCK) == 0
@@ -165,22 +210,28 @@ def blocking_effect_factor(image: torch.Tensor, *, counts: str = "exact") -> tor
         float64 ``(N, C)`` (``(C,)`` for a single image), in squared ``image`` units (the same
         units as an MSE).
     """
+    single = isinstance(image, torch.Tensor) and image.dim() == 3
+    return _unbatch(_blocking_effect_factor(_as_batch(image, "image", None), counts), single)
+
+
+def _blocking_effect_factor(x: torch.Tensor, counts: str,
+                            plane: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """:func:`blocking_effect_factor` of ``(N, C, H, W)``, or of the ``plane`` computed from it
+    strip by strip (as in :func:`_boundary_sums`): float64 ``(N, C')``."""
     if counts not in ("exact", "nominal"):
         raise ValueError(f"counts must be 'exact' or 'nominal', got {counts!r}")
-    single = isinstance(image, torch.Tensor) and image.dim() == 3
-    x = _as_batch(image, "image")
     height, width = x.shape[-2:]
     smallest = 2 if counts == "exact" else _BLOCK
     if min(height, width) < smallest or max(height, width) <= _BLOCK:
         raise ValueError(f"blocking_effect_factor with counts={counts!r} needs H, W >= {smallest} and H or "
                          f"W > {_BLOCK} (a block boundary to measure), got H={height}, W={width}")
-    boundary_sum, other_sum, boundary_count, other_count = _boundary_sums(x)
+    boundary_sum, other_sum, boundary_count, other_count = _boundary_sums(x, plane)
     if counts == "nominal":
         boundary_count = height * (width / _BLOCK - 1) + width * (height / _BLOCK - 1)
         other_count = height * (width - 1) + width * (height - 1) - boundary_count
     d_b, d_bc = boundary_sum / boundary_count, other_sum / other_count
     eta = math.log2(_BLOCK) / math.log2(min(height, width))
-    return _unbatch((eta * (d_b - d_bc)).clamp(min=0), single)
+    return (eta * (d_b - d_bc)).clamp(min=0)
 
 
 def psnr_b(test: torch.Tensor, reference: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
@@ -217,14 +268,14 @@ def psnr_b(test: torch.Tensor, reference: torch.Tensor, data_range: float = 255.
     data_range = _check_range(data_range)
     x, y, single = _pair(test, reference, ("test", "reference"))
     if x.shape[1] == 1:
-        bef = blocking_effect_factor(x)[:, 0]
+        bef = _blocking_effect_factor(x, "exact")[:, 0]
     elif x.shape[1] == 3:
         levels = 255 / data_range
-        luma = torch.round(rgb_to_y(x, data_range) * levels) / levels
-        bef = blocking_effect_factor(luma, counts="nominal")[:, 0]
+        bef = _blocking_effect_factor(x, "nominal", lambda rgb: torch.round(rgb_to_y(rgb, data_range) * levels) / levels)
+        bef = bef[:, 0]
     else:
         raise ValueError(f"psnr_b takes gray (1 channel) or RGB (3 channels) images, got shape {tuple(test.shape)}")
-    mse = (x - y).square().mean(dim=(1, 2, 3))
+    mse = _squared_error_sums(x, y) / math.prod(x.shape[1:])
     return _unbatch(_psnr_from_mse(mse + bef, data_range), single)
 
 
@@ -241,11 +292,26 @@ def _window(name: str, device: torch.device) -> torch.Tensor:
 
 def _filter_valid(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     """Separable 2-D filtering of every channel of ``(N, K, H, W)`` with ``taps`` x ``taps``, no padding."""
+    if x.dtype == torch.float64:
+        # CPU convolutions in float64 have no oneDNN kernel; torch's generic one took 5x the time
+        # of these shifted sums, and 20x in strips that stay in the cache
+        return _correlate_valid(_correlate_valid(x, taps, -2), taps, -1)
     # depthwise (groups=K): CPU convolutions with one input channel take a slow generic path
-    # (30x slower than this in float32)
+    # (30x slower than this in float32); the loss's backward through it is 4.6x faster than
+    # through the shifted sums
     k = x.shape[1]
     x = F.conv2d(x, taps.view(1, 1, -1, 1).expand(k, 1, -1, 1), groups=k)
     return F.conv2d(x, taps.view(1, 1, 1, -1).expand(k, 1, 1, -1), groups=k)
+
+
+def _correlate_valid(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
+    """``sum_i taps[i] * x[j + i]`` along ``dim`` at every ``j`` where all the taps fit."""
+    weights = taps.tolist()
+    length = x.shape[dim] - len(weights) + 1
+    out = x.narrow(dim, 0, length) * weights[0]
+    for i, weight in enumerate(weights[1:], 1):
+        out.add_(x.narrow(dim, i, length), alpha=weight)
+    return out
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, window: str = "gaussian",
@@ -274,30 +340,26 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, window: st
         ``dtype`` ``(N,)`` (0-dim for a single image); 1 where the images are identical.
     """
     data_range = _check_range(data_range)
-    x, y, single = _pair(x, y, ("x", "y"), dtype)
+    x, y, single = _pair(x, y, ("x", "y"))
     taps = _window(window, x.device).to(dtype)
     n, c, height, width = x.shape
     if min(height, width) < taps.numel():
         raise ValueError(f"ssim with window={window!r} needs H, W >= {taps.numel()}, got H={height}, W={width}")
     size = taps.numel()
     rows = height - size + 1
-    # Strips of output rows bound the temporaries (five moments per channel and the map's terms)
-    # whatever the image size: whole, a 4 MP image in float64 made about 15 GB of them, each
-    # fresh, zeroed memory (5 s of system time per call); one strip is the whole image for
-    # training crops, whose result stays the plain mean
-    strip = max(1, _STRIP_ELEMENTS // (n * c * 5 * width))
-    if strip >= rows:
-        return _unbatch(_ssim_map(x, y, taps, data_range).mean(dim=(1, 2, 3)), single)
+    # Strips of output rows, each converted to ``dtype`` on its own, bound the temporaries (five
+    # moments per channel and the map's terms) whatever the image size: whole, a 4 MP image in
+    # float64 made about 15 GB of them; one strip is the whole image for training crops, whose
+    # result stays the plain mean. A strip reads size - 1 rows more than its own: at least `size`
+    # rows each keeps that overhead below one half.
+    strips = range(0, rows, max(size, _STRIP_ELEMENTS // (n * c * 5 * width)))
+    if len(strips) == 1:
+        return _unbatch(_ssim_map(x.to(dtype), y.to(dtype), taps, data_range).mean(dim=(1, 2, 3)), single)
     total = torch.zeros(n, dtype=dtype, device=x.device)
-    for top in range(0, rows, strip):
-        bottom = min(rows, top + strip) + size - 1
-        total += _ssim_map(x[..., top:bottom, :], y[..., top:bottom, :], taps, data_range).sum(dim=(1, 2, 3))
+    for top in strips:
+        part = (..., slice(top, min(rows, top + strips.step) + size - 1), slice(None))
+        total += _ssim_map(x[part].to(dtype), y[part].to(dtype), taps, data_range).sum(dim=(1, 2, 3))
     return _unbatch(total / (c * rows * (width - size + 1)), single)
-
-
-#: Elements of one SSIM strip's stacked planes (``ssim``): 4 Mi, 32 MiB in float64, within glibc
-#: malloc's largest mmap threshold, so the strips reuse memory.
-_STRIP_ELEMENTS = 1 << 22
 
 
 def _ssim_map(x: torch.Tensor, y: torch.Tensor, taps: torch.Tensor, data_range: float) -> torch.Tensor:
@@ -361,15 +423,20 @@ def high_frequency_ratio(test: torch.Tensor, reference: torch.Tensor) -> torch.T
     x, y, single = _pair(test, reference, ("test", "reference"))
     if x.shape[1] not in (1, 3):
         raise ValueError(f"high_frequency_ratio takes 1 or 3 channels, got shape {tuple(test.shape)}")
+    h, w = x.shape[-2] // _BLOCK * _BLOCK, x.shape[-1] // _BLOCK * _BLOCK
+    if h == 0 or w == 0:
+        raise ValueError(f"images must be at least 8x8, got shape {tuple(test.shape)}")
+    basis = dct_matrix(torch.float64, x.device)
+    n = torch.arange(_BLOCK, device=x.device)
+    high = (n[:, None] + n[None, :]) >= HIGH_FREQUENCY_START
+    rows = _strips(x, planes=2, multiple=_BLOCK)
     energies = []
     for image in (x, y):
-        luma = rgb_to_y(image) if image.shape[1] == 3 else image.to(torch.float64)
-        h, w = luma.shape[-2] // _BLOCK * _BLOCK, luma.shape[-1] // _BLOCK * _BLOCK
-        if h == 0 or w == 0:
-            raise ValueError(f"images must be at least 8x8, got shape {tuple(test.shape)}")
-        basis = dct_matrix(torch.float64, luma.device)
-        coefficients = basis @ blockify(luma[:, 0, :h, :w]) @ basis.T
-        n = torch.arange(_BLOCK, device=luma.device)
-        high = (n[:, None] + n[None, :]) >= HIGH_FREQUENCY_START
-        energies.append(coefficients.square()[..., high].sum(dim=(1, 2, 3)))
+        energy = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+        for top in range(0, h, rows.step):
+            strip = image[..., top:min(h, top + rows.step), :w]
+            luma = rgb_to_y(strip) if strip.shape[1] == 3 else strip.to(torch.float64)
+            coefficients = basis @ blockify(luma[:, 0]) @ basis.T
+            energy += coefficients.square()[..., high].sum(dim=(1, 2, 3))
+        energies.append(energy)
     return _unbatch(energies[0] / energies[1], single)

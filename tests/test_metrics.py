@@ -112,20 +112,34 @@ def test_ssim_uniform8_matches_direct_windows(pair):
     assert ours == pytest.approx(_numpy_uniform8_ssim(decoded, original), abs=1e-9)
 
 
-@pytest.mark.parametrize("window", ["gaussian", "uniform8"])
-@pytest.mark.parametrize("strip", [1, 7, 64])
-def test_ssim_in_strips_is_the_whole_image_s_mean(monkeypatch, window, strip):
-    """Large images go through SSIM in strips of output rows; the result is the mean over the
-    whole map, but for the order of the float64 sum: within 2 M eps for M map values in [-1, 1]."""
-    generator = torch.Generator().manual_seed(strip)
-    x = torch.randint(0, 256, (2, 3, 61, 45), generator=generator, dtype=torch.uint8)
+@pytest.mark.parametrize("metric", ["psnr", "psnr_b", "psnr_b-gray", "ssim-gaussian", "ssim-uniform8", "hf_ratio"])
+@pytest.mark.parametrize("elements", [1, 2000, 20000])
+def test_strips_give_the_whole_image_s_value(monkeypatch, metric, elements):
+    """Large images are measured in strips of rows of at most ``metrics._STRIP_ELEMENTS`` float
+    values (one row, or a window's height for SSIM, at the least); the result is the whole
+    image's but for the order of the float64 sums.
+
+    Bounds: the PSNRs' sums (squared differences of integers, and of the rounded luma's integer
+    levels) are exact below 2**53, so equal; a sum of M terms in two orders differs by at most
+    2 M eps times the sum of the terms' magnitudes: SSIM's map values lie in [-1, 1] (the mean
+    within 2 M eps), the high-frequency energies are sums of squares (their ratio within 4 M eps)."""
+    generator = torch.Generator().manual_seed(elements)
+    channels = 1 if metric.endswith("gray") else 3
+    x = torch.randint(0, 256, (2, channels, 61, 45), generator=generator, dtype=torch.uint8)
     y = (x.int() + torch.randint(-20, 21, x.shape, generator=generator, dtype=torch.int32)).clamp(0, 255)
-    whole = ssim(x, y.to(torch.uint8), window=window)
-    monkeypatch.setattr(metrics, "_STRIP_ELEMENTS", strip * 2 * 3 * 5 * 45)  # `strip` output rows each
-    strips = ssim(x, y.to(torch.uint8), window=window)
-    values = 3 * 61 * 45  # at most, per image
-    assert torch.allclose(strips, whole, rtol=0, atol=2 * values * torch.finfo(torch.float64).eps)
+    function = {"psnr": psnr, "psnr_b": psnr_b, "psnr_b-gray": psnr_b, "ssim-gaussian": ssim,
+                "ssim-uniform8": lambda x, y: ssim(x, y, window="uniform8"), "hf_ratio": high_frequency_ratio}[metric]
+    whole = function(x, y.to(torch.uint8))
+    monkeypatch.setattr(metrics, "_STRIP_ELEMENTS", elements)
+    strips = function(x, y.to(torch.uint8))
     assert whole.shape == strips.shape == (2,)
+    eps = torch.finfo(torch.float64).eps
+    if metric.startswith("psnr"):
+        assert torch.equal(strips, whole)
+    elif metric.startswith("ssim"):
+        assert torch.allclose(strips, whole, rtol=0, atol=2 * channels * 61 * 45 * eps)
+    else:
+        assert torch.allclose(strips, whole, rtol=4 * 61 * 45 * eps, atol=0)
 
 
 @pytest.mark.parametrize("pair", PAIRS.values(), ids=PAIRS.keys())
