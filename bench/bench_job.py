@@ -7,7 +7,10 @@ Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
 
 Every case runs in a child process of its own, measured by ``os.wait4``
 (:func:`bench.common.run_measured`): wall time, user and system CPU seconds, minor page faults and
-peak RSS. The cases:
+peak RSS; each child also times its own forward (:data:`TIMED_FORWARD`), so that every row has a
+ratio to a forward measured in the same process at the same moment, which the machine's drift
+between cases does not move. The ``correct`` and ``eval`` children run the command line's own entry
+(``qgac_fast.cli.main``) after that prelude. The cases:
 
 - ``correct-*``: ``qgac-fast correct DIR -o OUT --threads T --format ...``: PNG at the default and
   at zlib's usual level 6, PNG with transparent huge pages (:data:`HUGE_PAGES`), PNG on the C
@@ -47,11 +50,38 @@ THREADS = int(setting("JOB_THREADS", "2"))
 IMAGES = setting("JOB_IMAGES", "1:4:2:0,2:4:4:4,4:4:2:0,8:4:4:4,12:4:2:0,24:4:2:0")
 QUALITIES = setting("JOB_QUALITIES", "10 30").split()
 
-#: The model case's child: the engine without writing, and the forward's share of it.
-MODEL_CHILD = r"""
+#: What every case's child runs first: the command line's malloc, and the seconds spent in
+#: ``CorrectionStep.restore`` (the forward; nested per-image calls counted once), written to the
+#: file ``QGAC_BENCH_FORWARD_FILE`` names when the child exits.
+TIMED_FORWARD = r"""
 from qgac_fast.allocator import reexec_with_allocator
 reexec_with_allocator()  # the malloc the command line runs on (QGAC_FAST_MALLOC)
-import json, sys, time
+import atexit, json, os, time
+from qgac_fast.inference.step import CorrectionStep
+
+_restore, _spent, _depth = CorrectionStep.restore, [0.0], [0]
+
+def _timed(self, *args, **kwargs):
+    _depth[0] += 1
+    start = time.perf_counter()
+    try:
+        return _restore(self, *args, **kwargs)
+    finally:
+        _depth[0] -= 1
+        if not _depth[0]:
+            _spent[0] += time.perf_counter() - start
+
+CorrectionStep.restore = _timed
+
+@atexit.register
+def _report():
+    with open(os.environ["QGAC_BENCH_FORWARD_FILE"], "w") as file:
+        json.dump({"forward_seconds": _spent[0]}, file)
+"""
+
+#: The model case's child: the engine without writing, and the forward's share of it.
+MODEL_CHILD = TIMED_FORWARD + r"""
+import sys
 import torch
 from qgac_fast import Corrector
 from qgac_fast.jpeg_files import find_jpegs
@@ -59,22 +89,22 @@ from qgac_fast.jpeg_files import find_jpegs
 torch.set_num_threads(int(sys.argv[2]))
 files = [open(path, "rb").read() for path in find_jpegs(sys.argv[1])]
 corrector = Corrector("default", device="cpu")
-restore, spent = corrector.step.restore, [0.0]
-
-def timed(*args, **kwargs):
-    start = time.perf_counter()
-    try:
-        return restore(*args, **kwargs)
-    finally:
-        spent[0] += time.perf_counter() - start
-
-corrector.step.restore = timed
 for result in corrector.correct_many(files):  # first pass: oneDNN builds each shape's primitives
     assert result.ok, result.reason
-spent[0] = 0.0
+_spent[0] = 0.0
 start = time.perf_counter()
 pixels = sum(r.image.shape[1] * r.image.shape[2] for r in corrector.correct_many(files))
-print(json.dumps({"seconds": time.perf_counter() - start, "forward_seconds": spent[0], "mp": pixels / 1e6}))
+print(json.dumps({"seconds": time.perf_counter() - start, "forward_seconds": _spent[0], "mp": pixels / 1e6}))
+"""
+
+#: The ``correct`` and ``eval`` cases' child: the command line itself (``qgac_fast.cli.main``, with
+#: its arguments), timing its forward in the same process: the ratio of the forward's seconds to
+#: the wall time does not move with the machine's drift between cases.
+CLI_CHILD = TIMED_FORWARD + r"""
+import sys
+from qgac_fast.cli import main
+
+sys.exit(main(sys.argv[1:]))
 """
 
 
@@ -106,10 +136,19 @@ def folders(tmp_path_factory) -> dict:
 
 def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:
     """Run ``args`` in a child (with ``environment`` added); its wall time, CPU seconds, page
-    faults, peak RSS and stdout (:func:`bench.common.run_measured`)."""
+    faults, peak RSS and stdout (:func:`bench.common.run_measured`), and the seconds of its forward
+    where it ran :data:`TIMED_FORWARD`."""
     # a malloc this process was started with is not the case's: each case chooses its own
     inherited = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "QGAC_FAST_MALLOC_PRELOADED")}
-    return run_measured(args, workdir, {"OMP_WAIT_POLICY": "PASSIVE", **inherited, **(environment or {})})
+    # the children import torch before the command line could set its defaults for torch's
+    # libraries: they get them here, so that every case runs with the command line's settings
+    native = {name: os.environ.get(name, value) for name, value in NATIVE_ENVIRONMENT.items()}
+    forward = workdir / "forward.json"
+    row = run_measured(args, workdir, {"OMP_WAIT_POLICY": "PASSIVE", **inherited, **native, **(environment or {}),
+                                       "QGAC_BENCH_FORWARD_FILE": str(forward)})
+    if forward.exists():
+        row |= json.loads(forward.read_text())
+    return row
 
 
 def _record(benchmark, row: dict, megapixels: float) -> None:
@@ -120,7 +159,7 @@ def _record(benchmark, row: dict, megapixels: float) -> None:
 
 
 def _cli(*args) -> list[str]:
-    return [sys.executable, "-m", "qgac_fast", *map(str, args)]
+    return [sys.executable, "-c", CLI_CHILD, *map(str, args)]
 
 
 #: torch's transparent huge pages for its buffers of 2 MiB and more, measured and not adopted
@@ -130,11 +169,8 @@ HUGE_PAGES = {"THP_MEM_ALLOC_ENABLE": "1"}
 
 @pytest.mark.parametrize("case", ["model", "model-huge-pages", "model-system-malloc"])
 def bench_model(benchmark, folders, tmp_path, case):
-    # The child runs the engine in Python, not through the command line: it gets the command line's
-    # settings for torch's native libraries here, so that the ratios compare like with like.
-    environment = {name: os.environ.get(name, value) for name, value in NATIVE_ENVIRONMENT.items()}
-    environment |= (HUGE_PAGES if case.endswith("huge-pages") else
-                    SYSTEM_MALLOC if case.endswith("system-malloc") else {})
+    environment = (HUGE_PAGES if case.endswith("huge-pages") else
+                   SYSTEM_MALLOC if case.endswith("system-malloc") else {})
     row = benchmark.pedantic(_child, args=([sys.executable, "-c", MODEL_CHILD, str(folders["jpeg"]), str(THREADS)],
                                            tmp_path, environment), rounds=1, iterations=1)
     timing = json.loads(row["stdout"])
@@ -216,16 +252,21 @@ def markdown(benchmarks: list[dict], run: dict) -> str:
              f"(`CorrectionStep.restore`): {model['forward_mp_per_s']:.3f} MP/s.{bracket}", "",
              "The ratios of the rows with a suffix (huge pages, the system's malloc) are to the model row with the "
              "same suffix.", "",
-             "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | user s | sys s | sys / user | "
-             "sys s per MP | minor faults per MP | peak RSS MB | output MB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "The column `/ own forward` is free of that drift: the seconds the case's own process spent in the "
+             "forward over the seconds its MP/s counts (its wall time; the model rows' timed pass), that is its "
+             "MP/s over the MP/s of its own forward, measured at the same moment. The forward in a `correct` or "
+             "`eval` process includes what a first pass pays (the heap's growth, oneDNN building its kernels for "
+             "each shape) and, for `eval`, its untimed warm-up correction.", "",
+             "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | / own forward | user s | sys s | "
+             "sys / user | sys s per MP | minor faults per MP | peak RSS MB | output MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case, row in rows.items():
         suffix = next((s for s in ("-no-huge-pages", "-huge-pages", "-system-malloc") if case.endswith(s)), "")
         model = reference.get(suffix) or rows.get(f"model{suffix}", reference[""])
         lines.append(
             f"| {case} | {row['mp']:.1f} | {row['wall_s']:.1f} | {row['mp_per_s']:.3f} | "
             f"{row['mp_per_s'] / model['mp_per_s']:.2f} | {row['mp_per_s'] / model['forward_mp_per_s']:.2f} | "
-            f"{row['user_s']:.1f} | {row['sys_s']:.1f} | {row['sys_s'] / max(row['user_s'], 1e-9):.3f} | "
+            f"{row.get('forward_seconds', float('nan')) / row.get('seconds', row['wall_s']):.2f} | {row['user_s']:.1f} | {row['sys_s']:.1f} | {row['sys_s'] / max(row['user_s'], 1e-9):.3f} | "
             f"{row['sys_s'] / row['mp']:.3f} | {row['minor_faults'] / row['mp']:,.0f} | {row['peak_rss_mb']:.0f} | "
             f"{row.get('output_mb', float('nan')):.1f} |")
     lines += ["", "The model row's MP/s counts only its timed second pass; its CPU and memory columns cover the whole "
