@@ -51,8 +51,8 @@ IMAGES = setting("JOB_IMAGES", "1:4:2:0,2:4:4:4,4:4:2:0,8:4:4:4,12:4:2:0,24:4:2:
 QUALITIES = setting("JOB_QUALITIES", "10 30").split()
 
 #: What every case's child runs first: the command line's malloc, and the seconds spent in
-#: ``CorrectionStep.restore`` (the forward; nested per-image calls counted once), written to the
-#: file ``QGAC_BENCH_FORWARD_FILE`` names when the child exits.
+#: ``CorrectionStep.restore`` (the forward; nested per-image calls counted once: the engine runs its
+#: forwards on one thread), written to the file ``QGAC_BENCH_FORWARD_FILE`` names when the child exits.
 TIMED_FORWARD = r"""
 from qgac_fast.allocator import reexec_with_allocator
 reexec_with_allocator()  # the malloc the command line runs on (QGAC_FAST_MALLOC)
@@ -137,7 +137,7 @@ def folders(tmp_path_factory) -> dict:
 def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:
     """Run ``args`` in a child (with ``environment`` added); its wall time, CPU seconds, page
     faults, peak RSS and stdout (:func:`bench.common.run_measured`), and the seconds of its forward
-    where it ran :data:`TIMED_FORWARD`."""
+    (every child runs :data:`TIMED_FORWARD`)."""
     # a malloc this process was started with is not the case's: each case chooses its own
     inherited = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "QGAC_FAST_MALLOC_PRELOADED")}
     # the children import torch before the command line could set its defaults for torch's
@@ -146,9 +146,7 @@ def _child(args: list[str], workdir: Path, environment: dict | None = None) -> d
     forward = workdir / "forward.json"
     row = run_measured(args, workdir, {"OMP_WAIT_POLICY": "PASSIVE", **inherited, **native, **(environment or {}),
                                        "QGAC_BENCH_FORWARD_FILE": str(forward)})
-    if forward.exists():
-        row |= json.loads(forward.read_text())
-    return row
+    return row | json.loads(forward.read_text())
 
 
 def _record(benchmark, row: dict, megapixels: float) -> None:
@@ -256,7 +254,7 @@ def markdown(benchmarks: list[dict], run: dict) -> str:
              "forward over the seconds its MP/s counts (its wall time; the model rows' timed pass), that is its "
              "MP/s over the MP/s of its own forward, measured at the same moment. The forward in a `correct` or "
              "`eval` process includes what a first pass pays (the heap's growth, oneDNN building its kernels for "
-             "each shape) and, for `eval`, its untimed warm-up correction.", "",
+             "each shape), the memory probes' small forwards and, for `eval`, its untimed warm-up correction.", "",
              "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | / own forward | user s | sys s | "
              "sys / user | sys s per MP | minor faults per MP | peak RSS MB | output MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

@@ -76,12 +76,12 @@ def _pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str],
 _STRIP_ELEMENTS = 1 << 20
 
 
-def _strips(x: torch.Tensor, planes: int = 1, multiple: int = 1, least: int = 1) -> range:
+def _strips(x: torch.Tensor, planes: int = 1, multiple: int = 1) -> range:
     """First rows of the strips that split ``x`` ``(N, C, H, W)`` for :data:`_STRIP_ELEMENTS`
     elements of ``planes`` float planes per channel; ``range.step`` is the strip's height, a
-    multiple of ``multiple`` and at least ``least`` (both >= 1)."""
+    positive multiple of ``multiple``."""
     n, c, height, width = x.shape
-    rows = max(least, _STRIP_ELEMENTS // max(1, n * c * planes * width))
+    rows = max(1, _STRIP_ELEMENTS // max(1, n * c * planes * width))
     rows = max(multiple, rows // multiple * multiple)
     return range(0, height, rows)
 
@@ -174,13 +174,15 @@ def boundary_differences(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean squared difference of adjacent pixels across and away from 8x8 block boundaries.
 
     Args:
-        x: float64 ``(N, C, H, W)``.
+        x: ``(N, C, H, W)`` or ``(C, H, W)``, any real dtype.
 
     Returns:
-        ``(D_B, D_B^c)``, each float64 ``(N, C)``: ``_boundary_sums``' sums over their pair counts.
+        ``(D_B, D_B^c)``, each float64 ``(N, C)`` (``(C,)`` for a single image):
+        ``_boundary_sums``' sums over their pair counts.
     """
-    boundary_sum, other_sum, boundary_count, other_count = _boundary_sums(x)
-    return boundary_sum / boundary_count, other_sum / other_count
+    single = isinstance(x, torch.Tensor) and x.dim() == 3
+    boundary_sum, other_sum, boundary_count, other_count = _boundary_sums(_as_batch(x, "x", None))
+    return _unbatch(boundary_sum / boundary_count, single), _unbatch(other_sum / other_count, single)
 
 
 def blocking_effect_factor(image: torch.Tensor, *, counts: str = "exact") -> torch.Tensor:
@@ -292,7 +294,7 @@ def _window(name: str, device: torch.device) -> torch.Tensor:
 
 def _filter_valid(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     """Separable 2-D filtering of every channel of ``(N, K, H, W)`` with ``taps`` x ``taps``, no padding."""
-    if x.dtype == torch.float64:
+    if x.dtype == torch.float64 and x.device.type == "cpu":
         # CPU convolutions in float64 have no oneDNN kernel; torch's generic one took 5x the time
         # of these shifted sums, and 20x in strips that stay in the cache
         return _correlate_valid(_correlate_valid(x, taps, -2), taps, -1)
@@ -351,8 +353,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, window: st
     # moments per channel and the map's terms) whatever the image size: whole, a 4 MP image in
     # float64 made about 15 GB of them; one strip is the whole image for training crops, whose
     # result stays the plain mean. A strip reads size - 1 rows more than its own: at least `size`
-    # rows each keeps that overhead below one half.
-    strips = range(0, rows, max(size, _STRIP_ELEMENTS // (n * c * 5 * width)))
+    # rows each keeps that overhead below one half. Other dtypes than float64 (the loss: float32,
+    # with gradients) take strips 4x larger, so that training crops stay one strip, as they were.
+    elements = _STRIP_ELEMENTS * (1 if dtype == torch.float64 else 4)
+    strips = range(0, rows, max(size, elements // max(1, n * c * 5 * width)))
     if len(strips) == 1:
         return _unbatch(_ssim_map(x.to(dtype), y.to(dtype), taps, data_range).mean(dim=(1, 2, 3)), single)
     total = torch.zeros(n, dtype=dtype, device=x.device)

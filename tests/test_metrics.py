@@ -154,6 +154,11 @@ def test_bef_matches_pair_by_pair_definition(pair):
     decoded = _chw(pair[1])
     expected = [_loop_bef(channel.numpy()) for channel in decoded]
     assert blocking_effect_factor(decoded).tolist() == pytest.approx(expected, rel=1e-12)
+    # the mean differences behind it, of a single (C, H, W) image and of uint8 values (no wrap-around)
+    boundary, other = boundary_differences(decoded)
+    assert boundary.shape == other.shape == (decoded.shape[0],)
+    batch_boundary, batch_other = boundary_differences(decoded.double()[None])
+    assert torch.equal(boundary, batch_boundary[0]) and torch.equal(other, batch_other[0])
 
 
 RGB_PAIRS = {name: pair for name, pair in PAIRS.items() if pair[1].ndim == 3}
