@@ -109,8 +109,9 @@ def measure(weights: str, val_images: int) -> dict:
 
     path = weights_of(weights)
     config = read_metadata(path)["training"]["config"]
-    _, held = split_validation(find_images(data_folders(config["data"])), val_images)
-    if not set(held) <= set(split_validation(find_images(data_folders(config["data"])), config["val_images"])[1]):
+    files = find_images(data_folders(config["data"]))
+    _, held = split_validation(files, val_images)
+    if not set(held) <= set(split_validation(files, config["val_images"])[1]):
         raise SystemExit(f"{weights} trained on some of these {val_images} images; choose --val-images up to "
                          f"{config['val_images']}")
     step = CorrectionStep(load_model(path, device="cpu"), precision="float32", decode_backend="reference")
