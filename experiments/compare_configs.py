@@ -55,23 +55,39 @@ def _config_name(config) -> str:
     return name + (":" + ",".join(f"{k}={v}" for k, v in diff.items()) if diff else "")
 
 
+def held_back(run: str, val_images: int | None) -> list[str]:
+    """The first ``val_images`` (default: all) of the images the training behind ``run`` (a run
+    folder, weights file or shipped name) held back from its data.
+
+    Raises:
+        SystemExit: the run trained on some of them (``val_images`` above its own ``--val-images``).
+    """
+    from qgac_fast.model import read_metadata
+    from qgac_fast.train.data import find_images, split_validation
+    from qgac_fast.train.provenance import data_folders
+
+    config = read_metadata(weights_of(run))["training"]["config"]
+    files = find_images(data_folders(config["data"]))
+    _, held = split_validation(files, config["val_images"] if val_images is None else val_images)
+    if not set(held) <= set(split_validation(files, config["val_images"])[1]):
+        raise SystemExit(f"{run} trained on some of the {len(held)} validation images (it held back "
+                         f"{config['val_images']}); choose --val-images among the ones it held back")
+    return held
+
+
 def score(run: str, val_images: int | None) -> dict:
     """Size, training record and validation of one run's final weights."""
     from qgac_fast.model import load_model, read_metadata
     from qgac_fast.model.networks import flops_per_megapixel, parameter_count
-    from qgac_fast.train.data import find_images, split_validation, validation_crops
-    from qgac_fast.train.provenance import data_folders, training_pixels
+    from qgac_fast.train.data import validation_crops
+    from qgac_fast.train.provenance import training_pixels
     from qgac_fast.train.validation import validate
 
     weights = weights_of(run)
     training = read_metadata(weights)["training"]
     config = training["config"]
     model = load_model(weights, device="cpu")
-    files = find_images(data_folders(config["data"]))
-    _, held = split_validation(files, config["val_images"] if val_images is None else val_images)
-    if not set(held) <= set(split_validation(files, config["val_images"])[1]):
-        raise SystemExit(f"{run} trained on some of the {len(held)} validation images (it held back "
-                         f"{config['val_images']}); choose --val-images among the ones it held back")
+    held = held_back(run, val_images)
     result = validate(model, validation_crops(held))
     return {"run": Path(run).name, "model": _config_name(model.config),
             "parameters": parameter_count(model.requires_grad_(True)),

@@ -102,19 +102,12 @@ def decode_mean(step: CorrectionStep, planes: CoefficientPlanes, outputs: dict, 
 
 def measure(weights: str, val_images: int) -> dict:
     """Per crop, layout and quality: the JPEG's PSNR and each ensemble's gain over it."""
-    from qgac_fast.model import read_metadata
-    from qgac_fast.train.data import find_images, split_validation, validation_crops
-    from qgac_fast.train.provenance import data_folders
-    from experiments.compare_configs import weights_of
+    from qgac_fast.train.data import validation_crops
+    from experiments.compare_configs import held_back, weights_of
 
-    path = weights_of(weights)
-    config = read_metadata(path)["training"]["config"]
-    files = find_images(data_folders(config["data"]))
-    _, held = split_validation(files, val_images)
-    if not set(held) <= set(split_validation(files, config["val_images"])[1]):
-        raise SystemExit(f"{weights} trained on some of these {val_images} images; choose --val-images up to "
-                         f"{config['val_images']}")
-    step = CorrectionStep(load_model(path, device="cpu"), precision="float32", decode_backend="reference")
+    held = held_back(weights, val_images)
+    step = CorrectionStep(load_model(weights_of(weights), device="cpu"), precision="float32",
+                          decode_backend="reference")
     rows = []
     with torch.no_grad():
         for layout in VALIDATION_LAYOUTS:

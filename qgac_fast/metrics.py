@@ -76,14 +76,19 @@ def _pair(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str],
 _STRIP_ELEMENTS = 1 << 20
 
 
+def _rows_within(x: torch.Tensor, planes: int, elements: int = _STRIP_ELEMENTS) -> int:
+    """How many of ``x``'s rows ``(N, C, H, W)`` make ``elements`` values of ``planes`` float
+    planes per channel (0 when one row makes more)."""
+    n, c, _, width = x.shape
+    return elements // max(1, n * c * planes * width)
+
+
 def _strips(x: torch.Tensor, planes: int = 1, multiple: int = 1) -> range:
     """First rows of the strips that split ``x`` ``(N, C, H, W)`` for :data:`_STRIP_ELEMENTS`
     elements of ``planes`` float planes per channel; ``range.step`` is the strip's height, a
     positive multiple of ``multiple``."""
-    n, c, height, width = x.shape
-    rows = max(1, _STRIP_ELEMENTS // max(1, n * c * planes * width))
-    rows = max(multiple, rows // multiple * multiple)
-    return range(0, height, rows)
+    rows = max(1, _rows_within(x, planes))
+    return range(0, x.shape[-2], max(multiple, rows // multiple * multiple))
 
 
 def _squared_error_sums(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -356,7 +361,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0, window: st
     # rows each keeps that overhead below one half. Other dtypes than float64 (the loss: float32,
     # with gradients) take strips 4x larger, so that training crops stay one strip, as they were.
     elements = _STRIP_ELEMENTS * (1 if dtype == torch.float64 else 4)
-    strips = range(0, rows, max(size, elements // max(1, n * c * 5 * width)))
+    strips = range(0, rows, max(size, _rows_within(x, 5, elements)))
     if len(strips) == 1:
         return _unbatch(_ssim_map(x.to(dtype), y.to(dtype), taps, data_range).mean(dim=(1, 2, 3)), single)
     total = torch.zeros(n, dtype=dtype, device=x.device)
