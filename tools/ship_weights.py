@@ -58,6 +58,13 @@ def evaluation_summary(path: Path) -> dict[str, dict]:
     return summary
 
 
+def _chain(training: dict):
+    """A shipped training record, then the records of the runs it continued (``init_training``)."""
+    while training:
+        yield training
+        training = training.get("init_training")
+
+
 def same_run(a: dict, b: dict) -> bool:
     """Whether two training records describe the same run (command, training megapixels, wall time),
     the trainer's own record or the one shipped from it (its data paths written by name)."""
@@ -118,8 +125,9 @@ def ship(run: Path, name: str, launch: str, notes: str, stored: str | None, dtyp
             parent = parent.get("init_training")
         else:
             # a run folder whose weights were shipped: the shipped record has the launch line,
-            # notes and the rest of the chain
-            shipped = (read_metadata(other)["training"] for other in SHIPPED if other != name)
+            # notes and the rest of the chain; it may be the one ``name`` holds, or one down a
+            # shipped chain (``name`` shipped again, from a run that continued a run folder)
+            shipped = (record for other in SHIPPED for record in _chain(read_metadata(other)["training"]))
             parent = next((record for record in shipped if same_run(record, parent)), parent)
         training["init_training"] = parent
     paths = data_paths(training)
