@@ -16,7 +16,7 @@ from PIL import Image
 from qgac_fast.model import QGAC, load_model, save_model
 from qgac_fast.model.config import QGACConfig, get_config
 from qgac_fast.train import TrainConfig, train
-from qgac_fast.train import checkpoint, loop
+from qgac_fast.train import checkpoint, clock, loop
 from qgac_fast.functional.jpeg import encode
 from qgac_fast.inference.step import resolve_precision
 from qgac_fast.functional.quantization import tile_table
@@ -230,15 +230,15 @@ def test_batch_compression_matches_libjpeg_files(layout):
 
 
 def test_time_limit_ends_the_run_with_weights(image_dir, tmp_path, initial_weights):
-    clock = iter(range(0, 10**6, 10))  # each reading of the clock is 10 s later
+    readings = iter(range(0, 10**6, 10))  # each reading of the clock is 10 s later
 
     def fake_clock():
-        return float(next(clock))
+        return float(next(readings))
 
     config = _config(image_dir, tmp_path / "timed", steps=[1000], init=str(initial_weights), time_limit=150,
                      warmup=1)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop.time, "perf_counter", fake_clock)
+        patch.setattr(clock.time, "perf_counter", fake_clock)
         train(config)
     from qgac_fast.model import read_metadata
     training = read_metadata(tmp_path / "timed" / "weights.safetensors")["training"]

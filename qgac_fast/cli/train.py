@@ -96,8 +96,8 @@ def _add_run_options(parser: argparse.ArgumentParser, defaults: argparse.Namespa
     parser.add_argument("--val-every", type=int, default=defaults.val_every)
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                        help="end a one-stage run after this much wall time (summed over resumes; time stopped "
-                             "counts too) as if its steps were done; the learning rate then decays over the time or "
+                        help="end a one-stage run after this much training time (wall time summed over resumes, "
+                             "leaving out time stopped with kill -STOP or Ctrl-Z) as if its steps were done; the learning rate then decays over the time or "
                              "the steps, whichever runs out first")
     parser.add_argument("--ema", nargs="+", type=float, default=list(defaults.ema), metavar="DECAY",
                         help="also keep exponential moving averages of the weights with these decays (each "

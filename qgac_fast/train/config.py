@@ -106,8 +106,8 @@ class TrainConfig:
         time_limit: seconds of training (summed over resumed pieces) after which a one-stage run
             ends as if its steps were done (checkpoint, validation, weights); the learning-rate
             decay then follows whichever of steps and time runs out first. None: steps only. The
-            seconds are wall time, validation included, and so is any time the processes spend
-            stopped (``kill -STOP``): a paused run uses up its limit.
+            seconds are wall time, validation included, without the time the processes spend
+            stopped (``kill -STOP``, Ctrl-Z; :class:`~qgac_fast.train.clock.TrainingClock`).
         val_images: images held back from ``data`` for validation; val_every: steps between
             validations (0: only at the end of each stage); checkpoint_every: steps between
             checkpoints.

@@ -4,13 +4,12 @@ GAN fine-tuning with ``L_texture + gamma * L_G^Ra + nu * L1`` (``gan=True``).
 Runs on one device or data-parallel under ``torchrun`` (DistributedDataParallel; NCCL on GPUs,
 gloo on CPUs). Rank 0 owns the progress bar, validation, checkpoints and the final weights. The
 loop drives the jobs of the modules beside it: :mod:`.optimisation` (the step, with
-:mod:`.objective` and :mod:`.adversary`), :mod:`.schedule`, :mod:`.validation`, :mod:`.progress`
-(the log), :mod:`.checkpoint` and :mod:`.provenance`.
+:mod:`.objective` and :mod:`.adversary`), :mod:`.schedule` (with :mod:`.clock`, the seconds it
+counts), :mod:`.validation`, :mod:`.progress` (the log), :mod:`.checkpoint` and :mod:`.provenance`.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from ..inference.step import resolve_precision
 from ..model import QGAC, coefficient_statistics, load_model, save_model
 from ..model.weights import STORAGE_DTYPES
 from . import checkpoint, provenance, validation
+from .clock import TrainingClock
 from .config import TrainConfig
 from .data import TrainingImages, TrainingSampler, collate, find_images, load_rgb, split_validation, validation_crops
 from .optimisation import Optimisation
@@ -39,8 +39,8 @@ def train(config: TrainConfig) -> QGAC:
     Rank 0 writes ``out/weights.safetensors`` at the end. Returns the trained model (every rank
     holds an identical replica)."""
     # normalised high frequencies go denormal in the backward pass: 20x slower CPU convolutions
-    with flush_denormals():
-        return _train(config)
+    with flush_denormals(), TrainingClock() as elapsed:
+        return _train(config, elapsed)
 
 
 def _device(config: TrainConfig, local_rank: int) -> torch.device:
@@ -65,7 +65,7 @@ def _initial_model(config: TrainConfig, train_files) -> QGAC:
     return model.train()
 
 
-def _train(config: TrainConfig) -> QGAC:
+def _train(config: TrainConfig, elapsed: TrainingClock) -> QGAC:
     rank, world, local_rank = torchrun_ranks()
     device = _device(config, local_rank)
     if world > 1 and not dist.is_initialized():
@@ -93,10 +93,7 @@ def _train(config: TrainConfig) -> QGAC:
     for decay, average in averages.items():
         if resume is not None:
             average.load_state_dict(resume["ema"][str(decay)])
-    started = time.perf_counter() - state["elapsed"]
-
-    def elapsed() -> float:
-        return time.perf_counter() - started
+    elapsed.resume(state["elapsed"])
 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
