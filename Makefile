@@ -18,7 +18,8 @@ demo: $(BUILD_STAMP)
 # scalar kernels, oneDNN SSE4.1, MKL's SSE2-compatible path, which AMD machines otherwise skip),
 # so that a test holding only for one CPU's kernels fails on the CI machine, whichever it is.
 # About a minute each on 2 cores.
-NUMERICS_TESTS := tests/test_model.py tests/test_color.py tests/test_cfm.py tests/test_sampling.py tests/test_dct.py
+NUMERICS_TESTS := tests/test_model.py tests/test_color.py tests/test_cfm.py tests/test_sampling.py tests/test_dct.py \
+	tests/test_native.py
 NARROW_PATHS := "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2" \
 	"ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE"
 

@@ -1,4 +1,4 @@
-// pybind11 binding `qgac_fast._jpeg`: a thin layer over jpeg_codec.h. It converts arguments,
+// pybind11 binding `qgac_fast._jpeg`: a thin layer over jpeg_codec.h and float_decode.h. It converts arguments,
 // releases the GIL around all libjpeg work, hands the coefficient buffers to numpy without
 // copying (a capsule owns them) and turns a failed Status into the matching Python exception.
 // The public API with its documentation is qgac_fast/codec.py.
@@ -9,11 +9,13 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "float_decode.h"
 #include "jpeg_codec.h"
 
 namespace py = pybind11;
@@ -203,6 +205,49 @@ py::array_t<uint8_t> decode_pixels(int width, int height, const std::string& col
   return out;
 }
 
+using FloatArray = py::array_t<float, py::array::c_style>;
+
+// Decodes normalised float planes into `out` (see float_decode.h; qgac_fast/native.py checks the
+// arguments first, and the shapes are checked again here, since a wrong one would read out of bounds).
+void float_decode(const FloatArray& luma, const std::optional<FloatArray>& chroma, const std::optional<FloatArray>& mean,
+                  const std::optional<FloatArray>& scale, const FloatArray& dct, const FloatArray& colour,
+                  py::array_t<uint8_t, py::array::c_style>& out, int threads) {
+  if (luma.ndim() != 3 || luma.shape(1) % 8 || luma.shape(2) % 8) {
+    throw py::value_error("luma must be (n, h, w) with h and w multiples of 8");
+  }
+  const py::ssize_t n = luma.shape(0), h = luma.shape(1), w = luma.shape(2), channels = chroma ? 3 : 1;
+  if (chroma && (chroma->ndim() != 4 || chroma->shape(0) != n || chroma->shape(1) != 2 || chroma->shape(2) != h ||
+                 chroma->shape(3) != w)) {
+    throw py::value_error("chroma must be (n, 2, h, w) on the luma's grid");
+  }
+  if (mean.has_value() != scale.has_value()) throw py::value_error("mean and std go together");
+  for (const auto* table : {mean ? &*mean : nullptr, scale ? &*scale : nullptr}) {
+    if (table && (table->ndim() != 3 || table->shape(0) != channels || table->shape(1) != 8 || table->shape(2) != 8)) {
+      throw py::value_error("mean and std must be (channels, 8, 8)");
+    }
+  }
+  if (dct.size() != 64 || colour.size() != 9) throw py::value_error("dct must be (8, 8) and colour (3, 3)");
+  if (out.ndim() != 4 || out.shape(0) != n || out.shape(1) != channels || out.shape(2) > h || out.shape(3) > w) {
+    throw py::value_error("out must be (n, channels, height, width) within the planes");
+  }
+  qgac::FloatDecodeRequest request;
+  request.luma = luma.data();
+  request.chroma = chroma ? chroma->data() : nullptr;
+  request.mean = mean ? mean->data() : nullptr;
+  request.std = scale ? scale->data() : nullptr;
+  request.dct = dct.data();
+  request.colour = colour.data();
+  request.n = n;
+  request.plane_h = h;
+  request.plane_w = w;
+  request.height = out.shape(2);
+  request.width = out.shape(3);
+  request.out = out.mutable_data();
+  request.threads = threads;
+  py::gil_scoped_release release;
+  qgac::float_decode(request);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_jpeg, m) {
@@ -217,5 +262,9 @@ PYBIND11_MODULE(_jpeg, m) {
   m.def("decode_pixels", &decode_pixels, py::arg("width"), py::arg("height"), py::arg("color_space"),
         py::arg("coefficients"), py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("fancy"),
         "Decode coefficient arrays to uint8 (channels, height, width) pixels with libjpeg.");
+  m.def("float_decode", &float_decode, py::arg("luma").noconvert(), py::arg("chroma").noconvert(),
+        py::arg("mean").noconvert(), py::arg("std").noconvert(), py::arg("dct").noconvert(),
+        py::arg("colour").noconvert(), py::arg("out").noconvert(), py::arg("threads"),
+        "Decode normalised float32 coefficient planes on one grid into a uint8 (n, channels, height, width) array.");
   m.attr("LIBJPEG_VERSION") = qgac::libjpeg_version();
 }

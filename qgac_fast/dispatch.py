@@ -3,18 +3,19 @@
 Every public op of :mod:`qgac_fast.ops` exists as a pure-PyTorch reference in
 :mod:`qgac_fast.functional` (the specification: differentiable, any device, float64-capable) and
 as one or more faster twins of the same name: Triton kernels in :mod:`qgac_fast.kernels` (the
-top-level ``kernels/`` folder, installed under that name) and, for the CPU decode of a JPEG, libjpeg
-itself (:func:`qgac_fast.codec.decode_pixels`). :data:`OPS` lists the pairs; the ops take
+top-level ``kernels/`` folder, installed under that name), for the CPU decode of a JPEG libjpeg
+itself (:func:`qgac_fast.codec.decode_pixels`), and the extension's own C++ kernels for the CPU
+(:mod:`qgac_fast.native`). :data:`OPS` lists the pairs; the ops take
 ``backend=`` (one of :data:`BACKENDS`) and ask :func:`choose` which one to run:
 
 * ``"reference"`` always runs the reference.
-* An explicit twin (``"triton"``, ``"libjpeg"``) runs that twin or fails with a clear error: the
-  op has no such twin (ValueError), the twin cannot run on the device (RuntimeError), a gradient
+* An explicit twin (``"triton"``, ``"libjpeg"``, ``"native"``) runs that twin or fails with a
+  clear error: the op has no such twin (ValueError), the twin cannot run on the device (RuntimeError), a gradient
   is needed through a forward-only twin (ValueError), or the twin refuses the arguments (its own
   TypeError / ValueError).
 * ``"auto"`` runs the reference whenever a gradient is needed through a forward-only twin;
   otherwise the first twin, in :data:`OPS` order, that runs on the device without being asked
-  (Triton: CUDA tensors, never the interpreter; libjpeg: the CPU) and takes the arguments;
+  (Triton: CUDA tensors, never the interpreter; libjpeg and native: the CPU) and takes the arguments;
   otherwise the reference.
 """
 
@@ -30,7 +31,7 @@ import torch
 __all__ = ["BACKENDS", "OPS", "Twins", "check_backend", "choose", "implementation", "needs_grad", "table"]
 
 #: What ``backend=`` accepts.
-BACKENDS = ("auto", "reference", "triton", "libjpeg")
+BACKENDS = ("auto", "reference", "triton", "libjpeg", "native")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ OPS: dict[str, Twins] = {
     "cfm_conv": _pair("cfm", "cfm_conv"),
     "cfm_conv_transpose": _pair("cfm", "cfm_conv_transpose"),
     "decode_planes": _pair("jpeg", "decode_planes"),
-    "decode_normalized": _pair("jpeg", "decode_normalized"),
+    "decode_normalized": Twins("qgac_fast.functional.jpeg.decode_normalized",
+                               (_triton("jpeg", "decode_normalized"), ("native", "qgac_fast.native.decode_normalized"))),
     "encode_planes": _pair("jpeg", "encode_planes"),
     "decode": Twins("qgac_fast.functional.jpeg.decode",
                     (_triton("jpeg", "decode"), ("libjpeg", "qgac_fast.codec.decode_pixels"))),
@@ -117,8 +119,8 @@ def needs_grad(*tensors: torch.Tensor | None) -> bool:
 
 def _device_refusal(backend: str, device: torch.device, explicit: bool) -> str | None:
     """None if ``backend`` runs on ``device`` (for "auto": without being asked), else why not."""
-    if backend == "libjpeg":
-        return None if device.type == "cpu" else f"libjpeg decodes on the CPU, not on {device.type}"
+    if backend in ("libjpeg", "native"):
+        return None if device.type == "cpu" else f"{backend} runs on the CPU, not on {device.type}"
     if not explicit and device.type != "cuda":
         return "auto uses Triton for CUDA tensors only"
     from qgac_fast.kernels._triton import unavailable_reason

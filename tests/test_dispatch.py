@@ -20,13 +20,20 @@ def test_reference_is_always_reference():
 
 def test_auto_picks_reference_on_cpu_for_kernel_ops():
     for op in OPS:
-        if op != "decode":
+        if op not in ("decode", "decode_normalized"):  # their CPU twins: libjpeg, native
             assert choose(op, "auto", torch.ones(2)) == "reference", op
 
 
 def test_auto_picks_libjpeg_for_the_cpu_decode():
     assert choose("decode", "auto", torch.ones(2, dtype=torch.int16)) == "libjpeg"
     assert choose("decode", "auto", torch.ones(2), refuses=lambda name: "no") == "reference"
+
+
+def test_auto_picks_native_for_the_cpu_float_decode():
+    assert choose("decode_normalized", "auto", torch.ones(2)) == "native"
+    assert choose("decode_normalized", "auto", torch.ones(2), refuses=lambda name: "no") == "reference"
+    with pytest.raises(RuntimeError, match="native runs on the CPU"):
+        choose("decode_normalized", "native", torch.ones(2), device="meta")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -68,7 +75,7 @@ def test_impossible_choices_are_clear_errors(monkeypatch):
         choose("dct", "cuda", torch.ones(2))
     with pytest.raises(ValueError, match="dct has no 'libjpeg' backend"):
         choose("dct", "libjpeg", torch.ones(2))
-    with pytest.raises(RuntimeError, match="libjpeg decodes on the CPU"):
+    with pytest.raises(RuntimeError, match="libjpeg runs on the CPU"):
         choose("decode", "libjpeg", torch.ones(2), device="meta")
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
@@ -90,7 +97,7 @@ def test_public_ops_reject_unknown_backends():
 def test_kernels_report_why_they_cannot_run():
     with pytest.raises(RuntimeError, match=r"backend='triton' is unavailable: Triton kernels need CUDA tensors"):
         ops.dct(torch.ones(8, 8, device="meta"), backend="triton")
-    assert BACKENDS == ("auto", "reference", "triton", "libjpeg")
+    assert BACKENDS == ("auto", "reference", "triton", "libjpeg", "native")
 
 
 @pytest.mark.parametrize("op", list(OPS))
@@ -100,7 +107,7 @@ def test_table_pairs_twins_by_name(op):
     for backend in twins.backends():
         fn = implementation(op, backend)
         assert callable(fn)
-        if backend != "libjpeg":
+        if backend != "libjpeg":  # the twin named after libjpeg is codec.decode_pixels
             assert fn.__name__ == op, (op, backend)
     assert twins.reference == f"qgac_fast.functional.{twins.reference.split('.')[2]}.{op}"
     assert callable(getattr(ops, op))
@@ -130,8 +137,8 @@ def test_no_function_shadows_its_module():
 def test_check_backend_takes_what_the_op_has():
     assert dispatch.check_backend("decode_normalized", "triton") == "triton"
     assert dispatch.check_backend("cfm_conv", "auto") == "auto"
-    with pytest.raises(ValueError, match=r"^decode_backend must be one of \('auto', 'reference', 'triton'\), "
-                                         r"got 'libjpeg'$"):
+    with pytest.raises(ValueError, match=r"^decode_backend must be one of \('auto', 'reference', 'triton', "
+                                         r"'native'\), got 'libjpeg'$"):
         dispatch.check_backend("decode_normalized", "libjpeg", "decode_backend")
     assert dispatch.check_backend("decode", "libjpeg") == "libjpeg"
 

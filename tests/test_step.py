@@ -122,7 +122,7 @@ def test_flush_denormals_is_scoped_and_nests():
 
 
 def test_a_bad_decode_backend_is_refused_where_it_is_given(tiny):
-    message = r"^decode_backend must be one of \('auto', 'reference', 'triton'\), got 'libjpeg'$"
+    message = r"^decode_backend must be one of \('auto', 'reference', 'triton', 'native'\), got 'libjpeg'$"
     with pytest.raises(ValueError, match=message):
         CorrectionStep(tiny, decode_backend="libjpeg")
     with pytest.raises(ValueError, match=message):

@@ -4,7 +4,7 @@
 the chosen precision (optionally through ``torch.compile``), the quantization-bin clamp of the
 restored luma (:func:`~qgac_fast.model.constraint.constrain_luma`) and the decode of the
 normalised output to pixels (:func:`~qgac_fast.functional.jpeg.decode_normalized`: the Triton
-kernel on CUDA, the reference on the CPU). :func:`qgac_fast.correct`, the
+kernel on CUDA, the C++ one on the CPU). :func:`qgac_fast.correct`, the
 :class:`~qgac_fast.Corrector` engine, the trainer's validation and the benchmarks all call it.
 
 **Precision.** ``"auto"`` (the default everywhere) is bf16 autocast on CUDA (where the GPU has
@@ -106,9 +106,10 @@ class CorrectionStep:
         constrain: clamp the restored luma to the input's quantization bins, and keep the plain
             decode's chroma for chroma tables outside the trained family (``_guard_chroma``).
         decode_backend: the backend of the final decode (:func:`qgac_fast.ops.decode_normalized`):
-            ``"auto"`` (the default: the Triton kernel on CUDA, the reference elsewhere),
-            ``"reference"`` or ``"triton"`` (CUDA, or ``TRITON_INTERPRET=1``). The model's CFMs run
-            on its own :attr:`~qgac_fast.model.QGAC.cfm_backend`.
+            ``"auto"`` (the default: the Triton kernel on CUDA, the C++ one on the CPU:
+            :mod:`qgac_fast.native`), ``"reference"``, ``"triton"`` (CUDA, or
+            ``TRITON_INTERPRET=1``) or ``"native"`` (the CPU). The model's CFMs run on its own
+            :attr:`~qgac_fast.model.QGAC.cfm_backend`.
         compile_backend: the ``torch.compile`` backend (``"eager"``: dynamo tracing only, for tests).
         backend: deprecated name of ``decode_backend`` (warns; removed in the next release).
 

@@ -1,0 +1,116 @@
+// See float_decode.h. Each thread takes whole rows of blocks; a block is read, transformed and
+// written once, so nothing but the output is stored.
+
+#include "float_decode.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <vector>
+
+namespace qgac {
+namespace {
+
+// floor(clamp(x, 0, 255) + 0.5) as the reference rounds; NaN -> 0. Written as selects, so that the
+// loops over a block's pixels vectorise.
+inline float to_level(float x) {
+  x = x > 0.0f ? x : 0.0f;
+  x = x < 255.0f ? x : 255.0f;
+  return x + 0.5f;  // non-negative: the conversion's truncation is the floor
+}
+
+// Inverse DCT of one de-normalised block: out = D^T X D + 128, as two passes of 8-wide rows
+// (t = X D, then out = D^T t), each an accumulation of broadcast weights times rows.
+inline void inverse_dct(const float* __restrict__ x, const float* __restrict__ d, float* __restrict__ out) {
+  float t[64];
+  for (int i = 0; i < 8; ++i) {
+    float row[8];
+    for (int j = 0; j < 8; ++j) row[j] = x[i * 8] * d[j];
+    for (int k = 1; k < 8; ++k) {
+      const float v = x[i * 8 + k];
+      for (int j = 0; j < 8; ++j) row[j] += v * d[k * 8 + j];
+    }
+    for (int j = 0; j < 8; ++j) t[i * 8 + j] = row[j];
+  }
+  for (int m = 0; m < 8; ++m) {
+    float row[8];
+    for (int j = 0; j < 8; ++j) row[j] = 128.0f + d[m] * t[j];
+    for (int i = 1; i < 8; ++i) {
+      const float w = d[i * 8 + m];
+      for (int j = 0; j < 8; ++j) row[j] += w * t[i * 8 + j];
+    }
+    for (int j = 0; j < 8; ++j) out[m * 8 + j] = row[j];
+  }
+}
+
+// Rounds a block's 64 values to pixels and writes its rows x cols part (the image's edge) at dst.
+inline void store(const float* values, int64_t rows, int64_t cols, int64_t stride, uint8_t* dst) {
+  int32_t levels[64];
+  uint8_t block[64];
+  for (int k = 0; k < 64; ++k) levels[k] = static_cast<int32_t>(to_level(values[k]));
+  for (int k = 0; k < 64; ++k) block[k] = static_cast<uint8_t>(levels[k]);
+  for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * stride, block + i * 8, static_cast<size_t>(cols));
+}
+
+void decode_rows(const FloatDecodeRequest& r, int64_t first, int64_t last) {
+  const int channels = r.chroma == nullptr ? 1 : 3;
+  const int64_t blocks_h = r.plane_h / 8, blocks_w = (r.width + 7) / 8;
+  const int64_t plane = r.plane_h * r.plane_w, image = static_cast<int64_t>(channels) * r.height * r.width;
+  float coef[64], pixels[3][64];
+  for (int64_t row = first; row < last; ++row) {
+    const int64_t sample = row / blocks_h, by = row % blocks_h;
+    const int64_t rows = std::min<int64_t>(8, r.height - by * 8);
+    if (rows <= 0) continue;
+    for (int64_t bx = 0; bx < blocks_w; ++bx) {
+      const int64_t cols = std::min<int64_t>(8, r.width - bx * 8);
+      for (int c = 0; c < channels; ++c) {
+        const float* src = c == 0 ? r.luma + sample * plane : r.chroma + (sample * 2 + (c - 1)) * plane;
+        src += by * 8 * r.plane_w + bx * 8;
+        if (r.mean == nullptr) {
+          for (int i = 0; i < 8; ++i) std::memcpy(coef + i * 8, src + i * r.plane_w, 8 * sizeof(float));
+        } else {
+          const float *scale = r.std + c * 64, *shift = r.mean + c * 64;
+          for (int i = 0; i < 8; ++i) {
+            for (int j = 0; j < 8; ++j) coef[i * 8 + j] = src[i * r.plane_w + j] * scale[i * 8 + j] + shift[i * 8 + j];
+          }
+        }
+        inverse_dct(coef, r.dct, pixels[c]);
+      }
+      uint8_t* dst = r.out + sample * image + by * 8 * r.width + bx * 8;
+      const int64_t channel = r.height * r.width;
+      if (channels == 1) {
+        store(pixels[0], rows, cols, r.width, dst);
+        continue;
+      }
+      float rgb[64];
+      for (int o = 0; o < 3; ++o) {
+        const float m0 = r.colour[o * 3], m1 = r.colour[o * 3 + 1], m2 = r.colour[o * 3 + 2];
+        for (int k = 0; k < 64; ++k) {
+          rgb[k] = m0 * pixels[0][k] + m1 * (pixels[1][k] - 128.0f) + m2 * (pixels[2][k] - 128.0f);
+        }
+        store(rgb, rows, cols, r.width, dst + o * channel);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void float_decode(const FloatDecodeRequest& request) {
+  const int64_t rows = request.n * (request.plane_h / 8);
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(request.threads, rows));
+  if (threads == 1) {
+    decode_rows(request, 0, rows);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (int64_t t = 1; t < threads; ++t) {
+    pool.emplace_back(decode_rows, std::cref(request), rows * t / threads, rows * (t + 1) / threads);
+  }
+  decode_rows(request, 0, rows / threads);
+  for (auto& thread : pool) thread.join();
+}
+
+}  // namespace qgac
