@@ -38,46 +38,10 @@ from qgac_fast.functional.jpeg import decode
 from qgac_fast.inference.step import CorrectionStep
 from qgac_fast.metrics import psnr
 from qgac_fast.model import CoefficientPlanes, load_model, planes_from_jpeg
+from qgac_fast.model.orientation import ORIENTATIONS, Orientation, orient, oriented
 from qgac_fast.train.validation import VALIDATION_LAYOUTS, VALIDATION_QUALITIES
 
-#: An orientation: (transpose, flip rows, flip columns), applied in that order.
-Orientation = tuple[bool, bool, bool]
-ORIENTATIONS: list[Orientation] = [(t, v, h) for t in (False, True) for v in (False, True) for h in (False, True)]
 ENSEMBLES = {"x2": ORIENTATIONS[:2], "x4": ORIENTATIONS[:4], "x8": ORIENTATIONS}
-
-_SIGN = (-1.0) ** torch.arange(8)  # the DCT basis of frequency k is odd about the block's centre for odd k
-
-
-def flip_blocks(plane: torch.Tensor, dim: int) -> torch.Tensor:
-    """The tiled coefficient plane ``(N, C, H, W)`` of the image flipped along ``dim`` (-1: left to
-    right, -2: top to bottom): the blocks in reverse order, the odd frequencies along ``dim`` negated."""
-    n, c, h, w = plane.shape
-    sign = _SIGN.to(plane.dtype)
-    if dim == -1:
-        return (plane.reshape(n, c, h, w // 8, 8).flip(-2) * sign).reshape(n, c, h, w)
-    return (plane.reshape(n, c, h // 8, 8, w).flip(-3) * sign[:, None]).reshape(n, c, h, w)
-
-
-def orient(plane: torch.Tensor, orientation: Orientation, inverse: bool = False) -> torch.Tensor:
-    """``plane`` turned to ``orientation`` (or back from it, ``inverse``)."""
-    transpose, rows, columns = orientation
-    steps = [(transpose, lambda p: p.transpose(-2, -1)), (rows, lambda p: flip_blocks(p, -2)),
-             (columns, lambda p: flip_blocks(p, -1))]
-    for wanted, step in (reversed(steps) if inverse else steps):
-        if wanted:
-            plane = step(plane)
-    return plane.contiguous()
-
-
-def oriented(planes: CoefficientPlanes, orientation: Orientation) -> CoefficientPlanes:
-    """The model's input for ``planes`` turned to ``orientation``: planes turned, tables and size
-    transposed with a transpose."""
-    transpose = orientation[0]
-    table = (lambda t: None if t is None else t.transpose(-2, -1).contiguous()) if transpose else (lambda t: t)
-    return CoefficientPlanes(orient(planes.luma, orientation),
-                             None if planes.chroma is None else orient(planes.chroma, orientation),
-                             table(planes.luma_table), table(planes.chroma_table),
-                             planes.size[::-1] if transpose else planes.size)
 
 
 def ensemble_outputs(step: CorrectionStep, planes: CoefficientPlanes) -> dict[Orientation, tuple]:

@@ -28,7 +28,7 @@ def _shipped(name: str, device: str) -> QGAC:
 
 def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             device: torch.device | str | None = None, *, precision: str = "auto", constrain: bool = True,
-            decode_backend: str = "auto", table: str = "auto", strict: bool = True,
+            decode_backend: str = "auto", table: str = "auto", strict: bool = True, flips: int = 1,
             backend: str | None = None) -> torch.Tensor:
     """Correct the artifacts of one JPEG, or of an image that was one.
 
@@ -53,7 +53,7 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             (:func:`qgac_fast.model.constraint.constrain_luma`), and the decode's chroma for chroma
             tables outside the trained family (:data:`qgac_fast.inference.step.UNTRAINED_CHROMA_SPREAD`).
         decode_backend: the final decode's backend: ``"auto"`` (the Triton kernel on CUDA, the
-            reference elsewhere), ``"reference"`` or ``"triton"``; see
+            C++ one on the CPU), ``"reference"``, ``"triton"`` or ``"native"``; see
             :class:`~qgac_fast.inference.CorrectionStep`. The model's CFMs run on its own
             :attr:`~qgac_fast.model.QGAC.cfm_backend`.
         table: the quantization a JPEG is corrected with: ``"auto"`` (the first, coarser table of
@@ -61,6 +61,9 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             ``"file"``, or ``"primary"`` (ValueError when none is found); see :mod:`qgac_fast.primary`.
         strict: as for :func:`~qgac_fast.read_coefficients`: False corrects what libjpeg recovers
             from a truncated or corrupt JPEG (what viewers show) instead of raising.
+        flips: 1, 2 or 4: correct the image in that many orientations (its flips) and average the
+            outputs turned back, for ``flips`` times the model's time
+            (:class:`~qgac_fast.inference.CorrectionStep`).
         backend: deprecated name of ``decode_backend`` (warns; removed in the next release).
 
     Images whose activations would not fit the engine's memory budget are corrected in tiles, as
@@ -74,7 +77,7 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
     Raises:
         TypeError, ValueError: ``jpeg`` is no image at all, or pixels of the wrong dtype or layout,
             more than 8 bits per sample, above the pixel or byte limits, or a device file; the
-            message says what to pass. ValueError also for a bad option (``decode_backend``...),
+            message says what to pass. ValueError also for a bad option (``decode_backend``, ``flips``...),
             TypeError for both ``backend`` and ``decode_backend``.
         qgac_fast.JPEGError: unreadable or unsupported JPEG (including RGB-coded files); for data
             ``strict=False`` would read, the message says so.
@@ -88,5 +91,5 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
     decode_backend = renamed_argument("backend", backend, "decode_backend", decode_backend, "auto")
     net = model if isinstance(model, QGAC) else _shipped(str(model or "default"), str(resolve_device(device)))
     corrector = Corrector(net, precision=precision, constrain=constrain, decode_backend=decode_backend, batch_size=1,
-                          workers=0, table=table, strict=strict)
+                          workers=0, table=table, strict=strict, flips=flips)
     return corrector.correct(jpeg)

@@ -45,6 +45,11 @@ PRECISIONS = ("auto", "float32", "bf16", "fp16")
 #: ``torch.compile`` modes (``"reduce-overhead"`` and ``"max-autotune"`` add CUDA graphs on CUDA).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
+#: Test-time ensembles: the number of orientations each image is corrected in and averaged over
+#: (1: none; 2: the image and its left-right flip; 4: its four flips;
+#: :mod:`qgac_fast.model.orientation`). Each costs a forward: 4 flips take 4x the model's time.
+FLIPS = (1, 2, 4)
+
 #: Output file formats and their file suffixes.
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
 

@@ -189,6 +189,7 @@ except SystemExit as exit:
 @pytest.mark.parametrize("argv, status", [
     (["--help"], 0), (["correct", "--help"], 0), (["train", "--help"], 0), (["eval", "--help"], 0),
     (["info", "--help"], 0), (["correct", "x.jpg", "--tile", "7"], 2), (["correct", "x.jpg", "--threads", "0"], 2),
+    (["correct", "x.jpg", "--flips", "3"], 2), (["eval", "x", "--quality", "10", "--flips", "8"], 2),
     (["train", "--out", "run", "--stages", "z"], 2), (["frobnicate"], 2),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_help_and_usage_errors_load_no_torch(argv, status):

@@ -222,3 +222,15 @@ def test_cli_eval_threads_are_set_and_recorded(colour_dir, tmp_path, capsys):
         torch.set_num_threads(before)
     result = json.loads(out.read_text())[0]
     assert (result["precision"], result["threads"]) == ("float32", 1)
+
+
+def test_cli_eval_flips_reach_the_correction_and_are_recorded(colour_dir, tmp_path):
+    scores = {}
+    for flips in (1, 2):
+        out = tmp_path / f"flips{flips}.json"
+        assert main(["eval", str(colour_dir), "--quality", "10", "--limit", "1", "--device", "cpu", "--flips",
+                     str(flips), "--quiet", "--json", str(out)]) == 0
+        result = json.loads(out.read_text())[0]
+        assert result["flips"] == flips
+        scores[flips] = result["qualities"]["10"]["corrected"]["psnr"]
+    assert scores[1] != scores[2]

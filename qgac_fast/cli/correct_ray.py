@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     engine = {"precision": args.precision, "batch_size": args.batch_size, "tile": args.tile, "overlap": args.overlap,
               "workers": args.workers, "compile": args.compile, "constrain": args.constrain, "strict": args.strict,
-              "table": args.table, "max_pixels": args.max_pixels, "max_pixels_per_byte": args.max_pixels_per_byte,
+              "table": args.table, "flips": args.flips, "max_pixels": args.max_pixels,
+              "max_pixels_per_byte": args.max_pixels_per_byte,
               "memory_budget": None if args.memory_budget is None else args.memory_budget << 20}
     gpus = args.ray_gpus_per_actor or 0
     threads = args.threads or 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..options import PRECISIONS
+from ..options import FLIPS, PRECISIONS
 from . import CommandError, freeze_collector
 from .argtypes import add_threads, jpeg_quality, positive_int
 
@@ -40,6 +40,9 @@ def add_parser(subparsers) -> None:
                         help="model precision: auto (bf16 autocast on CUDA and on CPUs with native bf16, else "
                              "float32), float32, bf16, fp16 (CUDA) (default: %(default)s); recorded in --json, "
                              "with the threads")
+    parser.add_argument("--flips", type=int, choices=FLIPS, default=1,
+                        help="correct each image in this many orientations and average them (as correct "
+                             "--flips) (default: %(default)s); recorded in --json")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N images of each folder")
     add_threads(parser)
     parser.add_argument("--jpeg-only", action="store_true", help="measure the JPEG only; load no model")
@@ -77,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         if precision is not None:
             result["precision"] = precision
             result["threads"] = torch.get_num_threads()
+            result["flips"] = args.flips
         results.append(result)
         print(format_table(result), flush=True)
     if args.json:
@@ -131,6 +135,6 @@ def _corrector(args: argparse.Namespace):
     freeze_collector()  # the model outlives every image
 
     def corrector(data: bytes):
-        return correct(data, model=model, precision=precision)
+        return correct(data, model=model, precision=precision, flips=args.flips)
 
     return corrector, precision

@@ -43,10 +43,11 @@ class EngineOptions:
     Attributes:
         batch_size: most images (or tiles) per model call; default 8 on CUDA, 1 on the CPU
             (where a batch runs image by image anyway: :class:`CorrectionStep`).
-        precision, compile, constrain, decode_backend: the :class:`CorrectionStep` settings
+        precision, compile, constrain, decode_backend, flips: the :class:`CorrectionStep` settings
             (precision ``"auto"``: bf16 autocast on CUDA and on CPUs with native bf16;
-            decode_backend ``"auto"``, ``"reference"`` or ``"triton"``, checked when the
-            :class:`Corrector` is made). The CFMs run on the model's own
+            decode_backend ``"auto"``, ``"reference"``, ``"triton"`` or ``"native"``; flips 1, 2
+            or 4: a test-time ensemble over the image's flips, that many forwards per image;
+            checked when the :class:`Corrector` is made). The CFMs run on the model's own
             :attr:`~qgac_fast.model.QGAC.cfm_backend`.
         tile: ``"auto"`` (tile only what does not fit ``memory_budget``, in the windows that read
             the fewest pixels: :func:`~qgac_fast.inference.tiles.fit_tiles`), a largest core size
@@ -79,6 +80,7 @@ class EngineOptions:
     compile: str | None = None
     constrain: bool = True
     decode_backend: str = "auto"
+    flips: int = 1
     tile: int | str | None = "auto"
     overlap: int | None = None
     workers: int | None = None
@@ -113,7 +115,7 @@ def _taking_backend(init: Callable) -> Callable:
 
 EngineOptions.__init__ = _taking_backend(EngineOptions.__init__)
 
-_STEP_SETTINGS = ("precision", "compile", "constrain", "decode_backend")
+_STEP_SETTINGS = ("precision", "compile", "constrain", "decode_backend", "flips")
 
 
 def _count(value, name: str, minimum: int) -> int:
@@ -183,7 +185,8 @@ class Corrector:
         self.device = _normalized(model.mean.device)
         cuda = self.device.type == "cuda"
         self.step = step or CorrectionStep(model, precision=options.precision, compile=options.compile,
-                                           constrain=options.constrain, decode_backend=options.decode_backend)
+                                           constrain=options.constrain, decode_backend=options.decode_backend,
+                                           flips=options.flips)
         default = lambda value, fallback: fallback if value is None else value  # noqa: E731
         self.batch_size = _count(default(options.batch_size, 8 if cuda else 1), "batch_size", 1)
         self.tile = check_tile(options.tile)
