@@ -97,14 +97,15 @@ pixels = sum(r.image.shape[1] * r.image.shape[2] for r in corrector.correct_many
 print(json.dumps({"seconds": time.perf_counter() - start, "forward_seconds": _spent[0], "mp": pixels / 1e6}))
 """
 
-#: The ``correct`` and ``eval`` cases' child: the command line itself (``qgac_fast.cli.main``, with
-#: its arguments), timing its forward in the same process: the ratio of the forward's seconds to
-#: the wall time does not move with the machine's drift between cases.
+#: The ``correct`` and ``eval`` cases' child: the command line itself as the process's own entry
+#: (``qgac_fast.cli.main()`` on the child's arguments, ending the process as the installed command
+#: does), timing its forward in the same process: the ratio of the forward's seconds to the wall
+#: time does not move with the machine's drift between cases.
 CLI_CHILD = TIMED_FORWARD + r"""
 import sys
 from qgac_fast.cli import main
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(main())
 """
 
 

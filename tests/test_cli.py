@@ -325,3 +325,43 @@ def test_a_moved_name_still_runs_a_command(files, capsys):
         from qgac_fast.commands import main as old_main
     assert old_main(["info", "--json", files["q75.jpg"]]) == 0
     assert json.loads(capsys.readouterr().out)[0]["tables"][0]["quality"] == 75
+
+
+# As the process's own entry, correct and eval end the process when their work is done, without
+# the interpreter's teardown: what they wrote must all be there, the exit handlers run, the
+# status kept.
+_OWN_ENTRY = """
+import atexit, sys
+atexit.register(lambda: print("exit handlers ran", file=sys.stderr))
+from qgac_fast.cli import main
+main()
+print("not reached", file=sys.stderr)
+"""
+
+
+def test_correct_ends_its_process_with_everything_written(tmp_path):
+    good = tmp_path / "good.jpg"
+    good.write_bytes(turbo_jpeg(sample_image(size=(48, 64)), 30))
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    out, report = tmp_path / "out", tmp_path / "run.json"
+    result = subprocess.run([sys.executable, "-c", _OWN_ENTRY, "correct", str(good), str(tmp_path / "bad.jpg"),
+                             "-o", str(out), "--threads", "1", "--json", str(report)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr  # one file failed
+    assert result.stderr.rstrip().endswith("exit handlers ran") and "not reached" not in result.stderr
+    assert "1 corrected" in result.stderr and "1 failed" in result.stderr
+    assert Image.open(out / "good.png").size == (64, 48)
+    assert sorted(f["status"] for f in json.loads(report.read_text())["files"]) == ["failed", "ok"]
+
+
+def test_correct_flips_reach_the_engine_and_the_report(tmp_path):
+    jpeg = tmp_path / "in.jpg"
+    jpeg.write_bytes(turbo_jpeg(sample_image(size=(48, 64)), 20))
+    pixels = {}
+    for flips in (1, 2):
+        out, report = tmp_path / f"out{flips}", tmp_path / f"run{flips}.json"
+        assert main(["correct", str(jpeg), "-o", str(out), "--threads", "1", "--flips", str(flips), "--quiet",
+                     "--json", str(report)]) == 0
+        assert json.loads(report.read_text())["summary"]["flips"] == flips
+        pixels[flips] = Image.open(out / "in.png").tobytes()
+    assert pixels[1] != pixels[2]

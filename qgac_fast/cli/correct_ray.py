@@ -131,7 +131,8 @@ def _correct(args, plan, run_plan, engine: dict, actors: int, gpus: float, threa
                "earlier_table": counts["earlier_table"],
                "megapixels": round(megapixels, 6), "seconds": round(elapsed, 3),
                "megapixels_per_second": round(megapixels / elapsed, 3) if elapsed > 0 else None,
-               "device": "cuda" if gpus else "cpu", "precision": args.precision, "threads": threads,
+               "device": "cuda" if gpus else "cpu", "precision": args.precision, "flips": args.flips,
+               "threads": threads,
                "model": str(args.model), "format": args.format,
                "ray": {"address": args.ray_address or "local", "actors": actors, "gpus_per_actor": gpus}}
     if not args.quiet:

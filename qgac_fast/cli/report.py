@@ -88,7 +88,8 @@ def summary(args, counts: dict, megapixels: float, seconds: float, *, rank: int,
             "earlier_table": counts["earlier_table"], "skipped": counts["skipped"], "failed": counts["failed"],
             "not_done": counts["not_done"], "megapixels": round(megapixels, 6), "seconds": round(seconds, 3),
             "megapixels_per_second": round(megapixels / seconds, 3) if seconds > 0 else None,
-            "rank": rank, "world_size": world, "device": device, "precision": precision, "threads": threads,
+            "rank": rank, "world_size": world, "device": device, "precision": precision, "flips": args.flips,
+            "threads": threads,
             "malloc": loaded_allocator() or "system", "model": str(args.model), "format": args.format, "interrupted": interrupted}
 
 
