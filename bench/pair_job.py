@@ -11,7 +11,7 @@ Usage (from the repository root, inside .venv, the machine otherwise quiet; trai
     git worktree add ../wt-base BASE && (cd ../wt-base && python setup.py build_ext --inplace)
     OMP_WAIT_POLICY=PASSIVE python -m bench.pair_job ../wt-base . --rounds 4 --format jpeg --name NAME
 
-The folder is ``bench_job``'s (``QGAC_BENCH_JOB_IMAGES``), made once. Writes
+The folder is ``bench_job``'s (``QGAC_BENCH_JOB_IMAGES``), made in a temporary folder for the run. Writes
 ``bench/results/NAME.{json,md}``.
 """
 

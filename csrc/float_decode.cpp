@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -106,10 +107,16 @@ void float_decode(const FloatDecodeRequest& request) {
   }
   std::vector<std::thread> pool;
   pool.reserve(threads - 1);
-  for (int64_t t = 1; t < threads; ++t) {
-    pool.emplace_back(decode_rows, std::cref(request), rows * t / threads, rows * (t + 1) / threads);
+  int64_t started = 1;  // shares [0, started) of the rows go to this thread and the started ones
+  try {
+    for (; started < threads; ++started) {
+      pool.emplace_back(decode_rows, std::cref(request), rows * started / threads, rows * (started + 1) / threads);
+    }
+  } catch (const std::system_error&) {
+    // no more threads to be had (a process limit): this thread also takes the shares not started
   }
   decode_rows(request, 0, rows / threads);
+  if (started < threads) decode_rows(request, rows * started / threads, rows);
   for (auto& thread : pool) thread.join();
 }
 

@@ -60,6 +60,7 @@ from __future__ import annotations
 import torch
 
 from qgac_fast.functional.checks import SUBSAMPLING_FACTORS
+from qgac_fast.functional.sampling import UPSAMPLING
 from qgac_fast.functional.transform import dct_kron_matrix, deblockify, islow_inverse_pass
 
 from ._triton import tl, triton
@@ -527,8 +528,8 @@ def _launch_decode(luma, chroma, scale, tsn, offset, size, upsampling, exact, ou
     height, width = (h, w) if size is None else (int(size[0]), int(size[1]))
     if not (0 < height <= h and 0 < width <= w):
         raise ValueError(f"size {(height, width)} must be positive and within the planes' {(h, w)}")
-    if upsampling not in ("fancy", "nearest"):
-        raise ValueError(f"upsampling must be 'fancy' or 'nearest', got {upsampling!r}")
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
     channels = 1 if chroma is None else 3
     out = _check_out(out, (n, channels, height, width), torch.uint8, luma.device)
     kron = islow_matrices(luma.device) if exact else _kron(luma.device)

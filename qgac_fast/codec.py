@@ -30,6 +30,7 @@ from .atomic import write_atomic
 from .coefficients import JPEGCoefficients  # re-exported: what read_coefficients returns
 from .deprecation import moved_names
 from .errors import RECOVERABLE, JPEGError, UnsupportedJPEGError
+from .functional.sampling import UPSAMPLING
 from .metadata import APP2
 from .options import DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS_PER_BYTE
 
@@ -282,8 +283,8 @@ def decode_pixels(jc: JPEGCoefficients, *, upsampling: str = "fancy", dtype: tor
     if dtype != torch.uint8 or idct != "islow":
         raise ValueError(f"libjpeg decodes only to dtype=torch.uint8 with idct='islow' (got dtype={dtype}, "
                          f"idct={idct!r}); use backend='reference'")
-    if upsampling not in ("fancy", "nearest"):
-        raise ValueError(f"upsampling must be 'fancy' or 'nearest', got {upsampling!r}")
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
     if not isinstance(jc, JPEGCoefficients):
         raise TypeError(f"decode_pixels needs a JPEGCoefficients, got {type(jc).__name__}")
     pixels = _jpeg.decode_pixels(*_frame(jc), upsampling == "fancy")

@@ -14,6 +14,7 @@ import torch
 
 from . import _jpeg
 from .functional.color import YCBCR_TO_RGB
+from .functional.sampling import UPSAMPLING
 from .functional.transform import dct_matrix
 
 __all__ = ["decode_normalized", "unsupported_reason"]
@@ -26,7 +27,10 @@ def unsupported_reason(luma: torch.Tensor, chroma: torch.Tensor | None, mean: to
                        std: torch.Tensor | None = None) -> str | None:
     """None if :func:`decode_normalized` takes these planes, else why not: they must be float on
     the CPU, ``luma`` ``(N, 1, H, W)`` and ``chroma`` None or ``(N, 2, H, W)`` (one grid: a
-    subsampled chroma needs the reference's upsampling), statistics ``(C, 8, 8)``, no gradient."""
+    subsampled chroma needs the reference's upsampling), statistics ``(C, 8, 8)``; and the
+    extension must have the kernel (a build older than it does not)."""
+    if not hasattr(_jpeg, "float_decode"):
+        return "the built extension has no native decode (rebuild it: pip install -e . or make)"
     tensors = [t for t in (luma, chroma, mean, std) if t is not None]
     if any(t.device.type != "cpu" for t in tensors):
         return "the native decode runs on the CPU"
@@ -70,10 +74,12 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
     reason = unsupported_reason(luma, chroma, mean, std)
     if reason is not None:
         raise ValueError(reason)
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
     n, _, h, w = luma.shape
     height, width = size or (h, w)
-    if not (0 < height <= h and 0 < width <= w):
-        raise ValueError(f"size {(height, width)} must be positive and within the planes {(h, w)}")
+    if not (0 <= height <= h and 0 <= width <= w):
+        raise ValueError(f"size {(height, width)} must be within the planes {(h, w)}")
     shape = (n, 1 if chroma is None else 3, height, width)
     if out is None:
         out = torch.empty(shape, dtype=torch.uint8)

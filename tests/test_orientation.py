@@ -110,7 +110,7 @@ def _turn(plane: torch.Tensor, dims: list[int]) -> torch.Tensor:
 
 def test_flips_is_checked():
     model = QGAC(TINY)
-    for bad in (0, 3, 8, True, "4"):
+    for bad in (0, 3, 8, 2.0, True, "4"):
         with pytest.raises(ValueError, match="flips must be one of"):
             CorrectionStep(model, flips=bad)
     with pytest.raises(ValueError, match="flips must be one of"):

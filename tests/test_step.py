@@ -61,12 +61,12 @@ def test_auto_precision_on_cuda_is_bf16():
 def test_float32_step_is_the_model_clamp_and_decode(tiny):
     """In float32 the step is exactly restore -> constrain_luma -> decode_normalized."""
     planes = _planes(40, 56)
-    step = CorrectionStep(tiny, precision="float32")
+    step = CorrectionStep(tiny, precision="float32", decode_backend="reference")  # the native twin: tests/test_native.py
     with torch.inference_mode():
         y, chroma = tiny.restore(planes)
         expected = decode_normalized(constrain_luma(tiny, y, planes), chroma, tiny.mean, tiny.std, size=planes.size)
     assert torch.equal(step(planes), expected)
-    unconstrained = CorrectionStep(tiny, precision="float32", constrain=False)(planes)
+    unconstrained = CorrectionStep(tiny, precision="float32", constrain=False, decode_backend="reference")(planes)
     with torch.inference_mode():
         assert torch.equal(unconstrained, decode_normalized(y, chroma, tiny.mean, tiny.std, size=planes.size))
 

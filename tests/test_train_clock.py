@@ -51,8 +51,8 @@ def test_stopped_time_is_not_counted():
 def test_plain_wall_time_without_stops_and_handler_restored():
     before = signal.getsignal(signal.SIGCONT)
     with TrainingClock() as clock:
-        clock.resume(5.0)
         start = time.perf_counter()
+        clock.resume(5.0)
         time.sleep(0.05)
         reading = clock()
         assert 5.05 <= reading <= 5.0 + (time.perf_counter() - start)

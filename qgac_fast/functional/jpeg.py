@@ -34,7 +34,7 @@ from .checks import BLOCK, SUBSAMPLING_FACTORS
 from .color import rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
 from .transform import blockify, block_dct, deblockify, fdct_islow, idct, idct_islow
 from .quantization import dequantize, quantize_scaled, round_half_away_from_zero, tile_table
-from .sampling import downsample, pad_edges, upsample
+from .sampling import UPSAMPLING, downsample, pad_edges, upsample
 
 __all__ = [
     "coefficient_planes",
@@ -45,7 +45,6 @@ __all__ = [
     "encode_planes",
 ]
 
-_UPSAMPLING = ("fancy", "nearest")
 
 
 def coefficient_planes(jc) -> tuple[torch.Tensor, ...]:
@@ -59,8 +58,8 @@ def _decode_components(planes: Sequence[torch.Tensor], tables: Sequence[torch.Te
                        upsampling: str, dtype: torch.dtype, clamp: bool, idct_method: str = "islow") -> torch.Tensor:
     """Shared decode core. ``planes[c]``: ``(..., h_c, w_c)`` tiled coefficients; ``tables[c]``:
     ``(..., 8, 8)`` or None (already dequantized); ``factors[c]``: ``(fy, fx)``."""
-    if upsampling not in _UPSAMPLING:
-        raise ValueError(f"upsampling must be one of {_UPSAMPLING}, got {upsampling!r}")
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
     exact = dtype == torch.uint8
     if not exact and not dtype.is_floating_point:
         raise ValueError(f"dtype must be torch.uint8 or a floating point dtype, got {dtype}")

@@ -22,6 +22,7 @@ from .dtypes import float_dtype
 from .transform import BLOCK, blockify, dct_matrix, plane_matmul
 
 __all__ = [
+    "UPSAMPLING",
     "pad_edges",
     "upsample",
     "downsample",
@@ -29,6 +30,10 @@ __all__ = [
     "dct_upsample_matrix",
     "dct_upsample_nearest",
 ]
+
+
+#: Chroma upsampling methods: libjpeg's default (``"fancy"``: triangle filter) and replication.
+UPSAMPLING = ("fancy", "nearest")
 
 
 def _check_factor(factor) -> tuple[int, int]:
@@ -131,8 +136,8 @@ def upsample(x: torch.Tensor, factor: tuple[int, int], *, method: str = "fancy",
         ``(..., h * fy, w * fx)`` (or ``size``); int64 when ``rounding``, else float.
     """
     fy, fx = _check_factor(factor)
-    if method not in ("fancy", "nearest"):
-        raise ValueError(f"method must be 'fancy' or 'nearest', got {method!r}")
+    if method not in UPSAMPLING:
+        raise ValueError(f"method must be one of {UPSAMPLING}, got {method!r}")
     x = _samples(x, rounding, "upsample")
     w = x.shape[-1]
     if method == "nearest" or (fy, fx) == (1, 1):

@@ -143,7 +143,7 @@ class Corrector:
     Args:
         model: a :class:`~qgac_fast.model.QGAC` (used on its device, in eval mode), a
             :class:`CorrectionStep` (its model and settings; ``precision``, ``compile``,
-            ``constrain`` and ``decode_backend`` are then its own), or a shipped weights name or
+            ``constrain``, ``decode_backend`` and ``flips`` are then its own), or a shipped weights name or
             ``.safetensors`` path (loaded on ``device``).
         device: where the model runs; default: the given model's device, else
             :func:`~qgac_fast.devices.default_device` (CUDA when available, else the CPU).

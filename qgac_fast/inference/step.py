@@ -148,7 +148,7 @@ class CorrectionStep:
         self.compile = compile
         self.constrain = constrain
         self.decode_backend = check_backend("decode_normalized", decode_backend, "decode_backend")
-        if flips not in FLIPS or isinstance(flips, bool):
+        if isinstance(flips, bool) or not isinstance(flips, int) or flips not in FLIPS:
             raise ValueError(f"flips must be one of {FLIPS}, got {flips!r}")
         self.flips = flips
         self._networks = None if compile is None else compile_networks(model, compile, backend=compile_backend)

@@ -11,6 +11,8 @@ orientations and average the turned-back outputs (the test-time ensemble of
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from .inputs import CoefficientPlanes
@@ -53,7 +55,7 @@ def oriented(planes: CoefficientPlanes, orientation: Orientation) -> Coefficient
     transpose the tables and the size transposed too."""
     transpose = orientation[0]
     table = (lambda t: None if t is None else t.transpose(-2, -1).contiguous()) if transpose else (lambda t: t)
-    return CoefficientPlanes(orient(planes.luma, orientation),
-                             None if planes.chroma is None else orient(planes.chroma, orientation),
-                             table(planes.luma_table), table(planes.chroma_table),
-                             planes.size[::-1] if transpose else planes.size)
+    return dataclasses.replace(planes, luma=orient(planes.luma, orientation),
+                               chroma=None if planes.chroma is None else orient(planes.chroma, orientation),
+                               luma_table=table(planes.luma_table), chroma_table=table(planes.chroma_table),
+                               size=planes.size[::-1] if transpose else planes.size)

@@ -25,7 +25,8 @@ def training_record(config: TrainConfig, world: int, device: torch.device, state
     arguments), ``config`` (the settings, ``progress`` left out; the data as the paths given),
     ``processes``, ``hardware`` (the GPU's name, or the CPU and its torch threads), ``precision``,
     ``wall_time_s`` and ``training_mp`` (summed over resumed pieces and the ``init`` weights'
-    training), ``steps_done`` (per stage) and ``torch`` (its version).
+    training; ``wall_time_s`` is the training clock's: wall time without the time stopped,
+    :class:`~qgac_fast.train.clock.TrainingClock`), ``steps_done (per stage) and ``torch`` (its version).
 
     Args:
         world: processes in the run; device: this process's device; bf16: trained under bf16
