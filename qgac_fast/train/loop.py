@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .data import TrainingImages, TrainingSampler, collate, find_images, load_rgb, split_validation, validation_crops
 from .optimisation import Optimisation
 from .progress import LOG_NAME, RunLog
-from .schedule import out_of_time
+from .schedule import agreed_seconds, out_of_time
 
 __all__ = ["train"]
 
@@ -94,6 +94,8 @@ def _train(config: TrainConfig, elapsed: TrainingClock) -> QGAC:
         if resume is not None:
             average.load_state_dict(resume["ema"][str(decay)])
     elapsed.resume(state["elapsed"])
+    # rank 0's seconds as every rank last agreed on them: the time-based decay reads these
+    agreed = [float(state["elapsed"])]
 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,7 @@ def _train(config: TrainConfig, elapsed: TrainingClock) -> QGAC:
 
     for stage_index in range(state["stage"], len(config.stages)):
         stage, steps = config.stages[stage_index], config.steps[stage_index]
-        optimisation = Optimisation(model, stage, steps, config, device, world, bf16, averages, elapsed)
+        optimisation = Optimisation(model, stage, steps, config, device, world, bf16, averages, lambda: agreed[0])
         first = 0
         if resume is not None and resume["state"]["stage"] == stage_index:
             first = optimisation.resume(resume)
@@ -121,7 +123,8 @@ def _train(config: TrainConfig, elapsed: TrainingClock) -> QGAC:
             step += 1
             pixels = batch.rgb.shape[0] * batch.rgb.shape[-1] * batch.rgb.shape[-2] * world
             state["pixels"] = state.get("pixels", 0) + pixels
-            last = step == steps or out_of_time(config, elapsed(), device, world)
+            agreed[0] = agreed_seconds(config, elapsed(), device, world)
+            last = step == steps or out_of_time(config, agreed[0])
             if rank == 0:
                 log.step(step, pixels, loss.item(), parts, float(grad_norm), optimisation.lr, state["pixels"] / 1e6)
                 if crops and (last or (config.val_every and step % config.val_every == 0)):

@@ -9,7 +9,7 @@ import torch.distributed as dist
 
 from .config import TrainConfig
 
-__all__ = ["lr_factor", "out_of_time"]
+__all__ = ["agreed_seconds", "lr_factor", "out_of_time"]
 
 
 def lr_factor(step: int, total: int, config: TrainConfig, elapsed: float = 0.0) -> float:
@@ -26,13 +26,19 @@ def lr_factor(step: int, total: int, config: TrainConfig, elapsed: float = 0.0) 
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def out_of_time(config: TrainConfig, elapsed: float, device: torch.device, world: int) -> bool:
-    """Whether ``elapsed`` seconds use up ``config.time_limit`` (never when it is None); with
-    ``world`` > 1 processes every rank gets rank 0's answer, so all stop at the same step."""
-    if config.time_limit is None:
-        return False
-    if world == 1:  # no device round trip (a GPU sync per step) when nobody needs to agree
-        return elapsed >= config.time_limit
-    done = torch.tensor([float(elapsed >= config.time_limit)], device=device)
-    dist.broadcast(done, 0)
-    return bool(done.item())
+def agreed_seconds(config: TrainConfig, seconds: float, device: torch.device, world: int) -> float:
+    """Rank 0's training ``seconds`` on every rank of ``world``, so that all stop at the same step
+    and decay the learning rate alike, whichever stop each rank's clock left out
+    (:class:`~qgac_fast.train.clock.TrainingClock`). One broadcast a step; none with one process
+    or without ``config.time_limit``, when nothing depends on the seconds."""
+    if config.time_limit is None or world == 1:  # no device round trip (a GPU sync per step)
+        return seconds
+    shared = torch.tensor([seconds], dtype=torch.float64, device=device)
+    dist.broadcast(shared, 0)
+    return float(shared.item())
+
+
+def out_of_time(config: TrainConfig, seconds: float) -> bool:
+    """Whether ``seconds`` of training (:func:`agreed_seconds`) use up ``config.time_limit``
+    (never when it is None)."""
+    return config.time_limit is not None and seconds >= config.time_limit
