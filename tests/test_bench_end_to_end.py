@@ -33,7 +33,9 @@ def test_end_to_end_benchmark_smoke(tmp_path):
     compiled = {(r["pipeline"], r["batch"], r["precision"]): r for r in report["results"] if r["compiled"]}
     assert set(compiled) == {(p, b, q) for p in ("forward", "stream") for b in (1, 2) for q in ("bf16", "float32")}
     assert all(r["compiled"] == "default" and r["status"] == "ok" for r in compiled.values())
-    assert compiled[("stream", 1, "float32")]["vs_eager"]["max"] == 0
+    # the eager loop decodes with the reference, the step with the CPU's native twin: equal but for
+    # values within float32 rounding of a rounding tie, one level (tests/test_native.py's bound)
+    assert _within_native_bound(compiled[("stream", 1, "float32")]["vs_eager"])
     assert rows[("eager_loop", 1, "float32")]["status"] == "ok"
     for batch in (1, 2):
         for pipeline in ("forward", "stream", "engine", "files"):
@@ -43,8 +45,14 @@ def test_end_to_end_benchmark_smoke(tmp_path):
         # bf16 autocast runs on the CPU too, in every pipeline
         assert all(rows[(pipeline, batch, "bf16")]["status"] == "ok"
                    for pipeline in ("forward", "stream", "engine", "files"))
-        # the CPU engine runs images one by one and equals the eager loop bit for bit
-        assert rows[("engine", batch, "float32")]["vs_eager"]["max"] == 0
-    assert rows[("stream", 1, "float32")]["vs_eager"]["max"] == 0
+        # the CPU engine runs images one by one: the eager loop's pixels but for the decode's ties
+        assert _within_native_bound(rows[("engine", batch, "float32")]["vs_eager"])
+    assert _within_native_bound(rows[("stream", 1, "float32")]["vs_eager"])
     assert {(r["size"], r["workers"]) for r in report["reader"]} == {(32, 1), (32, 2)}
     assert report["keep_up"] and all(k["model_s_per_image"] > 0 for k in report["keep_up"])
+
+
+def _within_native_bound(difference: dict) -> bool:
+    """A row's ``vs_eager`` within the native decode's bound: at most 1 level, on at most 0.1% of
+    the values (the mean difference is then at most 1e-3)."""
+    return difference["max"] <= 1 and difference["mean"] <= 1e-3
