@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.common import mosaic, run_measured, setting
+from bench.common import mosaic, photo_size, run_measured, setting
 from bench.report import provenance
 from qgac_fast.cli import NATIVE_ENVIRONMENT
 
@@ -117,22 +117,27 @@ def _images() -> list[tuple[float, str]]:
     return items
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> dict:
-    """``{"jpeg": DIR, "png": DIR, "mp": megapixels}``: the JPEG folder and its originals as PNG."""
-    root = tmp_path_factory.mktemp("job")
+def write_folders(root: Path, originals: bool = True) -> dict:
+    """Write the job's images under ``root``: ``{"jpeg": DIR, "png": DIR, "mp": megapixels, "root":
+    root}``, the JPEG folder and (``originals``) the originals as PNG."""
     (root / "jpeg").mkdir()
     (root / "png").mkdir()
     total = 0.0
     for index, (megapixels, subsampling) in enumerate(_images()):
-        width = int((megapixels * 1e6 * 4 / 3) ** 0.5) // 16 * 16
-        height = int(width * 3 / 4) // 16 * 16
+        height, width = photo_size(megapixels)
         image = Image.fromarray(mosaic(height, width))
         name = f"{index:02d}_{megapixels:g}mp_{subsampling.replace(':', '')}"
         image.save(root / "jpeg" / f"{name}.jpg", quality=85, subsampling=subsampling)
-        image.save(root / "png" / f"{name}.png", compress_level=1)
+        if originals:
+            image.save(root / "png" / f"{name}.png", compress_level=1)
         total += width * height / 1e6
     return {"jpeg": root / "jpeg", "png": root / "png", "mp": total, "root": root}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict:
+    """The job's folders (:func:`write_folders`) for this module's cases."""
+    return write_folders(tmp_path_factory.mktemp("job"))
 
 
 def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:

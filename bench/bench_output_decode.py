@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.common import mosaic, setting
+from bench.common import mosaic, photo_size, setting
 from bench.report import provenance
 from qgac_fast import ops
 from qgac_fast.codec import read_coefficients
@@ -38,8 +38,7 @@ BACKENDS = ("reference", "native")
 def case():
     """(step, planes, y, chroma) at :data:`MEGAPIXELS`."""
     torch.set_num_threads(THREADS)
-    width = int((MEGAPIXELS * 1e6 * 4 / 3) ** 0.5) // 16 * 16
-    height = int(width * 3 / 4) // 16 * 16
+    height, width = photo_size(MEGAPIXELS)
     buffer = io.BytesIO()
     Image.fromarray(mosaic(height, width)).save(buffer, "JPEG", quality=85)
     planes = planes_from_jpeg(read_coefficients(buffer.getvalue()))

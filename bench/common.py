@@ -41,6 +41,12 @@ def optional_int(name: str) -> int | None:
     return int(value) if value else None
 
 
+def photo_size(megapixels: float) -> tuple[int, int]:
+    """``(height, width)`` of a 4:3 landscape photo of about ``megapixels``, on the 16-pixel grid."""
+    width = int((megapixels * 1e6 * 4 / 3) ** 0.5) // 16 * 16
+    return int(width * 3 / 4) // 16 * 16, width
+
+
 def mosaic(height: int, width: int) -> np.ndarray:
     """uint8 (H, W, 3): the bundled photos tiled with mirroring, so the file holds real photo texture."""
     samples = resources.files("qgac_fast") / "samples"

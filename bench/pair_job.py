@@ -27,22 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_job import IMAGES, THREADS, _child, _cli, _images
-from bench.common import git_commit, mosaic, save_report
-
-
-def _folder(root: Path) -> tuple[Path, float]:
-    """The job benchmark's JPEG folder under ``root``, and its megapixels."""
-    from PIL import Image
-
-    folder, total = root / "jpeg", 0.0
-    folder.mkdir()
-    for index, (megapixels, subsampling) in enumerate(_images()):
-        width = int((megapixels * 1e6 * 4 / 3) ** 0.5) // 16 * 16
-        height = int(width * 3 / 4) // 16 * 16
-        Image.fromarray(mosaic(height, width)).save(folder / f"{index:02d}.jpg", quality=85, subsampling=subsampling)
-        total += width * height / 1e6
-    return folder, total
+from bench.bench_job import IMAGES, THREADS, _child, _cli, write_folders
+from bench.common import git_commit, save_report
 
 
 def _environment(tree: Path) -> dict[str, str]:
@@ -62,7 +48,8 @@ def measure(trees: list[Path], rounds: int, format: str) -> dict:
     environments = {tree: _environment(tree) for tree in trees}
     root = Path(tempfile.mkdtemp(prefix="pair-job-"))
     try:
-        folder, megapixels = _folder(root)
+        written = write_folders(root, originals=False)
+        folder, megapixels = written["jpeg"], written["mp"]
         runs = []
         for index in range(rounds):
             for tree in trees if index % 2 == 0 else trees[::-1]:

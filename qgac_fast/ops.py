@@ -2,10 +2,11 @@
 
 Every function here has the arguments of its reference in :mod:`qgac_fast.functional` (same name;
 see there for the maths) plus ``backend="auto" | "reference" | "triton"`` (and ``"libjpeg"`` for
-:func:`decode`, ``"native"`` for :func:`decode_normalized`). Results agree across backends: bit for bit for the integer JPEG paths
-(``decode_planes`` / ``decode`` to uint8 with ``idct="islow"``), within the bounds the kernel
-tests state for the float ones. Ops without a twin (``encode``, ``quantize``, colour conversion,
-sampling...) have no ``backend`` and live only in :mod:`qgac_fast.functional`.
+:func:`decode`, ``"native"`` for :func:`decode_normalized`). Results agree across backends: bit
+for bit for the integer JPEG paths (``decode_planes`` / ``decode`` to uint8 with
+``idct="islow"``), within the bounds the kernel tests state for the float ones. Ops without a
+twin (``encode``, ``quantize``, colour conversion, sampling...) have no ``backend`` and live only
+in :mod:`qgac_fast.functional`.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
     ``(N, 3 or 1, height, width)`` pixels: the model's output path. Not differentiable.
     See :func:`qgac_fast.functional.jpeg.decode_normalized`."""
     tensors = [t for t in (luma, chroma, mean, std) if t is not None]
+
     def refuses(name: str) -> str | None:
         if name == "native":
             from qgac_fast.native import unsupported_reason
