@@ -210,7 +210,8 @@ using FloatArray = py::array_t<float, py::array::c_style>;
 // Decodes normalised float planes into `out` (see float_decode.h; qgac_fast/native.py checks the
 // arguments first, and the shapes are checked again here, since a wrong one would read out of bounds).
 void float_decode(const FloatArray& luma, const std::optional<FloatArray>& chroma, const std::optional<FloatArray>& mean,
-                  const std::optional<FloatArray>& scale, const FloatArray& dct, const FloatArray& colour,
+                  const std::optional<FloatArray>& scale, const std::optional<FloatArray>& bins,
+                  const std::optional<FloatArray>& half_steps, const FloatArray& dct, const FloatArray& colour,
                   py::array_t<uint8_t, py::array::c_style>& out, int threads) {
   if (luma.ndim() != 3 || luma.shape(1) % 8 || luma.shape(2) % 8) {
     throw py::value_error("luma must be (n, h, w) with h and w multiples of 8");
@@ -226,6 +227,11 @@ void float_decode(const FloatArray& luma, const std::optional<FloatArray>& chrom
       throw py::value_error("mean and std must be (channels, 8, 8)");
     }
   }
+  if (bins.has_value() != half_steps.has_value()) throw py::value_error("bins and half_steps go together");
+  if (bins && (bins->ndim() != 3 || bins->shape(0) != n || bins->shape(1) != h || bins->shape(2) != w ||
+               half_steps->ndim() != 2 || half_steps->shape(0) != n || half_steps->shape(1) != 64)) {
+    throw py::value_error("bins must be (n, h, w) as the luma and half_steps (n, 64)");
+  }
   if (dct.size() != 64 || colour.size() != 9) throw py::value_error("dct must be (8, 8) and colour (3, 3)");
   if (out.ndim() != 4 || out.shape(0) != n || out.shape(1) != channels || out.shape(2) > h || out.shape(3) > w) {
     throw py::value_error("out must be (n, channels, height, width) within the planes");
@@ -235,6 +241,8 @@ void float_decode(const FloatArray& luma, const std::optional<FloatArray>& chrom
   request.chroma = chroma ? chroma->data() : nullptr;
   request.mean = mean ? mean->data() : nullptr;
   request.std = scale ? scale->data() : nullptr;
+  request.bins = bins ? bins->data() : nullptr;
+  request.half_steps = half_steps ? half_steps->data() : nullptr;
   request.dct = dct.data();
   request.colour = colour.data();
   request.n = n;
@@ -263,8 +271,11 @@ PYBIND11_MODULE(_jpeg, m) {
         py::arg("coefficients"), py::arg("tables"), py::arg("slots"), py::arg("sampling"), py::arg("fancy"),
         "Decode coefficient arrays to uint8 (channels, height, width) pixels with libjpeg.");
   m.def("float_decode", &float_decode, py::arg("luma").noconvert(), py::arg("chroma").noconvert(),
-        py::arg("mean").noconvert(), py::arg("std").noconvert(), py::arg("dct").noconvert(),
+        py::arg("mean").noconvert(), py::arg("std").noconvert(), py::arg("bins").noconvert(),
+        py::arg("half_steps").noconvert(), py::arg("dct").noconvert(),
         py::arg("colour").noconvert(), py::arg("out").noconvert(), py::arg("threads"),
-        "Decode normalised float32 coefficient planes on one grid into a uint8 (n, channels, height, width) array.");
+        "Decode normalised float32 coefficient planes on one grid (Y clamped to its bins) into a uint8 (n, channels, height, width) array.");
+  // what qgac_fast/native.py asks of the build: float_decode takes the quantization bins
+  m.attr("FLOAT_DECODE_BINS") = true;
   m.attr("LIBJPEG_VERSION") = qgac::libjpeg_version();
 }

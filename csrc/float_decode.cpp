@@ -21,6 +21,13 @@ inline float to_level(float x) {
   return x + 0.5f;  // non-negative: the conversion's truncation is the floor
 }
 
+// x clamped to [centre - half, centre + half] as the reference (maximum, then minimum; NaN stays NaN).
+inline float clamp_to_bin(float x, float centre, float half) {
+  const float low = centre - half, high = centre + half;
+  x = x < low ? low : x;
+  return x > high ? high : x;
+}
+
 // Inverse DCT of one de-normalised block: out = D^T X D + 128, as two passes of 8-wide rows
 // (t = X D, then out = D^T t), each an accumulation of broadcast weights times rows.
 inline void inverse_dct(const float* __restrict__ x, const float* __restrict__ d, float* __restrict__ out) {
@@ -74,6 +81,15 @@ void decode_rows(const FloatDecodeRequest& r, int64_t first, int64_t last) {
           const float *scale = r.std + c * 64, *shift = r.mean + c * 64;
           for (int i = 0; i < 8; ++i) {
             for (int j = 0; j < 8; ++j) coef[i * 8 + j] = src[i * r.plane_w + j] * scale[i * 8 + j] + shift[i * 8 + j];
+          }
+        }
+        if (c == 0 && r.bins != nullptr) {
+          const float* bin = r.bins + sample * plane + by * 8 * r.plane_w + bx * 8;
+          const float* half = r.half_steps + sample * 64;
+          for (int i = 0; i < 8; ++i) {
+            for (int j = 0; j < 8; ++j) {
+              coef[i * 8 + j] = clamp_to_bin(coef[i * 8 + j], bin[i * r.plane_w + j], half[i * 8 + j]);
+            }
           }
         }
         inverse_dct(coef, r.dct, pixels[c]);

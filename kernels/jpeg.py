@@ -59,7 +59,8 @@ from __future__ import annotations
 
 import torch
 
-from qgac_fast.functional.checks import SUBSAMPLING_FACTORS
+from qgac_fast.functional.checks import SUBSAMPLING_FACTORS, check_bins
+from qgac_fast.functional.quantization import clamp_to_bins, tile_table
 from qgac_fast.functional.sampling import UPSAMPLING
 from qgac_fast.functional.transform import dct_kron_matrix, deblockify, islow_inverse_pass
 
@@ -611,11 +612,12 @@ def _decode_planes(luma, chroma, luma_table, chroma_table, size, upsampling, out
 def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None,
                       mean: torch.Tensor | None = None, std: torch.Tensor | None = None, *,
                       size: tuple[int, int] | None = None, upsampling: str = "fancy",
+                      bins: tuple[torch.Tensor, torch.Tensor] | None = None,
                       out: torch.Tensor | None = None) -> torch.Tensor:
     """Fused decode of the model's float coefficient planes to uint8 pixels.
 
     Twin of :func:`qgac_fast.functional.jpeg.decode_normalized`: ``coef = x * std + mean`` ->
-    float32 IDCT -> +128 -> float triangle (or nearest) upsampling -> float YCbCr to RGB ->
+    (Y clamped to ``bins``, by torch before the kernel) -> float32 IDCT -> +128 -> float triangle (or nearest) upsampling -> float YCbCr to RGB ->
     clamp to [0, 255] -> round half up -> uint8.
 
     Args:
@@ -625,15 +627,31 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None,
             ``(W, W/2)``), or None for gray.
         mean, std: ``(C, 8, 8)`` per channel and frequency (C = 3, or 1 for gray), or both None.
         size, upsampling: as in :func:`decode_planes`.
+        bins: as in the reference.
         out: as in :func:`decode_planes` (the custom op is ``qgac_fast::decode_normalized``).
 
     Returns:
         uint8 ``(N, 3, height, width)`` RGB, or ``(N, 1, height, width)`` gray.
     """
+    if bins is not None:  # float32 from here, the chroma too (the kernel takes one dtype)
+        luma = _constrained(luma, mean, std, *bins)
+        chroma = None if chroma is None else chroma.to(torch.float32)
     if out is None:
         height, width = size or (0, 0)  # the op's "planes' size"
         return torch.ops.qgac_fast.decode_normalized(luma, chroma, mean, std, height, width, upsampling)
     return _decode_normalized(luma, chroma, mean, std, size, upsampling, out)
+
+
+def _constrained(luma: torch.Tensor, mean: torch.Tensor | None, std: torch.Tensor | None, dequantized: torch.Tensor,
+                 table: torch.Tensor) -> torch.Tensor:
+    """Normalised float32 ``luma`` clamped to its quantization bins (in de-normalised units)."""
+    check_bins(luma, dequantized, table)
+    luma, dequantized = luma.to(torch.float32), dequantized.to(torch.float32)
+    if mean is None:
+        return clamp_to_bins(luma, dequantized, table)
+    scale = tile_table(std[:1].to(torch.float32), *luma.shape[-2:])
+    shift = tile_table(mean[:1].to(torch.float32), *luma.shape[-2:])
+    return (clamp_to_bins(luma * scale + shift, dequantized, table) - shift) / scale
 
 
 def _decode_normalized(luma, chroma, mean, std, size, upsampling, out) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """The C++ twins (backend ``"native"``): CPU kernels of the extension that are not libjpeg's.
 
 :func:`decode_normalized` is the CPU twin of :func:`qgac_fast.functional.jpeg.decode_normalized`
-for planes on one grid (the model's output: Cb and Cr restored at the luma's size, or gray). It
-reads each 8x8 block once and writes only the pixels: no float temporaries the size of the image,
+for planes on one grid (the model's output: Cb and Cr restored at the luma's size, or gray), the
+quantization constraint included (``bins``). It reads each 8x8 block once and writes only the pixels: no float temporaries the size of the image,
 on ``torch.get_num_threads()`` threads, without the GIL. It computes in float32 with a separable
 inverse DCT, so a pixel may differ from the reference's where a value sits within float32 rounding
 of a rounding tie (the bounds are the Triton twin's: ``tests/test_native.py``).
@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from . import _jpeg
+from .functional.checks import check_bins
 from .functional.color import YCBCR_TO_RGB
 from .functional.sampling import UPSAMPLING
 from .functional.transform import dct_matrix
@@ -24,17 +25,18 @@ _DCT = dct_matrix(torch.float32).numpy()
 
 
 def unsupported_reason(luma: torch.Tensor, chroma: torch.Tensor | None, mean: torch.Tensor | None = None,
-                       std: torch.Tensor | None = None) -> str | None:
+                       std: torch.Tensor | None = None,
+                       bins: tuple[torch.Tensor, torch.Tensor] | None = None) -> str | None:
     """None if :func:`decode_normalized` takes these planes, else why not: they must be float on
-    the CPU, ``luma`` ``(N, 1, H, W)`` and ``chroma`` None or ``(N, 2, H, W)`` (one grid: a
-    subsampled chroma needs the reference's upsampling), statistics ``(C, 8, 8)``; and the
+    the CPU (``bins`` on the CPU, its dequantized luma float), ``luma`` ``(N, 1, H, W)`` and ``chroma`` None or ``(N, 2, H, W)`` (one
+    grid: a subsampled chroma needs the reference's upsampling), statistics ``(C, 8, 8)``; and the
     extension must have the kernel (a build older than it does not)."""
-    if not hasattr(_jpeg, "float_decode"):
-        return "the built extension has no native decode (rebuild it: pip install -e . or make)"
-    tensors = [t for t in (luma, chroma, mean, std) if t is not None]
-    if any(t.device.type != "cpu" for t in tensors):
+    if not getattr(_jpeg, "FLOAT_DECODE_BINS", False):
+        return "the built extension has no native decode, or an older one (rebuild it: pip install -e . or make)"
+    floats = [t for t in (luma, chroma, mean, std, None if bins is None else bins[0]) if t is not None]
+    if any(t.device.type != "cpu" for t in floats + ([] if bins is None else [bins[1]])):
         return "the native decode runs on the CPU"
-    if any(not t.dtype.is_floating_point for t in tensors):
+    if any(not t.dtype.is_floating_point for t in floats):
         return "the native decode takes float planes"
     if luma.dim() != 4 or luma.shape[1] != 1 or luma.shape[-2] % 8 or luma.shape[-1] % 8:
         return "luma must be (N, 1, H, W) with H and W multiples of 8"
@@ -55,13 +57,14 @@ def _array(t: torch.Tensor | None):
 
 def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, mean: torch.Tensor | None = None,
                       std: torch.Tensor | None = None, *, size: tuple[int, int] | None = None,
-                      upsampling: str = "fancy", out: torch.Tensor | None = None) -> torch.Tensor:
+                      upsampling: str = "fancy", bins: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
     """Decode float coefficient planes on one grid to uint8 pixels, as
     :func:`qgac_fast.functional.jpeg.decode_normalized` does (``upsampling`` is accepted for the
     same signature; on one grid nothing is upsampled).
 
     Args:
-        luma, chroma, mean, std, size: as the reference's (see :func:`unsupported_reason` for
+        luma, chroma, mean, std, size, bins: as the reference's (see :func:`unsupported_reason` for
             what this twin takes); computed in float32.
         out: a contiguous uint8 CPU tensor of the result's shape to write into, or None.
 
@@ -71,9 +74,11 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
     Raises:
         ValueError: planes this twin does not take, or a bad ``size`` or ``out``.
     """
-    reason = unsupported_reason(luma, chroma, mean, std)
+    reason = unsupported_reason(luma, chroma, mean, std, bins)
     if reason is not None:
         raise ValueError(reason)
+    if bins is not None:
+        check_bins(luma, *bins)
     if upsampling not in UPSAMPLING:
         raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
     n, _, h, w = luma.shape
@@ -86,6 +91,8 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
     elif out.shape != shape or out.dtype != torch.uint8 or out.device.type != "cpu" or not out.is_contiguous():
         raise ValueError(f"out must be a contiguous uint8 CPU tensor of shape {shape}")
     with torch.no_grad():
-        _jpeg.float_decode(_array(luma.reshape(n, h, w)), _array(chroma), _array(mean), _array(std), _DCT, _COLOUR,
-                           out.numpy(), torch.get_num_threads())
+        dequantized, half_steps = (None, None) if bins is None else (bins[0].reshape(n, h, w),
+                                                                      bins[1].reshape(n, 64).to(torch.float32) / 2)
+        _jpeg.float_decode(_array(luma.reshape(n, h, w)), _array(chroma), _array(mean), _array(std),
+                           _array(dequantized), _array(half_steps), _DCT, _COLOUR, out.numpy(), torch.get_num_threads())
     return out

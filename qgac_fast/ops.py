@@ -158,21 +158,23 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
 
 def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, mean: torch.Tensor | None = None,
                       std: torch.Tensor | None = None, *, size: tuple[int, int] | None = None,
-                      upsampling: str = "fancy", backend: str = "auto") -> torch.Tensor:
-    """Decode the model's float coefficient planes (normalised with ``mean`` / ``std``) to uint8
-    ``(N, 3 or 1, height, width)`` pixels: the model's output path. Not differentiable.
-    See :func:`qgac_fast.functional.jpeg.decode_normalized`."""
-    tensors = [t for t in (luma, chroma, mean, std) if t is not None]
+                      upsampling: str = "fancy", bins: tuple[torch.Tensor, torch.Tensor] | None = None,
+                      backend: str = "auto") -> torch.Tensor:
+    """Decode the model's float coefficient planes (normalised with ``mean`` / ``std``; Y clamped to
+    ``bins`` when given) to uint8 ``(N, 3 or 1, height, width)`` pixels: the model's output path.
+    Not differentiable. See :func:`qgac_fast.functional.jpeg.decode_normalized`."""
+    tensors = [t for t in (luma, chroma, mean, std, *(bins or ())) if t is not None]
 
     def refuses(name: str) -> str | None:
         if name == "native":
             from qgac_fast.native import unsupported_reason
 
-            return unsupported_reason(luma, chroma, mean, std)
+            return unsupported_reason(luma, chroma, mean, std, bins)
         return _kernel_geometry(luma, chroma)
 
     use = choose("decode_normalized", backend, *tensors, refuses=refuses)
-    return implementation("decode_normalized", use)(luma, chroma, mean, std, size=size, upsampling=upsampling)
+    return implementation("decode_normalized", use)(luma, chroma, mean, std, size=size, upsampling=upsampling,
+                                                    bins=bins)
 
 
 #: Subsamplings the fused encode kernel covers (chroma ratios 1 or 2).

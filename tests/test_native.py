@@ -46,6 +46,17 @@ def _planes(n, h, w, gray, seed, scale=1.0):
     return luma, chroma, mean, std
 
 
+def _bins(luma, mean, std, seed):
+    """Quantization bins ``(dequantized, table)`` for normalised ``luma``: integer steps 1..99 per
+    sample, centres within a step of the de-normalised values."""
+    g = torch.Generator().manual_seed(seed + 1)
+    n, _, h, w = luma.shape
+    table = torch.randint(1, 100, (n, 8, 8), generator=g)
+    denormalised = luma * std[:1].repeat(1, h // 8, w // 8) + mean[:1].repeat(1, h // 8, w // 8)
+    steps = table.repeat(1, h // 8, w // 8)[:, None].float()
+    return denormalised + steps * (torch.rand(luma.shape, generator=g) * 2 - 1), table
+
+
 @pytest.mark.parametrize("gray", [False, True], ids=["rgb", "gray"])
 @pytest.mark.parametrize("n, h, w, size", [(1, 8, 8, None), (2, 48, 72, (41, 67)), (3, 16, 40, (9, 33)),
                                            (1, 136, 24, (130, 17))])
@@ -54,6 +65,12 @@ def test_matches_reference_on_random_planes(n, h, w, size, gray):
     luma, chroma, mean, std = _planes(n, h, w, gray, seed)
     want = decode_normalized(luma, chroma, mean, std, size=size)
     _assert_within_bound(native.decode_normalized(luma, chroma, mean, std, size=size), want, seed)
+    # the quantization constraint: bins around values near the de-normalised luma, of random steps,
+    # so that some coefficients are clamped and some are not
+    bins = _bins(luma, mean, std, seed)
+    unconstrained, want = want, decode_normalized(luma, chroma, mean, std, size=size, bins=bins)
+    assert not torch.equal(want, unconstrained)
+    _assert_within_bound(native.decode_normalized(luma, chroma, mean, std, size=size, bins=bins), want, seed)
     # without statistics: planes already de-normalised (large values: clamped at 0 and 255)
     luma, chroma = luma * 300, None if chroma is None else chroma * 300
     _assert_within_bound(native.decode_normalized(luma, chroma, size=size),
@@ -92,6 +109,8 @@ def test_nan_and_infinity_become_defined_pixels():
     luma = torch.zeros(1, 1, 8, 8)
     luma[0, 0, 0, 0] = float("nan")
     assert torch.equal(native.decode_normalized(luma), torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
+    bins = (torch.zeros(1, 1, 8, 8), torch.ones(1, 8, 8))  # NaN stays NaN through the clamp, as the reference's
+    assert torch.equal(native.decode_normalized(luma, bins=bins), decode_normalized(luma, bins=bins))
     luma[0, 0, 0, 0] = float("inf")
     assert torch.equal(native.decode_normalized(luma), torch.full((1, 1, 8, 8), 255, dtype=torch.uint8))
 
@@ -114,6 +133,10 @@ def test_refuses_what_it_does_not_take():
     assert native.decode_normalized(luma, size=(0, 16)).shape == (1, 1, 0, 16)  # as the reference: empty
     with pytest.raises(ValueError, match="out must be"):
         native.decode_normalized(luma, out=torch.empty(1, 1, 16, 16, dtype=torch.int16))
+    with pytest.raises(ValueError, match="the table must be"):
+        native.decode_normalized(luma, bins=(luma, torch.ones(2, 8, 8)))
+    with pytest.raises(ValueError, match="the luma's shape"):
+        native.decode_normalized(luma, bins=(luma[..., :8], torch.ones(1, 8, 8)))
     # auto leaves a subsampled chroma to the reference; an explicit native refuses it
     want = decode_normalized(luma, subsampled)
     assert torch.equal(ops.decode_normalized(luma, subsampled), want)
@@ -129,6 +152,12 @@ def test_the_extension_checks_shapes_itself():
     out = torch.empty(1, 3, 16, 16, dtype=torch.uint8).numpy()
     dct = torch.eye(8).numpy()
     with pytest.raises(ValueError, match="chroma must be"):
-        _jpeg.float_decode(luma, torch.zeros(1, 2, 8, 8).numpy(), None, None, dct, torch.eye(3).numpy(), out, 1)
+        _jpeg.float_decode(luma, torch.zeros(1, 2, 8, 8).numpy(), None, None, None, None, dct, torch.eye(3).numpy(),
+                           out, 1)
     with pytest.raises(ValueError, match="out must be"):
-        _jpeg.float_decode(luma, None, None, None, dct, torch.eye(3).numpy(), out, 1)
+        _jpeg.float_decode(luma, None, None, None, None, None, dct, torch.eye(3).numpy(), out, 1)
+    with pytest.raises(ValueError, match="bins must be"):
+        _jpeg.float_decode(luma, None, None, None, torch.zeros(1, 8, 16).numpy(), torch.ones(1, 64).numpy(), dct,
+                           torch.eye(3).numpy(), out[:, :1], 1)
+    with pytest.raises(ValueError, match="go together"):
+        _jpeg.float_decode(luma, None, None, None, luma, None, dct, torch.eye(3).numpy(), out[:, :1], 1)

@@ -59,16 +59,22 @@ def test_auto_precision_on_cuda_is_bf16():
 
 
 def test_float32_step_is_the_model_clamp_and_decode(tiny):
-    """In float32 the step is exactly restore -> constrain_luma -> decode_normalized."""
+    """In float32 the step is exactly restore -> decode_normalized with the input's bins."""
     planes = _planes(40, 56)
     step = CorrectionStep(tiny, precision="float32", decode_backend="reference")  # the native twin: tests/test_native.py
+    bins = (planes.luma, planes.luma_table)
     with torch.inference_mode():
         y, chroma = tiny.restore(planes)
-        expected = decode_normalized(constrain_luma(tiny, y, planes), chroma, tiny.mean, tiny.std, size=planes.size)
+        expected = decode_normalized(y, chroma, tiny.mean, tiny.std, size=planes.size, bins=bins)
     assert torch.equal(step(planes), expected)
     unconstrained = CorrectionStep(tiny, precision="float32", constrain=False, decode_backend="reference")(planes)
     with torch.inference_mode():
         assert torch.equal(unconstrained, decode_normalized(y, chroma, tiny.mean, tiny.std, size=planes.size))
+        # the clamp is constrain_luma's: decoded after it, the pixels differ only where the
+        # normalised round trip's float32 rounding (a few ulps) moves a value across a rounding tie
+        after = decode_normalized(constrain_luma(tiny, y, planes), chroma, tiny.mean, tiny.std, size=planes.size)
+    diff = (after.int() - expected.int()).abs()
+    assert int(diff.max()) <= 2 and int((diff > 0).sum()) <= max(1, expected.numel() // 1000)
 
 
 def test_correct_is_the_step(tiny):

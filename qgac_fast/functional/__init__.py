@@ -9,7 +9,7 @@ from .cfm import TableWeightCache, cfm_conv, cfm_conv_transpose, fold_dequantize
 from .checks import SUBSAMPLING_FACTORS
 from .color import rgb_to_ycbcr, rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
 from .jpeg import coefficient_planes, decode, decode_normalized, decode_planes, encode, encode_planes
-from .quantization import dequantize, quantize, quantize_scaled, round_half_away_from_zero, tile_table
+from .quantization import clamp_to_bins, dequantize, quantize, quantize_scaled, round_half_away_from_zero, tile_table
 from .sampling import (
     dct_upsample_matrix, dct_upsample_nearest, dct_upsample_operator, downsample, pad_edges, upsample,
 )
@@ -24,6 +24,7 @@ __all__ = [
     "blockify",
     "cfm_conv",
     "cfm_conv_transpose",
+    "clamp_to_bins",
     "coefficient_planes",
     "dct",
     "dct_kron_matrix",

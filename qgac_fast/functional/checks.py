@@ -13,6 +13,7 @@ __all__ = [
     "BLOCK",
     "SUBSAMPLING_FACTORS",
     "cfm_result_dtype",
+    "check_bins",
     "check_conv_args",
     "check_conv_transpose_args",
     "check_fused_coefficients",
@@ -138,3 +139,14 @@ def check_conv_transpose_args(x: torch.Tensor, weight: torch.Tensor, bias: torch
     cout = weight.shape[2]
     _check_cfm_common(x, weight, bias, table_index, prelu, cout)
     return n, cin, h, w, cout
+
+
+def check_bins(luma: torch.Tensor, dequantized: torch.Tensor, table: torch.Tensor) -> None:
+    """Raise ValueError unless ``(dequantized, table)`` are quantization bins for ``luma``
+    (:func:`~qgac_fast.functional.jpeg.decode_normalized`): float ``dequantized`` of ``luma``'s
+    shape, ``table`` ``(N, 8, 8)``."""
+    if not dequantized.dtype.is_floating_point or dequantized.shape != luma.shape:
+        raise ValueError(f"bins: the dequantized luma must be float of the luma's shape {tuple(luma.shape)}, "
+                         f"got {dequantized.dtype} {tuple(dequantized.shape)}")
+    if table.shape != (luma.shape[0], 8, 8):
+        raise ValueError(f"bins: the table must be ({luma.shape[0]}, 8, 8), got {tuple(table.shape)}")

@@ -30,10 +30,10 @@ import torch
 
 from ..coefficients import JPEGCoefficients
 from .dtypes import float_dtype
-from .checks import BLOCK, SUBSAMPLING_FACTORS
+from .checks import BLOCK, SUBSAMPLING_FACTORS, check_bins
 from .color import rgb_to_ycbcr_libjpeg, ycbcr_to_rgb, ycbcr_to_rgb_libjpeg
 from .transform import blockify, block_dct, deblockify, fdct_islow, idct, idct_islow
-from .quantization import dequantize, quantize_scaled, round_half_away_from_zero, tile_table
+from .quantization import clamp_to_bins, dequantize, quantize_scaled, round_half_away_from_zero, tile_table
 from .sampling import UPSAMPLING, downsample, pad_edges, upsample
 
 __all__ = [
@@ -198,11 +198,12 @@ def decode_planes(luma: torch.Tensor, chroma: torch.Tensor | None = None,
 
 def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, mean: torch.Tensor | None = None,
                       std: torch.Tensor | None = None, *, size: tuple[int, int] | None = None,
-                      upsampling: str = "fancy") -> torch.Tensor:
+                      upsampling: str = "fancy", bins: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Decode the model's float coefficient planes to uint8 pixels (the model's output path).
 
-    De-normalises per channel and frequency (``coef = x * std + mean``), then runs the float
-    decode (:func:`decode_planes` with ``clamp=True``, float32) and rounds half up.
+    De-normalises per channel and frequency (``coef = x * std + mean``), clamps Y to ``bins``
+    (the quantization constraint) when given, then runs the float decode (:func:`decode_planes`
+    with ``clamp=True``, float32) and rounds half up.
 
     Args:
         luma: float ``(N, 1, H, W)`` tiled Y coefficients (normalised, or de-normalised when
@@ -212,6 +213,9 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
         mean, std: ``(C, 8, 8)`` per channel (Y, Cb, Cr; C = 1 for gray), per frequency
             statistics of the dequantized coefficients, or both None.
         size, upsampling: as in :func:`decode_planes`.
+        bins: ``(dequantized, table)``, the input's dequantized Y, float ``(N, 1, H, W)``, and its
+            steps ``(N, 8, 8)``: the de-normalised Y is clamped to within half a step of it
+            (:func:`~qgac_fast.functional.quantization.clamp_to_bins`), or None.
 
     Returns:
         uint8 ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray). Not differentiable.
@@ -231,6 +235,10 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
             m = tile_table(mean[first:first + c].to(torch.float32), *plane.shape[-2:])
             out.append(plane.to(torch.float32) * s + m)
         luma, chroma = out[0], (out[1] if chroma is not None else None)
+    if bins is not None:
+        dequantized, table = bins
+        check_bins(luma, dequantized, table)
+        luma = clamp_to_bins(luma.to(torch.float32), dequantized.to(torch.float32), table)
     x = decode_planes(luma, chroma, size=size, upsampling=upsampling, dtype=torch.float32, clamp=True)
     return torch.floor(x + 0.5).to(torch.uint8)
 

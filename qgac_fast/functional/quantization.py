@@ -17,6 +17,7 @@ __all__ = [
     "quantize",
     "dequantize",
     "quantize_scaled",
+    "clamp_to_bins",
 ]
 
 def round_half_away_from_zero(x: torch.Tensor) -> torch.Tensor:
@@ -87,3 +88,19 @@ def quantize_scaled(values: torch.Tensor, table: torch.Tensor, scale: int = 8) -
     mag = torch.div(v.abs() + torch.div(d, 2, rounding_mode="floor"), d, rounding_mode="floor")
     return torch.where(v < 0, -mag, mag)
 
+
+
+def clamp_to_bins(coefficients: torch.Tensor, dequantized: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """The quantization constraint: each coefficient clamped to its quantization bin, within half a
+    step of the file's dequantized coefficient (``[d - T/2, d + T/2]``, which holds the true value).
+
+    Args:
+        coefficients: float ``(N, C, H, W)`` tiled coefficient planes (de-normalised).
+        dequantized: the input's dequantized planes of the same shape.
+        table: ``(N, 8, 8)`` steps (one table per sample, shared by its ``C`` planes).
+
+    Returns:
+        float ``(N, C, H, W)`` in ``coefficients``' dtype.
+    """
+    half_step = tile_table(table.to(coefficients.dtype), *coefficients.shape[-2:]).unsqueeze(1) / 2
+    return torch.minimum(torch.maximum(coefficients, dequantized - half_step), dequantized + half_step)

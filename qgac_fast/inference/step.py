@@ -1,10 +1,10 @@
 """The correction step: a batch of coefficient planes on the device in, corrected pixels out.
 
 :class:`CorrectionStep` is the one place that runs a QGAC model for correction: the forward in
-the chosen precision (optionally through ``torch.compile``), the quantization-bin clamp of the
-restored luma (:func:`~qgac_fast.model.constraint.constrain_luma`) and the decode of the
-normalised output to pixels (:func:`~qgac_fast.functional.jpeg.decode_normalized`: the Triton
-kernel on CUDA, the C++ one on the CPU), and optionally a test-time ensemble over the image's
+the chosen precision (optionally through ``torch.compile``), then the quantization-bin clamp of
+the restored luma and the decode of the normalised output to pixels in one op
+(:func:`~qgac_fast.functional.jpeg.decode_normalized` with ``bins``: the Triton kernel on CUDA,
+the C++ one on the CPU, which clamps inside its pass over each block), and optionally a test-time ensemble over the image's
 flips (``flips``). :func:`qgac_fast.correct`, the
 :class:`~qgac_fast.Corrector` engine, the trainer's validation and the benchmarks all call it.
 
@@ -32,7 +32,6 @@ from ..deprecation import renamed_argument, warn_deprecated
 from ..dispatch import check_backend
 from ..ops import decode_normalized
 from ..model import QGAC, CoefficientPlanes
-from ..model.constraint import constrain_luma
 from ..quality import table_spread
 from ..torch_internals import dynamo_error
 from ..model.orientation import ORIENTATIONS, orient, oriented
@@ -248,10 +247,9 @@ class CorrectionStep:
     def _decode(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None) -> torch.Tensor:
         net = self.model
         with torch.inference_mode():
-            if self.constrain:
-                y = constrain_luma(net, y, planes)
             mean, std = (net.mean[:1], net.std[:1]) if chroma is None else (net.mean, net.std)
-            return decode_normalized(y, chroma, mean, std, size=planes.size, backend=self.decode_backend)
+            bins = (planes.luma, planes.luma_table) if self.constrain else None
+            return decode_normalized(y, chroma, mean, std, size=planes.size, bins=bins, backend=self.decode_backend)
 
     def decode_each(self, planes: CoefficientPlanes, y: torch.Tensor, chroma: torch.Tensor | None,
                     sizes: list[tuple[int, int]]) -> list[torch.Tensor]:

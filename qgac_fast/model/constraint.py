@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..functional.quantization import tile_table
+from ..functional.quantization import clamp_to_bins
 from .inputs import CoefficientPlanes
 from .networks import QGAC
 
@@ -32,7 +32,4 @@ def constrain_luma(model: QGAC, y: torch.Tensor, planes: CoefficientPlanes) -> t
     Returns:
         ``(N, 1, H, W)`` normalised Y with every coefficient within half a step of the input's.
     """
-    half_step = tile_table(planes.luma_table.to(y.dtype), *y.shape[-2:]).unsqueeze(1) / 2
-    coefficients = model.denormalize(y, 0)
-    low, high = planes.luma - half_step, planes.luma + half_step
-    return model.normalize(torch.minimum(torch.maximum(coefficients, low), high), 0)
+    return model.normalize(clamp_to_bins(model.denormalize(y, 0), planes.luma, planes.luma_table), 0)
