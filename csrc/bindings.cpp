@@ -1,5 +1,5 @@
-// pybind11 binding `qgac_fast._jpeg`: a thin layer over jpeg_codec.h and float_decode.h. It converts arguments,
-// releases the GIL around all libjpeg work, hands the coefficient buffers to numpy without
+// pybind11 binding `qgac_fast._jpeg`: a thin layer over jpeg_codec.h, float_decode.h and
+// distinct.h. It converts arguments, releases the GIL around all libjpeg work, hands the coefficient buffers to numpy without
 // copying (a capsule owns them) and turns a failed Status into the matching Python exception.
 // The public API with its documentation is qgac_fast/codec.py.
 
@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "distinct.h"
 #include "float_decode.h"
 #include "jpeg_codec.h"
 
@@ -256,6 +257,19 @@ void float_decode(const FloatArray& luma, const std::optional<FloatArray>& chrom
   qgac::float_decode(request);
 }
 
+// The first occurrence of each distinct row of a 2-D byte array, as ascending int64 indices.
+py::array_t<int64_t> distinct_rows(const py::array_t<uint8_t, py::array::c_style>& rows) {
+  if (rows.ndim() != 2) throw py::value_error("rows must be 2-D");
+  std::vector<int64_t> kept;
+  {
+    py::gil_scoped_release release;
+    kept = qgac::distinct_rows(rows.data(), rows.shape(0), rows.shape(1));
+  }
+  py::array_t<int64_t> out(static_cast<py::ssize_t>(kept.size()));
+  if (!kept.empty()) std::memcpy(out.mutable_data(), kept.data(), kept.size() * sizeof(int64_t));
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_jpeg, m) {
@@ -275,6 +289,8 @@ PYBIND11_MODULE(_jpeg, m) {
         py::arg("half_steps").noconvert(), py::arg("dct").noconvert(),
         py::arg("colour").noconvert(), py::arg("out").noconvert(), py::arg("threads"),
         "Decode normalised float32 coefficient planes on one grid (Y clamped to its bins) into a uint8 (n, channels, height, width) array.");
+  m.def("distinct_rows", &distinct_rows, py::arg("rows").noconvert(),
+        "Ascending indices of the first occurrence of each distinct row of a 2-D uint8 array.");
   // what qgac_fast/native.py asks of the build: float_decode takes the quantization bins
   m.attr("FLOAT_DECODE_BINS") = true;
   m.attr("LIBJPEG_VERSION") = qgac::libjpeg_version();

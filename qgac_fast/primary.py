@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
 from .blind import BlindInput, prepare
@@ -297,7 +298,10 @@ def _window(jc: JPEGCoefficients, max_pixels: int) -> JPEGCoefficients:
     if win_x < step_x or win_y < step_y:
         return jc
     h0, v0 = jc.sampling[0]
-    texture = (jc.coefficients[0].flatten(-2)[..., 1:] != 0).sum(-1)  # (blocks_h, blocks_w)
+    # non-zero AC coefficients per block, (blocks_h, blocks_w): numpy counts a contiguous 64 per block
+    # 3 times as fast as torch sums a strided 63 (24 MP: 0.02 s)
+    luma = jc.coefficients[0].cpu().numpy()
+    texture = np.count_nonzero(luma.reshape(*luma.shape[:2], 64), axis=-1) - (luma[..., 0, 0] != 0)
     best, best_count = (0, 0), -1
     for y0 in torch.linspace(0, full_y - win_y, 3).long().tolist():
         for x0 in torch.linspace(0, full_x - win_x, 3).long().tolist():
