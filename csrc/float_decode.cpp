@@ -61,6 +61,10 @@ inline void store(const float* values, int64_t rows, int64_t cols, int64_t strid
   for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * stride, block + i * 8, static_cast<size_t>(cols));
 }
 
+// Compiled twice, the AVX2 copy chosen at load time where the CPU has it (8-wide vectors for the
+// 8-wide rows: 0.37 -> 0.28 s for 24 MP on one Zen 4 core; an AVX-512 copy was no faster). With
+// contraction off (setup.py) both copies compute the same float operations in the same order.
+__attribute__((target_clones("avx2", "default")))
 void decode_rows(const FloatDecodeRequest& r, int64_t first, int64_t last) {
   const int channels = r.chroma == nullptr ? 1 : 3;
   const int64_t blocks_h = r.plane_h / 8, blocks_w = (r.width + 7) / 8;
