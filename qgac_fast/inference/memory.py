@@ -2,7 +2,7 @@
 
 The activation memory of one forward is estimated as ``a + b * pixels`` (luma pixels, summed over
 the batch) for each layout (``"gray"``, ``"420"``, ``"444"``), measured once per layout by running
-the model on two small probes (128x128 and 256x256): on CUDA the peak of
+the model on two small probes (:data:`PROBE_SIDES`): on CUDA the peak of
 ``torch.cuda.max_memory_allocated``; on the CPU the peak of the bytes held by live tensors that the
 forward creates, tracked by :class:`PeakTracker` (kernels' internal scratch buffers are not seen,
 hence :data:`SAFETY_FACTOR`). ``b`` is the slope between the probes and ``a`` the intercept; both
@@ -30,8 +30,10 @@ __all__ = ["MAX_CPU_BUDGET", "SAFETY_FACTOR", "ActivationCost", "PeakTracker", "
 
 #: Multiplies the measured activation memory (allocator fragmentation, kernels' scratch buffers).
 SAFETY_FACTOR = 1.5
-#: Probe sides (luma pixels) of the estimate.
-PROBE_SIDES = (128, 256)
+#: Probe sides (luma pixels) of the estimate. 64 and 128 gave the slope of 128 and 256 within 0.5%
+#: for the default model (bf16: 654 against 657 bytes a pixel with the factor, an intercept of 51
+#: against 1 KB; float32: the same), in half the time (a layout's probes 0.19 -> 0.09 s, 2 threads).
+PROBE_SIDES = (64, 128)
 
 
 class PeakTracker(EagerDispatchMode):
