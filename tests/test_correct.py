@@ -12,7 +12,8 @@ import qgac_fast
 from qgac_fast.codec import read_coefficients
 from qgac_fast.errors import JPEGError, UnsupportedJPEGError
 from qgac_fast.functional.transform import blockify, dct
-from qgac_fast.functional.jpeg import decode
+from qgac_fast.functional.jpeg import coefficient_planes, decode
+from qgac_fast.functional.quantization import dequantize
 from qgac_fast.model import QGAC, coefficient_statistics, planes_from_jpeg
 from qgac_fast.model.config import CONFIGS
 
@@ -44,6 +45,12 @@ def test_planes_from_jpeg_layouts(sampling, size):
     assert planes.size == size and h >= size[0] and w >= size[1]
     if sampling == "4:2:0":
         assert h % 16 == 0 and w % 16 == 0
+    # the reference: the dequantized tiled planes (the chroma of one grid as stored), bit for bit
+    dequantized = [dequantize(plane, table.float(), dtype=torch.float32)
+                   for plane, table in zip(coefficient_planes(jc), jc.quantization)]
+    assert torch.equal(planes.luma[0, 0], dequantized[0])
+    if sampling in ("4:2:0", "4:4:4"):
+        assert torch.equal(planes.chroma[0], torch.stack(dequantized[1:]))
 
 
 def test_planes_from_gray_and_rgb_jpegs():

@@ -14,9 +14,8 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import UnsupportedJPEGError
-from ..functional.transform import dct, idct
-from ..functional.jpeg import coefficient_planes
 from ..functional.quantization import dequantize
+from ..functional.transform import dct, idct
 from ..functional.sampling import upsample
 
 __all__ = ["CoefficientPlanes", "planes_from_jpeg"]
@@ -125,24 +124,40 @@ def planes_from_jpeg(jc) -> CoefficientPlanes:
         raise UnsupportedJPEGError("the model corrects YCbCr and grayscale JPEGs; this file stores RGB components")
     if jc.num_components not in (1, 3):
         raise UnsupportedJPEGError(f"expected 1 or 3 components, got {jc.num_components}")
-    planes = coefficient_planes(jc)
     tables = [q.to(torch.float32) for q in jc.quantization]
-    luma = dequantize(planes[0], tables[0], dtype=torch.float32)[None, None]
+    size = (jc.height, jc.width)
+    luma = _dequantized(jc.coefficients[0], tables[0])[None, None]
     if jc.num_components == 1:
-        return CoefficientPlanes(luma, None, tables[0][None], None, (jc.height, jc.width))
-    chroma = [dequantize(p, t, dtype=torch.float32)[None, None] for p, t in zip(planes[1:], tables[1:])]
+        return CoefficientPlanes(luma, None, tables[0][None], None, size)
+    chroma_tables = torch.stack(tables[1:])[None]
     h, w = luma.shape[-2:]
     native = ((h, w), (h // 2, w // 2)) if h % 16 == 0 and w % 16 == 0 else ((h, w),)
-    if chroma[0].shape != chroma[1].shape or chroma[0].shape[-2:] not in native:
-        # Each plane to the luma grid on its own (Cb and Cr may be sampled differently), through
-        # pixels: IDCT, nearest upsampling, DCT (documented above).
-        for c, plane in enumerate(chroma):
-            hc, wc = plane.shape[-2:]
-            if h % hc or w % wc:
-                raise UnsupportedJPEGError(
-                    f"the model needs each chroma grid to divide the luma grid; component {c + 1} has "
-                    f"{hc}x{wc} coefficients for the luma's {h}x{w} (sampling factors {jc.sampling})")
-            samples = upsample(idct(plane), (h // hc, w // wc), method="nearest")
-            chroma[c] = dct(samples)
-    return CoefficientPlanes(luma, torch.cat(chroma, dim=1), tables[0][None], torch.stack(tables[1:])[None],
-                             (jc.height, jc.width))
+    shapes = {tuple(8 * n for n in blocks.shape[:2]) for blocks in jc.coefficients[1:]}
+    if len(shapes) == 1 and next(iter(shapes)) in native:  # Cb and Cr written into one tensor
+        chroma = torch.empty(1, 2, *next(iter(shapes)))
+        for c, (blocks, table) in enumerate(zip(jc.coefficients[1:], tables[1:])):
+            _dequantized(blocks, table, out=chroma[0, c])
+        return CoefficientPlanes(luma, chroma, tables[0][None], chroma_tables, size)
+    # Each plane to the luma grid on its own (Cb and Cr may be sampled differently), through
+    # pixels: IDCT, nearest upsampling, DCT (documented above).
+    chroma = []
+    for c, (blocks, table) in enumerate(zip(jc.coefficients[1:], tables[1:])):
+        plane = _dequantized(blocks, table)[None, None]
+        hc, wc = plane.shape[-2:]
+        if h % hc or w % wc:
+            raise UnsupportedJPEGError(
+                f"the model needs each chroma grid to divide the luma grid; component {c + 1} has "
+                f"{hc}x{wc} coefficients for the luma's {h}x{w} (sampling factors {jc.sampling})")
+        chroma.append(dct(upsample(idct(plane), (h // hc, w // wc), method="nearest")))
+    return CoefficientPlanes(luma, torch.cat(chroma, dim=1), tables[0][None], chroma_tables, size)
+
+
+def _dequantized(blocks: torch.Tensor, table: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """A component's block grid ``(Bh, Bw, 8, 8)`` (int16) as a dequantized float32 tiled plane
+    ``(8 Bh, 8 Bw)``, written into ``out`` when given: ``dequantize(deblockify(blocks), table)``
+    in one pass (the same float32 products), without the tiled table or the int16 plane."""
+    bh, bw = blocks.shape[:2]
+    if out is None:
+        out = torch.empty(8 * bh, 8 * bw)
+    torch.mul(blocks.transpose(1, 2), table[:, None, :], out=out.view(bh, 8, bw, 8))
+    return out
