@@ -52,7 +52,8 @@ QUALITIES = setting("JOB_QUALITIES", "10 30").split()
 
 #: What every case's child runs first: the command line's malloc, and the seconds spent in
 #: ``CorrectionStep.restore`` (the forward; nested per-image calls counted once: the engine runs its
-#: forwards on one thread), written to the file ``QGAC_BENCH_FORWARD_FILE`` names when the child exits.
+#: forwards on one thread; the memory probes' eager calls not counted: they are the engine's cost,
+#: like reading, not the images' forward), written to the file ``QGAC_BENCH_FORWARD_FILE`` names when the child exits.
 TIMED_FORWARD = r"""
 from qgac_fast.allocator import reexec_with_allocator
 reexec_with_allocator()  # the malloc the command line runs on (QGAC_FAST_MALLOC)
@@ -68,7 +69,7 @@ def _timed(self, *args, **kwargs):
         return _restore(self, *args, **kwargs)
     finally:
         _depth[0] -= 1
-        if not _depth[0]:
+        if not _depth[0] and not kwargs.get("eager"):  # eager: the memory probes, not an image's forward
             _spent[0] += time.perf_counter() - start
 
 CorrectionStep.restore = _timed
@@ -260,7 +261,8 @@ def markdown(benchmarks: list[dict], run: dict) -> str:
              "forward over the seconds its MP/s counts (its wall time; the model rows' timed pass), that is its "
              "MP/s over the MP/s of its own forward, measured at the same moment. The forward in a `correct` or "
              "`eval` process includes what a first pass pays (the heap's growth, oneDNN building its kernels for "
-             "each shape), the memory probes' small forwards and, for `eval`, its untimed warm-up correction.", "",
+             "each shape) and, for `eval`, its untimed warm-up correction; not the memory probes' small forwards "
+             "(counted in the forward before `bench_job` left them out on 2026-12-07).", "",
              "| case | MP | wall s | MP/s | / engine MP/s | / forward MP/s | / own forward | user s | sys s | "
              "sys / user | sys s per MP | minor faults per MP | peak RSS MB | output MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
