@@ -298,21 +298,25 @@ def _window(jc: JPEGCoefficients, max_pixels: int) -> JPEGCoefficients:
     if win_x < step_x or win_y < step_y:
         return jc
     h0, v0 = jc.sampling[0]
-    # non-zero AC coefficients per block, (blocks_h, blocks_w): numpy counts a contiguous 64 per block
-    # 3 times as fast as torch sums a strided 63 (24 MP: 0.02 s)
     luma = jc.coefficients[0].cpu().numpy()
-    texture = np.count_nonzero(luma.reshape(*luma.shape[:2], 64), axis=-1) - (luma[..., 0, 0] != 0)
     best, best_count = (0, 0), -1
     for y0 in torch.linspace(0, full_y - win_y, 3).long().tolist():
         for x0 in torch.linspace(0, full_x - win_x, 3).long().tolist():
             y0, x0 = y0 // step_y * step_y, x0 // step_x * step_x
-            count = int(texture[y0 * v0:(y0 + win_y) * v0, x0 * h0:(x0 + win_x) * h0].sum())
+            count = _ac_count(luma[y0 * v0:(y0 + win_y) * v0, x0 * h0:(x0 + win_x) * h0])
             if count > best_count:
                 best, best_count = (y0, x0), count
     y0, x0 = best
     coefficients = tuple(coef[y0 * v:(y0 + win_y) * v, x0 * h:(x0 + win_x) * h].contiguous()
                          for coef, (h, v) in zip(jc.coefficients, jc.sampling))
     return replace(jc, width=win_x * mcu_w, height=win_y * mcu_h, coefficients=coefficients, markers=())
+
+
+def _ac_count(blocks: np.ndarray) -> int:
+    """Non-zero AC coefficients of a block grid ``(Bh, Bw, 8, 8)``: all non-zero ones minus the
+    DCs. Counted in each candidate window only, not per block of the whole image first (24 MP:
+    0.06 s in torch)."""
+    return int(np.count_nonzero(blocks)) - int(np.count_nonzero(blocks[..., 0, 0]))
 
 
 def choose_table(jc: JPEGCoefficients, table: str) -> tuple[JPEGCoefficients, PrimaryTable | None, BlindInput | None]:
