@@ -50,7 +50,7 @@ def correct(jpeg: Source | JPEGCoefficients, model: QGAC | str | None = None,
             float32), ``"float32"``, ``"bf16"`` or ``"fp16"`` (CUDA); see
             :class:`~qgac_fast.inference.CorrectionStep`.
         constrain: keep the restored luma coefficients inside the file's quantization bins
-            (:func:`qgac_fast.model.constraint.constrain_luma`), and the decode's chroma for chroma
+            (:func:`qgac_fast.functional.quantization.clamp_to_bins`), and the decode's chroma for chroma
             tables outside the trained family (:data:`qgac_fast.inference.step.UNTRAINED_CHROMA_SPREAD`).
         decode_backend: the final decode's backend: ``"auto"`` (the Triton kernel on CUDA, the
             C++ one on the CPU), ``"reference"``, ``"triton"`` or ``"native"``; see

@@ -2,8 +2,9 @@
 
 :func:`decode_normalized` is the CPU twin of :func:`qgac_fast.functional.jpeg.decode_normalized`
 for planes on one grid (the model's output: Cb and Cr restored at the luma's size, or gray), the
-quantization constraint included (``bins``). It reads each 8x8 block once and writes only the pixels: no float temporaries the size of the image,
-on ``torch.get_num_threads()`` threads, without the GIL. It computes in float32 with a separable
+quantization constraint included (``bins``). It reads each 8x8 block once and writes only the
+pixels: no float temporaries the size of the image, on ``torch.get_num_threads()`` threads, without
+the GIL. It computes in float32 with a separable
 inverse DCT, so a pixel may differ from the reference's where a value sits within float32 rounding
 of a rounding tie (the bounds are the Triton twin's: ``tests/test_native.py``).
 """

@@ -5,7 +5,7 @@ import torch
 
 from qgac_fast.functional.transform import blockify
 from qgac_fast.functional.quantization import (
-    dequantize, quantize, quantize_scaled, round_half_away_from_zero, tile_table,
+    clamp_to_bins, dequantize, quantize, quantize_scaled, round_half_away_from_zero, tile_table,
 )
 
 
@@ -82,3 +82,16 @@ def test_quantize_scaled_matches_division():
 def test_bad_table_shape_raises():
     with pytest.raises(ValueError, match=r"\(\.\.\., 8, 8\)"):
         quantize(torch.ones(8, 8), torch.ones(4, 4))
+
+
+def test_quantization_clamp_keeps_bins_and_never_moves_away_from_the_truth():
+    g = torch.Generator().manual_seed(6)
+    table = torch.randint(1, 60, (2, 8, 8), generator=g).double()
+    steps = tile_table(table, 16, 24).unsqueeze(1)
+    truth = torch.randn(2, 1, 16, 24, generator=g, dtype=torch.float64) * 80
+    dequantized = torch.round(truth / steps) * steps
+    restored = truth + torch.randn(2, 1, 16, 24, generator=g, dtype=torch.float64) * 40  # an imperfect model
+    constrained = clamp_to_bins(restored, dequantized, table)
+    assert ((constrained - dequantized).abs() <= steps / 2 + 1e-9).all()
+    assert ((constrained - truth).abs() <= (restored - truth).abs() + 1e-9).all()
+    assert ((constrained - truth).abs() < (restored - truth).abs() - 1e-9).any()

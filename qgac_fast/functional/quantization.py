@@ -89,10 +89,18 @@ def quantize_scaled(values: torch.Tensor, table: torch.Tensor, scale: int = 8) -
     return torch.where(v < 0, -mag, mag)
 
 
-
 def clamp_to_bins(coefficients: torch.Tensor, dequantized: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """The quantization constraint: each coefficient clamped to its quantization bin, within half a
-    step of the file's dequantized coefficient (``[d - T/2, d + T/2]``, which holds the true value).
+    step of the file's dequantized coefficient.
+
+    A JPEG stores ``c = round(x / T)`` for each true coefficient ``x``, so ``x`` lies in
+    ``[(c - 1/2) T, (c + 1/2) T]``. Clamping a restored coefficient to that interval (a projection
+    onto a convex set that contains the truth) can only bring it closer to ``x``; since the DCT is
+    orthonormal, the restored luma's squared error in pixels cannot grow. It matters at high
+    qualities, where the bins are narrow and a network's residual would otherwise leave them. The
+    correction applies it to Y only (:func:`~qgac_fast.functional.jpeg.decode_normalized`'s
+    ``bins``): Cb and Cr are restored on the luma grid, while a 4:2:0 file's bins constrain the
+    half-resolution chroma.
 
     Args:
         coefficients: float ``(N, C, H, W)`` tiled coefficient planes (de-normalised).
