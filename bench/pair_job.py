@@ -1,4 +1,4 @@
-"""``qgac-fast correct`` from two source trees, alternated: each run's share of its own forward.
+"""``qgac-fast correct`` (or ``eval``) from two source trees, alternated: each run's share of its own forward.
 
 A change to the job's plumbing is measured against the commit before it on the same folder, the
 two trees run in turn (ABBA...), so that the machine's drift touches both; each run is a child of
@@ -11,8 +11,9 @@ Usage (from the repository root, inside .venv, the machine otherwise quiet; trai
     git worktree add ../wt-base BASE && (cd ../wt-base && python setup.py build_ext --inplace)
     OMP_WAIT_POLICY=PASSIVE python -m bench.pair_job ../wt-base . --rounds 4 --format jpeg --name NAME
 
-The folder is ``bench_job``'s (``QGAC_BENCH_JOB_IMAGES``), made in a temporary folder for the run. Writes
-``bench/results/NAME.{json,md}``.
+The folder is ``bench_job``'s (``QGAC_BENCH_JOB_IMAGES``), made in a temporary folder for the run;
+``--job eval`` runs ``qgac-fast eval`` on its PNG originals at ``QGAC_BENCH_JOB_QUALITIES`` instead.
+Writes ``bench/results/NAME.{json,md}``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_job import IMAGES, THREADS, _child, _cli, write_folders
+from bench.bench_job import IMAGES, QUALITIES, THREADS, _child, _cli, write_folders
 from bench.common import git_commit, save_report
 
 
@@ -43,19 +44,22 @@ def _environment(tree: Path) -> dict[str, str]:
     return environment
 
 
-def measure(trees: list[Path], rounds: int, format: str) -> dict:
-    """Runs of ``qgac-fast correct`` on the job folder from each tree, alternated over ``rounds``."""
+def measure(trees: list[Path], rounds: int, format: str, job: str = "correct") -> dict:
+    """Runs of ``qgac-fast correct`` (``job="eval"``: ``eval``) on the job folder from each tree,
+    alternated over ``rounds``."""
     environments = {tree: _environment(tree) for tree in trees}
     root = Path(tempfile.mkdtemp(prefix="pair-job-"))
     try:
-        written = write_folders(root, originals=False)
-        folder, megapixels = written["jpeg"], written["mp"]
+        written = write_folders(root, originals=job == "eval")
+        megapixels = written["mp"] * (len(QUALITIES) if job == "eval" else 1)
         runs = []
         for index in range(rounds):
             for tree in trees if index % 2 == 0 else trees[::-1]:
                 work = root / f"run-{len(runs)}"
                 work.mkdir()
-                args = _cli("correct", folder, "-o", work / "out", "--threads", THREADS, "--format", format, "--quiet")
+                args = (_cli("eval", written["png"], "--quality", *QUALITIES, "--threads", THREADS)
+                        if job == "eval" else _cli("correct", written["jpeg"], "-o", work / "out", "--threads",
+                                                   THREADS, "--format", format, "--quiet"))
                 row = _child(args, work, environments[tree])
                 runs.append({"tree": str(tree), "commit": git_commit(tree), "round": index,
                              **{k: v for k, v in row.items() if k != "stdout"}})
@@ -64,16 +68,18 @@ def measure(trees: list[Path], rounds: int, format: str) -> dict:
                 shutil.rmtree(work)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"trees": [str(t) for t in trees], "format": format, "rounds": rounds, "megapixels": megapixels,
-            "images": IMAGES, "threads": THREADS, "runs": runs}
+    return {"trees": [str(t) for t in trees], "job": job, "format": format, "rounds": rounds,
+            "megapixels": megapixels, "images": IMAGES, "threads": THREADS, "runs": runs}
 
 
 def markdown(report: dict) -> str:
-    lines = [f"# `qgac-fast correct` to {report['format']}: two trees alternated", "",
+    what = (f"`qgac-fast eval` at quality {' '.join(QUALITIES)}" if report.get("job") == "eval"
+            else f"`qgac-fast correct` to {report['format']}")
+    lines = [f"# {what}: two trees alternated", "",
              f"Command: `{report['command']}`  ", f"{report['date']}; folder `{report['images']}` "
              f"({report['megapixels']:.1f} MP), {report['threads']} threads.", "",
              "| tree (commit) | runs | wall s | own forward s | forward / wall (mean, range) | MP/s | user s | "
-             "system s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "system s | system / user | peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for tree in report["trees"]:
         runs = [r for r in report["runs"] if r["tree"] == tree]
         ratios = [r["forward_seconds"] / r["wall_s"] for r in runs]
@@ -81,7 +87,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| `{tree}` ({runs[0]['commit']}) | {len(runs)} | {mean('wall_s'):.2f} | "
                      f"{mean('forward_seconds'):.2f} | {statistics.mean(ratios):.3f} ({min(ratios):.3f}-"
                      f"{max(ratios):.3f}) | {report['megapixels'] / mean('wall_s'):.3f} | {mean('user_s'):.1f} | "
-                     f"{mean('sys_s'):.2f} | {mean('peak_rss_mb'):.0f} |")
+                     f"{mean('sys_s'):.2f} | {mean('sys_s') / mean('user_s'):.3f} | {mean('peak_rss_mb'):.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -89,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trees", nargs=2, type=Path, help="the two source trees (the base first)")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--format", choices=["jpeg", "png"], default="jpeg")
+    parser.add_argument("--job", choices=["correct", "eval"], default="correct")
+    parser.add_argument("--format", choices=["jpeg", "png"], default="jpeg", help="correct's output format")
     parser.add_argument("--name", required=True, help="basename of the result in bench/results")
     args = parser.parse_args(argv)
-    report = measure(args.trees, args.rounds, args.format)
+    report = measure(args.trees, args.rounds, args.format, args.job)
     report |= {"command": "python -m bench.pair_job " + " ".join(sys.argv[1:] if argv is None else argv),
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     save_report(args.name, report, markdown(report))
