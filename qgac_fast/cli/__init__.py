@@ -34,6 +34,12 @@ __all__ = ["NATIVE_ENVIRONMENT", "CommandError", "freeze_collector", "main", "ru
 #: * ``OMP_WAIT_POLICY``: libgomp's default, spinning for a while after each parallel region, made
 #:   the model 1.7x slower with a busy loop on one of 2 cores, and up to 8x under heavier
 #:   contention; passive waiting cost nothing on the idle machine (``bench/results/shared-cpu.md``).
+#: * ``GOMP_SPINCOUNT``: under the passive policy libgomp puts a thread to sleep (a futex) at the
+#:   end of every parallel region, and wakes it at the next: ``eval``'s metrics run tens of thousands
+#:   of small regions (SSIM in cache-sized strips). 1000 spins first (tens of microseconds) keep
+#:   back-to-back regions awake: ``eval`` of 12 MP 16.3-16.5 -> 13.6-14.1 s, system time 2.2 ->
+#:   1.2-1.4 s; ``correct`` with a busy loop on one of 2 cores 11.1-12.5 -> 11.0-11.4 s (not slower),
+#:   where the default 300,000 spins made it 1.7x slower (``bench/results/spin-count-cpu.md``).
 #: * ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` and ``LRU_CACHE_CAPACITY`` (oneDNN's primitive cache and
 #:   ideep's cache of convolution computations, 1024 entries each by default): both keep entries
 #:   for every distinct input shape, so a process correcting images of many sizes grew without
@@ -45,6 +51,7 @@ __all__ = ["NATIVE_ENVIRONMENT", "CommandError", "freeze_collector", "main", "ru
 #:   (``tests/test_memory.py`` checks a bound). Neither may be 0: ideep crashes with an empty cache.
 NATIVE_ENVIRONMENT = {
     "OMP_WAIT_POLICY": "PASSIVE",
+    "GOMP_SPINCOUNT": "1000",
     "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "256",
     "LRU_CACHE_CAPACITY": "32",
 }
