@@ -4,8 +4,8 @@ Usage (from the repository root, inside .venv, on an otherwise quiet machine)::
 
     OMP_WAIT_POLICY=PASSIVE python -m bench.run output_decode
 
-What a ``correct`` call runs after the forward, per image: :meth:`CorrectionStep.decode` (the
-clamp to the input's quantization bins, then ``decode_normalized`` in strips of rows) with each
+What a ``correct`` call runs after the forward, per image: :meth:`CorrectionStep.decode`
+(``decode_normalized`` with the input's quantization bins, in strips of rows) with each
 ``decode_backend``, and ``decode_normalized`` alone on the whole image. The planes are those of a
 4:2:0 JPEG (quality 85) of the bundled photos' mosaic at ``QGAC_BENCH_OUTPUT_DECODE_MP``
 megapixels (default 12), with the plain decode's own coefficients as the "restored" output.
