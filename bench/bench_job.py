@@ -141,15 +141,18 @@ def folders(tmp_path_factory) -> dict:
     return write_folders(tmp_path_factory.mktemp("job"))
 
 
-def _child(args: list[str], workdir: Path, environment: dict | None = None) -> dict:
+def _child(args: list[str], workdir: Path, environment: dict | None = None, native: dict | None = None) -> dict:
     """Run ``args`` in a child (with ``environment`` added); its wall time, CPU seconds, page
     faults, peak RSS and stdout (:func:`bench.common.run_measured`), and the seconds of its forward
-    (every child runs :data:`TIMED_FORWARD`)."""
+    (every child runs :data:`TIMED_FORWARD`). ``native``: the command line's settings for torch's
+    libraries the child gets (default this checkout's ``NATIVE_ENVIRONMENT``; another source tree's
+    for :mod:`bench.pair_job`)."""
     # a malloc this process was started with is not the case's: each case chooses its own
     inherited = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "QGAC_FAST_MALLOC_PRELOADED")}
     # the children import torch before the command line could set its defaults for torch's
     # libraries: they get them here, so that every case runs with the command line's settings
-    native = {name: os.environ.get(name, value) for name, value in NATIVE_ENVIRONMENT.items()}
+    native = {name: os.environ.get(name, value) for name, value in (NATIVE_ENVIRONMENT if native is None
+                                                                     else native).items()}
     forward = workdir / "forward.json"
     row = run_measured(args, workdir, {"OMP_WAIT_POLICY": "PASSIVE", **inherited, **native, **(environment or {}),
                                        "QGAC_BENCH_FORWARD_FILE": str(forward)})

@@ -19,6 +19,7 @@ Writes ``bench/results/NAME.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -32,16 +33,21 @@ from bench.bench_job import IMAGES, QUALITIES, THREADS, _child, _cli, write_fold
 from bench.common import git_commit, save_report
 
 
-def _environment(tree: Path) -> dict[str, str]:
+_WHERE = ("import json, qgac_fast; from qgac_fast.cli import NATIVE_ENVIRONMENT; "
+          "print(json.dumps([qgac_fast.__file__, NATIVE_ENVIRONMENT]))")
+
+
+def _environment(tree: Path) -> tuple[dict[str, str], dict[str, str]]:
     """The child's environment that imports ``qgac_fast`` from ``tree``: on its path, and no working
     folder before it (``PYTHONSAFEPATH``: ``python -c`` would put the current folder, perhaps the
-    other tree, first); checked by importing it."""
+    other tree, first); checked by importing it. With it, the tree's own settings for torch's
+    libraries (its command line's ``NATIVE_ENVIRONMENT``), so that a change to them is measured."""
     environment = {"PYTHONPATH": str(tree.resolve()), "PYTHONSAFEPATH": "1"}
-    found = subprocess.run([sys.executable, "-c", "import qgac_fast; print(qgac_fast.__file__)"], capture_output=True,
-                           text=True, env={**os.environ, **environment}, check=True).stdout.strip()
+    found, native = json.loads(subprocess.run([sys.executable, "-c", _WHERE], capture_output=True, text=True,
+                                              env={**os.environ, **environment}, check=True).stdout)
     if not Path(found).resolve().is_relative_to(tree.resolve()):
         raise SystemExit(f"{tree}: qgac_fast imports from {found}, not from the tree")
-    return environment
+    return environment, native
 
 
 def measure(trees: list[Path], rounds: int, format: str, job: str = "correct") -> dict:
@@ -60,7 +66,7 @@ def measure(trees: list[Path], rounds: int, format: str, job: str = "correct") -
                 args = (_cli("eval", written["png"], "--quality", *QUALITIES, "--threads", THREADS)
                         if job == "eval" else _cli("correct", written["jpeg"], "-o", work / "out", "--threads",
                                                    THREADS, "--format", format, "--quiet"))
-                row = _child(args, work, environments[tree])
+                row = _child(args, work, *environments[tree])
                 runs.append({"tree": str(tree), "commit": git_commit(tree), "round": index,
                              **{k: v for k, v in row.items() if k != "stdout"}})
                 print(f"{tree} round {index}: {row['wall_s']:.2f} s, own forward {row['forward_seconds']:.2f} s",
@@ -68,12 +74,13 @@ def measure(trees: list[Path], rounds: int, format: str, job: str = "correct") -
                 shutil.rmtree(work)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"trees": [str(t) for t in trees], "job": job, "format": format, "rounds": rounds,
-            "megapixels": megapixels, "images": IMAGES, "threads": THREADS, "runs": runs}
+    what = {"qualities": QUALITIES} if job == "eval" else {"format": format}
+    return {"trees": [str(t) for t in trees], "job": job, **what, "rounds": rounds, "megapixels": megapixels,
+            "images": IMAGES, "threads": THREADS, "runs": runs}
 
 
 def markdown(report: dict) -> str:
-    what = (f"`qgac-fast eval` at quality {' '.join(QUALITIES)}" if report.get("job") == "eval"
+    what = (f"`qgac-fast eval` at quality {' '.join(report['qualities'])}" if report.get("job") == "eval"
             else f"`qgac-fast correct` to {report['format']}")
     lines = [f"# {what}: two trees alternated", "",
              f"Command: `{report['command']}`  ", f"{report['date']}; folder `{report['images']}` "

@@ -1,6 +1,7 @@
 // pybind11 binding `qgac_fast._jpeg`: a thin layer over jpeg_codec.h, float_decode.h and
-// distinct.h. It converts arguments, releases the GIL around all libjpeg work, hands the coefficient buffers to numpy without
-// copying (a capsule owns them) and turns a failed Status into the matching Python exception.
+// distinct.h. It converts arguments, releases the GIL around all libjpeg work, hands the
+// coefficient buffers to numpy without copying (a capsule owns them) and turns a failed Status into
+// the matching Python exception.
 // The public API with its documentation is qgac_fast/codec.py.
 
 #include <pybind11/numpy.h>
@@ -288,7 +289,8 @@ PYBIND11_MODULE(_jpeg, m) {
         py::arg("mean").noconvert(), py::arg("std").noconvert(), py::arg("bins").noconvert(),
         py::arg("half_steps").noconvert(), py::arg("dct").noconvert(),
         py::arg("colour").noconvert(), py::arg("out").noconvert(), py::arg("threads"),
-        "Decode normalised float32 coefficient planes on one grid (Y clamped to its bins) into a uint8 (n, channels, height, width) array.");
+        "Decode normalised float32 coefficient planes on one grid (Y clamped to its bins) into a uint8 "
+        "(n, channels, height, width) array.");
   m.def("distinct_rows", &distinct_rows, py::arg("rows").noconvert(),
         "Ascending indices of the first occurrence of each distinct row of a 2-D uint8 array.");
   // what qgac_fast/native.py asks of the build: float_decode takes the quantization bins

@@ -31,7 +31,8 @@ inline Row load_row(const float* p) {
   return row;
 }
 
-// x clamped to [centre - half, centre + half] as the reference (maximum, then minimum; NaN stays NaN).
+// x clamped to [centre - half, centre + half] as the reference (maximum, then minimum; a NaN x stays
+// NaN; the bins, a file's dequantized coefficients and steps, are finite).
 inline Row clamp_to_bin(Row x, Row centre, Row half) {
   const Row low = centre - half, high = centre + half;
   x = x < low ? low : x;
@@ -64,10 +65,12 @@ inline void store(const float* values, int64_t rows, int64_t cols, int64_t strid
   for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * stride, block + i * 8, static_cast<size_t>(cols));
 }
 
-// Compiled twice, the AVX2 copy chosen at load time where the CPU has it (a Row in one register:
-// 0.24 -> 0.15 s for 24 MP on one Zen 4 core; an AVX-512 copy was no faster). With contraction off
-// (setup.py) both copies compute the same float operations in the same order.
+// On x86-64 ELF (ifunc), compiled twice, the AVX2 copy chosen at load time where the CPU has it (a
+// Row in one register: 0.24 -> 0.15 s for 24 MP on one Zen 4 core; an AVX-512 copy was no faster).
+// With contraction off (setup.py) both copies compute the same float operations in the same order.
+#if defined(__x86_64__) && defined(__ELF__)
 __attribute__((target_clones("avx2", "default")))
+#endif
 void decode_rows(const FloatDecodeRequest& r, int64_t first, int64_t last) {
   const int channels = r.chroma == nullptr ? 1 : 3;
   const int64_t blocks_h = r.plane_h / 8, blocks_w = (r.width + 7) / 8;
@@ -95,7 +98,8 @@ void decode_rows(const FloatDecodeRequest& r, int64_t first, int64_t last) {
           const float* bin = r.bins + sample * plane + by * 8 * r.plane_w + bx * 8;
           const float* half = r.half_steps + sample * 64;
           for (int i = 0; i < 8; ++i) {
-            const Row value = clamp_to_bin(load_row(coef + i * 8), load_row(bin + i * r.plane_w), load_row(half + i * 8));
+            const Row value =
+                clamp_to_bin(load_row(coef + i * 8), load_row(bin + i * r.plane_w), load_row(half + i * 8));
             std::memcpy(coef + i * 8, &value, sizeof(value));
           }
         }

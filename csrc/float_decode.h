@@ -1,8 +1,7 @@
 // The float decode of the model's output on the CPU: normalised tiled DCT coefficients to uint8
 // pixels in one pass over each 8x8 block (de-normalise, clamp Y to its quantization bins, inverse
-// DCT, YCbCr -> RGB, round). The
-// CPU twin of qgac_fast.functional.jpeg.decode_normalized for planes on one grid (chroma at the
-// luma's size, or gray); the Python side and its contract are qgac_fast/native.py.
+// DCT, YCbCr -> RGB, round). The CPU twin of qgac_fast.functional.jpeg.decode_normalized for planes
+// on one grid (chroma at the luma's size, or gray); the Python side and its contract are qgac_fast/native.py.
 
 #pragma once
 

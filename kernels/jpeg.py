@@ -617,8 +617,8 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None,
     """Fused decode of the model's float coefficient planes to uint8 pixels.
 
     Twin of :func:`qgac_fast.functional.jpeg.decode_normalized`: ``coef = x * std + mean`` ->
-    (Y clamped to ``bins``, by torch before the kernel) -> float32 IDCT -> +128 -> float triangle (or nearest) upsampling -> float YCbCr to RGB ->
-    clamp to [0, 255] -> round half up -> uint8.
+    (Y clamped to ``bins``, by torch before the kernel) -> float32 IDCT -> +128 -> float triangle
+    (or nearest) upsampling -> float YCbCr to RGB -> clamp to [0, 255] -> round half up -> uint8.
 
     Args:
         luma: float32 / float16 / bfloat16 ``(N, 1, H, W)`` tiled Y coefficients, normalised per

@@ -29,9 +29,10 @@ def unsupported_reason(luma: torch.Tensor, chroma: torch.Tensor | None, mean: to
                        std: torch.Tensor | None = None,
                        bins: tuple[torch.Tensor, torch.Tensor] | None = None) -> str | None:
     """None if :func:`decode_normalized` takes these planes, else why not: they must be float on
-    the CPU (``bins`` on the CPU, its dequantized luma float), ``luma`` ``(N, 1, H, W)`` and ``chroma`` None or ``(N, 2, H, W)`` (one
-    grid: a subsampled chroma needs the reference's upsampling), statistics ``(C, 8, 8)``; and the
-    extension must have the kernel (a build older than it does not)."""
+    the CPU (``bins`` on the CPU, its dequantized luma float), ``luma`` ``(N, 1, H, W)`` and
+    ``chroma`` None or ``(N, 2, H, W)`` (one grid: a subsampled chroma needs the reference's
+    upsampling), statistics ``(C, 8, 8)``; and the extension must have the kernel (a build older
+    than it does not)."""
     if not getattr(_jpeg, "FLOAT_DECODE_BINS", False):
         return "the built extension has no native decode, or an older one (rebuild it: pip install -e . or make)"
     floats = [t for t in (luma, chroma, mean, std, None if bins is None else bins[0]) if t is not None]
@@ -73,7 +74,7 @@ def decode_normalized(luma: torch.Tensor, chroma: torch.Tensor | None = None, me
         uint8 ``(N, 3, height, width)`` RGB (``(N, 1, ...)`` gray).
 
     Raises:
-        ValueError: planes this twin does not take, or a bad ``size`` or ``out``.
+        ValueError: planes this twin does not take, or a bad ``size``, ``bins`` or ``out``.
     """
     reason = unsupported_reason(luma, chroma, mean, std, bins)
     if reason is not None:

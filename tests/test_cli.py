@@ -200,14 +200,15 @@ def test_help_and_usage_errors_load_no_torch(argv, status):
 
 
 # Runs the console script's function (qgac_fast.cli:main) in a fresh interpreter and prints the
-# OMP_WAIT_POLICY that torch found when it was imported, and the one left in the environment.
+# OMP_WAIT_POLICY and GOMP_SPINCOUNT that torch found when it was imported, and the policy left in
+# the environment.
 _ENTRY = """
 import importlib.abc, os, sys
 seen = []
 class Watch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "torch" and not seen:
-            seen.append(os.environ.get("OMP_WAIT_POLICY"))
+            seen.append(f'{os.environ.get("OMP_WAIT_POLICY")}/{os.environ.get("GOMP_SPINCOUNT")}')
         return None
 sys.meta_path.insert(0, Watch())
 from qgac_fast.cli import main
@@ -216,11 +217,12 @@ print(seen[0], os.environ.get("OMP_WAIT_POLICY"))
 """
 
 
-@pytest.mark.parametrize("user, expected", [(None, "PASSIVE PASSIVE"), ("active", "active active")])
+@pytest.mark.parametrize("user, expected", [(None, "PASSIVE/1000 PASSIVE"), ("active", "active/None active")])
 def test_command_line_sets_a_passive_omp_wait_policy_before_torch_loads(files, monkeypatch, user, expected):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     if user is not None:
-        monkeypatch.setenv("OMP_WAIT_POLICY", user)  # the user's own policy is kept
+        monkeypatch.setenv("OMP_WAIT_POLICY", user)  # the user's own policy is kept, with libgomp's spin count
     result = subprocess.run([sys.executable, "-c", _ENTRY, "info", files["q75.jpg"]], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr

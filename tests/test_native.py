@@ -159,5 +159,8 @@ def test_the_extension_checks_shapes_itself():
     with pytest.raises(ValueError, match="bins must be"):
         _jpeg.float_decode(luma, None, None, None, torch.zeros(1, 8, 16).numpy(), torch.ones(1, 64).numpy(), dct,
                            torch.eye(3).numpy(), out[:, :1], 1)
+    with pytest.raises(ValueError, match="bins must be"):
+        _jpeg.float_decode(luma, None, None, None, luma, torch.ones(1, 63).numpy(), dct, torch.eye(3).numpy(),
+                           out[:, :1], 1)
     with pytest.raises(ValueError, match="go together"):
         _jpeg.float_decode(luma, None, None, None, luma, None, dct, torch.eye(3).numpy(), out[:, :1], 1)

@@ -40,6 +40,7 @@ __all__ = ["NATIVE_ENVIRONMENT", "CommandError", "freeze_collector", "main", "ru
 #:   back-to-back regions awake: ``eval`` of 12 MP 16.3-16.5 -> 13.6-14.1 s, system time 2.2 ->
 #:   1.2-1.4 s; ``correct`` with a busy loop on one of 2 cores 11.1-12.5 -> 11.0-11.4 s (not slower),
 #:   where the default 300,000 spins made it 1.7x slower (``bench/results/spin-count-cpu.md``).
+#:   Set only with the passive policy set here: a policy from the environment keeps libgomp's count.
 #: * ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` and ``LRU_CACHE_CAPACITY`` (oneDNN's primitive cache and
 #:   ideep's cache of convolution computations, 1024 entries each by default): both keep entries
 #:   for every distinct input shape, so a process correcting images of many sizes grew without
@@ -68,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     own_process = argv is None and _runs_the_model(sys.argv[1:])
     if own_process:
         reexec_with_allocator()  # the process's own entry only: a caller's process is not replaced
+    own_policy = "OMP_WAIT_POLICY" in os.environ
     for name, value in NATIVE_ENVIRONMENT.items():
+        if name == "GOMP_SPINCOUNT" and own_policy:
+            continue  # the spin count belongs with the passive policy; a user's policy keeps libgomp's
         os.environ.setdefault(name, value)
     with raise_on_sigterm():
         try:

@@ -30,10 +30,12 @@ __all__ = ["MAX_CPU_BUDGET", "SAFETY_FACTOR", "ActivationCost", "PeakTracker", "
 
 #: Multiplies the measured activation memory (allocator fragmentation, kernels' scratch buffers).
 SAFETY_FACTOR = 1.5
-#: Probe sides (luma pixels) of the estimate. 64 and 128 gave the slope of 128 and 256 within 0.5%
-#: for the default model (bf16: 654 against 657 bytes a pixel with the factor, an intercept of 51
-#: against 1 KB; float32: the same), in half the time (a layout's probes 0.19 -> 0.09 s, 2 threads).
-PROBE_SIDES = (64, 128)
+#: Probe sides (luma pixels) of the estimate, by device type. On the CPU 64 and 128 gave the slope of
+#: 128 and 256 within 0.5% for the default model (bf16, factor included: 654 against 657 bytes a
+#: pixel, intercepts 51 and 1 KB; float32: the same), in half the time (a layout's probes 0.19 ->
+#: 0.09 s, 2 threads). CUDA keeps 128 and 256: its fixed workspaces weigh more in a small probe's
+#: peak, and the smaller probes are not measured there.
+PROBE_SIDES = {"cpu": (64, 128), "cuda": (128, 256)}
 
 
 class PeakTracker(EagerDispatchMode):
@@ -144,8 +146,9 @@ class ActivationCost:
         key = (self.step.model.config, self.step.device, self.step.precision, type(self.step), layout)
         with self._lock:
             if key not in self._measured:
-                peaks = [self._probe(layout, side) for side in PROBE_SIDES]
-                p1, p2 = (side * side for side in PROBE_SIDES)
+                sides = PROBE_SIDES.get(self.step.device.type, PROBE_SIDES["cuda"])
+                peaks = [self._probe(layout, side) for side in sides]
+                p1, p2 = (side * side for side in sides)
                 slope = max((peaks[1] - peaks[0]) / (p2 - p1), 1.0)
                 intercept = max(peaks[0] - slope * p1, 0.0)
                 self._measured[key] = (SAFETY_FACTOR * intercept, SAFETY_FACTOR * slope)

@@ -4,8 +4,8 @@
 the chosen precision (optionally through ``torch.compile``), then the quantization-bin clamp of
 the restored luma and the decode of the normalised output to pixels in one op
 (:func:`~qgac_fast.functional.jpeg.decode_normalized` with ``bins``: the Triton kernel on CUDA,
-the C++ one on the CPU, which clamps inside its pass over each block), and optionally a test-time ensemble over the image's
-flips (``flips``). :func:`qgac_fast.correct`, the
+the C++ one on the CPU, which clamps inside its pass over each block), and optionally a test-time
+ensemble over the image's flips (``flips``). :func:`qgac_fast.correct`, the
 :class:`~qgac_fast.Corrector` engine, the trainer's validation and the benchmarks all call it.
 
 **Precision.** ``"auto"`` (the default everywhere) is bf16 autocast on CUDA (where the GPU has

@@ -134,7 +134,7 @@ def planes_from_jpeg(jc) -> CoefficientPlanes:
     native = ((h, w), (h // 2, w // 2)) if h % 16 == 0 and w % 16 == 0 else ((h, w),)
     shapes = {tuple(8 * n for n in blocks.shape[:2]) for blocks in jc.coefficients[1:]}
     if len(shapes) == 1 and next(iter(shapes)) in native:  # Cb and Cr written into one tensor
-        chroma = torch.empty(1, 2, *next(iter(shapes)))
+        chroma = torch.empty(1, 2, *next(iter(shapes)), dtype=torch.float32, device=jc.coefficients[1].device)
         for c, (blocks, table) in enumerate(zip(jc.coefficients[1:], tables[1:])):
             _dequantized(blocks, table, out=chroma[0, c])
         return CoefficientPlanes(luma, chroma, tables[0][None], chroma_tables, size)
@@ -158,6 +158,6 @@ def _dequantized(blocks: torch.Tensor, table: torch.Tensor, out: torch.Tensor | 
     in one pass (the same float32 products), without the tiled table or the int16 plane."""
     bh, bw = blocks.shape[:2]
     if out is None:
-        out = torch.empty(8 * bh, 8 * bw)
+        out = torch.empty(8 * bh, 8 * bw, dtype=torch.float32, device=blocks.device)
     torch.mul(blocks.transpose(1, 2), table[:, None, :], out=out.view(bh, 8, bw, 8))
     return out
